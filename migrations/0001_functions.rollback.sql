@@ -1,0 +1,3 @@
+DROP FUNCTION updated_at();
+DROP FUNCTION generate_id(TEXT);
+DROP EXTENSION IF EXISTS citext;

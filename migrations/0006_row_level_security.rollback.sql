@@ -1,0 +1,12 @@
+DROP POLICY customer_access ON projects;
+ALTER TABLE projects DISABLE ROW LEVEL SECURITY;
+DROP POLICY customer_access ON memberships;
+ALTER TABLE memberships DISABLE ROW LEVEL SECURITY;
+DROP POLICY customer_update_self ON users;
+DROP POLICY customer_read ON users;
+ALTER TABLE users DISABLE ROW LEVEL SECURITY;
+DROP POLICY customer_access ON organizations;
+ALTER TABLE organizations DISABLE ROW LEVEL SECURITY;
+REVOKE ALL ON membership_role_enum, project_status_enum, organizations, users, memberships, projects FROM app_customer;
+REVOKE USAGE ON SCHEMA public FROM app_customer;
+DROP FUNCTION app_is_member();

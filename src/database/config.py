@@ -1,0 +1,131 @@
+"""Where the project is and which database to talk to.
+
+Only the standard library is used here: the runtime imports this module in production.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from database.errors import ConfigError
+
+DEFAULTS = {
+    "migrations": "migrations",
+    "queries": "queries.sql",
+    "schema": "schema.sql",
+    "annotations": "schema_annotations.yaml",
+    "orm": "src/database/orm.py",
+    "data_dir": ".dbtui",
+}
+
+
+@dataclass(frozen=True)
+class Project:
+    """A folder with ``pyproject.toml``; paths are absolute, resolved from ``[tool.dbtui]``."""
+
+    root: Path
+    migrations: Path
+    queries: Path
+    schema: Path
+    annotations: Path
+    orm: Path
+    data_dir: Path
+    database_url: str | None = None
+
+    @classmethod
+    def load(cls, root: Path) -> "Project":
+        """Read ``root/pyproject.toml``; a broken file is a ConfigError naming file and line."""
+        root = root.resolve()
+        pyproject = root / "pyproject.toml"
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"no pyproject.toml in {root}") from None
+        except tomllib.TOMLDecodeError as exc:
+            line = getattr(exc, "lineno", None)
+            raise ConfigError(f"invalid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", path=pyproject, line=line) from None
+        settings = data.get("tool", {}).get("dbtui", {})
+        if not isinstance(settings, dict):
+            raise ConfigError("[tool.dbtui] must be a table", path=pyproject)
+        unknown = sorted(set(settings) - set(DEFAULTS) - {"database_url"})
+        if unknown:
+            raise ConfigError(
+                f"unknown key in [tool.dbtui]: {', '.join(unknown)} (known: {', '.join([*DEFAULTS, 'database_url'])})",
+                path=pyproject,
+            )
+        paths = {}
+        for key, default in DEFAULTS.items():
+            value = settings.get(key, default)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"[tool.dbtui] {key} must be a non-empty string", path=pyproject)
+            paths[key] = (root / value).resolve()
+        url = settings.get("database_url")
+        if url is not None and not isinstance(url, str):
+            raise ConfigError("[tool.dbtui] database_url must be a string", path=pyproject)
+        return cls(root=root, database_url=url or None, **paths)
+
+
+def find_project(start: Path | str | None = None) -> Project:
+    """The nearest folder at or above ``start`` (default: the working directory) holding ``pyproject.toml``.
+
+    A ``pyproject.toml`` with a ``[tool.dbtui]`` table wins over a nearer one without it, so running from a
+    sub-package of a monorepo still finds the database project.
+    """
+    here = Path(start or os.getcwd()).resolve()
+    candidates = [d for d in (here, *here.parents) if (d / "pyproject.toml").is_file()]
+    if not candidates:
+        raise ConfigError(f"no pyproject.toml found in {here} or any parent; run inside a project or pass --project DIR")
+    for folder in candidates:
+        try:
+            if "dbtui" in tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}):
+                return Project.load(folder)
+        except tomllib.TOMLDecodeError:
+            return Project.load(folder)  # raises with file and line
+    return Project.load(candidates[0])
+
+
+_configured_url: str | None = None
+
+
+def configure(url: str | None) -> None:
+    """Set the database URL for this process; it wins over every other source. ``None`` clears it."""
+    global _configured_url
+    _configured_url = url
+
+
+def database_url_if_set(project: Project | None = None) -> str:
+    """The URL from configure() · $DATABASE_URL · [tool.dbtui] database_url; LookupError when none is set."""
+    if _configured_url:
+        return _configured_url
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    project = project or find_project()
+    if project.database_url:
+        return project.database_url
+    raise LookupError("no database URL configured")
+
+
+def database_url(project: Project | None = None) -> str:
+    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · embedded cluster."""
+    try:
+        return database_url_if_set(project)
+    except LookupError:
+        pass
+    # Development fallback only: production always sets a URL, so this tooling import never happens there.
+    from database.dev import server
+
+    return server.dev_cluster(project or find_project()).ensure_running()
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``: safe for logs, errors and the TUI header."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))

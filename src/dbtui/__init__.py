@@ -1,0 +1,1 @@
+"""dbtui: the terminal UI and command line for developing a Postgres schema."""

@@ -1,0 +1,73 @@
+"""``dbtui``: every TUI action as a subcommand; no subcommand opens the TUI.
+
+Each area of the tool registers its subcommands from a module in ``dbtui.commands``; this module holds what they
+share: global options, the run context, and turning errors into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from database.errors import DbtuiError
+from dbtui import exit_codes
+from dbtui.commands import COMMAND_MODULES
+from dbtui.context import Context
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as our one-line format and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"dbtui: error: {message} (see 'dbtui --help')\n")
+        raise SystemExit(exit_codes.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dbtui", description="Develop a Postgres schema: migrations, codegen, conventions, locks.")
+    parser.add_argument("--project", type=Path, metavar="DIR", help="project folder (default: found from the working directory)")
+    parser.add_argument("--database-url", metavar="URL", help="database to use (default: $DATABASE_URL, then [tool.dbtui], then the embedded cluster)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dbtui`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    ctx = Context(project_dir=args.project, database_url=args.database_url)
+    try:
+        if args.command is None:
+            from dbtui.app import run_app
+
+            return run_app(ctx)
+        return int(args.func(args, ctx) or 0)
+    except DbtuiError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"dbtui: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("dbtui: interrupted\n")
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        return exit_codes.OK
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"dbtui: error: {type(exc).__name__}: {message} (run with --debug for details)\n")
+        return exit_codes.USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

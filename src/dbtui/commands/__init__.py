@@ -1,0 +1,5 @@
+"""One module per area of the CLI; each has ``register(subparsers)`` and sets ``func`` on its parsers."""
+
+from dbtui.commands import db
+
+COMMAND_MODULES = [db]
