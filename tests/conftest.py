@@ -1,0 +1,47 @@
+"""Shared fixtures for this repo's tests. Every database is real: the project's own scratch cluster."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from database.config import Project
+from database.dev import server, testdb
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def project() -> Project:
+    """This repository as a dbtui project."""
+    return Project.load(REPO)
+
+
+@pytest.fixture(scope="session")
+def server_url(project: Project) -> str:
+    """Admin URL (database ``postgres``) of the server throwaway databases live on."""
+    return testdb.server_url(project)
+
+
+@pytest.fixture
+def empty_database(server_url: str) -> Iterator[str]:
+    """A new, empty database (no migrations applied), dropped after the test."""
+    name = f"{testdb.CLONE_PREFIX}{__import__('os').getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = testdb.with_database(server_url, name)
+    yield url
+    testdb.drop_database(url)
+
+
+@pytest.fixture
+def migrated_database(project: Project) -> Iterator[str]:
+    """A fresh database with this repo's migrations applied, dropped after the test."""
+    url = testdb.create_database(project=project)
+    yield url
+    testdb.drop_database(url)
