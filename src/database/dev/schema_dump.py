@@ -1,0 +1,75 @@
+"""The squashed schema of a database as deterministic SQL: what ``schema.sql`` holds and ``migrate --dry-run`` diffs.
+
+``pg_dump -s`` keeps every detail that matters (COLLATE "C", CHECKs, defaults, triggers, policies, functions,
+indexes); we leave out owners, privileges, tablespaces, the migration tool's own tables and the lines that change
+from run to run (pg_dump 18's ``\\restrict`` keys, version banners), then append the rows of the ``*_enum`` tables,
+which are part of the schema in this project's conventions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import psycopg
+from psycopg import sql
+
+from database import config
+from database.dev import server
+from database.errors import ServerError
+
+# Bookkeeping tables of the migration tooling: not part of the application's schema (pg_dump patterns).
+EXCLUDED_TABLES = ("_yoyo_*", "yoyo_lock", "_dbtui_*")
+
+# pg_dump lines that differ between runs or machines without the schema differing.
+_VOLATILE = re.compile(r"^(\\restrict |\\unrestrict |-- Dumped from database version |-- Dumped by pg_dump version )")
+_BANNER = re.compile(r"^--\n-- PostgreSQL database dump( complete)?\n--\n", re.MULTILINE)
+
+
+def dump_schema(url: str) -> str:
+    """The schema of ``url`` plus its enum rows, byte-stable for the same schema and server major version."""
+    binaries = server.find_binaries()
+    args = [binaries.tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--no-tablespaces",
+            *(f"--exclude-table={pattern}" for pattern in EXCLUDED_TABLES), "--dbname", url]
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C", "LANG": "C"})
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()
+        raise ServerError(f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+    body = "".join(line for line in done.stdout.splitlines(keepends=True) if not _VOLATILE.match(line))
+    body = _BANNER.sub("", body).strip("\n")  # only the ends: blank lines inside function bodies are content
+    header = (f"-- Squashed schema: pg_dump -s (PostgreSQL {binaries.major}) of a freshly migrated database, "
+              "plus the rows of the *_enum tables.\n-- Written by dbtui; do not edit.\n")
+    enums = enum_rows(url)
+    return header + "\n" + body + "\n" + (f"\n{enums}" if enums else "")
+
+
+def enum_rows(url: str) -> str:
+    """``INSERT`` statements for the rows of every ``*_enum`` table, tables and rows in a stable order."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            tables = conn.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND c.relname LIKE '%\\_enum'"
+                " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+                " ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\""
+            ).fetchall()
+            statements = []
+            for schema, table in tables:
+                cursor = conn.execute(
+                    sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table))
+                )
+                rows = cursor.fetchall()
+                if not rows:
+                    continue
+                columns = sql.SQL(", ").join(sql.Identifier(d.name) for d in cursor.description)
+                values = sql.SQL(",\n    ").join(
+                    sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in row)) for row in rows
+                )
+                statement = sql.SQL("INSERT INTO {} ({}) VALUES\n    {};").format(
+                    sql.Identifier(schema, table), columns, values
+                )
+                statements.append(statement.as_string(conn))
+    except psycopg.OperationalError as exc:
+        raise ServerError(f"cannot connect to {config.redact(url)}: {str(exc).strip().splitlines()[0]}") from None
+    return "\n\n".join(statements) + "\n" if statements else ""
