@@ -8,6 +8,12 @@ language, computes the same key. The holding connection carries the name in ``ap
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+
+from database import config
 
 APPLICATION_NAME_PREFIX = "lock:"
 
@@ -20,3 +26,39 @@ def lock_key(name: str) -> int:
 def application_name(name: str) -> str:
     """What a holder sets as ``application_name`` (Postgres keeps 63 bytes of it)."""
     return (APPLICATION_NAME_PREFIX + name).encode("utf-8")[:63].decode("utf-8", "ignore")
+
+
+class LockTimeout(TimeoutError):
+    """The lock was not acquired within ``timeout`` seconds."""
+
+
+@asynccontextmanager
+async def pg_advisory_lock(name: str, *, timeout: float | None = None) -> AsyncIterator[None]:
+    """Hold the session-level advisory lock ``name`` for the block; wait at most ``timeout`` seconds.
+
+    The lock lives on a dedicated connection (not a pooled one), so it is held for exactly as long as the block:
+    leaving the block in any way (normally, by exception or by cancellation) closes that connection and the server
+    releases the lock, even where an unlock statement could not have been sent.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("lock name must be a non-empty string")
+    if timeout is not None and timeout < 0:
+        raise ValueError("timeout must be >= 0 seconds")
+    options = f"-c lock_timeout={int(timeout * 1000) if timeout else 0}"
+    if timeout == 0:
+        options = "-c lock_timeout=1"  # 0 means "wait forever" to Postgres; "do not wait" is the next best thing
+    url = config.database_url()
+    conn = await psycopg.AsyncConnection.connect(
+        url.replace("postgresql+psycopg://", "postgresql://", 1),
+        autocommit=True,
+        application_name=application_name(name),
+        options=options,
+    )
+    try:
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+        except psycopg.errors.LockNotAvailable:
+            raise LockTimeout(f"advisory lock {name!r} not acquired within {timeout} s") from None
+        yield
+    finally:
+        await conn.close()

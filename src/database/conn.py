@@ -1,0 +1,122 @@
+"""Connections: one SQLAlchemy async pool (psycopg 3 driver) per kind, created on first connect.
+
+Two kinds of connection, from two pools that never share a connection:
+- admin: the URL as configured (``configure(url)`` · ``$DATABASE_URL`` · ``[tool.dbtui] database_url`` · the
+  embedded development cluster);
+- customer: the same server, logged in as the ``app_customer`` role (no BYPASSRLS, member of no other role), with
+  ``app.user_id`` and ``app.organization_id`` set so Row Level Security policies see who is asking. Because the
+  role is the *login* role, ``RESET ROLE``, ``SET ROLE`` and ``SET SESSION AUTHORIZATION`` cannot give admin rights
+  back. ``$DATABASE_CUSTOMER_URL`` (or ``configure(customer_url=...)``) names its credentials where the server needs
+  a password; by default the admin URL is reused with the user swapped and the password dropped.
+
+Pools are per event loop (asyncio connections cannot cross loops), so tests, workers and apps with several loops
+each get their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from database import config
+from database.errors import ConfigError, DbtuiError
+
+CUSTOMER_ROLE = "app_customer"
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+
+# One identity statement, one round trip. Session-level (not transaction-local) so the identity holds for every
+# transaction on the connection; every customer checkout overwrites both values first thing, and the admin pool
+# never sees a customer connection.
+_SET_IDENTITY = "SELECT set_config('app.user_id', %(user_id)s, false), set_config('app.organization_id', %(organization_id)s, false)"
+
+_customer_url: str | None = None
+_engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
+
+
+class InvalidIdentity(DbtuiError, ValueError):
+    """A user or organization id that cannot identify anyone (empty, not a string, too long)."""
+
+
+def configure(url: str | None, *, customer_url: str | None = None) -> None:
+    """Use ``url`` (and ``customer_url`` for customer connections) from now on; ``None`` restores the defaults.
+
+    Pools made before are forgotten; call ``await dispose()`` first to close them promptly.
+    """
+    global _customer_url
+    config.configure(url)
+    _customer_url = customer_url
+    _engines.clear()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A libpq URL (``postgresql://``) as SQLAlchemy's psycopg 3 dialect wants it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ConfigError(f"not a PostgreSQL URL: {config.redact(url)!r} (expected postgresql://…)")
+    return "postgresql+psycopg://" + rest
+
+
+def customer_url() -> str:
+    """The customer URL: configure(customer_url=) · $DATABASE_CUSTOMER_URL · the admin URL as ``app_customer``."""
+    if _customer_url:
+        return _customer_url
+    if os.environ.get("DATABASE_CUSTOMER_URL"):
+        return os.environ["DATABASE_CUSTOMER_URL"]
+    parts = urlsplit(config.database_url())
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{CUSTOMER_ROLE}@{host}"))
+
+
+def _engine(kind: str) -> AsyncEngine:
+    per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
+    engine = per_loop.get(kind)
+    if engine is None:
+        url = config.database_url() if kind == "admin" else customer_url()
+        engine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            pool_recycle=3600,
+            connect_args={"application_name": f"database.{kind}"},
+        )
+        per_loop[kind] = engine
+    return engine
+
+
+async def dispose() -> None:
+    """Close this event loop's pools (e.g. at application shutdown or the end of a test session)."""
+    for engine in _engines.pop(asyncio.get_running_loop(), {}).values():
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def connect_db_admin() -> AsyncIterator[AsyncConnection]:
+    """A pooled connection with the configured (admin) credentials."""
+    async with _engine("admin").connect() as conn:
+        yield conn
+
+
+def _check_id(kind: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or "\x00" in value:
+        raise InvalidIdentity(f"{kind} must be a non-empty id string of at most 256 characters, got {value!r:.80}")
+    return value
+
+
+@asynccontextmanager
+async def connect_db_customer(user_id: str, organization_id: str) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection limited by Row Level Security to ``organization_id``, acting as ``user_id``.
+
+    The identity is set inside the connection's first transaction: commit it (``xact_customer`` does) to keep the
+    identity for later transactions on the same connection; after a rollback the connection sees nothing.
+    """
+    params = {"user_id": _check_id("user_id", user_id), "organization_id": _check_id("organization_id", organization_id)}
+    async with _engine("customer").connect() as conn:
+        await conn.exec_driver_sql(_SET_IDENTITY, params)
+        yield conn

@@ -1,0 +1,46 @@
+"""``dbtui locks [--json]``: advisory locks held and awaited, by name."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from database.dev.locks import LockInfo, list_locks
+from dbtui.context import Context
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("locks", help="advisory locks held and awaited", description="List advisory locks held and awaited in the database.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=_locks)
+
+
+def _age(since: dt.datetime | None) -> str:
+    if since is None:
+        return "-"
+    seconds = int((dt.datetime.now(dt.timezone.utc) - since).total_seconds())
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_table(locks: list[LockInfo]) -> str:
+    """Aligned columns, holders before waiters; an empty line says so."""
+    if not locks:
+        return "no advisory locks held or awaited"
+    header = ("NAME", "KEY", "PID", "STATE", "FOR", "BLOCKED BY", "APPLICATION")
+    rows = [
+        (lock.name or "?", str(lock.key), str(lock.pid), "held" if lock.granted else "waiting", _age(lock.since),
+         ",".join(map(str, lock.blocked_by)) or "-", lock.application_name or "-")
+        for lock in locks
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows))
+
+
+def _locks(args: argparse.Namespace, ctx: Context) -> int:
+    locks = list_locks(ctx.url())
+    if args.json:
+        print(json.dumps({"locks": [lock.to_json() for lock in locks]}, indent=2))
+    else:
+        print(format_table(locks))
+    return 0
