@@ -1,0 +1,236 @@
+"""The live schema as plain dataclasses, read from ``pg_catalog`` in a handful of set-based queries.
+
+The convention rules, ``dbtui schema --json`` and the TUI's Schema tab all read this one model, so what they show
+is what Postgres actually holds (after every migration ran), not what a migration file appears to say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+
+# Bookkeeping tables of the migration tool: not part of the application's schema.
+TOOL_TABLES = frozenset({"_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"})
+
+ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(): 'text', 'bigint', 'timestamp with time zone', 'numeric(12,2)', 'integer[]'
+    not_null: bool
+    default: str | None  # as Postgres prints it back: "generate_id('org'::text)", 'now()'
+    collation: str | None  # 'C', 'default', … ; None for types without collation
+    category: str  # pg_type.typcategory of the element type: 'S' string, 'N' numeric, 'D' date/time, …
+    position: int
+
+    @property
+    def element_type(self) -> str:
+        """The type without array brackets (``integer[]`` → ``integer``)."""
+        return self.type.removesuffix("[]")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    kind: str  # 'primary key' | 'foreign key' | 'unique' | 'check' | 'exclusion'
+    columns: tuple[str, ...]
+    definition: str  # pg_get_constraintdef(): "CHECK ((id ~~ 'org_%'::text))"
+    references: str | None = None  # foreign keys: the referenced table
+    referenced_columns: tuple[str, ...] = ()
+    on_delete: str | None = None  # foreign keys: 'CASCADE', 'SET NULL', 'NO ACTION', …
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str | None, ...]  # key columns in order; None for an expression
+    unique: bool
+    primary: bool
+    partial: bool
+    definition: str
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    timing: str  # 'BEFORE' | 'AFTER' | 'INSTEAD OF'
+    events: tuple[str, ...]  # 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'
+    for_each_row: bool
+    function: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    command: str  # 'ALL', 'SELECT', 'INSERT', 'UPDATE', 'DELETE'
+    roles: tuple[str, ...]
+    permissive: bool
+    using: str | None
+    with_check: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    rls_enabled: bool = False
+    rls_forced: bool = False
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def primary_key(self) -> Constraint | None:
+        return next((c for c in self.constraints if c.kind == "primary key"), None)
+
+    @property
+    def foreign_keys(self) -> tuple[Constraint, ...]:
+        return tuple(c for c in self.constraints if c.kind == "foreign key")
+
+    @property
+    def checks(self) -> tuple[Constraint, ...]:
+        return tuple(c for c in self.constraints if c.kind == "check")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready data (tuples become lists)."""
+        return {"tables": [asdict(t) for t in self.tables.values()]}
+
+
+_KINDS = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclusion"}
+
+# Each query returns rows for every table of the schemas at once; the tables are keyed by oid.
+_TABLES = """
+SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
+  AND NOT c.relname = ANY(%(tool_tables)s)
+ORDER BY n.nspname, c.relname
+"""
+
+_COLUMNS = """
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), co.collname, coalesce(et.typcategory, t.typcategory), a.attnum
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+_CONSTRAINTS = """
+SELECT k.conrelid, k.conname, k.contype,
+       ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i),
+       pg_get_constraintdef(k.oid), rc.relname,
+       ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i),
+       k.confdeltype
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class rc ON rc.oid = k.confrelid
+WHERE n.nspname = ANY(%(schemas)s) AND k.contype IN ('p', 'f', 'u', 'c', 'x')
+ORDER BY k.conrelid, k.conname
+"""
+
+_INDEXES = """
+SELECT i.indrelid, ic.relname,
+       ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(n, o)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.n AND u.n > 0
+             WHERE u.o <= i.indnkeyatts ORDER BY u.o),
+       i.indisunique, i.indisprimary, i.indpred IS NOT NULL, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s)
+ORDER BY i.indrelid, ic.relname
+"""
+
+_TRIGGERS = """
+SELECT tg.tgrelid, tg.tgname, tg.tgtype, p.proname, tg.tgenabled <> 'D'
+FROM pg_trigger tg
+JOIN pg_proc p ON p.oid = tg.tgfoid
+JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s) AND NOT tg.tgisinternal
+ORDER BY tg.tgrelid, tg.tgname
+"""
+
+_POLICIES = """
+SELECT p.polrelid, p.polname, p.polcmd,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r),
+       p.polpermissive, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_policy p
+JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s)
+ORDER BY p.polrelid, p.polname
+"""
+
+_COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
+
+
+def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
+    """Decode ``pg_trigger.tgtype`` (bit 0 row, 1 before, 2 insert, 3 delete, 4 update, 5 truncate, 6 instead)."""
+    timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
+    events = tuple(e for bit, e in ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE")) if tgtype & bit)
+    return Trigger(name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled)
+
+
+def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("public",)) -> Catalog:
+    """Read every table of ``schemas`` (a URL or an open connection) in six queries, whatever the table count."""
+    if isinstance(source, str):
+        with psycopg.connect(source, autocommit=True) as conn:
+            return read_catalog(conn, schemas)
+    params = {"schemas": list(schemas), "tool_tables": sorted(TOOL_TABLES)}
+    rows = {}
+    with source.cursor() as cur:
+        for name, query in (("tables", _TABLES), ("columns", _COLUMNS), ("constraints", _CONSTRAINTS),
+                            ("indexes", _INDEXES), ("triggers", _TRIGGERS), ("policies", _POLICIES)):
+            cur.execute(query, params)
+            rows[name] = cur.fetchall()
+    parts: dict[int, dict[str, list]] = {
+        oid: {"columns": [], "constraints": [], "indexes": [], "triggers": [], "policies": []} for oid, *_ in rows["tables"]
+    }
+
+    def add(kind: str, oid: int, item: object) -> None:
+        if oid in parts:
+            parts[oid][kind].append(item)
+
+    for oid, name, type_, not_null, default, collation, category, position in rows["columns"]:
+        add("columns", oid, Column(name, type_, not_null, default, collation, category, position))
+    for oid, name, kind, columns, definition, ref, ref_columns, on_delete in rows["constraints"]:
+        add("constraints", oid, Constraint(
+            name=name, kind=_KINDS[kind], columns=tuple(columns), definition=definition, references=ref,
+            referenced_columns=tuple(ref_columns or ()), on_delete=ON_DELETE.get(on_delete) if kind == "f" else None,
+        ))
+    for oid, name, columns, unique, primary, partial, definition in rows["indexes"]:
+        add("indexes", oid, Index(name, tuple(columns), unique, primary, partial, definition))
+    for oid, name, tgtype, function, enabled in rows["triggers"]:
+        add("triggers", oid, _trigger(name, tgtype, function, enabled))
+    for oid, name, cmd, roles, permissive, using, with_check in rows["policies"]:
+        add("policies", oid, Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
+    tables = {}
+    for oid, schema, name, rls, forced in rows["tables"]:
+        p = parts[oid]
+        key = name if schema == "public" else f"{schema}.{name}"
+        tables[key] = Table(
+            schema=schema, name=name, columns=tuple(p["columns"]), constraints=tuple(p["constraints"]),
+            indexes=tuple(p["indexes"]), triggers=tuple(p["triggers"]), policies=tuple(p["policies"]),
+            rls_enabled=rls, rls_forced=forced,
+        )
+    return Catalog(tables=tables)
