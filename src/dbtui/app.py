@@ -1,0 +1,270 @@
+"""The ``dbtui`` terminal app: migrations, codegen, conventions, locks and schema in one screen.
+
+The app holds no database logic. Every action calls a ``database.dev`` function (the same one the CLI calls) in a
+thread worker; the worker reports back with a message from ``dbtui.messages``. A one-second heartbeat lists the
+advisory locks, which doubles as the database health check: when it fails the header says so and the heartbeat
+keeps retrying; when it answers again every tab reloads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.message_pump import MessagePump
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker
+
+from database.errors import DbtuiError
+from dbtui import messages
+from dbtui.context import Context
+from dbtui.palette import ACTIONS, ActionsProvider
+from dbtui.tabs.codegen import CodegenTab
+from dbtui.tabs.conventions import ConventionsTab
+from dbtui.tabs.locks import LocksTab
+from dbtui.tabs.migrations import MigrationsTab
+from dbtui.tabs.schema import SchemaTab
+from dbtui.widgets.help_screen import HelpScreen
+
+MIN_WIDTH = 80
+MIN_HEIGHT = 24
+HEARTBEAT_SECONDS = 1.0
+
+
+class Clock:
+    """Wall clock and stopwatch; tests pass a frozen one so that snapshots do not change."""
+
+    def now(self) -> datetime:
+        return datetime.now().astimezone()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: our errors already read ``file:line: message``; others keep their first line."""
+    if isinstance(exc, DbtuiError):
+        return str(exc)
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def database_label(url: str | None, *, embedded: bool = False) -> str:
+    """What the header calls the database: its name and where it lives, never a password or a socket path."""
+    if url is None:
+        return "embedded cluster"
+    if embedded:
+        return f"embedded cluster · {database_label(url)}"
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    host = parts.hostname or (parse_qs(parts.query).get("host") or [""])[0]
+    if not host or host.startswith("/"):
+        return f"{name} (local socket)"
+    return f"{name} @ {host}{f':{parts.port}' if parts.port else ''}"
+
+
+class DbtuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "dbtui"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS: ClassVar = [
+        Binding("m", "migrate", "Migrate"),
+        Binding("a", "apply", "Apply"),
+        Binding("r", "rollback", "Roll back"),
+        Binding("n", "new_migration", "New"),
+        Binding("g", "codegen", "Codegen"),
+        Binding("w", "toggle_watch", "Watch"),
+        Binding("c", "check", "Check"),
+        Binding("f1", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+    # Actions that touch the main screen: not while a dialog is open (its own keys, like n, come first anyway).
+    MAIN_SCREEN_ACTIONS = {a.name.split("(")[0] for a in ACTIONS}
+
+    def __init__(self, ctx: Context, *, clock: Clock | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.clock = clock or Clock()
+        self.heartbeat_seconds = heartbeat
+        self.database_ok: bool | None = None  # None: not asked yet
+        self.database_detail = "connecting…"
+        self.url: str | None = None
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with TabbedContent(id="tabs", initial="migrations"):
+            with TabPane("Migrations", id="migrations"):
+                yield MigrationsTab(self.ctx.project)
+            with TabPane("Codegen", id="codegen"):
+                yield CodegenTab(self.ctx.project)
+            with TabPane("Conventions", id="conventions"):
+                yield ConventionsTab(self.ctx.project)
+            with TabPane("Locks", id="locks"):
+                yield LocksTab()
+            with TabPane("Schema", id="schema"):
+                yield SchemaTab(self.ctx.project)
+        yield Footer()
+        yield Static("", id="too-small")
+
+    def on_mount(self) -> None:
+        self.label = database_label(self.ctx.explicit_url())
+        self._show_health()
+        self.set_interval(self.heartbeat_seconds, self.heartbeat)
+        self.heartbeat()
+        self.check_size()
+
+    def on_resize(self) -> None:
+        self.check_size()
+
+    def check_size(self) -> None:
+        width, height = self.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.query_one("#too-small", Static).update(
+            f"The terminal is {width}×{height}; dbtui needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nMake the window larger, or press q to quit."
+        )
+        self.screen.set_class(small, "-too-small")
+
+    # -- background work ------------------------------------------------------------------------------------------
+
+    def run_task(self, target: MessagePump, task: str, job: Callable[[], Any]) -> Worker[None]:
+        """Run ``job`` in a thread; ``target`` receives TaskDone or TaskFailed (which bubble up to the app)."""
+        clock = self.clock
+
+        def work() -> None:
+            start = clock.monotonic()
+            try:
+                result = job()
+            except Exception as exc:  # every failure becomes a message, never a crash
+                target.post_message(messages.TaskFailed(task, describe_error(exc)))
+            else:
+                target.post_message(messages.TaskDone(task, result, clock.monotonic() - start))
+
+        return self.run_worker(work, name=task, group=task, thread=True, exit_on_error=False)
+
+    def is_running(self, task: str) -> bool:
+        return any(w.name == task and not w.is_finished for w in self.workers)
+
+    def heartbeat(self) -> None:
+        """List the locks (cheap) once a second; success or failure is also the database's health."""
+        if self.is_running("heartbeat"):
+            return
+        self.run_task(self, "heartbeat", self._probe)
+
+    def _probe(self) -> Any:
+        from database.dev import locks
+
+        url = self.ctx.url()  # may start the embedded cluster: only ever in this worker
+        return url, locks.list_locks(url)
+
+    def on_task_done(self, message: messages.TaskDone) -> None:
+        if message.task != "heartbeat":
+            return
+        url, held = message.result
+        self.query_one(LocksTab).show_locks(held)
+        was_ok = self.database_ok
+        self.url = url
+        self.database_ok = True
+        self.label = database_label(url, embedded=self.ctx.explicit_url() is None)
+        self._show_health()
+        if not was_ok:
+            if was_ok is False:
+                self.notify("The database answers again.", title="Reconnected")
+            self.reload_all()
+
+    def on_task_failed(self, message: messages.TaskFailed) -> None:
+        if message.task == "heartbeat":
+            was_ok = self.database_ok
+            self.database_ok = False
+            self.database_detail = message.error
+            self._show_health()
+            self.query_one(LocksTab).show_unreachable(message.error)
+            if was_ok:
+                self.notify(message.error, title="Database unreachable", severity="error", timeout=6)
+            return
+        self.notify(message.error, title=f"{message.task} failed", severity="error", timeout=8)
+
+    def _show_health(self) -> None:
+        if self.database_ok is None:
+            health = "connecting…"
+        elif self.database_ok:
+            health = "● connected"
+        else:
+            health = f"✗ unreachable, retrying: {self.database_detail}"
+        self.sub_title = f"{self.label} · {health}"
+
+    def reload_all(self) -> None:
+        """The database answered (first time or after an outage): every tab asks again."""
+        assert self.url is not None
+        for tab in (MigrationsTab, CodegenTab, ConventionsTab, SchemaTab):
+            self.query_one(tab).database_ready(self.url)
+
+    # -- actions --------------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def require_database(self) -> str | None:
+        """The URL when the database answers; otherwise say so and return None."""
+        if self.database_ok and self.url:
+            return self.url
+        self.notify("The database is not reachable yet; the header shows why. Retrying every second.", severity="warning")
+        return None
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def _migrations(self) -> MigrationsTab:
+        self.action_show_tab("migrations")
+        return self.query_one(MigrationsTab)
+
+    def action_migrate(self) -> None:
+        self._migrations().migrate_all()
+
+    def action_apply(self) -> None:
+        self._migrations().apply_selected()
+
+    def action_rollback(self) -> None:
+        self._migrations().rollback_selected()
+
+    def action_new_migration(self) -> None:
+        self._migrations().new_migration()
+
+    def action_codegen(self) -> None:
+        self.action_show_tab("codegen")
+        self.query_one(CodegenTab).run_now()
+
+    def action_toggle_watch(self) -> None:
+        self.query_one(CodegenTab).toggle_watch()
+
+    def action_check(self) -> None:
+        self.action_show_tab("conventions")
+        self.query_one(ConventionsTab).run_checks()
+
+    def action_refresh(self) -> None:
+        if self.require_database():
+            self.reload_all()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def on_jump_to_source(self, message: messages.JumpToSource) -> None:
+        self._migrations().select(message.migration, message.line)
+
+
+def run_app(ctx: Context) -> int:
+    """``dbtui`` with no subcommand. A broken project fails here, as one line, before the screen is taken."""
+    ctx.project
+    app = DbtuiApp(ctx)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,74 @@
+"""Every event of the app in one place: workers post these, tabs and the app handle them.
+
+Workers run ``database.dev`` calls in threads and report back only through these messages, so a reader learns
+what the app can hear by reading this file. Payloads are the backend's own result objects, passed through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+class DatabaseHealth(Message):
+    """The database answered (``ok``) or did not; ``detail`` says why not, in one line."""
+
+    def __init__(self, ok: bool, detail: str = "") -> None:
+        super().__init__()
+        self.ok = ok
+        self.detail = detail
+
+
+class TaskFailed(Message):
+    """A background task raised: ``task`` names it, ``error`` is one line (``file:line: message`` when known)."""
+
+    def __init__(self, task: str, error: str) -> None:
+        super().__init__()
+        self.task = task
+        self.error = error
+
+
+class TaskDone(Message):
+    """A background task returned ``result``; ``task`` names it, ``seconds`` is how long it took."""
+
+    def __init__(self, task: str, result: Any, seconds: float) -> None:
+        super().__init__()
+        self.task = task
+        self.result = result
+        self.seconds = seconds
+
+
+@dataclass
+class Step:
+    """One migration being applied or rolled back, as the progress display shows it."""
+
+    migration: str
+    state: str  # "running", "done", "failed"
+    seconds: float = 0.0
+
+
+class MigrationProgress(Message):
+    """A migrate or rollback run moved on to, or finished, one migration."""
+
+    def __init__(self, step: Step) -> None:
+        super().__init__()
+        self.step = step
+
+
+class CodegenEvent(Message):
+    """Something happened in the codegen watch loop (a run started or finished, a file changed)."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class JumpToSource(Message):
+    """Show this migration in the Migrations tab (from a convention finding)."""
+
+    def __init__(self, migration: str, line: int | None) -> None:
+        super().__init__()
+        self.migration = migration
+        self.line = line

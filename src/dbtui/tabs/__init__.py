@@ -1,0 +1,1 @@
+"""One module per tab of the TUI; each tab renders results of ``database.dev`` calls run in workers."""

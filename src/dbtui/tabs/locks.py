@@ -1,0 +1,104 @@
+"""Locks tab: advisory locks held and awaited, refreshed by the app's one-second heartbeat, and who blocks whom."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, Tree
+
+from database.dev.locks import LockInfo
+
+COLUMNS = ("name", "key", "pid", "state", "application", "since", "for", "blocked by")
+
+
+def age(since: datetime | None, now: datetime) -> str:
+    """A short duration like ``4s``, ``3m12s`` or ``2h05m``."""
+    if since is None:
+        return ""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def lock_label(lock: LockInfo) -> str:
+    return lock.name if lock.name is not None else f"key {lock.key}"
+
+
+class LocksTab(Vertical):
+    def __init__(self) -> None:
+        super().__init__()
+        self.locks: list[LockInfo] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Waiting for the database…", id="locks-summary")
+        table: DataTable[str] = DataTable(id="locks-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Tree("who blocks whom", id="locks-blocking")
+
+    def show_unreachable(self, error: str) -> None:
+        self.query_one("#locks-summary", Label).update(f"[red]Database unreachable:[/red] {error}")
+
+    def show_locks(self, locks: Sequence[LockInfo]) -> None:
+        """Redraw only when something changed, so the cursor stays put while nothing happens."""
+        locks = list(locks)
+        now = self.app.clock.now()  # type: ignore[attr-defined]
+        held = sum(lock.granted for lock in locks)
+        self.query_one("#locks-summary", Label).update(
+            f"{held} held, {len(locks) - held} waiting · refreshed {now:%H:%M:%S}" if locks else f"No advisory locks held or awaited · refreshed {now:%H:%M:%S}"
+        )
+        table = self.query_one("#locks-table", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for lock in locks:
+            table.add_row(
+                lock_label(lock),
+                str(lock.key),
+                str(lock.pid),
+                "held" if lock.granted else "[yellow]waiting[/yellow]",
+                lock.application_name,
+                f"{lock.since:%H:%M:%S}" if lock.since else "",
+                age(lock.since, now),
+                ", ".join(map(str, lock.blocked_by)),
+            )
+        if locks:
+            table.move_cursor(row=min(row, len(locks) - 1))
+        if locks != self.locks:
+            self.locks = locks
+            self._show_blocking(locks)
+
+    def _show_blocking(self, locks: list[LockInfo]) -> None:
+        """A tree: each holder that someone waits for, with its waiters (and theirs) below it."""
+        tree = self.query_one("#locks-blocking", Tree)
+        tree.clear()
+        waiting_on: dict[int, list[LockInfo]] = {}
+        for lock in locks:
+            for blocker in lock.blocked_by:
+                waiting_on.setdefault(blocker, []).append(lock)
+        names: dict[int, list[str]] = {}
+        for lock in locks:
+            if lock.granted:
+                names.setdefault(lock.pid, []).append(lock_label(lock))
+        blocked = {lock.pid for lock in locks if lock.blocked_by}
+        roots = [pid for pid in waiting_on if pid not in blocked] or list(waiting_on)[:1]
+        if not roots:
+            tree.root.add_leaf("[dim]nobody is waiting[/dim]")
+
+        def add(node, pid: int, seen: frozenset[int]) -> None:  # noqa: ANN001
+            for waiter in waiting_on.get(pid, []):
+                label = f"pid {waiter.pid} waits for {lock_label(waiter)}"
+                if waiter.pid in seen:
+                    node.add_leaf(label + " (cycle)")
+                    continue
+                add(node.add(label, expand=True), waiter.pid, seen | {waiter.pid})
+
+        for pid in roots:
+            holding = ", ".join(names.get(pid, [])) or "?"
+            add(tree.root.add(f"pid {pid} holds {holding}", expand=True), pid, frozenset({pid}))
+        tree.root.expand()

@@ -1,0 +1,22 @@
+"""Schema tab (wired when database.dev.conventions.catalog lands)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label
+
+from database.config import Project
+
+
+class SchemaTab(Vertical):
+    def __init__(self, project: Project) -> None:
+        super().__init__()
+        self.project = project
+
+    def compose(self) -> ComposeResult:
+        yield Label("Schema: not yet available.")
+
+    def database_ready(self, url: str) -> None:
+        pass
+

@@ -1,0 +1,36 @@
+"""``f1``: the keys and what each tab does, from the packaged ``help.md``; any key but scrolling closes it."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown, Static
+
+SCROLL_KEYS = {"up", "down", "pageup", "pagedown", "home", "end"}
+
+
+def help_text() -> str:
+    return files("dbtui").joinpath("help.md").read_text(encoding="utf-8")
+
+
+class HelpScreen(ModalScreen[None]):
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            with VerticalScroll(id="help-body"):
+                yield Markdown(help_text())
+            yield Static("Scroll with the arrows; any other key closes this.", id="help-footer")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "dbtui help"
+        self.query_one("#help-body").focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in SCROLL_KEYS:
+            return
+        event.stop()
+        event.prevent_default()
+        self.dismiss()
