@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message_pump import MessagePump
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
@@ -30,7 +29,9 @@ from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.locks import LocksTab
 from dbtui.tabs.migrations import MigrationsTab
 from dbtui.tabs.schema import SchemaTab
+from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.help_screen import HelpScreen
+from dbtui.widgets.prompt import PromptScreen
 
 MIN_WIDTH = 80
 MIN_HEIGHT = 24
@@ -85,8 +86,9 @@ class DbtuiApp(App[int]):
         Binding("f1", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
-    # Actions that touch the main screen: not while a dialog is open (its own keys, like n, come first anyway).
+    # Actions that touch the main screen: not while one of our dialogs is open (so q or m there do nothing).
     MAIN_SCREEN_ACTIONS = {a.name.split("(")[0] for a in ACTIONS}
+    DIALOGS = (ConfirmScreen, PromptScreen, HelpScreen)
 
     def __init__(self, ctx: Context, *, clock: Clock | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         super().__init__()
@@ -210,7 +212,7 @@ class DbtuiApp(App[int]):
     # -- actions --------------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+        if action in self.MAIN_SCREEN_ACTIONS and isinstance(self.screen, self.DIALOGS):
             return False
         return True
 
