@@ -1,0 +1,470 @@
+"""The schema conventions (DESIGN.md "Conventions"), checked against the live catalog and pointed at source lines.
+
+Every rule is one small function registered with ``@rule``: it receives a table (or, for ``applies_to="schema"``,
+the whole context) and yields ``Problem``s — a message, the column, and the SQL that would fix it. The engine adds
+the rest: severity, exemptions from ``schema_annotations.yaml``, the migration file and line. Adding a rule is
+adding one decorated function here.
+
+Collation belongs to ``text-collate-c`` alone (``id-primary-key`` and ``organization-scoped`` check type, key and
+nullability), so a schema that breaks one thing gets one finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pglast.keywords import RESERVED_KEYWORDS
+
+from database.config import Project
+from database.dev.annotations import Annotations, load_annotations
+from database.dev.catalog import Catalog, Column, Table, read_catalog
+from database.dev.source_map import Origin, SourceMap, SourceProblem, build_source_map
+
+ERROR = "error"
+WARNING = "warning"
+ORGANIZATIONS = "organizations"
+NOW_DEFAULTS = frozenset({"now()", "CURRENT_TIMESTAMP", "transaction_timestamp()"})
+INTEGER_TYPES = frozenset({"smallint", "integer"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a rule reports; ``table`` and ``origin`` default to the table checked and its source line."""
+
+    message: str
+    column: str | None = None
+    fix: str | None = None
+    table: str | None = None
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation. ``migration`` is the file (relative to the project) that created the table or column —
+    or ``schema_annotations.yaml`` for annotation rules; ``None`` with ``line`` when the origin is unknown."""
+
+    rule: str
+    severity: str
+    table: str | None
+    column: str | None
+    message: str
+    migration: str | None
+    line: int | None
+    fix: str | None = None
+
+    @property
+    def location(self) -> str | None:
+        if self.migration is None:
+            return None
+        return f"{self.migration}:{self.line}" if self.line else self.migration
+
+    def to_dict(self) -> dict:
+        return {
+            "rule": self.rule, "severity": self.severity, "table": self.table, "column": self.column,
+            "message": self.message, "migration": self.migration, "line": self.line, "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    tables: int
+    tables_described: int
+    columns: int
+    columns_described: int
+
+    def to_dict(self) -> dict:
+        return {"tables": self.tables, "tables_described": self.tables_described,
+                "columns": self.columns, "columns_described": self.columns_described}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    findings: tuple[Finding, ...]
+    coverage: Coverage
+    source_problems: tuple[SourceProblem, ...] = ()
+    root: Path | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity == WARNING for f in self.findings)
+
+    @property
+    def ok(self) -> bool:
+        """No error-severity finding (warnings do not fail)."""
+        return self.errors == 0
+
+    def to_dict(self) -> dict:
+        return {
+            "violations": [f.to_dict() for f in self.findings],
+            "coverage": self.coverage.to_dict(),
+            "source_problems": [
+                {"migration": _relative(p.path, self.root), "line": p.line, "message": p.message}
+                for p in self.source_problems
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    catalog: Catalog
+    annotations: Annotations = field(default_factory=Annotations)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    summary: str
+    severity: str
+    applies_to: str  # "table": every non-enum table · "enum": *_enum tables · "schema": once, with the context
+    check: Callable
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR) -> Callable:
+    """Register a rule function under its DESIGN.md id."""
+    def register(function: Callable) -> Callable:
+        RULES[id] = Rule(id, summary, severity, applies_to, function)
+        return function
+    return register
+
+
+def is_enum_table(table: Table) -> bool:
+    return table.name.endswith("_enum")
+
+
+# --- helpers for rules and their fix hints -------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_GENERATE_ID = re.compile(r"^(?:public\.)?generate_id\('([^']*)'(?:::text)?\)$")
+_ID_LIKE = re.compile(r"^CHECK \(\(id ~~ '([^']*)'(?:::text)?\)\)$")  # a LIKE check reads back as ~~
+
+
+def ident(name: str) -> str:
+    """An identifier as a person would write it: quoted only when it has to be."""
+    if _PLAIN.match(name) and name not in RESERVED_KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def id_prefix(table: Table) -> str | None:
+    """The prefix of ``DEFAULT generate_id('<prefix>')``, if the id column has that default."""
+    column = table.column("id")
+    match = _GENERATE_ID.match(column.default or "") if column else None
+    return match.group(1) if match else None
+
+
+def _check_prefixes(table: Table) -> list[str]:
+    """The prefixes ``p`` of every ``CHECK (id LIKE 'p_%')`` on the table."""
+    matches = (_ID_LIKE.match(c.definition) for c in table.checks)
+    return [m.group(1)[:-2] for m in matches if m and m.group(1).endswith("_%")]
+
+
+def _suggested_prefix(table: Table) -> str:
+    prefixes = _check_prefixes(table)
+    return id_prefix(table) or (prefixes[0] if prefixes else re.sub(r"[^a-z0-9]", "", table.name.lower())[:3] or "id")
+
+
+def _is_timestamptz(column: Column) -> bool:
+    return column.type == "timestamp with time zone"
+
+
+def _timestamp_column(table: Table, name: str) -> Iterator[Problem]:
+    """``<name> TIMESTAMPTZ NOT NULL DEFAULT now()``."""
+    t, column = ident(table.name), table.column(name)
+    if column is None:
+        yield Problem(f"{table.name} has no {name} column",
+                      fix=f"ALTER TABLE {t} ADD COLUMN {name} TIMESTAMPTZ NOT NULL DEFAULT now();")
+        return
+    if not _is_timestamptz(column):
+        yield Problem(f"{table.name}.{name} is {column.type}, not timestamptz", name,
+                      f"ALTER TABLE {t} ALTER COLUMN {name} TYPE TIMESTAMPTZ;")
+    if not column.not_null:
+        yield Problem(f"{table.name}.{name} is nullable; it must be NOT NULL", name,
+                      f"ALTER TABLE {t} ALTER COLUMN {name} SET NOT NULL;")
+    if column.default not in NOW_DEFAULTS:
+        yield Problem(f"{table.name}.{name} defaults to {column.default or 'nothing'}, not now()", name,
+                      f"ALTER TABLE {t} ALTER COLUMN {name} SET DEFAULT now();")
+
+
+def _is_organization_scoped(table: Table, ctx: RuleContext) -> bool:
+    """Has organization_id, or should have: not organizations itself and not exempt from organization-scoped."""
+    return table.column("organization_id") is not None or (
+        table.name != ORGANIZATIONS and not ctx.annotations.exemption(table.name, "organization-scoped")
+    )
+
+
+# --- the rules ---------------------------------------------------------------------------------------------------
+
+
+@rule("id-primary-key", 'id TEXT COLLATE "C" PRIMARY KEY')
+def id_primary_key(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    t, column, prefix = ident(table.name), table.column("id"), _suggested_prefix(table)
+    if column is None:
+        yield Problem(f"{table.name} has no id column", fix=(
+            f"ALTER TABLE {t} ADD COLUMN id TEXT COLLATE \"C\" PRIMARY KEY DEFAULT generate_id('{prefix}') "
+            f"CHECK (id LIKE '{prefix}_%');"))
+        return
+    if column.type != "text":
+        yield Problem(f"{table.name}.id is {column.type}, not text", "id",
+                      f'ALTER TABLE {t} ALTER COLUMN id TYPE TEXT COLLATE "C";')
+    key = table.primary_key
+    if key is None or key.columns != ("id",):
+        current = f"the primary key is ({', '.join(key.columns)})" if key else "there is no primary key"
+        yield Problem(f"{table.name}.id is not the primary key ({current})", "id",
+                      (f"ALTER TABLE {t} DROP CONSTRAINT {ident(key.name)}, ADD PRIMARY KEY (id);" if key
+                       else f"ALTER TABLE {t} ADD PRIMARY KEY (id);"))
+
+
+@rule("id-default", "DEFAULT generate_id('<prefix>')")
+def id_default(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    column = table.column("id")
+    if column is not None and id_prefix(table) is None:
+        yield Problem(f"{table.name}.id defaults to {column.default or 'nothing'}, not generate_id('<prefix>')", "id",
+                      f"ALTER TABLE {ident(table.name)} ALTER COLUMN id SET DEFAULT generate_id('{_suggested_prefix(table)}');")
+
+
+@rule("id-check", "CHECK (id LIKE '<prefix>_%'), same prefix as the default")
+def id_check(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    if table.column("id") is None:
+        return
+    prefix, prefixes = id_prefix(table), _check_prefixes(table)
+    if (prefix is None and prefixes) or prefix in prefixes:
+        return
+    want = prefix or _suggested_prefix(table)
+    found = f"its checks allow prefix {', '.join(repr(p) for p in prefixes)}" if prefixes else "there is no such check"
+    yield Problem(f"{table.name}.id needs CHECK (id LIKE '{want}_%') ({found})", "id",
+                  f"ALTER TABLE {ident(table.name)} ADD CONSTRAINT {ident(table.name + '_id_check')} CHECK (id LIKE '{want}_%');")
+
+
+@rule("created-at", "created_at TIMESTAMPTZ NOT NULL DEFAULT now()")
+def created_at(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    yield from _timestamp_column(table, "created_at")
+
+
+@rule("updated-at", "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()")
+def updated_at(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    yield from _timestamp_column(table, "updated_at")
+
+
+@rule("updated-at-trigger", "a BEFORE UPDATE … FOR EACH ROW trigger running updated_at()")
+def updated_at_trigger(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    if not any(t.timing == "BEFORE" and "UPDATE" in t.events and t.for_each_row and t.function == "updated_at"
+               and t.enabled for t in table.triggers):
+        yield Problem(f"{table.name} has no BEFORE UPDATE FOR EACH ROW trigger running updated_at()", fix=(
+            f"CREATE TRIGGER updated_at BEFORE UPDATE ON {ident(table.name)} FOR EACH ROW EXECUTE PROCEDURE updated_at();"))
+
+
+@rule("storytime", "storytime JSONB")
+def storytime(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    column, t = table.column("storytime"), ident(table.name)
+    if column is None:
+        yield Problem(f"{table.name} has no storytime column", fix=f"ALTER TABLE {t} ADD COLUMN storytime JSONB;")
+    elif column.type != "jsonb":
+        yield Problem(f"{table.name}.storytime is {column.type}, not jsonb", "storytime",
+                      f"ALTER TABLE {t} ALTER COLUMN storytime TYPE JSONB USING storytime::jsonb;")
+
+
+@rule("timestamptz", "no timestamp without time zone column")
+def timestamptz(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    for column in table.columns:
+        if column.element_type == "timestamp without time zone":
+            yield Problem(f"{table.name}.{column.name} is {column.type}; use timestamptz", column.name,
+                          f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
+                          f"{column.type.replace('timestamp without time zone', 'TIMESTAMPTZ')};")
+
+
+@rule("organization-scoped", 'organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE')
+def organization_scoped(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    if table.name == ORGANIZATIONS:
+        return
+    t, column = ident(table.name), table.column("organization_id")
+    if column is None:
+        yield Problem(f"{table.name} has no organization_id column (exempt it in schema_annotations.yaml if it is "
+                      "shared by all organizations)", fix=(
+            f'ALTER TABLE {t} ADD COLUMN organization_id TEXT COLLATE "C" NOT NULL '
+            f"REFERENCES organizations(id) ON DELETE CASCADE;\nCREATE INDEX ON {t} (organization_id);"))
+        return
+    if column.type != "text":
+        yield Problem(f"{table.name}.organization_id is {column.type}, not text", "organization_id",
+                      f'ALTER TABLE {t} ALTER COLUMN organization_id TYPE TEXT COLLATE "C";')
+    if not column.not_null:
+        yield Problem(f"{table.name}.organization_id is nullable; it must be NOT NULL", "organization_id",
+                      f"ALTER TABLE {t} ALTER COLUMN organization_id SET NOT NULL;")
+    keys = [k for k in table.foreign_keys if k.columns == ("organization_id",)]
+    good = [k for k in keys if k.references == ORGANIZATIONS and k.referenced_columns == ("id",) and k.on_delete == "CASCADE"]
+    if not good:
+        wrong = f" (it is {keys[0].definition})" if keys else ""
+        drop = "".join(f"DROP CONSTRAINT {ident(k.name)}, " for k in keys)
+        yield Problem(f"{table.name}.organization_id must reference organizations(id) ON DELETE CASCADE{wrong}",
+                      "organization_id",
+                      f"ALTER TABLE {t} {drop}ADD FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE;")
+
+
+@rule("row-level-security", "organization-scoped tables have RLS enabled and a policy")
+def row_level_security(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    if not _is_organization_scoped(table, ctx):
+        return
+    t = ident(table.name)
+    policy = (f"CREATE POLICY customer_access ON {t} TO app_customer\n"
+              "    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));")
+    if not table.rls_enabled:
+        yield Problem(f"{table.name} is organization-scoped but Row Level Security is not enabled",
+                      fix=f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;" + ("" if table.policies else "\n" + policy))
+    elif not table.policies:
+        yield Problem(f"{table.name} has Row Level Security enabled but no policy (customers see nothing)", fix=policy)
+
+
+@rule("bigint", "no smallint/integer/serial column")
+def bigint(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    for column in table.columns:
+        if column.element_type in INTEGER_TYPES:
+            serial = " (serial)" if (column.default or "").startswith("nextval(") else ""
+            yield Problem(f"{table.name}.{column.name} is {column.type}{serial}; use bigint", column.name,
+                          f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
+                          f"BIGINT{'[]' if column.type.endswith('[]') else ''};")
+
+
+@rule("extid-naming", "a column named *_id is a foreign key; third-party ids are *_extid")
+def extid_naming(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    in_keys = {c for k in table.foreign_keys for c in k.columns}
+    for column in table.columns:
+        if column.name.endswith("_id") and column.name not in in_keys:
+            extid = column.name.removesuffix("_id") + "_extid"
+            yield Problem(f"{table.name}.{column.name} is not a foreign key; name a third-party id {extid}",
+                          column.name, f"ALTER TABLE {ident(table.name)} RENAME COLUMN {ident(column.name)} TO {ident(extid)};")
+
+
+@rule("text-collate-c", 'id, *_id and *_extid text columns are COLLATE "C"')
+def text_collate_c(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    for column in table.columns:
+        named = column.name == "id" or column.name.endswith(("_id", "_extid"))
+        if named and column.category == "S" and column.collation != "C":
+            yield Problem(f'{table.name}.{column.name} is not COLLATE "C" (it is {column.collation or "no"} collation)',
+                          column.name,
+                          f'ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE {column.type} COLLATE "C";')
+
+
+@rule("fk-index", "every foreign key has an index whose leading columns are its columns")
+def fk_index(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    for key in table.foreign_keys:
+        n = len(key.columns)
+        if not any(not i.partial and set(i.columns[:n]) == set(key.columns) for i in table.indexes):
+            columns = ", ".join(ident(c) for c in key.columns)
+            yield Problem(f"foreign key {table.name}({', '.join(key.columns)}) → {key.references} has no index",
+                          key.columns[0], f"CREATE INDEX ON {ident(table.name)} ({columns});")
+
+
+@rule("enum-table", "*_enum tables have exactly value TEXT PRIMARY KEY", applies_to="enum")
+def enum_table(table: Table, ctx: RuleContext) -> Iterator[Problem]:
+    shape = [(c.name, c.type) for c in table.columns]
+    key = table.primary_key
+    if shape != [("value", "text")] or key is None or key.columns != ("value",):
+        found = ", ".join(f"{n} {t}" for n, t in shape) + (f", PRIMARY KEY ({', '.join(key.columns)})" if key else "")
+        yield Problem(f"enum table {table.name} must be exactly (value TEXT PRIMARY KEY), found ({found})", fix=(
+            f"CREATE TABLE {ident(table.name)} (value TEXT PRIMARY KEY);"))
+
+
+@rule("annotation-unknown", "schema_annotations.yaml names no table or column that does not exist", applies_to="schema")
+def annotation_unknown(ctx: RuleContext) -> Iterator[Problem]:
+    path = ctx.annotations.path or Path("schema_annotations.yaml")
+    for name, entry in ctx.annotations.tables.items():
+        table = ctx.catalog.tables.get(name)
+        if table is None:
+            yield Problem(f"annotated table {name} does not exist", table=name, origin=Origin(path, entry.line),
+                          fix=f"remove tables.{name} from {path.name} (or fix its name)")
+            continue
+        for column, line in entry.column_lines.items():
+            if table.column(column) is None:
+                yield Problem(f"annotated column {name}.{column} does not exist", column, table=name,
+                              origin=Origin(path, line), fix=f"remove tables.{name}.columns.{column} from {path.name}")
+        for rule_id, line in entry.ignore_lines.items():
+            if rule_id not in RULES:
+                yield Problem(f"{name} is exempted from unknown rule {rule_id!r} (known: {', '.join(RULES)})",
+                              table=name, origin=Origin(path, line), fix=f"remove tables.{name}.ignore.{rule_id}")
+
+
+@rule("annotation-missing", "every table has a description", applies_to="schema", severity=WARNING)
+def annotation_missing(ctx: RuleContext) -> Iterator[Problem]:
+    path = ctx.annotations.path or Path("schema_annotations.yaml")
+    for name in ctx.catalog.tables:
+        if not ctx.annotations.description(name):
+            yield Problem(f"{name} has no description in {path.name}", table=name,
+                          fix=f"tables:\n  {name}:\n    description: …")
+
+
+# --- the engine ----------------------------------------------------------------------------------------------------
+
+
+def check_catalog(catalog: Catalog, annotations: Annotations | None = None, source_map: SourceMap | None = None,
+                  *, root: Path | None = None) -> CheckResult:
+    """Evaluate every rule on an already-read catalog (pure: no database, no files)."""
+    annotations = annotations or Annotations()
+    source_map = source_map or SourceMap()
+    ctx = RuleContext(catalog, annotations)
+    problems: list[tuple[Rule, Problem]] = []
+    for r in RULES.values():
+        if r.applies_to == "schema":
+            problems.extend((r, p) for p in r.check(ctx))
+            continue
+        for table in catalog.tables.values():
+            if is_enum_table(table) == (r.applies_to == "enum"):
+                problems.extend((r, replace(p, table=p.table or table.name)) for p in r.check(table, ctx))
+    findings = [
+        _finding(r, p, source_map, root) for r, p in problems
+        if not (p.table and annotations.exemption(p.table, r.id))
+    ]
+    findings.sort(key=lambda f: (f.table or "", f.migration or "", f.line or 0, f.rule, f.column or ""))
+    return CheckResult(tuple(findings), _coverage(catalog, annotations), tuple(source_map.problems), root)
+
+
+def _finding(r: Rule, p: Problem, source_map: SourceMap, root: Path | None) -> Finding:
+    origin = p.origin or (source_map.column(p.table, p.column) if p.column else source_map.table(p.table or ""))
+    return Finding(
+        rule=r.id, severity=r.severity, table=p.table, column=p.column, message=p.message,
+        migration=_relative(origin.path, root) if origin else None, line=origin.line if origin else None, fix=p.fix,
+    )
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _coverage(catalog: Catalog, annotations: Annotations) -> Coverage:
+    columns = [(t.name, c.name) for t in catalog.tables.values() for c in t.columns]
+    return Coverage(
+        tables=len(catalog.tables),
+        tables_described=sum(bool(annotations.description(name)) for name in catalog.tables),
+        columns=len(columns),
+        columns_described=sum(bool(annotations.description(t, c)) for t, c in columns),
+    )
+
+
+def check(project: Project, *, url: str | None = None) -> CheckResult:
+    """Check ``url``, or by default a fresh throwaway database migrated from the project's migrations."""
+    annotations = load_annotations(project.annotations)  # a broken file fails before any database work
+    source_map = build_source_map(project.migrations)
+    if url is not None:
+        catalog = read_catalog(url)
+    else:
+        from database.dev import testdb
+
+        scratch = testdb.create_database(project=project)
+        try:
+            catalog = read_catalog(scratch)
+        finally:
+            testdb.drop_database(scratch)
+    return check_catalog(catalog, annotations, source_map, root=project.root)
