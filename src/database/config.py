@@ -6,6 +6,7 @@ Only the standard library is used here: the runtime imports this module in produ
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,9 @@ class Project:
         except FileNotFoundError:
             raise ConfigError(f"no pyproject.toml in {root}") from None
         except tomllib.TOMLDecodeError as exc:
-            line = getattr(exc, "lineno", None)
-            raise ConfigError(f"invalid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", path=pyproject, line=line) from None
+            found = re.search(r"^(.*?)\s*\(at line (\d+), column \d+\)$", str(exc))
+            message, line = (found.group(1), int(found.group(2))) if found else (str(exc), None)
+            raise ConfigError(f"invalid TOML: {message}", path=pyproject, line=line) from None
         settings = data.get("tool", {}).get("dbtui", {})
         if not isinstance(settings, dict):
             raise ConfigError("[tool.dbtui] must be a table", path=pyproject)

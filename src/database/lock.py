@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote, unquote
 
 import psycopg
 
@@ -23,9 +24,19 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
+_ASCII_SAFE = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
+
+
 def application_name(name: str) -> str:
-    """What a holder sets as ``application_name`` (Postgres keeps 63 bytes of it)."""
-    return (APPLICATION_NAME_PREFIX + name).encode("utf-8")[:63].decode("utf-8", "ignore")
+    """What a holder sets as ``application_name``: Postgres keeps 63 ASCII bytes, so other characters are %-escaped."""
+    return (APPLICATION_NAME_PREFIX + quote(name, safe=_ASCII_SAFE))[:63]
+
+
+def name_from_application_name(value: str | None) -> str | None:
+    """The lock name a holder's ``application_name`` carries, or None when it carries none."""
+    if not value or not value.startswith(APPLICATION_NAME_PREFIX):
+        return None
+    return unquote(value[len(APPLICATION_NAME_PREFIX):])
 
 
 class LockTimeout(TimeoutError):

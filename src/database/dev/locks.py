@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from database.lock import APPLICATION_NAME_PREFIX, lock_key
+from database.lock import lock_key, name_from_application_name
 
 _QUERY = """
 SELECT l.pid, l.granted, l.classid::bigint, l.objid::bigint, l.objsubid, a.application_name,
@@ -53,13 +53,11 @@ def _key(classid: int, objid: int, objsubid: int) -> int:
 
 
 def _name(application_name: str | None, key: int) -> str | None:
-    if not application_name or not application_name.startswith(APPLICATION_NAME_PREFIX):
-        return None
-    name = application_name[len(APPLICATION_NAME_PREFIX):]
-    if lock_key(name) == key:
+    name = name_from_application_name(application_name)
+    if name is None or lock_key(name) == key:
         return name
     # Postgres keeps 63 bytes of application_name: a long name arrives cut short.
-    return name + "…" if len(application_name.encode()) >= 63 else None
+    return name + "…" if len(application_name or "") >= 63 else None
 
 
 def list_locks(url: str) -> list[LockInfo]:

@@ -308,12 +308,9 @@ class Cluster:
         pg = self.base / "pg"
         pg.mkdir(parents=True, exist_ok=True)
         owner = pg.stat().st_uid
-        if owner != account.uid:
-            if account.is_current:
-                raise ServerError(
-                    f"{pg} belongs to another user (uid {owner}); remove it or run as its owner",
-                )
-            _give_to_account(pg)
+        if owner not in (account.uid, os.geteuid()):
+            raise ServerError(f"{pg} belongs to another user (uid {owner}); remove it or run dbtui as its owner")
+        _give_to_account(pg)
         os.chmod(pg, 0o700)
         self._check_reachable(pg)
         if not (self.data_dir / "PG_VERSION").exists():
@@ -416,13 +413,17 @@ class Cluster:
 
 
 def _alive(pid: int) -> bool:
+    """True for a running process; a zombie (dead, not yet reaped: common in containers) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return True
-    return True
 
 
 def _is_postgres(pid: int) -> bool:

@@ -1,0 +1,246 @@
+"""Stage 1: read ``queries.sql`` (sqlc's annotation language) into plain SQL with numbered parameters.
+
+Statements are found with PostgreSQL's own lexer (pglast), so semicolons and ``@`` inside strings, comments and
+dollar-quoted bodies are never mistaken for anything. Each statement is preceded by ``-- name: Name :kind``.
+sqlc's parameter forms are rewritten to ``$n``:
+
+- ``$1`` stays; ``@name``, ``sqlc.arg(name)`` and ``sqlc.narg(name)`` (may be NULL) get the next free numbers,
+  one per distinct name;
+- ``x IN (sqlc.slice(name))`` becomes ``x = ANY($n)`` (``NOT IN`` becomes ``<> ALL``), so the parameter is an array;
+- ``sqlc.embed(t)`` in the select list becomes ``t.*`` and is remembered so the result gets a field holding t's row.
+
+Replacements keep the statement's line breaks, so a server error position still maps to the right line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pglast import parser
+
+from database.dev.codegen.errors import CodegenError
+
+KINDS = ("one", "many", "exec", "execrows", "execresult", "copyfrom")
+_ANNOTATION = re.compile(r"--\s*name:\s*(?P<rest>.*)$")
+_NAME_AND_KIND = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+:(?P<kind>\w+)\s*")
+_MACROS = ("arg", "narg", "slice", "embed")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``$number`` of the rewritten statement; ``name`` is set for the named forms."""
+
+    number: int
+    name: str | None = None
+    nullable: bool = False  # sqlc.narg
+    is_slice: bool = False  # sqlc.slice: an array parameter
+
+
+@dataclass(frozen=True)
+class Embed:
+    """``sqlc.embed(table)``: ``table.*`` starts at ``offset`` of the rewritten SQL."""
+
+    table: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Query:
+    """One annotated statement, rewritten to plain SQL; ``sql_line`` is the file line of its first character."""
+
+    name: str
+    kind: str
+    line: int
+    sql_line: int
+    source: str
+    sql: str
+    params: tuple[Param, ...]
+    embeds: tuple[Embed, ...]
+
+    def line_of(self, offset: int) -> int:
+        """The queries.sql line holding character ``offset`` of the rewritten SQL."""
+        return self.sql_line + self.sql.count("\n", 0, max(offset, 0))
+
+
+def parse_queries(text: str, path: Path | str) -> list[Query]:
+    """Every annotated query of the file, in order; a CodegenError at ``path:line`` for the first problem."""
+    path = Path(path)
+    try:
+        slices = parser.split(text, with_parser=False, only_slices=True)
+    except parser.ParseError as exc:
+        raise CodegenError(f"cannot read: {exc}", path=path, line=_line(text, getattr(exc, "location", 0))) from None
+    queries: list[Query] = []
+    seen: dict[str, int] = {}
+    covered = 0
+    for piece in slices:
+        query = _parse_statement(text, piece.start, piece.stop, path)
+        _no_stray_annotation(text, covered, piece.start, path)
+        covered = piece.stop
+        if query.name in seen:
+            raise CodegenError(f"duplicate query name {query.name!r} (first at line {seen[query.name]})", path=path, line=query.line)
+        seen[query.name] = query.line
+        queries.append(query)
+    _no_stray_annotation(text, covered, len(text), path)
+    if not queries:
+        raise CodegenError("no queries: add one as '-- name: Name :one' followed by a statement", path=path, line=1)
+    return queries
+
+
+def _line(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def _no_stray_annotation(text: str, start: int, stop: int, path: Path) -> None:
+    """An annotation that is followed by no statement (for example, the last one of the file) is a mistake."""
+    for token in parser.scan(text[start:stop]):
+        if token.name == "SQL_COMMENT" and _ANNOTATION.match(text[start + token.start : start + token.end + 1]):
+            raise CodegenError("'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start))
+
+
+def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query:
+    chunk = text[start:stop]
+    tokens = parser.scan(chunk)
+    annotation: tuple[str, int] | None = None
+    body = 0
+    for index, token in enumerate(tokens):
+        if token.name not in ("SQL_COMMENT", "C_COMMENT"):
+            body = index
+            break
+        comment = chunk[token.start : token.end + 1]
+        if _ANNOTATION.match(comment):
+            if annotation is not None:
+                raise CodegenError("two '-- name:' annotations for one statement", path=path, line=_line(text, start + token.start))
+            annotation = (comment, start + token.start)
+    else:
+        body = len(tokens)
+    sql_start = start + tokens[body].start if body < len(tokens) else stop
+    if annotation is None:
+        raise CodegenError("statement has no '-- name: Name :kind' annotation before it", path=path, line=_line(text, sql_start))
+    comment, at = annotation
+    line = _line(text, at)
+    rest = _ANNOTATION.match(comment).group("rest").strip()  # type: ignore[union-attr]
+    found = _NAME_AND_KIND.fullmatch(rest)
+    if not found:
+        raise CodegenError(f"expected '-- name: Name :kind', got '-- name: {rest}'", path=path, line=line)
+    name, kind = found.group("name"), found.group("kind")
+    if kind not in KINDS:
+        raise CodegenError(f"unknown query kind ':{kind}' (expected one of {', '.join(':' + k for k in KINDS)})", path=path, line=line)
+    source = text[sql_start:stop].rstrip()
+    rewritten, params, embeds = _rewrite(source, [t for t in tokens[body:]], start - sql_start, path, _line(text, sql_start))
+    return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds)
+
+
+class _Rewriter:
+    """Collects parameters and replacements while walking one statement's tokens."""
+
+    def __init__(self, source: str, path: Path, first_line: int) -> None:
+        self.source = source
+        self.path = path
+        self.first_line = first_line
+        self.params: dict[int, Param] = {}
+        self.named: dict[str, int] = {}
+        self.edits: list[tuple[int, int, str]] = []  # (start, stop, replacement)
+        self.embeds: list[tuple[str, int]] = []  # (table, start in source)
+
+    def error(self, message: str, offset: int) -> CodegenError:
+        return CodegenError(message, path=self.path, line=self.first_line + self.source.count("\n", 0, offset))
+
+    def named_param(self, name: str, offset: int, *, nullable: bool = False, is_slice: bool = False) -> int:
+        number = self.named.get(name)
+        if number is None:
+            number = max(self.params, default=0) + 1
+            self.named[name] = number
+            self.params[number] = Param(number, name, nullable, is_slice)
+            return number
+        known = self.params[number]
+        if (known.nullable, known.is_slice) != (nullable, is_slice):
+            raise self.error(f"parameter {name!r} is used in two different forms", offset)
+        return number
+
+    def replace(self, start: int, stop: int, text: str) -> None:
+        """Replace ``source[start:stop]``, keeping its line breaks so later lines do not move."""
+        self.edits.append((start, stop, text + "\n" * self.source.count("\n", start, stop)))
+
+
+def _rewrite(source: str, tokens: list, shift: int, path: Path, first_line: int):
+    """Rewrite sqlc's parameter forms to ``$n``; token offsets are relative to the chunk, ``shift`` moves them."""
+    toks = [(t.start + shift, t.end + shift + 1, t.name, source[t.start + shift : t.end + shift + 1]) for t in tokens
+            if t.start + shift < len(source)]
+    rw = _Rewriter(source, path, first_line)
+    # Positional parameters keep their numbers; named ones are numbered after the highest of them.
+    for start, _, name, text in toks:
+        if name == "PARAM":
+            number = int(text[1:])
+            rw.params.setdefault(number, Param(number))
+    i = 0
+    while i < len(toks):
+        start, stop, name, text = toks[i]
+        if name == "Op" and text == "@" and i + 1 < len(toks) and toks[i + 1][0] == stop and _is_word(toks[i + 1]):
+            number = rw.named_param(_word(toks[i + 1][3]), start)
+            rw.replace(start, toks[i + 1][1], f"${number}")
+            i += 2
+            continue
+        if text.lower() == "sqlc" and i + 1 < len(toks) and toks[i + 1][3] == ".":
+            i = _macro(rw, toks, i)
+            continue
+        i += 1
+    out, last = [], 0
+    for start, stop, text in sorted(rw.edits):
+        out.append(source[last:start])
+        out.append(text)
+        last = stop
+    out.append(source[last:])
+    rewritten = "".join(out)
+    embeds = tuple(Embed(table, _moved(rw.edits, at)) for table, at in rw.embeds)
+    return rewritten, tuple(rw.params[n] for n in sorted(rw.params)), embeds
+
+
+def _moved(edits: list[tuple[int, int, str]], offset: int) -> int:
+    """Where ``offset`` of the source lands in the rewritten text."""
+    return offset + sum(len(text) - (stop - start) for start, stop, text in edits if stop <= offset)
+
+
+def _is_word(tok: tuple) -> bool:
+    return tok[2] == "IDENT" or tok[3].replace("_", "a").isalnum()
+
+
+def _word(text: str) -> str:
+    return text[1:-1] if text.startswith('"') else text.lower()
+
+
+def _macro(rw: _Rewriter, toks: list, i: int) -> int:
+    """``sqlc.<macro>(<name>)`` at token ``i``; returns the index after it."""
+    start = toks[i][0]
+    shape = [t[3] for t in toks[i + 1 : i + 6]]
+    if len(shape) < 5 or shape[2] != "(" or shape[4] != ")" or not _is_word(toks[i + 4]):
+        raise rw.error("expected sqlc.arg(name), sqlc.narg(name), sqlc.slice(name) or sqlc.embed(table)", start)
+    macro, arg = shape[1].lower(), _word(shape[3])
+    stop = toks[i + 5][1]
+    if macro not in _MACROS:
+        raise rw.error(f"unknown macro sqlc.{macro} (expected one of {', '.join('sqlc.' + m for m in _MACROS)})", start)
+    if macro == "embed":
+        rw.replace(start, stop, f"{_quote(arg)}.*")
+        rw.embeds.append((arg, start))
+    elif macro == "slice":
+        number = rw.named_param(arg, start, is_slice=True)
+        before = [t[3].upper() for t in toks[max(i - 3, 0) : i]]
+        after = toks[i + 6] if i + 6 < len(toks) else None
+        if before[-2:] in (["ANY", "("], ["ALL", "("], ["SOME", "("]):
+            rw.replace(start, stop, f"${number}")
+        elif before[-2:] == ["IN", "("] and after is not None and after[3] == ")":
+            negated = len(before) == 3 and before[0] == "NOT"
+            first = toks[i - 3 if negated else i - 2][0]
+            rw.replace(first, after[1], f"{'<> ALL' if negated else '= ANY'}(${number})")
+            return i + 7
+        else:
+            raise rw.error(f"sqlc.slice({arg}) must be written as 'IN (sqlc.slice({arg}))' or '= ANY(sqlc.slice({arg}))'", start)
+    else:
+        number = rw.named_param(arg, start, nullable=macro == "narg")
+        rw.replace(start, stop, f"${number}")
+    return i + 6
+
+
+def _quote(identifier: str) -> str:
+    return identifier if re.fullmatch(r"[a-z_][a-z0-9_$]*", identifier) else '"' + identifier.replace('"', '""') + '"'

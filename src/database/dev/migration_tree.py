@@ -1,0 +1,248 @@
+"""The migration tree as it is on disk: ids, files, ``-- depends:``, heads, in a stable topological order.
+
+The files are read afresh on every ``load_tree`` call (200 migrations take a few milliseconds), so a long-running
+process (the TUI, watch mode) always sees what is on disk; nothing is cached between calls. ``-- depends:`` and
+``-- transactional:`` are read with yoyo's own directive parser, so the tree is exactly what yoyo would apply. Reading
+the tree touches no database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import heapq
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from yoyo.migrations import parse_metadata_from_sql_comments
+
+from database.errors import ConfigError
+
+SQL_SUFFIX = ".sql"
+ROLLBACK_SUFFIX = ".rollback.sql"
+_DIRECTIVE = re.compile(r"^\s*--\s*(depends|transactional)\s*:", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MigrationNode:
+    """One migration file: what it depends on, who depends on it, and its content checksum."""
+
+    id: str
+    path: Path
+    rollback_path: Path | None
+    depends: tuple[str, ...]
+    children: tuple[str, ...]
+    transactional: bool
+    checksum: str  # sha256 of the file's bytes: yoyo hashes only the id, we detect edits with this
+    depends_line: int | None  # where ``-- depends:`` is, for errors that point at it
+
+    @property
+    def has_rollback(self) -> bool:
+        return self.rollback_path is not None
+
+    @property
+    def sql(self) -> str:
+        """The migration's SQL as it is on disk now."""
+        return read_text(self.path)
+
+    @property
+    def rollback_sql(self) -> str | None:
+        return read_text(self.rollback_path) if self.rollback_path else None
+
+
+@dataclass(frozen=True)
+class MigrationTree:
+    """Every migration of a folder, in topological order (ties broken by id, so the order is stable)."""
+
+    directory: Path
+    migrations: tuple[MigrationNode, ...]
+
+    @cached_property
+    def _by_id(self) -> dict[str, MigrationNode]:
+        return {m.id: m for m in self.migrations}
+
+    def __getitem__(self, migration_id: str) -> MigrationNode:
+        return self._by_id[migration_id]
+
+    def __contains__(self, migration_id: object) -> bool:
+        return migration_id in self._by_id
+
+    def __iter__(self):
+        return iter(self.migrations)
+
+    def __len__(self) -> int:
+        return len(self.migrations)
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.migrations]
+
+    @property
+    def heads(self) -> list[str]:
+        """Migrations nothing depends on: where a new migration attaches."""
+        return [m.id for m in self.migrations if not m.children]
+
+    @property
+    def roots(self) -> list[str]:
+        return [m.id for m in self.migrations if not m.depends]
+
+    @property
+    def branch_points(self) -> list[str]:
+        """Migrations with more than one child (the tree forks after them)."""
+        return [m.id for m in self.migrations if len(m.children) > 1]
+
+    @property
+    def merge_points(self) -> list[str]:
+        """Migrations depending on more than one migration (branches join here)."""
+        return [m.id for m in self.migrations if len(m.depends) > 1]
+
+    def position(self, migration_id: str) -> int:
+        return self.ids.index(migration_id)
+
+    def ancestors(self, migration_id: str) -> set[str]:
+        return self._closure(migration_id, lambda m: m.depends)
+
+    def descendants(self, migration_id: str) -> set[str]:
+        return self._closure(migration_id, lambda m: m.children)
+
+    def _closure(self, migration_id: str, step) -> set[str]:
+        seen: set[str] = set()
+        todo = list(step(self[migration_id]))
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(step(self[current]))
+        return seen
+
+    def resolve(self, text: str) -> str:
+        """The id a user meant: exact, else a unique prefix (``0003`` → ``0003_organizations_users``).
+
+        An ambiguous prefix (two branches numbered alike) lists the candidates; an unknown id suggests close ones.
+        """
+        text = text.strip().removesuffix(ROLLBACK_SUFFIX).removesuffix(SQL_SUFFIX)
+        text = Path(text).name if "/" in text else text
+        if text in self:
+            return text
+        matches = [i for i in self.ids if i.startswith(text)] if text else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConfigError(f"{text!r} is ambiguous: it matches {', '.join(matches)}; give the full id")
+        close = difflib.get_close_matches(text, self.ids, n=3, cutoff=0.5)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ConfigError(f"no migration {text!r} in {self.directory}{hint}")
+
+
+def read_text(path: Path) -> str:
+    """A migration file's text; unreadable or non-UTF-8 files are a one-line ConfigError naming the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line) from None
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset."""
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def load_tree(directory: Path) -> MigrationTree:
+    """Read every migration in ``directory``; bad input (cycles, unknown dependencies, unreadable files) raises
+    ConfigError naming the file and line."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"migrations folder not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    names = {p.name for p in files}
+    parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
+    for path in files:
+        if path.name.endswith(ROLLBACK_SUFFIX):
+            if path.name.removesuffix(ROLLBACK_SUFFIX) + SQL_SUFFIX not in names:
+                raise ConfigError(f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}", path=path)
+            continue
+        if path.suffix == ".py":
+            raise ConfigError("dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=path)
+        if path.suffix != SQL_SUFFIX:
+            continue
+        migration_id = path.name.removesuffix(SQL_SUFFIX)
+        rollback = path.with_name(migration_id + ROLLBACK_SUFFIX)
+        text = read_text(path)
+        depends, transactional, depends_line = _directives(path, text)
+        if rollback.is_file():
+            read_text(rollback)  # unreadable rollback files are reported now, not halfway through a rollback
+        parsed[migration_id] = (path, rollback if rollback.is_file() else None, depends, transactional,
+                                hashlib.sha256(text.encode("utf-8")).hexdigest(), depends_line)
+    for migration_id, (path, _, depends, _, _, line) in parsed.items():
+        for dep in depends:
+            if dep not in parsed:
+                close = difflib.get_close_matches(dep, list(parsed), n=1, cutoff=0.5)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(f"depends on {dep}, which is not a migration in {directory.name}/{hint}", path=path, line=line)
+    children: dict[str, list[str]] = {i: [] for i in parsed}
+    for migration_id, (_, _, depends, *_rest) in parsed.items():
+        for dep in depends:
+            children[dep].append(migration_id)
+    order = _topological_order({i: v[2] for i, v in parsed.items()}, children, parsed)
+    return MigrationTree(directory, tuple(
+        MigrationNode(i, parsed[i][0], parsed[i][1], parsed[i][2], tuple(sorted(children[i], key=order.index)),
+                      parsed[i][3], parsed[i][4], parsed[i][5])
+        for i in order
+    ))
+
+
+def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | None]:
+    """``-- depends:`` ids, ``-- transactional:`` flag and the line of the depends directive (yoyo's parser)."""
+    directives, _, _ = parse_metadata_from_sql_comments(text)
+    depends_line = None
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _DIRECTIVE.match(line)
+        if match and match.group(1).lower() == "depends":
+            depends_line = number
+            break
+    transactional = directives.get("transactional", "true").strip().lower()
+    if transactional not in ("true", "false"):
+        line = next((n for n, l in enumerate(text.splitlines(), 1) if "transactional" in l), None)
+        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=path, line=line)
+    depends = tuple(dict.fromkeys(d for d in directives.get("depends", "").split() if d))
+    return depends, transactional == "true", depends_line
+
+
+def _topological_order(depends: dict[str, tuple[str, ...]], children: dict[str, list[str]], parsed: dict) -> list[str]:
+    """Kahn's algorithm, smallest id first among the ready ones; a cycle names its files in order."""
+    waiting = {i: len(set(d)) for i, d in depends.items()}
+    ready = [i for i, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        current = heapq.heappop(ready)
+        order.append(current)
+        for child in children[current]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, child)
+    if len(order) < len(depends):
+        cycle = _find_cycle({i: d for i, d in depends.items() if i not in set(order)})
+        first = parsed[cycle[0]]
+        files = " -> ".join(parsed[i][0].name for i in [*cycle, cycle[0]])
+        raise ConfigError(f"dependency cycle ('->' reads 'depends on'): {files}", path=first[0], line=first[5])
+    return order
+
+
+def _find_cycle(depends: dict[str, tuple[str, ...]]) -> list[str]:
+    """One cycle among the nodes Kahn's algorithm could not order, in depends-on order, from its smallest id."""
+    current = min(depends)
+    path: list[str] = []
+    while current not in path:
+        path.append(current)
+        current = min(d for d in depends[current] if d in depends)
+    cycle = path[path.index(current):]
+    start = cycle.index(min(cycle))
+    return cycle[start:] + cycle[:start]

@@ -1,0 +1,81 @@
+"""Throwaway databases: migrated, isolated, templates keyed by migration content, crashed builds never reused."""
+
+import shutil
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from database.dev import testdb
+from database.errors import ConfigError, ProblemFound
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_clone_is_fully_migrated_and_isolated(project, server_url):
+    first = testdb.create_database(project=project)
+    second = testdb.create_database(project=project)
+    try:
+        assert first != second
+        assert {"organizations", "users", "memberships", "projects", "_yoyo_migration"} <= _tables(first)
+        with psycopg.connect(first, autocommit=True) as conn:
+            conn.execute("INSERT INTO organizations (name) VALUES ('only in first')")
+        with psycopg.connect(second) as conn:
+            assert conn.execute("SELECT count(*) FROM organizations").fetchone()[0] == 0
+    finally:
+        testdb.drop_database(first)
+        testdb.drop_database(second)
+    with psycopg.connect(server_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert testdb.database_name(first) not in names
+
+
+def test_changed_migration_gives_a_new_template(tmp_path, project, server_url):
+    tree = tmp_path / "migrations"
+    shutil.copytree(project.migrations, tree)
+    before = testdb.ensure_template(server_url, tree)
+    assert testdb.ensure_template(server_url, tree) == before  # unchanged content, same template
+    (tree / "0007_extra.sql").write_text("-- depends: 0006_row_level_security\nCREATE TABLE extra_enum (value TEXT PRIMARY KEY);\n")
+    after = testdb.ensure_template(server_url, tree)
+    assert after != before
+    url = testdb.create_database(migrations_dir=tree, url=server_url)
+    try:
+        assert "extra_enum" in _tables(url)
+    finally:
+        testdb.drop_database(url)
+
+
+def test_a_crashed_build_is_never_cloned(tmp_path, project, server_url):
+    tree = tmp_path / "migrations"
+    shutil.copytree(project.migrations, tree)
+    (tree / "0007_marker.sql").write_text("-- depends: 0006_row_level_security\nCREATE TABLE marker_enum (value TEXT PRIMARY KEY);\n")
+    name = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
+    with psycopg.connect(server_url, autocommit=True) as conn:  # what a build killed half-way leaves behind
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = testdb.create_database(migrations_dir=tree, url=server_url)
+    try:
+        assert "marker_enum" in _tables(url)  # rebuilt, not the empty leftover
+    finally:
+        testdb.drop_database(url)
+
+
+def test_failing_migration_leaves_no_template(tmp_path, server_url):
+    tree = tmp_path / "migrations"
+    tree.mkdir()
+    (tree / "0001_bad.sql").write_text("CREATE TABLE ok_enum (value TEXT PRIMARY KEY);\nCREATE TABLEX nope;\n")
+    with pytest.raises(Exception):
+        testdb.create_database(migrations_dir=tree, url=server_url)
+    name = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
+    with psycopg.connect(server_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
+
+
+def test_bad_inputs_are_clear(tmp_path, server_url):
+    with pytest.raises(ConfigError, match="migrations folder not found"):
+        testdb.create_database(migrations_dir=tmp_path / "missing", url=server_url)
+    with pytest.raises(ConfigError, match="refusing to drop 'postgres'"):
+        testdb.drop_database(server_url)
