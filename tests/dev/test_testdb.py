@@ -1,5 +1,6 @@
 """Throwaway databases: migrated, isolated, templates keyed by migration content, crashed builds never reused."""
 
+import secrets
 import shutil
 
 import psycopg
@@ -51,10 +52,10 @@ def test_changed_migration_gives_a_new_template(tmp_path, project, server_url):
 def test_a_crashed_build_is_never_cloned(tmp_path, project, server_url):
     tree = tmp_path / "migrations"
     shutil.copytree(project.migrations, tree)
-    (tree / "0007_marker.sql").write_text("-- depends: 0006_row_level_security\nCREATE TABLE marker_enum (value TEXT PRIMARY KEY);\n")
+    unique = secrets.token_hex(4)  # a template no earlier run has built
+    (tree / "0007_marker.sql").write_text(f"-- depends: 0006_row_level_security\n-- {unique}\nCREATE TABLE marker_enum (value TEXT PRIMARY KEY);\n")
     name = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
     with psycopg.connect(server_url, autocommit=True) as conn:  # what a build killed half-way leaves behind
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = testdb.create_database(migrations_dir=tree, url=server_url)
     try:
