@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg
 
-# Bookkeeping tables of the migration tool: not part of the application's schema.
-TOOL_TABLES = frozenset({"_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"})
+# Bookkeeping tables of the migration tooling (LIKE patterns): not part of the application's schema.
+TOOL_TABLES = ("\\_yoyo\\_%", "yoyo\\_lock", "\\_dbtui\\_%")
 
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
@@ -117,7 +117,7 @@ _TABLES = """
 SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
-  AND NOT c.relname = ANY(%(tool_tables)s)
+  AND NOT c.relname LIKE ANY(%(tool_tables)s)
 ORDER BY n.nspname, c.relname
 """
 
@@ -196,7 +196,7 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("
     if isinstance(source, str):
         with psycopg.connect(source, autocommit=True) as conn:
             return read_catalog(conn, schemas)
-    params = {"schemas": list(schemas), "tool_tables": sorted(TOOL_TABLES)}
+    params = {"schemas": list(schemas), "tool_tables": list(TOOL_TABLES)}
     rows = {}
     with source.cursor() as cur:
         for name, query in (("tables", _TABLES), ("columns", _COLUMNS), ("constraints", _CONSTRAINTS),

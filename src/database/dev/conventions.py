@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import psycopg
 from pglast.keywords import RESERVED_KEYWORDS
+from yoyo.exceptions import BadMigration, LockTimeout, MigrationConflict
 
 from database.config import Project
 from database.dev.annotations import Annotations, load_annotations
 from database.dev.catalog import Catalog, Column, Table, read_catalog
 from database.dev.source_map import Origin, SourceMap, SourceProblem, build_source_map
+from database.errors import ProblemFound
 
 ERROR = "error"
 WARNING = "warning"
@@ -84,8 +87,7 @@ class Coverage:
 class CheckResult:
     findings: tuple[Finding, ...]
     coverage: Coverage
-    source_problems: tuple[SourceProblem, ...] = ()
-    root: Path | None = None
+    source_problems: tuple[SourceProblem, ...] = ()  # paths relative to the project
 
     @property
     def errors(self) -> int:
@@ -100,12 +102,19 @@ class CheckResult:
         """No error-severity finding (warnings do not fail)."""
         return self.errors == 0
 
+    def summary(self) -> str:
+        """``2 errors, 1 warning in 6 tables; annotations: 5/6 tables, 30/34 columns described``."""
+        c = self.coverage
+        counts = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((self.errors, "error"), (self.warnings, "warning")))
+        return (f"{counts if self.findings else 'no findings'} in {c.tables} table{'s' if c.tables != 1 else ''}; "
+                f"annotations: {c.tables_described}/{c.tables} tables, {c.columns_described}/{c.columns} columns described")
+
     def to_dict(self) -> dict:
         return {
             "violations": [f.to_dict() for f in self.findings],
             "coverage": self.coverage.to_dict(),
             "source_problems": [
-                {"migration": _relative(p.path, self.root), "line": p.line, "message": p.message}
+                {"migration": str(p.path), "line": p.line, "message": p.message}
                 for p in self.source_problems
             ],
         }
@@ -423,7 +432,8 @@ def check_catalog(catalog: Catalog, annotations: Annotations | None = None, sour
         if not (p.table and annotations.exemption(p.table, r.id))
     ]
     findings.sort(key=lambda f: (f.table or "", f.migration or "", f.line or 0, f.rule, f.column or ""))
-    return CheckResult(tuple(findings), _coverage(catalog, annotations), tuple(source_map.problems), root)
+    problems_found = tuple(replace(p, path=Path(_relative(p.path, root))) for p in source_map.problems)
+    return CheckResult(tuple(findings), _coverage(catalog, annotations), problems_found)
 
 
 def _finding(r: Rule, p: Problem, source_map: SourceMap, root: Path | None) -> Finding:
@@ -453,8 +463,9 @@ def _coverage(catalog: Catalog, annotations: Annotations) -> Coverage:
     )
 
 
-def check(project: Project, *, url: str | None = None) -> CheckResult:
-    """Check ``url``, or by default a fresh throwaway database migrated from the project's migrations."""
+def check(project: Project, *, url: str | None = None, server: str | None = None) -> CheckResult:
+    """Check ``url``, or by default a fresh throwaway database migrated from the project's migrations (on
+    ``server``, default: testdb's choice), dropped afterwards."""
     annotations = load_annotations(project.annotations)  # a broken file fails before any database work
     source_map = build_source_map(project.migrations)
     if url is not None:
@@ -462,7 +473,11 @@ def check(project: Project, *, url: str | None = None) -> CheckResult:
     else:
         from database.dev import testdb
 
-        scratch = testdb.create_database(project=project)
+        try:
+            scratch = testdb.create_database(project=project, url=server)
+        except (psycopg.Error, BadMigration, LockTimeout, MigrationConflict) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ProblemFound(f"the migrations do not apply to a fresh database: {first}") from None
         try:
             catalog = read_catalog(scratch)
         finally:

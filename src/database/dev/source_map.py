@@ -14,6 +14,9 @@ from pathlib import Path
 
 from pglast import ast, enums, parser
 
+from database.dev.migration_tree import load_tree
+from database.errors import DbtuiError
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -46,25 +49,17 @@ class SourceMap:
         return self.columns.get((table, column)) or self.tables.get(table)
 
 
-def migration_files(directory: Path) -> list[Path]:
-    """The migration files of ``directory`` in the order yoyo applies them (dependencies first)."""
-    from yoyo import read_migrations
-    from yoyo.migrations import topological_sort
-
-    try:
-        return [Path(m.path) for m in topological_sort(read_migrations(str(directory)))]
-    except Exception:  # a broken tree is the migrations feature's error to report; name order is a fair guess here
-        return sorted(p for p in directory.rglob("*") if p.suffix in (".sql", ".py") and not p.name.endswith(".rollback.sql"))
-
-
 def build_source_map(directory: Path) -> SourceMap:
     """Follow every migration in ``directory`` and record the origin of each table and column still standing."""
     source_map = SourceMap()
     if not directory.is_dir():
         return source_map
-    for path in migration_files(directory):
-        if path.suffix != ".sql":
-            continue  # Python migrations: origins of what they create stay unknown
+    try:
+        paths = [node.path for node in load_tree(directory)]
+    except DbtuiError as exc:  # the tree's own commands report this; name order is a fair guess for source lines
+        source_map.problems.append(SourceProblem(exc.path or directory, exc.line, exc.message))
+        paths = sorted(p for p in directory.glob("*.sql") if not p.name.endswith(".rollback.sql"))
+    for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -75,8 +70,9 @@ def build_source_map(directory: Path) -> SourceMap:
 
 
 def _follow(source_map: SourceMap, path: Path, text: str) -> None:
-    statements = _parse(source_map, path, text)
-    lines = _LineIndex(text)
+    statements, problems = parse_statements(text, path)
+    source_map.problems.extend(problems)
+    lines = LineIndex(text)
     tables, columns = source_map.tables, source_map.columns
     for raw in statements:
         stmt = raw.stmt
@@ -115,18 +111,21 @@ def _public(relation: ast.RangeVar | None) -> bool:
     return relation is not None and relation.schemaname in (None, "public")
 
 
-def _parse(source_map: SourceMap, path: Path, text: str) -> tuple:
-    """Parse the file; when pglast fails, blank out each statement it cannot parse and keep the rest."""
+def parse_statements(text: str, path: Path) -> tuple[tuple, list[SourceProblem]]:
+    """Parse SQL with pglast; when it fails, blank out each statement it cannot parse and keep the rest.
+
+    Returns the statements (``RawStmt``, locations are offsets into ``text``) and one problem per unparsable one.
+    """
     try:
-        return parser.parse_sql(text)
+        return parser.parse_sql(text), []
     except parser.ParseError as exc:
-        lines = _LineIndex(text)
+        lines = LineIndex(text)
         first_error = exc
     try:
         tokens = list(parser.scan(text))
     except parser.ParseError:
-        source_map.problems.append(_problem(path, lines, first_error))
-        return ()
+        return (), [_problem(path, lines, first_error)]
+    problems = []
     kept = list(text)
     start = 0
     for token in [*tokens, None]:
@@ -136,22 +135,22 @@ def _parse(source_map: SourceMap, path: Path, text: str) -> tuple:
         try:
             parser.parse_sql(text[start:end])
         except parser.ParseError as exc:
-            source_map.problems.append(_problem(path, lines, exc, offset=start))
+            problems.append(_problem(path, lines, exc, offset=start))
             kept[start:end] = [c if c == "\n" else " " for c in text[start:end]]
         start = end
     try:
-        return parser.parse_sql("".join(kept))
+        return parser.parse_sql("".join(kept)), problems
     except parser.ParseError:
-        return ()
+        return (), problems
 
 
-def _problem(path: Path, lines: "_LineIndex", exc: parser.ParseError, offset: int = 0) -> SourceProblem:
+def _problem(path: Path, lines: "LineIndex", exc: parser.ParseError, offset: int = 0) -> SourceProblem:
     message, *rest = exc.args or (str(exc),)
     location = rest[0] if rest and isinstance(rest[0], int) else None
     return SourceProblem(path, lines.line(offset + location) if location is not None else None, f"pglast cannot parse: {message}")
 
 
-class _LineIndex:
+class LineIndex:
     """Character offset → 1-based line number."""
 
     def __init__(self, text: str) -> None:
