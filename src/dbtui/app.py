@@ -14,9 +14,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
@@ -69,6 +72,13 @@ def database_label(url: str | None, *, embedded: bool = False) -> str:
     if not host or host.startswith("/"):
         return f"{name} (local socket)"
     return f"{name} @ {host}{f':{parts.port}' if parts.port else ''}"
+
+
+class MainScreen(Screen):
+    """The screen the tabs live on; it tells the app its size, for the too-small notice."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.app.check_size(event.size)  # type: ignore[attr-defined]
 
 
 class DbtuiApp(App[int]):
@@ -124,11 +134,11 @@ class DbtuiApp(App[int]):
         self.heartbeat()
         self.check_size()
 
-    def on_resize(self) -> None:
-        self.check_size()
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
-    def check_size(self) -> None:
-        width, height = self.size
+    def check_size(self, size: Size | None = None) -> None:
+        width, height = size or self.size
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.query_one("#too-small", Static).update(
             f"The terminal is {width}×{height}; dbtui needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nMake the window larger, or press q to quit."

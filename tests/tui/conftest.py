@@ -1,0 +1,78 @@
+"""TUI test fixtures: a throwaway project folder, a frozen clock, and helpers to drive the app with Pilot."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from textual.pilot import Pilot
+
+from database.dev import testdb
+from dbtui.app import Clock, DbtuiApp
+from dbtui.context import Context
+
+REPO = Path(__file__).resolve().parents[2]
+SIZE = (120, 36)
+SNAPSHOT_DATABASE = "dbtui_tui_snapshot"  # a fixed name: the header shows it
+
+
+class FrozenClock(Clock):
+    """Always the same wall time, and every duration zero: screenshots do not depend on when they were taken."""
+
+    def now(self) -> datetime:
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
+@pytest.fixture
+def tui_project(tmp_path: Path) -> Path:
+    """A project folder with this repo's migrations, queries and annotations (whatever of them exists)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "tui-test"\n\n[tool.dbtui]\n', encoding="utf-8")
+    shutil.copytree(REPO / "migrations", root / "migrations")
+    for name in ("queries.sql", "schema_annotations.yaml"):
+        if (REPO / name).is_file():
+            shutil.copy(REPO / name, root / name)
+    return root
+
+
+@pytest.fixture
+def fixed_database(server_url: str) -> Iterator[str]:
+    """An empty database whose name never changes (snapshots show the name in the header)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
+    url = testdb.with_database(server_url, SNAPSHOT_DATABASE)
+    yield url
+    testdb.drop_database(url)
+
+
+def make_app(project: Path, url: str, *, heartbeat: float = 0.2) -> DbtuiApp:
+    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until ``condition()`` holds; fail (not hang) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def text_of(app: DbtuiApp, selector: str) -> str:
+    """The plain text a Label or Static shows."""
+    from textual.widgets import Static
+
+    content = app.query_one(selector, Static).content
+    return content.plain if hasattr(content, "plain") else str(content)

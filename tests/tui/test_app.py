@@ -1,0 +1,127 @@
+"""The app shell: header health and reconnecting, help, palette, the too-small notice, the Locks and Schema tabs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from textual.command import CommandPalette
+from textual.widgets import DataTable, OptionList, TabbedContent, Tree
+
+from database.dev import migrations, testdb
+from database.lock import pg_advisory_lock
+from dbtui.widgets.help_screen import HelpScreen
+
+from .conftest import SIZE, make_app, text_of, wait_for
+
+
+async def test_header_names_database_and_health(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.database_ok, what="database health")
+        assert app.sub_title.endswith("(local socket) · ● connected")
+        assert testdb.database_name(empty_database) in app.sub_title
+
+
+async def test_database_away_and_back(tui_project: Path, server_url: str) -> None:
+    """Start with no database: the app opens and says so; it reconnects when the database appears, and again later."""
+    name = "dbtui_tui_reconnect"
+    url = testdb.with_database(server_url, name)
+
+    def run(statement: str) -> None:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+
+    run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    app = make_app(tui_project, url)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
+            assert "unreachable, retrying" in app.sub_title and "does not exist" in app.sub_title
+            assert "Database unreachable" in text_of(app, "#locks-summary")
+            run("CREATE DATABASE {}")
+            await wait_for(pilot, lambda: app.database_ok, what="reconnect")
+            assert app.sub_title.endswith("● connected")
+            run("DROP DATABASE {} WITH (FORCE)")
+            await wait_for(pilot, lambda: app.database_ok is False, what="second outage")
+            run("CREATE DATABASE {}")
+            await wait_for(pilot, lambda: app.database_ok, what="second reconnect")
+    finally:
+        run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+async def test_help_opens_and_any_key_closes(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")  # closes help; does not quit
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.is_running
+
+
+async def test_palette_offers_every_action(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"go to locks")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.query_one(TabbedContent).active == "locks", what="locks tab")
+
+
+async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        assert "needs at least 80×24" in text_of(app, "#too-small")
+        await pilot.resize_terminal(*SIZE)
+        await wait_for(pilot, lambda: not app.screen.has_class("-too-small"), what="notice gone")
+
+
+async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_database: str, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p", *"go to locks", "enter")
+        await wait_for(pilot, lambda: app.database_ok, what="database")
+        table = app.query_one("#locks-table", DataTable)
+        assert table.row_count == 0
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with pg_advisory_lock("tui-test-lock"):
+                held.set()
+                await release.wait()
+
+        task = asyncio.create_task(holder())
+        try:
+            await asyncio.wait_for(held.wait(), 10)
+            await wait_for(pilot, lambda: table.row_count == 1, what="lock row")
+            assert table.get_row_at(0)[0] == "tui-test-lock"
+            assert table.get_row_at(0)[3] == "held"
+        finally:
+            release.set()
+            await task
+        await wait_for(pilot, lambda: table.row_count == 0, what="lock released")
+
+
+async def test_schema_tab_lists_tables_with_columns(tui_project: Path, migrated_database: str) -> None:
+    app = make_app(tui_project, migrated_database)
+    async with app.run_test(size=SIZE) as pilot:
+        app.action_show_tab("schema")
+        tables = app.query_one("#schema-tables", OptionList)
+        await wait_for(pilot, lambda: tables.option_count > 0, what="tables")
+        names = [tables.get_option_at_index(i).id for i in range(tables.option_count)]
+        assert "organizations" in names and "memberships" in names
+        tables.highlighted = names.index("organizations")
+        await pilot.pause()
+        columns = app.query_one("#schema-columns", DataTable)
+        column_names = [columns.get_row_at(i)[0] for i in range(columns.row_count)]
+        assert column_names[0] == "id" and "created_at" in column_names
+        assert "generate_id" in str(columns.get_row_at(0)[3])
