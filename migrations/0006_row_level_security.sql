@@ -2,8 +2,8 @@
 -- What a customer connection (role app_customer, app.user_id and app.organization_id set) may see and change:
 -- only rows of its organization, and only while its user is a member of it.
 
--- SECURITY DEFINER so the check reads memberships past its own policy; wrapped in (SELECT ...) by the policies so
--- it runs once per statement, not once per row.
+-- SECURITY DEFINER so the check reads memberships past its own policy. The policies wrap every function call in
+-- (SELECT ...) so it runs once per statement, not once per row.
 CREATE FUNCTION app_is_member() RETURNS BOOLEAN
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     RETURN EXISTS (
@@ -21,20 +21,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON memberships, projects TO app_customer;
 
 ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_access ON organizations TO app_customer
-    USING (id = app_organization_id() AND (SELECT app_is_member()));
+    USING (id = (SELECT app_organization_id()) AND (SELECT app_is_member()));
 
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_read ON users FOR SELECT TO app_customer
     USING ((SELECT app_is_member()) AND EXISTS (
-        SELECT 1 FROM memberships m WHERE m.user_id = users.id AND m.organization_id = app_organization_id()
+        SELECT 1 FROM memberships m WHERE m.user_id = users.id AND m.organization_id = (SELECT app_organization_id())
     ));
 CREATE POLICY customer_update_self ON users FOR UPDATE TO app_customer
-    USING (id = app_user_id() AND (SELECT app_is_member()));
+    USING (id = (SELECT app_user_id()) AND (SELECT app_is_member()));
 
 ALTER TABLE memberships ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_access ON memberships TO app_customer
-    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));
+    USING (organization_id = (SELECT app_organization_id()) AND (SELECT app_is_member()));
 
 ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_access ON projects TO app_customer
-    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));
+    USING (organization_id = (SELECT app_organization_id()) AND (SELECT app_is_member()));

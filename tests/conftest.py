@@ -25,7 +25,7 @@ def project() -> Project:
 @pytest.fixture(scope="session")
 def server_url(project: Project) -> str:
     """Admin URL (database ``postgres``) of the server throwaway databases live on."""
-    return testdb.server_url(project)
+    return testdb.with_database(testdb.server_url(project), "postgres")
 
 
 @pytest.fixture

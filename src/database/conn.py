@@ -16,6 +16,7 @@ each get their own.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import weakref
 from collections.abc import AsyncIterator
@@ -32,9 +33,15 @@ POOL_SIZE = 10
 MAX_OVERFLOW = 20
 
 # One identity statement, one round trip. Session-level (not transaction-local) so the identity holds for every
-# transaction on the connection; every customer checkout overwrites both values first thing, and the admin pool
-# never sees a customer connection.
-_SET_IDENTITY = "SELECT set_config('app.user_id', %(user_id)s, false), set_config('app.organization_id', %(organization_id)s, false)"
+# transaction on the connection; every customer checkout overwrites all three values first thing, and the admin
+# pool never sees a customer connection. The signature (see migrations/0002) makes the ids tamper-evident: a
+# customer that rewrites one with set_config() is treated as nobody.
+_SET_IDENTITY = (
+    "SELECT set_config('app.user_id', %(user_id)s, false), set_config('app.organization_id', %(organization_id)s, false),"
+    " set_config('app.identity_sig', %(sig)s, false)"
+)
+_SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
+_secrets: dict[str, str] = {}
 
 _customer_url: str | None = None
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
@@ -104,9 +111,25 @@ async def connect_db_admin() -> AsyncIterator[AsyncConnection]:
 
 
 def _check_id(kind: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 256 or "\x00" in value:
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or any(ord(c) < 32 for c in value):
         raise InvalidIdentity(f"{kind} must be a non-empty id string of at most 256 characters, got {value!r:.80}")
     return value
+
+
+async def _identity_secret() -> str:
+    """The signing secret, read once per database with admin rights (customers cannot read it)."""
+    url = config.database_url()
+    if url not in _secrets:
+        async with connect_db_admin() as conn:
+            _secrets[url] = (await conn.exec_driver_sql(_SECRET_QUERY)).scalar_one()
+            await conn.rollback()
+    return _secrets[url]
+
+
+def identity_signature(secret: str, user_id: str, organization_id: str) -> str:
+    """What app_private.identity_valid() recomputes in the database (SHA-256, hex)."""
+    sep = "\x1f"
+    return hashlib.sha256(f"{secret}{sep}{user_id}{sep}{organization_id}{sep}{secret}".encode()).hexdigest()
 
 
 @asynccontextmanager
@@ -116,7 +139,10 @@ async def connect_db_customer(user_id: str, organization_id: str) -> AsyncIterat
     The identity is set inside the connection's first transaction: commit it (``xact_customer`` does) to keep the
     identity for later transactions on the same connection; after a rollback the connection sees nothing.
     """
-    params = {"user_id": _check_id("user_id", user_id), "organization_id": _check_id("organization_id", organization_id)}
+    user_id = _check_id("user_id", user_id)
+    organization_id = _check_id("organization_id", organization_id)
+    sig = identity_signature(await _identity_secret(), user_id, organization_id)
+    params = {"user_id": user_id, "organization_id": organization_id, "sig": sig}
     async with _engine("customer").connect() as conn:
         await conn.exec_driver_sql(_SET_IDENTITY, params)
         yield conn

@@ -114,3 +114,22 @@ async def test_invalid_identity_is_one_clear_error(bad):
     with pytest.raises(InvalidIdentity, match="must be a non-empty id string"):
         async with connect_db_customer(bad, "org_x"):
             pass
+
+
+@pytest.mark.parametrize("setting", ["app.organization_id", "app.user_id"])
+async def test_rewriting_the_identity_inside_the_transaction_reveals_nothing(two_orgs, setting):
+    me, other, mine, theirs = two_orgs
+    forged = other.id if setting == "app.organization_id" else other.user_id
+    async with xact_customer(me.user_id, me.id) as q:
+        await q.conn.execute(text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": forged})
+        if setting == "app.user_id":  # a consistent forgery: both ids of the other organization's member
+            await q.conn.execute(text("SELECT set_config('app.organization_id', :v, false)"), {"v": other.id})
+        for name in ("organizations", "projects", "memberships", "users"):
+            assert (await q.conn.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one() == 0, name
+
+
+async def test_customer_cannot_read_the_signing_secret(two_orgs):
+    me, *_ = two_orgs
+    with pytest.raises(Exception, match="permission denied"):
+        async with xact_customer(me.user_id, me.id) as q:
+            await q.conn.execute(text("SELECT secret FROM app_private.identity_secret"))
