@@ -246,3 +246,73 @@ def _find_cycle(depends: dict[str, tuple[str, ...]]) -> list[str]:
     cycle = path[path.index(current):]
     start = cycle.index(min(cycle))
     return cycle[start:] + cycle[:start]
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+_NUMBER = re.compile(r"^(\d+)_")
+
+
+@dataclass(frozen=True)
+class NewMigration:
+    path: Path
+    rollback_path: Path
+    depends: tuple[str, ...]  # the heads it was attached to; more than one means it merges branches
+
+
+def new_migration(directory: Path, name: str) -> NewMigration:
+    """Write ``NNNN_name.sql`` (next number, ``-- depends:`` on every current head) and its ``.rollback.sql``.
+
+    Names become file names and ids, so only lowercase letters, digits and underscores are accepted.
+    """
+    if not _NAME.match(name):
+        suggestion = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        suggestion = re.sub(r"^[0-9_]+", "", suggestion)[:60]
+        hint = f" (try {suggestion!r})" if suggestion and _NAME.match(suggestion) else ""
+        raise ConfigError(
+            f"bad migration name {name!r}: use lowercase letters, digits and underscores, starting with a letter,"
+            f" at most 60 characters; the number is added for you{hint}"
+        )
+    tree = load_tree(directory)
+    numbers = [m for m in (_NUMBER.match(i) for i in tree.ids) if m]
+    width = max([4, *(len(m.group(1)) for m in numbers)])
+    number = max([0, *(int(m.group(1)) for m in numbers)]) + 1
+    migration_id = f"{number:0{width}d}_{name}"
+    heads = tuple(tree.heads)
+    path = directory / f"{migration_id}{SQL_SUFFIX}"
+    rollback_path = directory / f"{migration_id}{ROLLBACK_SUFFIX}"
+    depends = f"-- depends: {' '.join(heads)}\n" if heads else ""
+    with open(path, "x", encoding="utf-8") as up, open(rollback_path, "x", encoding="utf-8") as down:
+        up.write(depends + _TEMPLATE.format(id=migration_id))
+        down.write(_ROLLBACK_TEMPLATE.format(id=migration_id))
+    return NewMigration(path, rollback_path, heads)
+
+
+_TEMPLATE = """\
+-- {id}: say what this changes and why (a reviewer reads this first).
+-- Runs in one transaction; add "-- transactional: false" above for CREATE INDEX CONCURRENTLY and the like.
+--
+-- Conventions (`dbtui check`): every table looks like this, enums are `*_enum` tables of (value TEXT PRIMARY KEY).
+--
+-- CREATE TABLE things (
+--     id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('thg') CHECK (id LIKE 'thg_%'),
+--     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+--     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+--     storytime JSONB,
+--     organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+--     vendor_extid TEXT COLLATE "C",  -- third-party ids are *_extid; *_id columns are foreign keys
+--     amount BIGINT                   -- BIGINT, never INT
+-- );
+-- CREATE TRIGGER updated_at BEFORE UPDATE ON things FOR EACH ROW EXECUTE PROCEDURE updated_at();
+-- CREATE INDEX ON things(organization_id);  -- every foreign key has an index
+-- ALTER TABLE things ENABLE ROW LEVEL SECURITY;
+-- CREATE POLICY customer_access ON things TO app_customer
+--     USING (organization_id = app_organization_id() AND (SELECT app_is_member()));
+
+"""
+
+_ROLLBACK_TEMPLATE = """\
+-- Undo {id}: reverse its statements, last first, so `dbtui rollback` restores the schema exactly
+-- (`dbtui migrate --verify` checks that it does).
+--
+-- DROP TABLE things;
+"""
