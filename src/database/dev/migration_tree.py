@@ -316,3 +316,55 @@ _ROLLBACK_TEMPLATE = """\
 --
 -- DROP TABLE things;
 """
+
+
+NODE = "●"
+
+
+def draw_graph(tree: MigrationTree) -> list[tuple[str | None, str]]:
+    """The tree as ``git log --graph``-style rows, oldest first: ``(id, glyphs)`` for a migration (its marker is
+    ``NODE``, for the caller to replace by a state glyph), ``(None, glyphs)`` for a branch or merge connector."""
+    lanes: list[str | None] = []
+    rows: list[tuple[str | None, str]] = []
+
+    def connector(col: int, others: list[int], end: str, middle: str) -> str:
+        last = max(others)
+        cells = []
+        for i in range(len(lanes)):
+            if i == col:
+                glyph = "├"
+            elif i in others:
+                glyph = end if i == last else middle
+            elif col < i < last:
+                glyph = "┼" if lanes[i] is not None else "─"
+            else:
+                glyph = "│" if lanes[i] is not None else " "
+            cells.append(glyph + ("─" if col <= i < last else " "))
+        return "".join(cells).rstrip()
+
+    for node in tree:
+        cols = [i for i, lane in enumerate(lanes) if lane == node.id]
+        if not cols:
+            cols = [lanes.index(None) if None in lanes else len(lanes)]
+            if cols[0] == len(lanes):
+                lanes.append(node.id)
+        col = cols[0]
+        if len(cols) > 1:
+            rows.append((None, connector(col, cols[1:], "╯", "┴")))
+            for i in cols[1:]:
+                lanes[i] = None
+        rows.append((node.id, "".join((NODE if i == col else "│" if lane else " ") + " " for i, lane in enumerate(lanes)).rstrip()))
+        lanes[col] = node.children[0] if node.children else None
+        new = []
+        for child in node.children[1:]:
+            free = next((i for i in range(col + 1, len(lanes)) if lanes[i] is None), None)
+            if free is None:
+                lanes.append(child)
+                free = len(lanes) - 1
+            lanes[free] = child
+            new.append(free)
+        if new:
+            rows.append((None, connector(col, new, "╮", "┬")))
+        while lanes and lanes[-1] is None:
+            lanes.pop()
+    return rows

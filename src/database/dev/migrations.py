@@ -116,17 +116,21 @@ def rollback(url: str, directory: Path | MigrationTree, target: str, *, unmark: 
     marked unapplied and the events say so.
     """
 
-    def plan(report: StatusReport) -> list[str]:
-        ids = plan_rollback(report, target)
-        without = [i for i in ids if not report[i].rollback]
-        if without and not unmark:
-            raise ConfigError(
-                f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} no rollback file, so nothing was rolled "
-                f"back; write {without[0]}.rollback.sql, or pass --unmark to mark it unapplied without changing the schema"
-            )
-        return ids
+    return _run(url, directory, "rollback", lambda report: rollback_plan(report, target, unmark=unmark), on_event,
+                lock_timeout)
 
-    return _run(url, directory, "rollback", plan, on_event, lock_timeout)
+
+def rollback_plan(report: StatusReport, target: str, *, unmark: bool = False) -> list[str]:
+    """What ``rollback target`` would run (for a confirmation that lists it exactly); refuses migrations without a
+    rollback file unless ``unmark``."""
+    ids = plan_rollback(report, target)
+    without = [i for i in ids if not report[i].rollback]
+    if without and not unmark:
+        raise ConfigError(
+            f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} no rollback file, so nothing was rolled "
+            f"back; write {without[0]}.rollback.sql, or pass --unmark to mark it unapplied without changing the schema"
+        )
+    return ids
 
 
 def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callable[[StatusReport], list[str]],
