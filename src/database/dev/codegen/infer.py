@@ -1,0 +1,659 @@
+"""Stage 2: types and nullability of each query, from the real database plus the query's structure.
+
+The throwaway database prepares and describes every statement (parameter types, result columns, and for plain
+column references the table and column they come from). pglast gives the structure the server does not report:
+which side of an outer join a column comes from, what a parameter is compared with or inserted into, and whether
+an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max(x)`` can).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import keyword
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+from pglast import ast, parse_sql
+from pglast.enums import JoinType, SetOperation
+from pglast.parser import ParseError
+from psycopg.pq import DiagnosticField, ExecStatus
+
+from database.dev import schema_dump
+from database.dev.codegen.errors import CodegenError
+from database.dev.codegen.parse import Query
+
+# --- plain data handed to the emitter -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PyType:
+    """A Python annotation for a database type; ``enum`` names the StrEnum values are converted to."""
+
+    annotation: str
+    imports: tuple[str, ...] = ()
+    enum: str | None = None
+    json: bool = False  # parameters are wrapped in psycopg's Jsonb so dicts and lists can be sent
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: PyType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the schema; ``class_name`` is its dataclass (or StrEnum, for ``*_enum`` tables)."""
+
+    oid: int
+    schema: str
+    name: str
+    class_name: str
+    columns: tuple[Column, ...]
+    enum_values: tuple[str, ...] | None = None  # set for *_enum tables
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tables: tuple[Table, ...]
+
+    def by_oid(self, oid: int) -> Table | None:
+        return next((t for t in self.tables if t.oid == oid), None)
+
+    def by_name(self, name: str) -> Table | None:
+        matches = [t for t in self.tables if t.name == name]
+        return next((t for t in matches if t.schema == "public"), matches[0] if matches else None)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A keyword-only parameter of the generated method, bound to ``$number``."""
+
+    name: str
+    number: int
+    type: PyType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a result: a single column, or (``embed``) a run of ``width`` columns forming a table's row."""
+
+    name: str
+    type: PyType
+    nullable: bool
+    embed: Table | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.embed.columns) if self.embed else 1
+
+
+@dataclass(frozen=True)
+class Method:
+    """Everything the emitter needs for one query. ``returns``: none, table, value, row, rowcount, cursor."""
+
+    query: Query
+    method: str
+    sql: str
+    arguments: tuple[Argument, ...]
+    returns: str
+    fields: tuple[Field, ...] = ()
+    table: Table | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def row_class(self) -> str | None:
+        if self.returns == "table":
+            return self.table.class_name  # type: ignore[union-attr]
+        if self.returns == "row":
+            return _camel(self.query.name) + "Row"
+        return None
+
+    @property
+    def params_class(self) -> str:
+        return _camel(self.query.name) + "Params"
+
+
+# --- names ------------------------------------------------------------------------------------------------------------
+
+
+def snake(name: str) -> str:
+    """``OrganizationsList`` → ``organizations_list`` (already snake_case names stay)."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    return text.lower()
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", snake(name)) if part)
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def class_name_for(table: str) -> str:
+    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``."""
+    base = table[: -len("_enum")] if table.endswith("_enum") else table
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", base) if p]
+    if parts and not table.endswith("_enum"):
+        parts[-1] = _singular(parts[-1])
+    name = "".join(p[:1].upper() + p[1:] for p in parts) or "Table"
+    return name if name[0].isalpha() else "T" + name
+
+
+def identifier(name: str) -> str:
+    """A valid, non-keyword Python identifier for a column or parameter name."""
+    text = re.sub(r"\W", "_", name)
+    if not text or text[0].isdigit():
+        text = "_" + text
+    return text + "_" if keyword.iskeyword(text) or text in ("self", "rows") else text
+
+
+# --- types ------------------------------------------------------------------------------------------------------------
+
+_SCALARS: dict[str, PyType] = {
+    **{n: PyType("int") for n in ("int2", "int4", "int8", "oid", "xid", "cid")},
+    **{n: PyType("float") for n in ("float4", "float8")},
+    "numeric": PyType("Decimal", ("from decimal import Decimal",)),
+    "bool": PyType("bool"),
+    "timestamptz": PyType("datetime", ("from datetime import datetime",)),
+    "timestamp": PyType("datetime", ("from datetime import datetime",)),
+    "date": PyType("date", ("from datetime import date",)),
+    "time": PyType("time", ("from datetime import time",)),
+    "timetz": PyType("time", ("from datetime import time",)),
+    "interval": PyType("timedelta", ("from datetime import timedelta",)),
+    "uuid": PyType("UUID", ("from uuid import UUID",)),
+    "bytea": PyType("bytes"),
+    "json": PyType("Any", ("from typing import Any",), json=True),
+    "jsonb": PyType("Any", ("from typing import Any",), json=True),
+}
+_ANY = PyType("Any", ("from typing import Any",))
+
+
+class TypeMap:
+    """Python types of PostgreSQL type oids, read from pg_type once per oid (domains, arrays, extensions too)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.known: dict[int, PyType | None] = {}
+
+    def get(self, oid: int) -> PyType | None:
+        """None when there is no good mapping (the caller falls back to Any and warns)."""
+        if oid not in self.known:
+            row = self.conn.execute(
+                "SELECT typname, typcategory, typelem, typbasetype, typtype FROM pg_type WHERE oid = %s", (oid,)
+            ).fetchone()
+            self.known[oid] = self._map(row) if row else None
+        return self.known[oid]
+
+    def _map(self, row: tuple) -> PyType | None:
+        name, category, elem, base, kind = row
+        if kind == "d":
+            return self.get(base)
+        if category == "A" and elem:
+            inner = self.get(elem)
+            return None if inner is None else PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+        if name in _SCALARS:
+            return _SCALARS[name]
+        if category == "S" or kind == "e":  # text, varchar, char, name, citext, native enums
+            return PyType("str")
+        return None
+
+
+# --- the catalog ------------------------------------------------------------------------------------------------------
+
+
+def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
+    """Every table on the search path (not the migration tool's) with its columns; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
+    rows = conn.execute(
+        """
+        SELECT c.oid, n.nspname, c.relname, a.attname, a.atttypid, a.attnotnull,
+               (SELECT r.relname FROM pg_constraint k JOIN pg_class r ON r.oid = k.confrelid
+                 WHERE k.contype = 'f' AND k.conrelid = c.oid AND k.conkey = ARRAY[a.attnum]
+                   AND r.relname LIKE '%\\_enum' ORDER BY k.conname LIMIT 1)
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE c.relkind IN ('r', 'p', 'v', 'm')
+           AND n.nspname = ANY (current_schemas(false))
+         ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C", a.attnum
+        """
+    ).fetchall()
+    rows = [r for r in rows if not any(fnmatch.fnmatchcase(r[2], p) for p in schema_dump.EXCLUDED_TABLES)]
+    enum_tables = sorted({(r[1], r[2]) for r in rows if r[2].endswith("_enum")})
+    values: dict[str, tuple[str, ...]] = {}
+    for schema, name in enum_tables:
+        query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(psycopg.sql.Identifier(schema, name))
+        values[name] = tuple(v for (v,) in conn.execute(query))
+    tables: list[Table] = []
+    current: list = []
+    for row in rows + [None]:
+        if current and (row is None or row[0] != current[0][0]):
+            oid, schema, name = current[0][:3]
+            columns = []
+            for *_, column, type_oid, notnull, enum_ref in current:
+                if name.endswith("_enum") and column == "value":
+                    pytype = PyType(class_name_for(name), enum=class_name_for(name))
+                elif enum_ref:
+                    pytype = PyType(class_name_for(enum_ref), enum=class_name_for(enum_ref))
+                else:
+                    pytype = types.get(type_oid) or _ANY
+                columns.append(Column(column, pytype, not notnull))
+            tables.append(Table(oid, schema, name, class_name_for(name), tuple(columns), values.get(name)))
+            current = []
+        if row is not None:
+            current.append(row)
+    return Catalog(tuple(tables))
+
+
+# --- the analysis -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Described:
+    param_oids: list[int]
+    names: list[str]
+    type_oids: list[int]
+    origins: list[tuple[int, int]]  # (table oid, attnum); (0, 0) when not a plain column
+
+
+@dataclass
+class _Source:
+    """A FROM item visible to the select list: a table (``table`` set) or a subquery/function."""
+
+    table: Table | None
+    nullable: bool
+
+
+@dataclass
+class _Scope:
+    sources: dict[str, _Source] = field(default_factory=dict)
+
+
+class Analyzer:
+    """Analyses queries against one database connection; reuse it to keep the connection and type cache warm."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.types = TypeMap(conn)
+        self.catalog = load_catalog(conn, self.types)
+
+    def analyze(self, query: Query, path: str) -> Method:
+        described = self._describe(query, path)
+        stmt = self._statement(query, path)
+        warnings: list[str] = []
+        targets = _param_targets(stmt, self.catalog)
+        arguments = self._arguments(query, described, targets, warnings, path)
+        method = snake(query.name)
+        if query.kind == "copyfrom":
+            return self._copyfrom(query, stmt, method, arguments, described, path)
+        if query.kind in ("one", "many") and not described.names:
+            raise CodegenError(f":{query.kind} query returns no columns (use :exec or :execrows, or add RETURNING)",
+                               path=path, line=query.line)
+        if query.kind == "exec":
+            return Method(query, method, query.sql, arguments, "none", warnings=tuple(warnings))
+        if query.kind == "execrows":
+            return Method(query, method, query.sql, arguments, "rowcount", warnings=tuple(warnings))
+        if query.kind == "execresult":
+            return Method(query, method, query.sql, arguments, "cursor", warnings=tuple(warnings))
+        fields, table = self._result(query, stmt, described, warnings, path)
+        if table is not None:
+            return Method(query, method, query.sql, arguments, "table", fields, table, tuple(warnings))
+        returns = "value" if len(fields) == 1 and fields[0].embed is None else "row"
+        return Method(query, method, query.sql, arguments, returns, fields, None, tuple(warnings))
+
+    # -- the server's view
+
+    def _describe(self, query: Query, path: str) -> _Described:
+        pgconn = self.conn.pgconn
+        result = pgconn.prepare(b"", query.sql.encode(), None)
+        if result.status != ExecStatus.COMMAND_OK:
+            message = (result.error_field(DiagnosticField.MESSAGE_PRIMARY) or b"").decode(errors="replace")
+            position = result.error_field(DiagnosticField.STATEMENT_POSITION)
+            line = query.line_of(int(position) - 1) if position else query.sql_line
+            raise CodegenError(f"{query.name}: {message or 'statement does not prepare'}", path=path, line=line)
+        info = pgconn.describe_prepared(b"")
+        return _Described(
+            [info.param_type(i) for i in range(info.nparams)],
+            [info.fname(i).decode() for i in range(info.nfields)],
+            [info.ftype(i) for i in range(info.nfields)],
+            [(info.ftable(i), info.ftablecol(i)) for i in range(info.nfields)],
+        )
+
+    def _statement(self, query: Query, path: str) -> ast.Node:
+        try:
+            return parse_sql(query.sql)[0].stmt
+        except ParseError as exc:  # the server accepted it, so this is pglast lagging behind: say so
+            raise CodegenError(f"{query.name}: cannot analyse: {exc}", path=path, line=query.line) from None
+
+    def _pytype(self, oid: int, what: str, warnings: list[str]) -> PyType:
+        mapped = self.types.get(oid)
+        if mapped is None:
+            name = self.conn.execute("SELECT format_type(%s, NULL)", (oid,)).fetchone()[0]
+            warnings.append(f"{what}: no Python type for {name}; typed as Any")
+            return _ANY
+        return mapped
+
+    def _column(self, origin: tuple[int, int]) -> Column | None:
+        table = self.catalog.by_oid(origin[0]) if origin[0] else None
+        return table.columns[origin[1] - 1] if table and 0 < origin[1] <= len(table.columns) else None
+
+    # -- parameters
+
+    def _arguments(self, query: Query, described: _Described, targets: dict[int, tuple[str, Column | None, bool]],
+                   warnings: list[str], path: str) -> tuple[Argument, ...]:
+        declared = {p.number: p for p in query.params}
+        arguments: list[Argument] = []
+        used: set[str] = set()
+        for index, oid in enumerate(described.param_oids):
+            number = index + 1
+            param = declared.get(number)
+            column_name, column, assigned = targets.get(number, (None, None, False))
+            base = (param.name if param and param.name else None) or column_name or f"p{number}"
+            name = identifier(base)
+            suffix = 2
+            while name in used:
+                name, suffix = f"{identifier(base)}_{suffix}", suffix + 1
+            used.add(name)
+            pytype = self._pytype(oid, f"{query.name}: parameter ${number} ({name})", warnings)
+            if column is not None and column.type.enum:
+                pytype = PyType(f"list[{column.type.annotation}]" if param and param.is_slice else column.type.annotation,
+                                enum=column.type.enum)
+            nullable = bool(param and param.nullable) or (assigned and column is not None and column.nullable)
+            arguments.append(Argument(name, number, pytype, nullable))
+        return tuple(arguments)
+
+    # -- results
+
+    def _result(self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str],
+                path: str) -> tuple[tuple[Field, ...], Table | None]:
+        scope, exprs = _select_shape(stmt, self.catalog)
+        per_column = _align(exprs, scope, len(described.names))
+        nullable_params = {p.number for p in query.params if p.nullable}
+        columns: list[Column] = []
+        for i, name in enumerate(described.names):
+            expr, source = per_column[i] if per_column else (None, None)
+            origin = self._column(described.origins[i])
+            if origin is not None:
+                pytype = origin.type
+                nullable = origin.nullable or _source_nullable(expr, source, scope, described.origins[i][0])
+            else:
+                pytype = self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
+                nullable = True if expr is None else _expr_nullable(expr, scope, nullable_params)
+            columns.append(Column(name, pytype, nullable))
+        embeds = self._embeds(query, exprs, scope, columns, path)
+        if not embeds:
+            table = self._whole_table(described, columns)
+            if table is not None:
+                return tuple(Field(identifier(c.name), c.type, c.nullable) for c in columns), table
+        fields: list[Field] = []
+        used: set[str] = set()
+        i = 0
+        while i < len(columns):
+            if i in embeds:
+                table, nullable = embeds[i]
+                fields.append(Field(_unique(identifier(embeds_name(table)), used), PyType(table.class_name), nullable, table))
+                i += len(table.columns)
+                continue
+            fields.append(Field(_unique(identifier(columns[i].name), used), columns[i].type, columns[i].nullable))
+            i += 1
+        return tuple(fields), None
+
+    def _whole_table(self, described: _Described, columns: list[Column]) -> Table | None:
+        """The table whose every column, in order and with its own nullability, is exactly the result."""
+        oids = {oid for oid, _ in described.origins}
+        if len(oids) != 1 or 0 in oids:
+            return None
+        table = self.catalog.by_oid(oids.pop())
+        if table is None or [n for _, n in described.origins] != list(range(1, len(table.columns) + 1)):
+            return None
+        if table.enum_values is not None:
+            return None
+        if any(c.nullable != t.nullable for c, t in zip(columns, table.columns)):
+            return None
+        return table
+
+    def _embeds(self, query: Query, exprs: list, scope: _Scope, columns: list[Column],
+                path: str) -> dict[int, tuple[Table, bool]]:
+        """Column index where each sqlc.embed starts → (table, whether the whole row may be missing)."""
+        if not query.embeds:
+            return {}
+        starts: dict[int, tuple[Table, bool]] = {}
+        position = 0
+        widths = _widths(exprs, scope, len(columns))
+        for embed in query.embeds:
+            source = scope.sources.get(embed.table)
+            if source is None or source.table is None:
+                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
+                                   path=path, line=query.line_of(embed.offset))
+            index = next((k for k, e in enumerate(exprs) if isinstance(e, ast.ResTarget) and e.location == embed.offset), None)
+            if index is None or widths is None:
+                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}) must be an item of the select list, "
+                                   "and cannot be combined with an unqualified *", path=path, line=query.line_of(embed.offset))
+            position = sum(widths[:index])
+            starts[position] = (source.table, source.nullable)
+        return starts
+
+    # -- COPY
+
+    def _copyfrom(self, query: Query, stmt: ast.Node, method: str, arguments: tuple[Argument, ...],
+                  described: _Described, path: str) -> Method:
+        values = getattr(getattr(stmt, "selectStmt", None), "valuesLists", None)
+        if not isinstance(stmt, ast.InsertStmt) or not stmt.cols or not values or len(values) != 1:
+            raise CodegenError(f"{query.name}: :copyfrom needs 'INSERT INTO table (columns) VALUES ($1, ...)'",
+                               path=path, line=query.line)
+        if stmt.returningClause or stmt.onConflictClause:
+            raise CodegenError(f"{query.name}: :copyfrom cannot have RETURNING or ON CONFLICT", path=path, line=query.line)
+        row = values[0]
+        if len(row) != len(stmt.cols) or not all(isinstance(v, ast.ParamRef) for v in row):
+            raise CodegenError(f"{query.name}: :copyfrom VALUES must be exactly one parameter per column",
+                               path=path, line=query.line)
+        by_number = {a.number: a for a in arguments}
+        ordered = tuple(by_number[v.number] for v in row)
+        relation = stmt.relation
+        names = [relation.schemaname, relation.relname] if relation.schemaname else [relation.relname]
+        copy = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
+            psycopg.sql.Identifier(*names), psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c.name) for c in stmt.cols)
+        ).as_string(self.conn)
+        return Method(query, method, copy, ordered, "rowcount")
+
+
+def embeds_name(table: Table) -> str:
+    """The field holding an embedded row is named after the table, singular (``users`` → ``user``)."""
+    return snake(table.class_name)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, suffix = name, 2
+    while candidate in used:
+        candidate, suffix = f"{name}_{suffix}", suffix + 1
+    used.add(candidate)
+    return candidate
+
+
+# --- structure (pglast) -----------------------------------------------------------------------------------------------
+
+
+def _walk(node: object) -> Iterator[ast.Node]:
+    if isinstance(node, ast.Node):
+        yield node
+        for name in node:
+            yield from _walk(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _walk(item)
+
+
+def _add_sources(item: ast.Node | None, nullable: bool, scope: _Scope, catalog: Catalog) -> None:
+    if isinstance(item, ast.RangeVar):
+        name = item.alias.aliasname if item.alias else item.relname
+        scope.sources[name] = _Source(catalog.by_name(item.relname), nullable)
+    elif isinstance(item, ast.JoinExpr):
+        kind = item.jointype
+        _add_sources(item.larg, nullable or kind in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL), scope, catalog)
+        _add_sources(item.rarg, nullable or kind in (JoinType.JOIN_LEFT, JoinType.JOIN_FULL), scope, catalog)
+    elif isinstance(item, (ast.RangeSubselect, ast.RangeFunction)) and item.alias:
+        scope.sources[item.alias.aliasname] = _Source(None, nullable)
+
+
+def _select_shape(stmt: ast.Node, catalog: Catalog) -> tuple[_Scope, list]:
+    """The FROM items visible to the output list, and the output list (select list or RETURNING)."""
+    scope = _Scope()
+    if isinstance(stmt, ast.SelectStmt):
+        while stmt.op != SetOperation.SETOP_NONE:  # UNION etc.: the left branch names the columns
+            stmt = stmt.larg
+        for item in stmt.fromClause or ():
+            _add_sources(item, False, scope, catalog)
+        return scope, list(stmt.targetList or ())
+    if isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
+        _add_sources(stmt.relation, False, scope, catalog)
+        for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
+            _add_sources(item, False, scope, catalog)
+        returning = stmt.returningClause.exprs if stmt.returningClause else ()
+        return scope, list(returning or ())
+    return scope, []
+
+
+def _star(target: ast.Node) -> tuple[bool, str | None]:
+    """Whether a select-list item is ``*`` or ``x.*``, and x."""
+    value = getattr(target, "val", None)
+    if isinstance(value, ast.ColumnRef) and isinstance(value.fields[-1], ast.A_Star):
+        return True, value.fields[-2].sval if len(value.fields) > 1 else None
+    return False, None
+
+
+def _widths(exprs: list, scope: _Scope, total: int) -> list[int] | None:
+    """How many result columns each select-list item gives; None when that cannot be known."""
+    widths: list[int | None] = []
+    for target in exprs:
+        star, qualifier = _star(target)
+        if not star:
+            widths.append(1)
+            continue
+        source = scope.sources.get(qualifier) if qualifier else None
+        widths.append(len(source.table.columns) if source and source.table else None)
+    unknown = [i for i, w in enumerate(widths) if w is None]
+    if len(unknown) == 1:
+        widths[unknown[0]] = total - sum(w for w in widths if w is not None)
+    if unknown and len(unknown) != 1 or sum(w for w in widths if w is not None) != total:
+        return None
+    return widths  # type: ignore[return-value]
+
+
+def _align(exprs: list, scope: _Scope, total: int) -> list[tuple[ast.Node | None, str | None]] | None:
+    """For each result column: the select-list expression it comes from, or (for a star) the source alias."""
+    widths = _widths(exprs, scope, total)
+    if widths is None:
+        return None
+    out: list[tuple[ast.Node | None, str | None]] = []
+    for target, width in zip(exprs, widths):
+        star, qualifier = _star(target)
+        out.extend([(None, qualifier or "*")] * width if star else [(target.val, None)])
+    return out
+
+
+def _source_nullable(expr: ast.Node | None, source: str | None, scope: _Scope, table_oid: int) -> bool:
+    """Whether a plain column reference may be NULL because its FROM item is on the outer side of a join."""
+    if isinstance(expr, ast.ColumnRef) and len(expr.fields) > 1:
+        source = expr.fields[-2].sval
+    if source and source != "*":
+        found = scope.sources.get(source)
+        return bool(found and found.nullable)
+    candidates = [s for s in scope.sources.values() if s.table is None or s.table.oid == table_oid]
+    return any(s.nullable for s in candidates) if expr is not None or source == "*" else True
+
+
+_NEVER_NULL_FUNCS = {"count", "row_number", "rank", "dense_rank", "now", "exists", "generate_id", "gen_random_uuid"}
+
+
+def _expr_nullable(expr: ast.Node, scope: _Scope, nullable_params: set[int]) -> bool:
+    """Conservative: True unless the expression cannot be NULL."""
+    if isinstance(expr, ast.A_Const):
+        return bool(expr.isnull)
+    if isinstance(expr, ast.TypeCast):
+        return _expr_nullable(expr.arg, scope, nullable_params)
+    if isinstance(expr, ast.ParamRef):
+        return expr.number in nullable_params
+    if isinstance(expr, ast.CoalesceExpr):
+        return all(_expr_nullable(a, scope, nullable_params) for a in expr.args)
+    if isinstance(expr, ast.FuncCall):
+        return expr.funcname[-1].sval not in _NEVER_NULL_FUNCS
+    if isinstance(expr, (ast.NullTest, ast.BooleanTest, ast.SQLValueFunction)):
+        return False
+    if isinstance(expr, ast.SubLink):
+        return expr.subLinkType != 0  # EXISTS_SUBLINK
+    if isinstance(expr, ast.BoolExpr):
+        return any(_expr_nullable(a, scope, nullable_params) for a in expr.args)
+    if isinstance(expr, ast.A_Expr) and expr.kind == 0:  # a plain operator: strict, NULL only from a NULL operand
+        operands = [e for e in (expr.lexpr, expr.rexpr) if e is not None]
+        return any(_expr_nullable(e, scope, nullable_params) for e in operands)
+    if isinstance(expr, ast.CaseExpr):
+        results = [w.result for w in expr.args] + [expr.defresult]
+        return any(r is None or _expr_nullable(r, scope, nullable_params) for r in results)
+    return True
+
+
+def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Column | None, bool]]:
+    """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored)."""
+    scope, _ = _select_shape(stmt, catalog)
+    for node in _walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
+        if isinstance(node, ast.RangeVar) and (node.alias.aliasname if node.alias else node.relname) not in scope.sources:
+            _add_sources(node, False, scope, catalog)
+    found: dict[int, tuple[str, Column | None, bool]] = {}
+
+    def column_of(ref: ast.ColumnRef, tables: list[Table]) -> tuple[str, Column | None] | None:
+        names = [f.sval for f in ref.fields if isinstance(f, ast.String)]
+        if not names:
+            return None
+        if len(names) > 1:
+            source = scope.sources.get(names[-2])
+            tables = [source.table] if source and source.table else []
+        matches = [c for t in tables for c in t.columns if c.name == names[-1]]
+        return names[-1], (matches[0] if matches else None)
+
+    def param_number(node: ast.Node | None) -> int | None:
+        while isinstance(node, ast.TypeCast):
+            node = node.arg
+        return node.number if isinstance(node, ast.ParamRef) else None
+
+    all_tables = [s.table for s in scope.sources.values() if s.table]
+    relation = getattr(stmt, "relation", None)
+    own = catalog.by_name(relation.relname) if isinstance(relation, ast.RangeVar) else None
+    if isinstance(stmt, ast.InsertStmt) and stmt.cols and stmt.selectStmt is not None:
+        for values in stmt.selectStmt.valuesLists or ():
+            for target, value in zip(stmt.cols, values):
+                number = param_number(value)
+                if number is not None:
+                    column = next((c for c in own.columns if c.name == target.name), None) if own else None
+                    found.setdefault(number, (target.name, column, True))
+    if isinstance(stmt, ast.UpdateStmt):
+        for target in stmt.targetList or ():
+            number = param_number(target.val)
+            if number is not None:
+                column = next((c for c in own.columns if c.name == target.name), None) if own else None
+                found.setdefault(number, (target.name, column, True))
+    for node in _walk(stmt):
+        if isinstance(node, ast.A_Expr):
+            for this, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
+                number = param_number(this)
+                if number is not None and isinstance(other, ast.ColumnRef):
+                    resolved = column_of(other, all_tables)
+                    if resolved:
+                        found.setdefault(number, (resolved[0], resolved[1], False))
+        if isinstance(node, ast.SelectStmt):
+            for clause, name in ((node.limitCount, "limit"), (node.limitOffset, "offset")):
+                number = param_number(clause)
+                if number is not None:
+                    found.setdefault(number, (name, None, False))
+    return found

@@ -1,0 +1,185 @@
+"""Run the stages: a throwaway migrated database, parse → analyse → emit, and write schema.sql and the ORM.
+
+``Compiler`` keeps its database, connection and per-query analyses between runs, so watch mode recompiles only
+the queries that changed and rebuilds the database only when the migrations change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from database.config import Project
+from database.dev import schema_dump, testdb
+from database.dev.annotations import load_annotations
+from database.dev.codegen.emit import emit
+from database.dev.codegen.errors import CodegenError
+from database.dev.codegen.infer import Analyzer, Method
+from database.dev.codegen.parse import Query, parse_queries
+from database.errors import DbtuiError
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one compile produced: both files' text, the methods' signatures, and warnings (``file:line: …``)."""
+
+    schema: str
+    orm: str
+    signatures: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """``stale``: the files whose content differs from the output (written unless checking)."""
+
+    output: Output
+    stale: tuple[Path, ...]
+
+
+def _relative(project: Project, path: Path) -> str:
+    try:
+        return str(path.relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+class Compiler:
+    """A warm throwaway database and the analyses of the queries compiled so far."""
+
+    def __init__(self, project: Project, *, url: str | None = None) -> None:
+        self.project = project
+        self.server_url = url
+        self.database_url: str | None = None
+        self._conn: psycopg.Connection | None = None
+        self._analyzer: Analyzer | None = None
+        self._digest: str | None = None
+        self._schema = ""
+        self._cache: dict[tuple, Method] = {}
+
+    def __enter__(self) -> "Compiler":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection and drop the throwaway database."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.database_url is not None:
+            testdb.drop_database(self.database_url)
+            self.database_url = None
+        self._digest = None
+
+    def _ensure_database(self) -> Analyzer:
+        """(Re)build the throwaway database when the migrations changed since the last run."""
+        digest = testdb.migrations_digest(self.project.migrations)
+        if digest != self._digest or self._analyzer is None:
+            self.close()
+            self._cache.clear()
+            self.database_url = testdb.create_database(project=self.project, url=self.server_url)
+            self._conn = psycopg.connect(self.database_url, autocommit=True)
+            self._analyzer = Analyzer(self._conn)
+            self._schema = schema_dump.dump_schema(self.database_url)
+            self._digest = digest
+        return self._analyzer
+
+    def compile(self) -> Output:
+        """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
+        analyzer = self._ensure_database()
+        path = _relative(self.project, self.project.queries)
+        try:
+            text = self.project.queries.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CodegenError(f"cannot read: {exc}", path=path) from None
+        methods = [self._analyze(analyzer, query, path) for query in parse_queries(text, path)]
+        names = [m.method for m in methods]
+        for method in methods:
+            if names.count(method.method) > 1:
+                raise CodegenError(f"{method.query.name}: two queries give the method name {method.method!r}",
+                                   path=path, line=method.query.line)
+        annotations = load_annotations(self.project.annotations)
+        module = emit(analyzer.catalog, methods, annotations, queries=path,
+                      migrations=_relative(self.project, self.project.migrations))
+        warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
+        return Output(self._schema, module.source, module.signatures, warnings)
+
+    def _analyze(self, analyzer: Analyzer, query: Query, path: str) -> Method:
+        key = (query.name, query.kind, query.sql, query.params, query.embeds)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return dataclasses.replace(cached, query=query)
+        try:
+            method = analyzer.analyze(query, path)
+        except CodegenError as exc:
+            exc.query = query.source
+            raise
+        self._cache[key] = method
+        return method
+
+    def write(self, output: Output, *, check: bool = False) -> tuple[Path, ...]:
+        """Write the files that differ (atomically; the ORM only once it imports); returns those files."""
+        files = {self.project.schema: output.schema, self.project.orm: output.orm}
+        stale = tuple(path for path, text in files.items() if _read(path) != text)
+        if not check:
+            if self.project.orm in stale:
+                validate_module(output.orm, _relative(self.project, self.project.orm))
+            for path in stale:
+                write_atomic(path, files[path])
+        return stale
+
+
+def generate(project: Project, *, url: str | None = None, check: bool = False) -> Result:
+    """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing)."""
+    with Compiler(project, url=url) as compiler:
+        output = compiler.compile()
+        return Result(output, compiler.write(output, check=check))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def validate_module(source: str, name: str) -> None:
+    """Compile and execute the generated module in a scratch namespace: never write one that cannot import."""
+    module = types.ModuleType("_dbtui_generated_check")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    try:
+        exec(compile(source, name, "exec"), module.__dict__)
+    except Exception as exc:  # a bug in the emitter: keep the old file and say where
+        line = getattr(exc, "lineno", None)
+        raise DbtuiError(f"generated module does not import ({type(exc).__name__}: {exc}); the old file is kept",
+                         path=name, line=line) from None
+    finally:
+        del sys.modules[module.__name__]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename it over ``path``: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
