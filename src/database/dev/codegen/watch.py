@@ -1,0 +1,104 @@
+"""Watch mode: recompile on every save of queries.sql (or the annotations) and rebuild on a change of migrations/.
+
+``watch()`` is a generator of events, the same loop for ``dbtui watch`` (which prints them) and the TUI (which runs
+it in a worker thread and stops it with ``stop_event``). One ``Compiler`` lives for the whole session: its database
+and connection stay warm and unchanged queries are not analysed again. A failed run leaves the last good files in
+place; the next good save recovers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import watchfiles
+
+from database.config import Project
+from database.dev.codegen.runner import Compiler
+from database.errors import DbtuiError
+
+# Editors save in bursts (write a temporary file, rename it, touch it): wait this long for quiet before compiling.
+QUIET_MS = 30
+MAX_WAIT_MS = 400
+
+
+@dataclass(frozen=True)
+class Started:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A good run: ``written`` lists the files that changed (empty when the output was already current)."""
+
+    duration: float
+    written: tuple[Path, ...]
+    signatures: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed run: ``location`` is ``queries.sql:LINE`` where known, ``query`` the offending statement."""
+
+    duration: float
+    location: str | None
+    message: str
+    query: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+Event = Started | Finished | Failed
+
+
+def run_once(compiler: Compiler, reason: str) -> Iterator[Event]:
+    """One compile-and-write, reported as Started then Finished or Failed."""
+    yield Started(reason)
+    began = time.perf_counter()
+    try:
+        output = compiler.compile()
+        written = compiler.write(output)
+    except DbtuiError as exc:
+        yield Failed(time.perf_counter() - began, exc.location, exc.message, getattr(exc, "query", None))
+        return
+    except psycopg.Error as exc:  # the server went away: start afresh on the next change
+        compiler.close()
+        yield Failed(time.perf_counter() - began, None, f"database error: {str(exc).strip().splitlines()[0]}")
+        return
+    yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
+
+
+def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> str:
+    names = sorted({_display(project, Path(path)) for _, path in changes})
+    return f"{', '.join(names)} changed"
+
+
+def _display(project: Project, path: Path) -> str:
+    try:
+        return str(path.relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+def watch(project: Project, *, url: str | None = None, stop_event: threading.Event | None = None) -> Iterator[Event]:
+    """Compile now, then after every relevant change until ``stop_event`` is set (or Ctrl-C)."""
+    queries, annotations, migrations = project.queries, project.annotations, project.migrations
+
+    def relevant(change: watchfiles.Change, path: str) -> bool:
+        candidate = Path(path)
+        if candidate in (queries, annotations):
+            return True
+        return candidate.parent == migrations and candidate.suffix in (".sql", ".py")
+
+    folders = sorted({str(p) for p in (queries.parent, annotations.parent, migrations) if p.is_dir()})
+    with Compiler(project, url=url) as compiler:
+        yield from run_once(compiler, "start")
+        for changes in watchfiles.watch(*folders, watch_filter=relevant, debounce=MAX_WAIT_MS, step=QUIET_MS,
+                                        stop_event=stop_event, recursive=False, raise_interrupt=False):
+            yield from run_once(compiler, _reason(project, changes))
