@@ -204,13 +204,6 @@ def _timestamp_column(table: Table, name: str) -> Iterator[Problem]:
                       f"ALTER TABLE {t} ALTER COLUMN {name} SET DEFAULT now();")
 
 
-def _is_organization_scoped(table: Table, ctx: RuleContext) -> bool:
-    """Has organization_id, or should have: not organizations itself and not exempt from organization-scoped."""
-    return table.column("organization_id") is not None or (
-        table.name != ORGANIZATIONS and not ctx.annotations.exemption(table.name, "organization-scoped")
-    )
-
-
 # --- the rules ---------------------------------------------------------------------------------------------------
 
 
@@ -250,8 +243,11 @@ def id_check(table: Table, ctx: RuleContext) -> Iterator[Problem]:
         return
     want = prefix or _suggested_prefix(table)
     found = f"its checks allow prefix {', '.join(repr(p) for p in prefixes)}" if prefixes else "there is no such check"
+    wrong = [c.name for c in table.checks if _ID_LIKE.match(c.definition)]
+    drop = "".join(f"DROP CONSTRAINT {ident(name)}, " for name in wrong)
     yield Problem(f"{table.name}.id needs CHECK (id LIKE '{want}_%') ({found})", "id",
-                  f"ALTER TABLE {ident(table.name)} ADD CONSTRAINT {ident(table.name + '_id_check')} CHECK (id LIKE '{want}_%');")
+                  f"ALTER TABLE {ident(table.name)} {drop}ADD CONSTRAINT {ident(table.name + '_id_check')} "
+                  f"CHECK (id LIKE '{want}_%');")
 
 
 @rule("created-at", "created_at TIMESTAMPTZ NOT NULL DEFAULT now()")
@@ -268,8 +264,11 @@ def updated_at(table: Table, ctx: RuleContext) -> Iterator[Problem]:
 def updated_at_trigger(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     if not any(t.timing == "BEFORE" and "UPDATE" in t.events and t.for_each_row and t.function == "updated_at"
                and t.enabled for t in table.triggers):
+        t = ident(table.name)
+        drop = "".join(f"DROP TRIGGER {ident(tr.name)} ON {t};\n" for tr in table.triggers
+                       if tr.function == "updated_at" or tr.name == "updated_at")
         yield Problem(f"{table.name} has no BEFORE UPDATE FOR EACH ROW trigger running updated_at()", fix=(
-            f"CREATE TRIGGER updated_at BEFORE UPDATE ON {ident(table.name)} FOR EACH ROW EXECUTE PROCEDURE updated_at();"))
+            f"{drop}CREATE TRIGGER updated_at BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE PROCEDURE updated_at();"))
 
 
 @rule("storytime", "storytime JSONB")
@@ -318,10 +317,10 @@ def organization_scoped(table: Table, ctx: RuleContext) -> Iterator[Problem]:
                       f"ALTER TABLE {t} {drop}ADD FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE;")
 
 
-@rule("row-level-security", "organization-scoped tables have RLS enabled and a policy")
+@rule("row-level-security", "organization-scoped tables (with organization_id) have RLS enabled and a policy")
 def row_level_security(table: Table, ctx: RuleContext) -> Iterator[Problem]:
-    if not _is_organization_scoped(table, ctx):
-        return
+    if table.column("organization_id") is None:
+        return  # not scoped (organizations, exempt tables), or organization-scoped already reports the column
     t = ident(table.name)
     policy = (f"CREATE POLICY customer_access ON {t} TO app_customer\n"
               "    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));")
