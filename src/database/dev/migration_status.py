@@ -120,6 +120,8 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
             ).fetchall()
     except psycopg.OperationalError as exc:
         raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
     return {i: AppliedRecord(i, at.replace(tzinfo=timezone.utc), checksums.get(i)) for i, at in rows}
 
 

@@ -141,12 +141,20 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=display_path(path)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line) from None
+        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=display_path(path), line=line) from None
+
+
+def display_path(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it (shorter, still clickable)."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def line_of(text: str, offset: int) -> int:
@@ -160,16 +168,17 @@ def load_tree(directory: Path) -> MigrationTree:
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"migrations folder not found: {directory}")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    # broken symlinks count: reading them gives a clear error instead of a silently missing migration
+    files = sorted(p for p in directory.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith("."))
     names = {p.name for p in files}
     parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
     for path in files:
         if path.name.endswith(ROLLBACK_SUFFIX):
             if path.name.removesuffix(ROLLBACK_SUFFIX) + SQL_SUFFIX not in names:
-                raise ConfigError(f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}", path=path)
+                raise ConfigError(f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}", path=display_path(path))
             continue
         if path.suffix == ".py":
-            raise ConfigError("dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=path)
+            raise ConfigError("dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=display_path(path))
         if path.suffix != SQL_SUFFIX:
             continue
         migration_id = path.name.removesuffix(SQL_SUFFIX)
@@ -185,7 +194,7 @@ def load_tree(directory: Path) -> MigrationTree:
             if dep not in parsed:
                 close = difflib.get_close_matches(dep, list(parsed), n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]}?)" if close else ""
-                raise ConfigError(f"depends on {dep}, which is not a migration in {directory.name}/{hint}", path=path, line=line)
+                raise ConfigError(f"depends on {dep}, which is not a migration in {directory.name}/{hint}", path=display_path(path), line=line)
     children: dict[str, list[str]] = {i: [] for i in parsed}
     for migration_id, (_, _, depends, *_rest) in parsed.items():
         for dep in depends:
@@ -210,7 +219,7 @@ def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | Non
     transactional = directives.get("transactional", "true").strip().lower()
     if transactional not in ("true", "false"):
         line = next((n for n, l in enumerate(text.splitlines(), 1) if "transactional" in l), None)
-        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=path, line=line)
+        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=display_path(path), line=line)
     depends = tuple(dict.fromkeys(d for d in directives.get("depends", "").split() if d))
     return depends, transactional == "true", depends_line
 
@@ -232,7 +241,7 @@ def _topological_order(depends: dict[str, tuple[str, ...]], children: dict[str, 
         cycle = _find_cycle({i: d for i, d in depends.items() if i not in set(order)})
         first = parsed[cycle[0]]
         files = " -> ".join(parsed[i][0].name for i in [*cycle, cycle[0]])
-        raise ConfigError(f"dependency cycle ('->' reads 'depends on'): {files}", path=first[0], line=first[5])
+        raise ConfigError(f"dependency cycle ('->' reads 'depends on'): {files}", path=display_path(first[0]), line=first[5])
     return order
 
 

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from database import config, lock
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
-from database.dev.migration_tree import MigrationNode, MigrationTree, line_of, load_tree, read_text
+from database.dev.migration_tree import MigrationNode, MigrationTree, display_path, line_of, load_tree, read_text
 from database.errors import ConfigError, ProblemFound, ServerError
 
 LOCK_NAME = "dbtui:migrate"
@@ -215,6 +215,8 @@ def _connect(url: str, **kwargs) -> psycopg.Connection:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
         raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -378,10 +380,3 @@ def _error_line(exc: psycopg.Error, path: Path, step: str) -> int | None:
         return None
     position = exc.diag.statement_position
     return line_of(text, offsets[index] + (int(position) - 1 if position else 0))
-
-
-def display_path(path: Path) -> Path:
-    """``path`` relative to the working directory when it is below it (shorter, still clickable)."""
-    with contextlib.suppress(ValueError):
-        return path.resolve().relative_to(Path.cwd())
-    return path
