@@ -80,3 +80,27 @@ def test_bad_inputs_are_clear(tmp_path, server_url):
         testdb.create_database(migrations_dir=tmp_path / "missing", url=server_url)
     with pytest.raises(ConfigError, match="refusing to drop 'postgres'"):
         testdb.drop_database(server_url)
+
+
+def test_spares_are_handed_out_once_and_refilled(project, server_url):
+    import time
+
+    template = testdb.ensure_template(server_url, project.migrations)
+
+    def spares() -> set[str]:
+        with psycopg.connect(server_url) as conn:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (testdb._spare_prefix(template) + "%",))
+            return {r[0] for r in rows}
+
+    urls = [testdb.create_database(project=project) for _ in range(4)]
+    try:
+        assert len(set(urls)) == 4
+        assert all({"organizations", "projects"} <= _tables(u) for u in urls)
+        deadline = time.time() + 30
+        while len(spares()) < testdb.SPARES and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(spares()) == testdb.SPARES
+        assert not spares() & {testdb.database_name(u) for u in urls}
+    finally:
+        for url in urls:
+            testdb.drop_database(url)

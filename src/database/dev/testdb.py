@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -25,17 +26,33 @@ from database.errors import ConfigError, ServerError
 TEMPLATE_PREFIX = "dbtui_tpl_"
 CLONE_PREFIX = "dbtui_test_"
 TEMPLATES_KEPT = 8
+SPARE_PREFIX = "dbtui_spare_"
+SPARES = int(os.environ.get("DBTUI_TESTDB_SPARES", "2"))  # ready-made clones kept per template
+
+
+_digests: dict[tuple, str] = {}
 
 
 def migrations_digest(directory: Path) -> str:
-    """A hash of every migration file's name and content (what a template is built from)."""
-    if not directory.is_dir():
-        raise ConfigError(f"migrations folder not found: {directory}")
-    digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.suffix in (".sql", ".py"):
-            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    """A hash of every migration file's name and content (what a template is built from).
+
+    Cached by the files' names, sizes and mtimes, so asking again in a long-running process costs a directory scan.
+    """
+    try:
+        entries = sorted(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+            for e in os.scandir(directory)
+            if e.is_file() and e.name.endswith((".sql", ".py"))
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"migrations folder not found: {directory}") from None
+    key = (str(directory), tuple(entries))
+    if key not in _digests:
+        digest = hashlib.sha256()
+        for name, _, _ in entries:
+            digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -72,27 +89,35 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def template_name(directory: Path) -> str:
+    return TEMPLATE_PREFIX + migrations_digest(directory)[:20]
+
+
 def ensure_template(admin_url: str, directory: Path) -> str:
     """Build the template for ``directory``'s migrations unless it exists; returns its name."""
-    name = TEMPLATE_PREFIX + migrations_digest(directory)[:20]
     with _connect(admin_url) as conn:
+        return _ensure_template(conn, admin_url, directory)
+
+
+def _ensure_template(conn: psycopg.Connection, admin_url: str, directory: Path) -> str:
+    name = template_name(directory)
+    if _is_template(conn, name):
+        return name
+    conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+    try:
         if _is_template(conn, name):
             return name
-        conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
         try:
-            if _is_template(conn, name):
-                return name
+            migrations.apply_all(with_database(admin_url, name), directory)
+        except BaseException:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-            try:
-                migrations.apply_all(with_database(admin_url, name), directory)
-            except BaseException:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-                raise
-            conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name)))
-            _drop_old_templates(conn)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+            raise
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name)))
+        _drop_old_templates(conn)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
     return name
 
 
@@ -108,6 +133,8 @@ def _drop_old_templates(conn: psycopg.Connection) -> None:
         (TEMPLATE_PREFIX + "%", TEMPLATES_KEPT),
     ).fetchall()
     for (old,) in rows:
+        for (spare,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (_spare_prefix(old) + "%",)):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(spare)))
         conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(old)))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(old)))
 
@@ -132,19 +159,58 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _spare_prefix(template: str) -> str:
+    return SPARE_PREFIX + template[len(TEMPLATE_PREFIX):] + "_"
+
+
+def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
+    conn.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(name), sql.Identifier(template))
+    )
+
+
+def _take_spare(conn: psycopg.Connection, template: str, name: str) -> bool:
+    """Rename a ready-made clone of ``template`` to ``name`` (a few ms); False when none is left."""
+    spares = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname", (_spare_prefix(template) + "%",)
+    ).fetchall()
+    for (spare,) in spares:
+        try:
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(spare), sql.Identifier(name)))
+            return True
+        except psycopg.Error:
+            continue  # another process took it first
+    return False
+
+
+def _replenish(admin_url: str, template: str) -> None:
+    """Top the spares of ``template`` back up to SPARES, in the background: the next caller, in this process or
+    the next test run, gets a database by renaming one instead of waiting for a copy."""
+    def work() -> None:
+        with contextlib.suppress(Exception), _connect(admin_url) as conn:
+            have = conn.execute(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (_spare_prefix(template) + "%",)
+            ).fetchone()[0]
+            for _ in range(SPARES - have):
+                _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
+
+    threading.Thread(target=work, name="dbtui-testdb-spares", daemon=True).start()
+
+
 def create_database(*, project: Project | None = None, migrations_dir: Path | None = None, url: str | None = None) -> str:
     """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``."""
     project = project or (None if (migrations_dir and url) else config.find_project())
     directory = migrations_dir or project.migrations  # type: ignore[union-attr]
     admin_url = url or server_url(project)
-    template = ensure_template(admin_url, directory)
     name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     with _connect(admin_url) as conn:
+        template = _ensure_template(conn, admin_url, directory)
+        if not _take_spare(conn, template, name):
+            _clone(conn, template, name)
         if _is_local(admin_url):
             _drop_orphans(conn)
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(name), sql.Identifier(template))
-        )
+    if SPARES:
+        _replenish(admin_url, template)
     return with_database(admin_url, name)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures ours against the real peer in one run and returns rows (see common.Row)."""
