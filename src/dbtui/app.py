@@ -128,6 +128,7 @@ class DbtuiApp(App[int]):
         yield Static("", id="too-small")
 
     def on_mount(self) -> None:
+        self.query_one("#migrations-table").focus()
         self.label = database_label(self.ctx.explicit_url())
         self._show_health()
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
@@ -162,12 +163,12 @@ class DbtuiApp(App[int]):
 
         return self.run_worker(work, name=task, group=task, thread=True, exit_on_error=False)
 
-    def is_running(self, task: str) -> bool:
+    def task_running(self, task: str) -> bool:
         return any(w.name == task and not w.is_finished for w in self.workers)
 
     def heartbeat(self) -> None:
         """List the locks (cheap) once a second; success or failure is also the database's health."""
-        if self.is_running("heartbeat"):
+        if self.task_running("heartbeat"):
             return
         self.run_task(self, "heartbeat", self._probe)
 
@@ -236,6 +237,12 @@ class DbtuiApp(App[int]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Keys go to the tab's main list, not the tab bar, so the arrows move through rows at once."""
+        for widget in event.pane.query("DataTable, OptionList"):
+            widget.focus()
+            break
+
     def _migrations(self) -> MigrationsTab:
         self.action_show_tab("migrations")
         return self.query_one(MigrationsTab)
@@ -269,6 +276,10 @@ class DbtuiApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def on_schema_changed(self) -> None:
+        if self.url:
+            self.query_one(SchemaTab).database_ready(self.url)
 
     def on_jump_to_source(self, message: messages.JumpToSource) -> None:
         self._migrations().select(message.migration, message.line)

@@ -6,7 +6,6 @@ what the app can hear by reading this file. Payloads are the backend's own resul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
@@ -40,21 +39,21 @@ class TaskDone(Message):
         self.seconds = seconds
 
 
-@dataclass
-class Step:
-    """One migration being applied or rolled back, as the progress display shows it."""
-
-    migration: str
-    state: str  # "running", "done", "failed"
-    seconds: float = 0.0
-
-
 class MigrationProgress(Message):
-    """A migrate or rollback run moved on to, or finished, one migration."""
+    """A migrate or rollback run reported an event (started, done or failed one migration, or a notice).
 
-    def __init__(self, step: Step) -> None:
+    ``event`` is a ``database.dev.migrations`` event; ``at`` is the app clock's stopwatch when it arrived, so the
+    progress display measures durations with the app's (freezable) clock.
+    """
+
+    def __init__(self, event: Any, at: float) -> None:
         super().__init__()
-        self.step = step
+        self.event = event
+        self.at = at
+
+
+class SchemaChanged(Message):
+    """Migrations were applied or rolled back: what shows the schema should read it again."""
 
 
 class CodegenEvent(Message):

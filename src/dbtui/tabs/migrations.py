@@ -1,36 +1,353 @@
-"""Migrations tab (wired when database.dev.migrations lands)."""
+"""Migrations tab: the migration graph with each migration's state, its SQL and rollback, and the actions on it.
+
+The list comes from the files first (no database needed), then the status fills in when the database answers.
+Every action plans first (what exactly would run, read fresh from the database), asks, then runs with one progress
+line per migration. Failures stay on screen as ``file:line: message``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Label
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from database.config import Project
+from database.dev import migrations as backend
+from database.dev.migration_status import StatusReport, plan_migrate, plan_rollback, read_status
+from database.dev.migration_tree import MigrationTree, load_tree, new_migration
+from dbtui import messages
+from dbtui.widgets.confirm import ConfirmScreen
+from dbtui.widgets.prompt import PromptScreen
+from dbtui.widgets.sql_view import SqlView
 
 
-class MigrationsTab(Vertical):
+def graph_rows(tree: MigrationTree) -> dict[str, str]:
+    """A ``git log --graph``-like prefix per migration, oldest first: ``●`` the migration, ``│`` a branch passing
+    by, ``╮`` a branch forking off after it, ``╯`` a branch merging into it."""
+    lanes: list[str | None] = []  # each lane waits for the migration it leads to
+    rows: dict[str, str] = {}
+    for node in tree:
+        hits = [i for i, want in enumerate(lanes) if want == node.id]
+        if hits:
+            column = hits[0]
+        elif None in lanes:
+            column = lanes.index(None)
+        else:
+            column = len(lanes)
+            lanes.append(None)
+        before = list(lanes)
+        for merged in hits[1:]:
+            lanes[merged] = None
+        children = [c for c in tree.ids if c in node.children]
+        lanes[column] = children[0] if children else None
+        forks: list[int] = []
+        for child in children[1:]:
+            slot = next((i for i, want in enumerate(lanes) if want is None and i > column), None)
+            if slot is None:
+                lanes.append(child)
+                slot = len(lanes) - 1
+            else:
+                lanes[slot] = child
+            forks.append(slot)
+        cells = []
+        for i in range(max(len(before), len(lanes))):
+            if i == column:
+                cells.append("●")
+            elif i in hits[1:]:
+                cells.append("╯")
+            elif i in forks:
+                cells.append("╮")
+            elif i < len(before) and before[i] is not None:
+                cells.append("│")
+            else:
+                cells.append(" ")
+        while lanes and lanes[-1] is None:
+            lanes.pop()
+        rows[node.id] = " ".join(cells).rstrip()
+    return rows
+
+
+def state_text(report: StatusReport | None, migration_id: str, has_rollback: bool) -> Text:
+    """``applied``/``pending`` plus ``edited`` and ``no rollback`` flags, coloured."""
+    text = Text()
+    if report is None:
+        text.append("…", style="dim")
+    else:
+        status = report[migration_id]
+        text.append("applied" if status.applied else "pending", style="green" if status.applied else "yellow")
+        if status.edited:
+            text.append(" edited", style="bold red")
+    if not has_rollback:
+        text.append(" no-rollback", style="magenta")
+    return text
+
+
+class MigrationsTab(Horizontal):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
+        self.migrations: MigrationTree | None = None
+        self.report: StatusReport | None = None
+        self.url: str | None = None
+        self.started_at: dict[str, float] = {}
+        self.pending_select: tuple[str, int | None] | None = None
+        self.steps: list[Text] = []
 
     def compose(self) -> ComposeResult:
-        yield Label("Migrations: not yet available.")
+        with Vertical(id="migrations-left"):
+            yield Label("Reading migrations…", id="migrations-summary")
+            table: DataTable[Any] = DataTable(id="migrations-table", cursor_type="row")
+            table.add_column("", key="graph")
+            table.add_column("migration", key="id")
+            table.add_column("state", key="state")
+            table.add_column("applied at", key="applied")
+            yield table
+            with Vertical(id="migrations-run"):
+                yield Label("", id="migrations-run-title")
+                yield ProgressBar(id="migrations-progress", show_eta=False)
+                yield Static("", id="migrations-steps")
+        with VerticalScroll(id="migrations-detail"):
+            yield Static("", id="migration-info")
+            yield Label("[b]SQL[/b]")
+            yield SqlView(id="migration-sql")
+            yield Label("[b]Rollback[/b]")
+            yield SqlView(id="migration-rollback")
+
+    def on_mount(self) -> None:
+        self.load_tree()
+
+    # -- loading --------------------------------------------------------------------------------------------------
+
+    def load_tree(self) -> None:
+        """From the files alone: fast, and shown before the database answers."""
+        self.app.run_task(self, "migration tree", lambda: load_tree(self.project.migrations))  # type: ignore[attr-defined]
 
     def database_ready(self, url: str) -> None:
-        pass
+        self.url = url
+        self.load_status()
 
-    def migrate_all(self) -> None:
-        pass
+    def load_status(self) -> None:
+        if self.url is None:
+            return
+        url = self.url
+        self.app.run_task(self, "migration status", lambda: read_status(url, self.project.migrations))  # type: ignore[attr-defined]
 
-    def apply_selected(self) -> None:
-        pass
+    def on_task_done(self, message: messages.TaskDone) -> None:
+        handler = {
+            "migration tree": self._tree_loaded,
+            "migration status": self._status_loaded,
+            "new migration": self._created,
+            "plan": self._planned,
+            "migrate": self._ran,
+            "rollback": self._ran,
+        }.get(message.task)
+        if handler is not None:
+            message.stop()
+            handler(message.result)
 
-    def rollback_selected(self) -> None:
-        pass
+    def on_task_failed(self, message: messages.TaskFailed) -> None:
+        if message.task in ("migration tree", "migration status"):
+            self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
+        if message.task in ("migrate", "rollback"):
+            self.load_status()  # the run may have applied some before failing
+        # TaskFailed bubbles on to the app, which shows it as a notification too.
 
-    def new_migration(self) -> None:
-        pass
+    def _tree_loaded(self, tree: MigrationTree) -> None:
+        self.migrations = tree
+        if self.report is not None and self.report.tree.ids != tree.ids:
+            self.report = None
+        self._show_rows()
+        self.load_status()
+
+    def _status_loaded(self, report: StatusReport) -> None:
+        self.migrations = report.tree
+        self.report = report
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        assert self.migrations is not None
+        table = self.query_one("#migrations-table", DataTable)
+        keep = self.selected_id()
+        table.clear()
+        graph = graph_rows(self.migrations)
+        for node in self.migrations:
+            applied_at = ""
+            if self.report is not None and self.report[node.id].applied_at is not None:
+                applied_at = f"{self.report[node.id].applied_at.astimezone():%Y-%m-%d %H:%M}"
+            table.add_row(graph[node.id], node.id, state_text(self.report, node.id, node.has_rollback), applied_at, key=node.id)
+        summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
+        if self.report is not None:
+            summary += f" · {self.report.summary()}"
+        elif self.url is None:
+            summary += " · status: waiting for the database"
+        self.query_one("#migrations-summary", Label).update(summary)
+        target = self.pending_select[0] if self.pending_select else keep
+        if target in self.migrations:
+            table.move_cursor(row=self.migrations.position(target))
+        self._show_detail()
+        if self.pending_select and self.pending_select[0] in self.migrations:
+            self._highlight_line(self.pending_select[1])
+            self.pending_select = None
+
+    # -- the detail pane ------------------------------------------------------------------------------------------
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#migrations-table", DataTable)
+        if self.migrations is None or table.row_count == 0:
+            return None
+        return self.migrations.ids[min(table.cursor_row, len(self.migrations) - 1)]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        migration_id = self.selected_id()
+        if migration_id is None or self.migrations is None:
+            return
+        node = self.migrations[migration_id]
+        info = Text()
+        info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))
+        if self.report is not None and self.report[migration_id].applied_at is not None:
+            info.append(f"\napplied at {self.report[migration_id].applied_at.astimezone():%Y-%m-%d %H:%M:%S}")
+        info.append(f"\nfile:      {node.path.relative_to(self.project.root)}")
+        info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
+        info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
+        if not node.transactional:
+            info.append("\nruns outside a transaction", style="yellow")
+        self.query_one("#migration-info", Static).update(info)
+        self.query_one("#migration-sql", SqlView).show(node.sql)
+        self.query_one("#migration-rollback", SqlView).show(node.rollback_sql, placeholder="(no rollback file: rollback is refused)")
+
+    def _highlight_line(self, line: int | None) -> None:
+        if line is None or self.migrations is None or (migration_id := self.selected_id()) is None:
+            return
+        self.query_one("#migration-sql", SqlView).show(self.migrations[migration_id].sql, highlight=line)
 
     def select(self, migration: str, line: int | None) -> None:
-        pass
+        """Move to ``migration`` (and mark ``line`` of its SQL): where a convention finding came from."""
+        self.pending_select = (migration, line)
+        if self.migrations is not None and migration in self.migrations:
+            self._show_rows()
+            self.query_one("#migrations-table", DataTable).focus()
+
+    # -- actions --------------------------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        app = self.app
+        if any(app.task_running(task) for task in ("plan", "migrate", "rollback")):  # type: ignore[attr-defined]
+            app.notify("A migration run is already in progress.", severity="warning")
+            return True
+        return False
+
+    def migrate_all(self) -> None:
+        self._plan("migrate", None)
+
+    def apply_selected(self) -> None:
+        if (migration_id := self.selected_id()) is not None:
+            self._plan("migrate", migration_id)
+
+    def rollback_selected(self) -> None:
+        if (migration_id := self.selected_id()) is not None:
+            self._plan("rollback", migration_id)
+
+    def _plan(self, direction: str, target: str | None) -> None:
+        """Read the status fresh and work out exactly what would run; the answer opens the confirmation."""
+        url = self.app.require_database()  # type: ignore[attr-defined]
+        if url is None or self._busy():
+            return
+        directory = self.project.migrations
+
+        def plan() -> tuple[str, str | None, StatusReport, list[str]]:
+            report = read_status(url, directory)
+            ids = plan_migrate(report, target) if direction == "migrate" else plan_rollback(report, target or "")
+            return direction, target, report, ids
+
+        self.app.run_task(self, "plan", plan)  # type: ignore[attr-defined]
+
+    def _planned(self, result: tuple[str, str | None, StatusReport, list[str]]) -> None:
+        direction, target, report, ids = result
+        self._status_loaded(report)
+        if not ids:
+            self.app.notify("Nothing to apply: every migration is applied." if target is None else f"{target} is already applied.")
+            return
+        if direction == "migrate":
+            title = f"Apply {len(ids)} migration{'s' if len(ids) != 1 else ''}" + (f" (for {target})" if target else "") + "?"
+            warning = ""
+        else:
+            title = f"Roll back {len(ids)} migration{'s' if len(ids) != 1 else ''}, newest first?"
+            missing = [i for i in ids if not report[i].rollback]
+            warning = f"{', '.join(missing)} has no rollback file: the rollback will be refused." if missing else ""
+        self.app.push_screen(ConfirmScreen(title, ids, warning=warning), partial(self._confirmed, direction, target))
+
+    def _confirmed(self, direction: str, target: str | None, yes: bool | None) -> None:
+        if not yes:
+            self.app.notify("Cancelled; nothing ran.")
+            return
+        url = self.app.require_database()  # type: ignore[attr-defined]
+        if url is None:
+            return
+        run: Callable[..., backend.RunResult]
+        run = backend.migrate if direction == "migrate" else backend.rollback
+        args = (url, self.project.migrations) if direction == "migrate" and target is None else (url, self.project.migrations, target)
+        clock = self.app.clock  # type: ignore[attr-defined]
+
+        def progress(event: Any) -> None:
+            self.post_message(messages.MigrationProgress(event, clock.monotonic()))
+
+        self.query_one("#migrations-run").add_class("-running")
+        self.query_one("#migrations-run-title", Label).update(f"[b]{'Applying' if direction == 'migrate' else 'Rolling back'}…[/b]")
+        self.query_one("#migrations-steps", Static).update("")
+        self.query_one("#migrations-progress", ProgressBar).update(total=None, progress=0)
+        self.steps = []
+        self.app.run_task(self, direction, lambda: run(*args, on_event=progress))  # type: ignore[attr-defined]
+
+    def on_migration_progress(self, message: messages.MigrationProgress) -> None:
+        message.stop()
+        event = message.event
+        bar = self.query_one("#migrations-progress", ProgressBar)
+        verb = {"apply": "apply", "rollback": "roll back", "unmark": "unmark"}
+        if isinstance(event, backend.MigrationStarted):
+            bar.update(total=event.total, progress=event.index)
+            self.started_at[event.id] = message.at
+            self.steps.append(Text(f"▶ {verb[event.direction]} {event.id} …", style="bold"))
+        elif isinstance(event, backend.MigrationDone):
+            seconds = message.at - self.started_at.get(event.id, message.at)
+            bar.advance(1)
+            self.steps[-1] = Text(f"✓ {verb[event.direction]} {event.id}  {seconds:.2f} s", style="green")
+        elif isinstance(event, backend.MigrationFailed):
+            self.steps[-1] = Text(f"✗ {verb[event.direction]} {event.id}: {event.error}", style="bold red")
+        elif isinstance(event, backend.Notice):
+            self.steps.append(Text(event.message, style="yellow"))
+        self.query_one("#migrations-steps", Static).update(Text("\n").join(self.steps))
+
+    def _ran(self, result: backend.RunResult) -> None:
+        done = len(result.done)
+        word = "applied" if result.direction == "apply" else "rolled back"
+        self.query_one("#migrations-run-title", Label).update(f"[b]Done:[/b] {done} {word}")
+        self.app.notify(f"{done} migration{'s' if done != 1 else ''} {word}.", title="Migrations")
+        self.load_status()
+        self.app.post_message(messages.SchemaChanged())
+
+    def new_migration(self) -> None:
+        self.app.push_screen(
+            PromptScreen("Name of the new migration", placeholder="add_invoices", hint="lowercase letters, digits and _ · [b]enter[/b] create · [b]escape[/b] cancel"),
+            self._named,
+        )
+
+    def _named(self, name: str | None) -> None:
+        if not name:
+            return
+        directory = self.project.migrations
+        self.app.run_task(self, "new migration", lambda: new_migration(directory, name))  # type: ignore[attr-defined]
+
+    def _created(self, created: Any) -> None:
+        merged = f", merging {', '.join(created.depends)}" if len(created.depends) > 1 else ""
+        self.app.notify(f"Created {created.path.name} and {created.rollback_path.name}{merged}.", title="New migration")
+        self.pending_select = (created.path.name.removesuffix(".sql"), None)
+        self.load_tree()

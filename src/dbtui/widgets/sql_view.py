@@ -9,8 +9,10 @@ from textual.widgets import Static
 class SqlView(Static):
     """Shows one SQL text, highlighted; ``show(None)`` shows a dim placeholder instead."""
 
-    def show(self, sql: str | None, *, placeholder: str = "(none)", start_line: int = 1) -> None:
+    def show(self, sql: str | None, *, placeholder: str = "(none)", highlight: int | None = None) -> None:
+        """Show ``sql``; ``highlight`` marks one line (where a finding points)."""
         if sql is None or not sql.strip():
             self.update(f"[dim]{placeholder}[/dim]")
             return
-        self.update(Syntax(sql.rstrip("\n"), "sql", theme="ansi_dark", line_numbers=True, start_line=start_line, word_wrap=True))
+        self.update(Syntax(sql.rstrip("\n"), "sql", theme="ansi_dark", line_numbers=True, word_wrap=True,
+                           highlight_lines={highlight} if highlight else None))

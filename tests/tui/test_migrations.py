@@ -1,0 +1,124 @@
+"""Migrations tab actions against real databases: migrate with confirm, apply one, roll back (cancel and confirm),
+new migration (and a bad name), a migration that fails mid-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from database.dev.migration_status import read_status
+from dbtui.tabs.migrations import MigrationsTab, graph_rows
+from dbtui.widgets.confirm import ConfirmScreen
+from dbtui.widgets.prompt import PromptScreen
+from database.dev.migration_tree import load_tree
+
+from .conftest import SIZE, make_app, text_of, wait_for
+
+
+def applied(url: str, project: Path) -> list[str]:
+    return read_status(url, project / "migrations").applied
+
+
+async def ready(pilot, app) -> MigrationsTab:  # noqa: ANN001
+    tab = app.query_one(MigrationsTab)
+    await wait_for(pilot, lambda: tab.report is not None, what="migration status")
+    return tab
+
+
+def select(tab: MigrationsTab, migration_id: str) -> None:
+    tab.query_one("#migrations-table", DataTable).move_cursor(row=tab.migrations.position(migration_id))
+
+
+def test_graph_shows_branch_and_merge(tui_project: Path) -> None:
+    rows = graph_rows(load_tree(tui_project / "migrations"))
+    assert rows["0001_functions"] == "●"
+    assert rows["0003_organizations_users"] == "● ╮"  # 0004 and 0005 both depend on 0003
+    assert rows["0005_projects"] == "│ ●"
+    assert rows["0006_row_level_security"] == "● ╯"  # depends on 0004 and 0005
+
+
+async def test_migrate_all_asks_lists_and_applies(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        assert tab.report.pending == tab.migrations.ids
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert app.screen.steps == tab.migrations.ids  # exactly what will run, in order
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.report is not None and not tab.report.pending, what="all applied")
+        steps = text_of(app, "#migrations-steps")
+        assert "✓ apply 0001_functions  0.00 s" in steps and "✓ apply 0006_row_level_security" in steps
+    assert applied(empty_database, tui_project) == load_tree(tui_project / "migrations").ids
+
+
+async def test_apply_selected_takes_only_its_ancestors(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        select(tab, "0005_projects")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert app.screen.steps == ["0001_functions", "0002_customer_role", "0003_organizations_users", "0005_projects"]
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.report is not None and "0005_projects" in tab.report.applied, what="applied")
+    assert "0004_memberships" not in applied(empty_database, tui_project)
+
+
+async def test_rollback_cancel_then_confirm(tui_project: Path, migrated_database: str) -> None:
+    app = make_app(tui_project, migrated_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        select(tab, "0004_memberships")
+        for cancel in ("n", "escape"):
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            assert app.screen.steps == ["0006_row_level_security", "0004_memberships"]  # descendants first
+            await pilot.press(cancel)
+            await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="dialog closed")
+            assert app.is_running  # n in the dialog cancels; it does not open "new migration"
+            assert not isinstance(app.screen, PromptScreen)
+        assert "0004_memberships" in applied(migrated_database, tui_project)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.report is not None and "0004_memberships" in tab.report.pending, what="rolled back")
+    now = applied(migrated_database, tui_project)
+    assert "0004_memberships" not in now and "0006_row_level_security" not in now and "0005_projects" in now
+
+
+async def test_new_migration_and_bad_name(tui_project: Path, empty_database: str) -> None:
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        await pilot.press("n")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"Bad Name!", "enter")
+        await wait_for(pilot, lambda: any("bad migration name" in n.message for n in app._notifications), what="error")
+        assert not list((tui_project / "migrations").glob("0007*"))
+        await pilot.press("n")
+        await pilot.press(*"add_invoices", "enter")
+        await wait_for(pilot, lambda: tab.migrations is not None and "0007_add_invoices" in tab.migrations, what="new row")
+        await wait_for(pilot, lambda: tab.selected_id() == "0007_add_invoices", what="selected")
+        assert tab.migrations["0007_add_invoices"].depends == ("0006_row_level_security",)
+    assert (tui_project / "migrations" / "0007_add_invoices.rollback.sql").is_file()
+
+
+async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_database: str) -> None:
+    (tui_project / "migrations" / "0007_broken.sql").write_text(
+        "-- depends: 0006_row_level_security\nCREATE TABLE fine (x bigint);\nSELECT * FROM no_such_table;\n", encoding="utf-8"
+    )
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "✗" in text_of(app, "#migrations-steps"), what="failure shown")
+        steps = text_of(app, "#migrations-steps")
+        assert "migrations/0007_broken.sql:3:" in steps and "no_such_table" in steps
+        await wait_for(pilot, lambda: tab.report is not None and "0006_row_level_security" in tab.report.applied, what="status")
+        assert app.is_running
+    now = applied(empty_database, tui_project)
+    assert "0006_row_level_security" in now and "0007_broken" not in now
