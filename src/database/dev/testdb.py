@@ -188,6 +188,9 @@ def _replenish(admin_url: str, template: str) -> None:
     the next test run, gets a database by renaming one instead of waiting for a copy."""
     def work() -> None:
         with contextlib.suppress(Exception), _connect(admin_url) as conn:
+            # One refiller per template at a time (across processes); the others have nothing to add.
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(_spare_prefix(template)),)).fetchone()[0]:
+                return
             have = conn.execute(
                 "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (_spare_prefix(template) + "%",)
             ).fetchone()[0]
