@@ -1,0 +1,120 @@
+"""The migration tree from files alone: order, branches, merges, bad input, new migrations. No database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pglast import parser
+
+from database.dev.migration_tree import draw_graph, load_tree, new_migration
+from database.errors import ConfigError
+from migration_fixtures import BRANCHED, write_migrations
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return write_migrations(tmp_path / "migrations", BRANCHED)
+
+
+def test_tree_with_a_branch_and_a_merge(folder: Path) -> None:
+    tree = load_tree(folder)
+    assert tree.ids == ["0001_a", "0002_b", "0003_c", "0004_d", "0005_e"]
+    assert tree.roots == ["0001_a"] and tree.heads == ["0005_e"]
+    assert tree.branch_points == ["0001_a"] and tree.merge_points == ["0004_d"]
+    assert tree["0001_a"].children == ("0002_b", "0003_c")
+    assert tree["0004_d"].depends == ("0002_b", "0003_c")
+    assert tree.ancestors("0004_d") == {"0001_a", "0002_b", "0003_c"}
+    assert tree.descendants("0003_c") == {"0004_d", "0005_e"}
+    assert tree["0003_c"].rollback_sql == "DROP TABLE c;\n"
+
+
+def test_order_is_topological_not_alphabetical(tmp_path: Path) -> None:
+    tree = load_tree(write_migrations(tmp_path, {"0001_z": ("0002_y", "SELECT 1;", None), "0002_y": ("", "SELECT 1;", None)}))
+    assert tree.ids == ["0002_y", "0001_z"]
+
+
+def test_graph_shows_the_branch_and_the_merge(folder: Path) -> None:
+    assert draw_graph(load_tree(folder)) == [
+        ("0001_a", "●"), (None, "├─╮"), ("0002_b", "● │"), ("0003_c", "│ ●"), (None, "├─╯"),
+        ("0004_d", "●"), ("0005_e", "●"),
+    ]
+
+
+def test_edits_on_disk_are_seen_by_the_next_load(folder: Path) -> None:
+    assert load_tree(folder).heads == ["0005_e"]
+    (folder / "0006_f.sql").write_text("-- depends: 0003_c\nSELECT 1;\n")
+    assert load_tree(folder).heads == ["0005_e", "0006_f"]
+
+
+def test_cycle_names_the_files_in_order(folder: Path) -> None:
+    (folder / "0001_a.sql").write_text("-- depends: 0004_d\nSELECT 1;\n")
+    with pytest.raises(ConfigError) as raised:
+        load_tree(folder)
+    message = str(raised.value)
+    assert "0001_a.sql:1: dependency cycle" in message
+    assert "0001_a.sql -> 0004_d.sql -> 0002_b.sql -> 0001_a.sql" in message
+
+
+def test_missing_dependency_points_at_the_depends_line_and_suggests(folder: Path) -> None:
+    (folder / "0006_f.sql").write_text("-- a comment first\n-- depends: 0005_ee\nSELECT 1;\n")
+    with pytest.raises(ConfigError, match=r"0006_f.sql:2: depends on 0005_ee, .*did you mean 0005_e\?"):
+        load_tree(folder)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("0006_f.sql", b"SELECT 1;\nSELECT '\xff';\n", r"0006_f.sql:2: not UTF-8 text"),
+    ("0006_f.py", b"steps = []\n", r"0006_f.py: dbtui reads SQL migrations only"),
+    ("0009_orphan.rollback.sql", b"DROP TABLE x;\n", r"rollback file without its migration 0009_orphan.sql"),
+    ("0006_f.sql", b"-- transactional: maybe\nSELECT 1;\n", r"0006_f.sql:1: -- transactional: must be true or false"),
+])
+def test_bad_files_are_one_clear_error(folder: Path, name: str, content: bytes, expected: str) -> None:
+    (folder / name).write_bytes(content)
+    with pytest.raises(ConfigError, match=expected):
+        load_tree(folder)
+
+
+def test_unreadable_file_is_reported(folder: Path) -> None:
+    (folder / "0006_f.sql").symlink_to(folder / "gone.sql")
+    with pytest.raises(ConfigError, match=r"0006_f.sql: cannot read: No such file or directory"):
+        load_tree(folder)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="migrations folder not found"):
+        load_tree(tmp_path / "nope")
+
+
+def test_resolve_ids(folder: Path) -> None:
+    (folder / "0005_other.sql").write_text("-- depends: 0004_d\nSELECT 1;\n")
+    tree = load_tree(folder)
+    assert tree.resolve("0003") == "0003_c"
+    assert tree.resolve("migrations/0003_c.sql") == "0003_c"
+    with pytest.raises(ConfigError, match="'0005' is ambiguous: it matches 0005_e, 0005_other"):
+        tree.resolve("0005")
+    with pytest.raises(ConfigError, match=r"no migration '0005_othr' .*did you mean 0005_other"):
+        tree.resolve("0005_othr")
+
+
+def test_new_migration_depends_on_every_head(folder: Path) -> None:
+    (folder / "0006_f.sql").write_text("-- depends: 0003_c\nSELECT 1;\n")
+    created = new_migration(folder, "add_things")
+    assert created.path == folder / "0007_add_things.sql"
+    assert created.rollback_path.read_text().startswith("-- Undo 0007_add_things")
+    assert created.depends == ("0005_e", "0006_f")
+    tree = load_tree(folder)
+    assert tree.heads == ["0007_add_things"] and tree["0007_add_things"].depends == ("0005_e", "0006_f")
+    assert parser.parse_sql(created.path.read_text()) == ()  # the template is all comments: applying it is a no-op
+
+
+def test_new_migration_in_an_empty_folder(tmp_path: Path) -> None:
+    created = new_migration(tmp_path, "init")
+    assert created.path.name == "0001_init.sql" and created.depends == ()
+    assert "depends" not in created.path.read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("name", ["Add Things", "../evil", "add.things", "0007_x", "", "x" * 61, "add-things"])
+def test_new_migration_refuses_bad_names(folder: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="bad migration name"):
+        new_migration(folder, name)
+    assert len(list(folder.iterdir())) == 10
