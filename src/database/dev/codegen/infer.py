@@ -290,8 +290,9 @@ class Analyzer:
         self.catalog = load_catalog(conn, self.types)
 
     def analyze(self, query: Query, path: str) -> Method:
-        described = self._describe(query, path)
         stmt = self._statement(query, path)
+        self._check_embeds(query, stmt, path)
+        described = self._describe(query, path)
         warnings: list[str] = []
         targets = _param_targets(stmt, self.catalog)
         arguments = self._arguments(query, described, targets, warnings, path)
@@ -334,8 +335,17 @@ class Analyzer:
     def _statement(self, query: Query, path: str) -> ast.Node:
         try:
             return parse_sql(query.sql)[0].stmt
-        except ParseError as exc:  # the server accepted it, so this is pglast lagging behind: say so
+        except ParseError as exc:
+            self._describe(query, path)  # the server's message is the one to show
             raise CodegenError(f"{query.name}: cannot analyse: {exc}", path=path, line=query.line) from None
+
+    def _check_embeds(self, query: Query, stmt: ast.Node, path: str) -> None:
+        scope, _ = _select_shape(stmt, self.catalog)
+        for embed in query.embeds:
+            source = scope.sources.get(embed.table)
+            if source is None or source.table is None:
+                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
+                                   path=path, line=query.line_of(embed.offset))
 
     def _pytype(self, oid: int, what: str, warnings: list[str]) -> PyType:
         mapped = self.types.get(oid)
@@ -433,10 +443,7 @@ class Analyzer:
         position = 0
         widths = _widths(exprs, scope, len(columns))
         for embed in query.embeds:
-            source = scope.sources.get(embed.table)
-            if source is None or source.table is None:
-                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
-                                   path=path, line=query.line_of(embed.offset))
+            source = scope.sources[embed.table]  # checked before describing
             index = next((k for k, e in enumerate(exprs) if isinstance(e, ast.ResTarget) and e.location == embed.offset), None)
             if index is None or widths is None:
                 raise CodegenError(f"{query.name}: sqlc.embed({embed.table}) must be an item of the select list, "
@@ -574,11 +581,28 @@ def _source_nullable(expr: ast.Node | None, source: str | None, scope: _Scope, t
     return any(s.nullable for s in candidates) if expr is not None or source == "*" else True
 
 
+def _column_nullable(ref: ast.ColumnRef, scope: _Scope) -> bool:
+    """A column inside an expression: NULL when its column allows it or its FROM item is an outer join's side."""
+    names = [f.sval for f in ref.fields if isinstance(f, ast.String)]
+    if not names or len(names) != len(ref.fields):
+        return True
+    if len(names) > 1:
+        candidates = [scope.sources[names[-2]]] if names[-2] in scope.sources else []
+    else:
+        candidates = [s for s in scope.sources.values() if s.table and any(c.name == names[-1] for c in s.table.columns)]
+    if len(candidates) != 1 or candidates[0].table is None:
+        return True
+    column = next((c for c in candidates[0].table.columns if c.name == names[-1]), None)
+    return column is None or column.nullable or candidates[0].nullable
+
+
 _NEVER_NULL_FUNCS = {"count", "row_number", "rank", "dense_rank", "now", "exists", "generate_id", "gen_random_uuid"}
 
 
 def _expr_nullable(expr: ast.Node, scope: _Scope, nullable_params: set[int]) -> bool:
     """Conservative: True unless the expression cannot be NULL."""
+    if isinstance(expr, ast.ColumnRef):
+        return _column_nullable(expr, scope)
     if isinstance(expr, ast.A_Const):
         return bool(expr.isnull)
     if isinstance(expr, ast.TypeCast):

@@ -1,0 +1,69 @@
+"""``dbtui codegen [--check]`` end to end: files written atomically, byte-stable, stale detection, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from database.config import Project
+from database.dev import schema_dump
+from dbtui.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _codegen(project: Project, server_url: str, *args: str) -> int:
+    return main(["--project", str(project.root), "--database-url", server_url, "codegen", *args])
+
+
+def test_this_repo_is_up_to_date(server_url: str, capsys) -> None:
+    assert main(["--project", str(REPO), "--database-url", server_url, "codegen", "--check"]) == 0
+    assert capsys.readouterr().out.strip() == "up to date"
+
+
+def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(tmp_project: Project, server_url: str, capsys) -> None:
+    assert _codegen(tmp_project, server_url) == 0
+    first = (tmp_project.schema.read_bytes(), tmp_project.orm.read_bytes())
+    assert first == ((REPO / "schema.sql").read_bytes(), (REPO / "src/database/orm.py").read_bytes())
+    tmp_project.orm.unlink()
+    assert _codegen(tmp_project, server_url) == 0
+    assert (tmp_project.schema.read_bytes(), tmp_project.orm.read_bytes()) == first
+    assert _codegen(tmp_project, server_url, "--check") == 0
+    capsys.readouterr()
+
+    queries = tmp_project.queries.read_text()
+    tmp_project.queries.write_text(queries.replace("ORDER BY created_at, id;", "ORDER BY name;"))
+    assert _codegen(tmp_project, server_url, "--check") == 1
+    assert "stale: orm.py" in capsys.readouterr().err
+    assert tmp_project.orm.read_bytes() == first[1]  # --check writes nothing
+    assert not list(tmp_project.root.glob(".*.tmp"))
+
+
+def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(tmp_project: Project, server_url: str, capsys) -> None:
+    assert _codegen(tmp_project, server_url) == 0
+    before = tmp_project.orm.read_bytes()
+    text = tmp_project.queries.read_text()
+    tmp_project.queries.write_text(text + "\n-- name: Broken :many\nSELECT nosuch\nFROM users;\n")
+    line = text.count("\n") + 3
+    assert _codegen(tmp_project, server_url) == 1
+    err = capsys.readouterr().err
+    assert err == f'dbtui: error: queries.sql:{line}: Broken: column "nosuch" does not exist\n'
+    assert tmp_project.orm.read_bytes() == before
+
+
+def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str) -> None:
+    committed = (REPO / "schema.sql").read_text()
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(committed)
+    assert schema_dump.dump_schema(empty_database) == committed
+
+
+def test_schema_sql_keeps_the_details_that_matter() -> None:
+    committed = (REPO / "schema.sql").read_text()
+    for detail in ('COLLATE pg_catalog."C"', "CHECK ((id ~~ 'org_%'::text))", "DEFAULT public.generate_id('org'::text)",
+                   "CREATE TRIGGER updated_at", "CREATE POLICY customer_access", "CREATE FUNCTION public.generate_id",
+                   "CREATE INDEX projects_organization_id_idx", "INSERT INTO \"public\".\"project_status_enum\""):
+        assert detail in committed
+    for volatile in ("\\restrict", "Dumped from", "_yoyo", "yoyo_lock", "OWNER TO", "GRANT "):
+        assert volatile not in committed
