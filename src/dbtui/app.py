@@ -39,6 +39,8 @@ from dbtui.widgets.prompt import PromptScreen
 MIN_WIDTH = 80
 MIN_HEIGHT = 24
 HEARTBEAT_SECONDS = 1.0
+# What gets the keys when a tab is shown.
+MAIN_LISTS = "#migrations-table, #codegen-runs, #conventions-table, #locks-table, #schema-tables"
 
 
 class Clock:
@@ -182,7 +184,8 @@ class DbtuiApp(App[int]):
         if message.task != "heartbeat":
             return
         url, held = message.result
-        self.query_one(LocksTab).show_locks(held)
+        for locks in self.query(LocksTab):  # none while the app shuts down
+            locks.show_locks(held)
         was_ok = self.database_ok
         self.url = url
         self.database_ok = True
@@ -199,7 +202,8 @@ class DbtuiApp(App[int]):
             self.database_ok = False
             self.database_detail = message.error
             self._show_health()
-            self.query_one(LocksTab).show_unreachable(message.error)
+            for locks in self.query(LocksTab):
+                locks.show_unreachable(message.error)
             if was_ok:
                 self.notify(message.error, title="Database unreachable", severity="error", timeout=6)
             return
@@ -217,8 +221,8 @@ class DbtuiApp(App[int]):
     def reload_all(self) -> None:
         """The database answered (first time or after an outage): every tab asks again."""
         assert self.url is not None
-        for tab in (MigrationsTab, CodegenTab, ConventionsTab, SchemaTab):
-            self.query_one(tab).database_ready(self.url)
+        for tab in self.query("MigrationsTab, CodegenTab, ConventionsTab, SchemaTab"):
+            tab.database_ready(self.url)  # type: ignore[attr-defined]
 
     # -- actions --------------------------------------------------------------------------------------------------
 
@@ -239,7 +243,7 @@ class DbtuiApp(App[int]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the tab's main list, not the tab bar, so the arrows move through rows at once."""
-        for widget in event.pane.query("DataTable, OptionList"):
+        for widget in event.pane.query(MAIN_LISTS):
             widget.focus()
             break
 

@@ -57,11 +57,12 @@ class SchemaChanged(Message):
 
 
 class CodegenEvent(Message):
-    """Something happened in the codegen watch loop (a run started or finished, a file changed)."""
+    """A codegen run started, finished or failed (``database.dev.codegen.watch`` events); ``at`` as above."""
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: Any, at: float) -> None:
         super().__init__()
         self.event = event
+        self.at = at
 
 
 class JumpToSource(Message):

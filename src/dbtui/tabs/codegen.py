@@ -1,27 +1,186 @@
-"""Codegen tab (wired when database.dev.codegen lands)."""
+"""Codegen tab: run codegen now (``g``) or watch (``w``); every run with its time, duration and result.
+
+Both use ``database.dev.codegen.watch``: ``g`` runs one ``run_once`` on a fresh compiler, ``w`` iterates the watch
+loop in a thread worker (stopped with its ``stop_event``). Watch keeps going on other tabs and announces each
+result as a toast. A failure shows ``queries.sql:LINE``, the message and the offending query.
+"""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Label
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Static
 
 from database.config import Project
+from database.dev.codegen.runner import Compiler
+from database.dev.codegen.watch import Failed, Finished, Started, run_once, watch
+from dbtui import messages
+from dbtui.widgets.sql_view import SqlView
 
 
-class CodegenTab(Vertical):
+@dataclass
+class Run:
+    """One codegen run as the tab lists it."""
+
+    at: datetime
+    reason: str
+    started: float
+    result: Finished | Failed | None = None
+    seconds: float = 0.0
+
+
+class CodegenTab(Horizontal):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
+        self.runs: list[Run] = []
+        self.stop_watch: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("Codegen: not yet available.")
+        with Vertical(id="codegen-left"):
+            yield Label("", id="codegen-status")
+            table: DataTable[Any] = DataTable(id="codegen-runs", cursor_type="row")
+            table.add_columns("time", "duration", "trigger", "result")
+            yield table
+        with VerticalScroll(id="codegen-detail"):
+            yield Static("", id="codegen-result")
+            yield SqlView(id="codegen-query")
+            yield Static("", id="codegen-signatures")
+
+    def on_mount(self) -> None:
+        self._show_status()
+
+    def on_unmount(self) -> None:
+        if self.stop_watch is not None:
+            self.stop_watch.set()  # the watch thread ends and drops its throwaway database
 
     def database_ready(self, url: str) -> None:
-        pass
+        """Codegen types come from a throwaway database of its own; nothing to reload here."""
+
+    @property
+    def watching(self) -> bool:
+        return self.stop_watch is not None
+
+    def _show_status(self) -> None:
+        queries = self.project.queries.relative_to(self.project.root) if self.project.queries.is_relative_to(self.project.root) else self.project.queries
+        state = "[green]on[/green]: rerun on every change" if self.watching else "off"
+        self.query_one("#codegen-status", Label).update(f"{queries} · watch {state} · [b]g[/b] run now, [b]w[/b] watch on/off")
+
+    # -- actions --------------------------------------------------------------------------------------------------
 
     def run_now(self) -> None:
-        pass
+        if self.app.task_running("codegen"):  # type: ignore[attr-defined]
+            self.app.notify("Codegen is already running.", severity="warning")
+            return
+        project = self.project
+
+        def job() -> None:
+            with Compiler(project) as compiler:
+                for event in run_once(compiler, "g pressed"):
+                    self._post(event)
+
+        self.app.run_task(self, "codegen", job)  # type: ignore[attr-defined]
 
     def toggle_watch(self) -> None:
-        pass
+        if self.stop_watch is not None:
+            self.stop_watch.set()
+            self.stop_watch = None
+            self.app.notify("Codegen watch stopped.")
+        else:
+            stop = self.stop_watch = threading.Event()
+            project = self.project
+
+            def job() -> None:
+                for event in watch(project, stop_event=stop):
+                    self._post(event)
+
+            self.app.run_task(self, "codegen watch", job)  # type: ignore[attr-defined]
+            self.app.notify(f"Watching {project.queries.name} and {project.migrations.name}/.")
+        self._show_status()
+
+    def _post(self, event: Any) -> None:
+        """From the worker thread: hand the event to the UI, stamped with the app's clock."""
+        self.post_message(messages.CodegenEvent(event, self.app.clock.monotonic()))  # type: ignore[attr-defined]
+
+    def on_task_done(self, message: messages.TaskDone) -> None:
+        if message.task == "codegen watch":
+            message.stop()
+
+    def on_task_failed(self, message: messages.TaskFailed) -> None:
+        if message.task == "codegen watch":
+            self.stop_watch = None
+            self._show_status()
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+
+    def on_codegen_event(self, message: messages.CodegenEvent) -> None:
+        message.stop()
+        event = message.event
+        if isinstance(event, Started):
+            self.runs.append(Run(self.app.clock.now(), event.reason, message.at))  # type: ignore[attr-defined]
+        elif isinstance(event, (Finished, Failed)) and self.runs:
+            run = self.runs[-1]
+            run.result, run.seconds = event, message.at - run.started
+            if self.watching:
+                self._announce(run)
+        self._show_runs()
+
+    def _announce(self, run: Run) -> None:
+        if isinstance(run.result, Failed):
+            self.app.notify(str(run.result), title="Codegen failed", severity="error", timeout=8)
+        elif isinstance(run.result, Finished):
+            self.app.notify(self._summary(run.result), title="Codegen")
+
+    @staticmethod
+    def _summary(result: Finished | Failed | None) -> str:
+        if result is None:
+            return "running…"
+        if isinstance(result, Failed):
+            return f"error at {result.location}" if result.location else "error"
+        if not result.written:
+            return "up to date"
+        return "wrote " + ", ".join(path.name for path in result.written)
+
+    def _show_runs(self) -> None:
+        table = self.query_one("#codegen-runs", DataTable)
+        table.clear()
+        for run in reversed(self.runs):
+            style = "red" if isinstance(run.result, Failed) else "green" if run.result else "yellow"
+            duration = f"{run.seconds:.2f} s" if run.result else ""
+            table.add_row(f"{run.at:%H:%M:%S}", duration, run.reason, Text(self._summary(run.result), style=style))
+        table.move_cursor(row=0)
+        self._show_run(self.runs[-1] if self.runs else None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if self.runs:
+            self._show_run(self.runs[len(self.runs) - 1 - event.cursor_row])
+
+    def _show_run(self, run: Run | None) -> None:
+        result = self.query_one("#codegen-result", Static)
+        query = self.query_one("#codegen-query", SqlView)
+        signatures = self.query_one("#codegen-signatures", Static)
+        if run is None or run.result is None:
+            result.update("Running…" if run else "No runs yet: press g.")
+            query.show(None, placeholder="")
+            signatures.update("")
+        elif isinstance(run.result, Failed):
+            text = Text()
+            text.append(run.result.location or "error", style="bold red").append(f": {run.result.message}")
+            text.append("\nThe previous output stays in place.", style="dim")
+            result.update(text)
+            query.show(run.result.query, placeholder="")
+            signatures.update("")
+        else:
+            text = Text(f"{len(run.result.signatures)} functions · {self._summary(run.result)}", style="bold green")
+            for warning in run.result.warnings:
+                text.append(f"\n{warning}", style="yellow")
+            result.update(text)
+            query.show(None, placeholder="")
+            signatures.update(Text("\n".join(run.result.signatures)))
