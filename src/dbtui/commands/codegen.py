@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from database.dev.codegen import generate
-from database.dev.codegen.watch import Failed, Finished, Started, watch
 from database.errors import ProblemFound
 from dbtui.context import Context
 
@@ -22,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _codegen(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.codegen import generate  # imported when used: every other command starts faster
+
     project = ctx.project
     result = generate(project, url=ctx.explicit_url(), check=args.check)
     for warning in result.output.warnings:
@@ -37,6 +37,8 @@ def _codegen(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _watch(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.codegen.watch import Failed, Finished, Started, watch
+
     project = ctx.project
     for event in watch(project, url=ctx.explicit_url()):
         if isinstance(event, Started):

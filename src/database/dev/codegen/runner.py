@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import tempfile
 import types
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +88,10 @@ class Compiler:
             self._cache.clear()
             self.database_url = testdb.create_database(project=self.project, url=self.server_url)
             self._conn = psycopg.connect(self.database_url, autocommit=True)
-            self._analyzer = Analyzer(self._conn)
-            self._schema = schema_dump.dump_schema(self.database_url)
+            with ThreadPoolExecutor(1) as pool:  # pg_dump runs while the catalog loads
+                dump: Future[str] = pool.submit(schema_dump.dump_schema, self.database_url)
+                self._analyzer = Analyzer(self._conn)
+                self._schema = dump.result()
             self._digest = digest
         return self._analyzer
 
@@ -155,17 +157,12 @@ def _read(path: Path) -> str | None:
 
 
 def validate_module(source: str, name: str) -> None:
-    """Compile and execute the generated module in a scratch namespace: never write one that cannot import."""
-    module = types.ModuleType("_dbtui_generated_check")
-    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    """Byte-compile the generated module before it replaces the old one: never write one that cannot load."""
     try:
-        exec(compile(source, name, "exec"), module.__dict__)
-    except Exception as exc:  # a bug in the emitter: keep the old file and say where
-        line = getattr(exc, "lineno", None)
-        raise DbtuiError(f"generated module does not import ({type(exc).__name__}: {exc}); the old file is kept",
-                         path=name, line=line) from None
-    finally:
-        del sys.modules[module.__name__]
+        compile(source, name, "exec")
+    except SyntaxError as exc:  # a bug in the emitter: keep the old file and say where
+        raise DbtuiError(f"generated module does not compile ({exc.msg}); the old file is kept",
+                         path=name, line=exc.lineno) from None
 
 
 def write_atomic(path: Path, text: str) -> None:

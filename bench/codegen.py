@@ -1,0 +1,163 @@
+"""Codegen against sqlc, on a generated schema of 10 tables and 50 queries, in one run:
+
+(a) a cold ``dbtui codegen`` (a new process; the migrations template already built) vs ``sqlc generate`` with its
+    built-in json output on the same schema and queries — goal <= 1.5x;
+(b) watch mode, from a save of queries.sql to orm.py written — goal <= 0.25x of ``sqlc generate``;
+(c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal <= 1.2x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.common import fmt_seconds, median_seconds, row
+from database import orm
+from database.config import Project
+from database.dev import testdb
+from database.dev.codegen.watch import Finished, Started, watch
+
+REPO = Path(__file__).resolve().parent.parent
+TABLES = 10
+CALLS = 3000
+
+
+def _schema() -> str:
+    parts = ["CREATE TABLE organizations (id TEXT COLLATE \"C\" PRIMARY KEY, name TEXT NOT NULL);"]
+    for i in range(TABLES):
+        parts.append(
+            f"CREATE TABLE t{i} (\n    id TEXT COLLATE \"C\" PRIMARY KEY,\n"
+            f"    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    name TEXT NOT NULL,\n"
+            f"    organization_id TEXT COLLATE \"C\" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,\n"
+            f"    amount NUMERIC(12, 2),\n    n BIGINT NOT NULL DEFAULT 0\n);"
+        )
+    return "\n".join(parts) + "\n"
+
+
+def _queries(variant: int = 0) -> str:
+    out = []
+    for i in range(TABLES):
+        out += [
+            f"-- name: GetT{i} :one\nSELECT * FROM t{i} WHERE id = $1;",
+            f"-- name: ListT{i} :many\nSELECT t.id, t.name, o.name AS organization_name FROM t{i} t "
+            f"JOIN organizations o ON o.id = t.organization_id WHERE t.organization_id = $1 ORDER BY t.name LIMIT {10 + variant};",
+            f"-- name: CreateT{i} :one\nINSERT INTO t{i} (id, name, organization_id, amount) VALUES ($1, $2, $3, $4) RETURNING *;",
+            f"-- name: UpdateT{i} :exec\nUPDATE t{i} SET name = $1, n = $2 WHERE id = $3;",
+            f"-- name: CountT{i} :one\nSELECT count(*) FROM t{i} WHERE organization_id = $1;",
+        ]
+    return "\n\n".join(out) + "\n"
+
+
+def _project(root: Path) -> Project:
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "0001_schema.sql").write_text(_schema())
+    (root / "queries.sql").write_text(_queries())
+    (root / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\n')
+    (root / "sqlc.yaml").write_text(
+        'version: "2"\nsql:\n  - engine: postgresql\n    schema: migrations/0001_schema.sql\n    queries: queries.sql\n'
+        '    gen:\n      json:\n        out: sqlc_out\n        filename: codegen.json\n'
+    )
+    return Project.load(root)
+
+
+def _cold_runs(project: Project, server_url: str) -> tuple[float, float]:
+    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "--database-url", server_url, "codegen"]
+    sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+    def ours() -> None:
+        project.orm.unlink(missing_ok=True)
+        subprocess.run(dbtui, check=True, capture_output=True, env=env)
+
+    def peer() -> None:
+        shutil.rmtree(project.root / "sqlc_out", ignore_errors=True)
+        subprocess.run(sqlc, check=True, capture_output=True, cwd=project.root)
+
+    return median_seconds(ours, repeat=5), median_seconds(peer, repeat=5)
+
+
+def _watch_latency(project: Project, server_url: str, saves: int = 7) -> float:
+    """Median time from writing queries.sql to the Finished event of the run that wrote orm.py."""
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: [events.put(e) for e in watch(project, url=server_url, stop_event=stop)], daemon=True)
+    worker.start()
+    samples = []
+    try:
+        while not isinstance(events.get(timeout=60), Finished):
+            pass
+        for variant in range(1, saves + 1):
+            began = time.perf_counter()
+            project.queries.write_text(_queries(variant))
+            event = events.get(timeout=60)
+            while isinstance(event, Started):
+                event = events.get(timeout=60)
+            assert isinstance(event, Finished) and project.orm in event.written, event
+            samples.append(time.perf_counter() - began)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    return statistics.median(samples)
+
+
+async def _per_call(url: str) -> tuple[float, float]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        org = (await (await conn.execute("INSERT INTO organizations (name) VALUES ('bench') RETURNING id")).fetchone())[0]
+        q = orm.AsyncQuerier(conn)
+        raw_sql = "SELECT * FROM organizations WHERE id = %s"
+
+        async def ours() -> None:
+            for _ in range(CALLS):
+                await q.organization_get(id=org)
+
+        async def peer() -> None:
+            for _ in range(CALLS):
+                cur = await conn.execute(raw_sql, (org,), prepare=True)
+                await cur.fetchone()
+
+        timings: dict[str, list[float]] = {"ours": [], "peer": []}
+        for _ in range(7):
+            for name, fn in (("peer", peer), ("ours", ours)):
+                began = time.perf_counter()
+                await fn()
+                timings[name].append(time.perf_counter() - began)
+        return statistics.median(timings["ours"][1:]) / CALLS, statistics.median(timings["peer"][1:]) / CALLS
+
+
+def run() -> list[dict[str, Any]]:
+    server_url = testdb.server_url(Project.load(REPO))
+    with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
+        project = _project(Path(folder))
+        testdb.ensure_template(server_url, project.migrations)
+        cold, sqlc = _cold_runs(project, server_url)
+        latency = _watch_latency(project, server_url)
+    url = testdb.create_database(project=Project.load(REPO))
+    try:
+        ours_call, peer_call = asyncio.run(_per_call(url))
+    finally:
+        testdb.drop_database(url)
+    return [
+        row("(a) cold `dbtui codegen`, 50 queries vs `sqlc generate`", fmt_seconds(cold), fmt_seconds(sqlc),
+            cold / sqlc, "<= 1.5x", cold / sqlc <= 1.5),
+        row("(b) watch: save of queries.sql → orm.py written vs `sqlc generate`", fmt_seconds(latency), fmt_seconds(sqlc),
+            latency / sqlc, "<= 0.25x", latency / sqlc <= 0.25),
+        row("(c) generated `:one` call vs raw psycopg (prepared)", fmt_seconds(ours_call), fmt_seconds(peer_call),
+            ours_call / peer_call, "<= 1.2x", ours_call / peer_call <= 1.2),
+    ]
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line)
