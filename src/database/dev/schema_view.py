@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pglast import ast
-
 from database.config import Project
 from database.dev.annotations import Annotations, load_annotations
 from database.dev.catalog import Catalog, Table
-from database.dev.source_map import LineIndex, parse_statements
+from database.dev.source_map import table_statements
 from database.errors import ConfigError
 
 _META = re.compile(r"^\\")  # psql meta-commands (pg_dump 18's \restrict): not SQL, blanked before parsing
@@ -29,23 +27,22 @@ def annotate_sql(text: str, annotations: Annotations) -> str:
     """schema.sql with descriptions as comments: above each table, at the end of each column's line."""
     lines = text.splitlines()
     parseable = "\n".join("" if _META.match(line) else line for line in lines)
-    statements, _ = parse_statements(parseable, Path("schema.sql"))
-    index = LineIndex(parseable)
+    statements, _ = table_statements(parseable, Path("schema.sql"))
     above: dict[int, list[str]] = {}
     beside: dict[int, str] = {}
-    for raw in statements:
-        stmt = raw.stmt
-        if not isinstance(stmt, ast.CreateStmt) or stmt.relation.schemaname not in (None, "public"):
+    for statement in statements:
+        stmt = statement.node
+        if statement.kind != "CreateStmt" or stmt["relation"].get("schemaname", "public") != "public":
             continue
-        name = stmt.relation.relname
+        name = stmt["relation"]["relname"]
         description = annotations.description(name)
         if description:
-            above[index.line(stmt.relation.location) - 1] = [f"-- {name}: {_one_line(description)}"]
-        for element in stmt.tableElts or ():
-            if isinstance(element, ast.ColumnDef):
-                column = annotations.description(name, element.colname)
-                if column:
-                    beside[index.line(element.location) - 1] = _one_line(column)
+            above[statement.line(stmt["relation"].get("location")) - 1] = [f"-- {name}: {_one_line(description)}"]
+        for element in stmt.get("tableElts", ()):
+            column = element.get("ColumnDef")
+            described = annotations.description(name, column["colname"]) if column else None
+            if described:
+                beside[statement.line(column.get("location")) - 1] = _one_line(described)
     out: list[str] = []
     for number, line in enumerate(lines):
         out.extend(above.get(number, ()))

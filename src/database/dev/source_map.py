@@ -8,11 +8,12 @@ leaves the origin unknown, and unparsable statements are reported as ``problems`
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pglast import ast, enums, parser
+from pglast import parser
 
 from database.dev.migration_tree import load_tree
 from database.errors import DbtuiError
@@ -70,91 +71,99 @@ def build_source_map(directory: Path) -> SourceMap:
 
 
 def _follow(source_map: SourceMap, path: Path, text: str) -> None:
-    statements, problems = parse_statements(text, path)
+    statements, problems = table_statements(text, path)
     source_map.problems.extend(problems)
-    lines = LineIndex(text)
     tables, columns = source_map.tables, source_map.columns
-    for raw in statements:
-        stmt = raw.stmt
-        if isinstance(stmt, ast.CreateStmt) and _public(stmt.relation):
-            name = stmt.relation.relname
-            tables[name] = Origin(path, lines.line(stmt.relation.location))
-            for element in stmt.tableElts or ():
-                if isinstance(element, ast.ColumnDef):
-                    columns[(name, element.colname)] = Origin(path, lines.line(element.location))
-        elif isinstance(stmt, ast.CreateTableAsStmt) and _public(stmt.into.rel) and stmt.objtype == enums.ObjectType.OBJECT_TABLE:
-            tables[stmt.into.rel.relname] = Origin(path, lines.line(stmt.into.rel.location))
-        elif isinstance(stmt, ast.AlterTableStmt) and _public(stmt.relation):
-            for cmd in stmt.cmds or ():
-                if cmd.subtype == enums.AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
-                    columns[(stmt.relation.relname, cmd.def_.colname)] = Origin(path, lines.line(cmd.def_.location))
-                elif cmd.subtype == enums.AlterTableType.AT_DropColumn:
-                    columns.pop((stmt.relation.relname, cmd.name), None)
-        elif isinstance(stmt, ast.RenameStmt) and stmt.relation is not None and _public(stmt.relation):
-            old = stmt.relation.relname
-            if stmt.renameType == enums.ObjectType.OBJECT_TABLE and old in tables:
-                tables[stmt.newname] = tables.pop(old)
-                for (table, column) in [k for k in columns if k[0] == old]:
-                    columns[(stmt.newname, column)] = columns.pop((table, column))
-            elif stmt.renameType == enums.ObjectType.OBJECT_COLUMN and (old, stmt.subname) in columns:
-                columns[(old, stmt.newname)] = columns.pop((old, stmt.subname))
-        elif isinstance(stmt, ast.DropStmt) and stmt.removeType == enums.ObjectType.OBJECT_TABLE:
-            for names in stmt.objects or ():
-                parts = [n.sval for n in names]
+    for statement in statements:
+        stmt, line = statement.node, statement.line
+        relation = stmt.get("relation") or stmt.get("into", {}).get("rel")
+        if statement.kind in ("CreateStmt", "CreateTableAsStmt") and _public(relation) \
+                and stmt.get("objtype", "OBJECT_TABLE") == "OBJECT_TABLE":
+            name = relation["relname"]
+            tables[name] = Origin(path, line(relation.get("location")))
+            for element in stmt.get("tableElts", ()):
+                if "ColumnDef" in element:
+                    column = element["ColumnDef"]
+                    columns[(name, column["colname"])] = Origin(path, line(column.get("location")))
+        elif statement.kind == "AlterTableStmt" and _public(relation):
+            for cmd in (c["AlterTableCmd"] for c in stmt.get("cmds", ())):
+                if cmd["subtype"] == "AT_AddColumn" and "ColumnDef" in cmd.get("def", {}):
+                    column = cmd["def"]["ColumnDef"]
+                    columns[(relation["relname"], column["colname"])] = Origin(path, line(column.get("location")))
+                elif cmd["subtype"] == "AT_DropColumn":
+                    columns.pop((relation["relname"], cmd.get("name")), None)
+        elif statement.kind == "RenameStmt" and _public(relation):
+            old, new = relation["relname"], stmt["newname"]
+            if stmt["renameType"] == "OBJECT_TABLE" and old in tables:
+                tables[new] = tables.pop(old)
+                for key in [k for k in columns if k[0] == old]:
+                    columns[(new, key[1])] = columns.pop(key)
+            elif stmt["renameType"] == "OBJECT_COLUMN" and (old, stmt.get("subname")) in columns:
+                columns[(old, new)] = columns.pop((old, stmt["subname"]))
+        elif statement.kind == "DropStmt" and stmt.get("removeType") == "OBJECT_TABLE":
+            for names in stmt.get("objects", ()):
+                parts = [n["String"]["sval"] for n in names["List"]["items"]]
                 if len(parts) == 1 or parts[-2] == "public":
                     tables.pop(parts[-1], None)
                     for key in [k for k in columns if k[0] == parts[-1]]:
                         del columns[key]
 
 
-def _public(relation: ast.RangeVar | None) -> bool:
-    return relation is not None and relation.schemaname in (None, "public")
+def _public(relation: dict | None) -> bool:
+    return relation is not None and relation.get("schemaname", "public") == "public"
 
 
-def parse_statements(text: str, path: Path) -> tuple[tuple, list[SourceProblem]]:
-    """Parse SQL with pglast; when it fails, blank out each statement it cannot parse and keep the rest.
+# Statements that can create, change or drop a table; everything else (functions, policies, data) is never parsed.
+_TABLE_DDL = re.compile(
+    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # leading blanks and comments
+    r"(?:CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE|ALTER\s+TABLE|DROP\s+TABLE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
-    Returns the statements (``RawStmt``, locations are offsets into ``text``) and one problem per unparsable one.
-    """
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed statement as pglast's JSON parse tree (plain data: far faster to load than its AST objects)."""
+
+    kind: str  # 'CreateStmt', 'AlterTableStmt', 'RenameStmt', 'DropStmt', …
+    node: dict
+    first_line: int  # line of the statement's first character (comments included) in its file
+    encoded: bytes  # the statement's text: parse-tree locations are UTF-8 byte offsets into it
+
+    def line(self, location: int | None) -> int:
+        return self.first_line + self.encoded.count(b"\n", 0, max(location or 0, 0))
+
+
+def table_statements(text: str, path: Path) -> tuple[list[Statement], list[SourceProblem]]:
+    """The table DDL of a SQL file, parsed with pglast; statements it cannot parse become problems, not errors."""
     try:
-        return parser.parse_sql(text), []
+        pieces = parser.split(text, with_parser=False)  # the scanner alone: fast, and fine with PG syntax pglast lacks
     except parser.ParseError as exc:
-        lines = LineIndex(text)
-        first_error = exc
-    try:
-        tokens = list(parser.scan(text))
-    except parser.ParseError:
-        return (), [_problem(path, lines, first_error)]
-    problems = []
-    kept = list(text)
-    start = 0
-    for token in [*tokens, None]:
-        if token is not None and token.name != "ASCII_59":
+        return [], [_problem(path, text, 1, exc)]
+    statements, problems = [], []
+    cursor, line = 0, 1
+    for piece in pieces:
+        at = text.find(piece, cursor)
+        if at < 0:
             continue
-        end = token.end + 1 if token is not None else len(text)
+        line += text.count("\n", cursor, at)
+        cursor = at
+        if not _TABLE_DDL.match(piece):
+            continue
         try:
-            parser.parse_sql(text[start:end])
+            parsed = json.loads(parser.parse_sql_json(piece))
         except parser.ParseError as exc:
-            problems.append(_problem(path, lines, exc, offset=start))
-            kept[start:end] = [c if c == "\n" else " " for c in text[start:end]]
-        start = end
-    try:
-        return parser.parse_sql("".join(kept)), problems
-    except parser.ParseError:
-        return (), problems
+            problems.append(_problem(path, piece, line, exc))
+            continue
+        encoded = piece.encode("utf-8")
+        for raw in parsed.get("stmts", ()):
+            [(kind, node)] = raw["stmt"].items()
+            statements.append(Statement(kind, node, line, encoded))
+    return statements, problems
 
 
-def _problem(path: Path, lines: "LineIndex", exc: parser.ParseError, offset: int = 0) -> SourceProblem:
+def _problem(path: Path, text: str, first_line: int, exc: parser.ParseError) -> SourceProblem:
     message, *rest = exc.args or (str(exc),)
-    location = rest[0] if rest and isinstance(rest[0], int) else None
-    return SourceProblem(path, lines.line(offset + location) if location is not None else None, f"pglast cannot parse: {message}")
-
-
-class LineIndex:
-    """Character offset → 1-based line number."""
-
-    def __init__(self, text: str) -> None:
-        self.starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-
-    def line(self, offset: int | None) -> int:
-        return bisect_right(self.starts, max(offset or 0, 0))
+    location = rest[0] if rest and isinstance(rest[0], int) else None  # a character offset into ``text``
+    line = first_line + text.count("\n", 0, location) if location is not None else None
+    return SourceProblem(path, line, f"pglast cannot parse: {message}")
