@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -145,8 +146,7 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
             emit(Notice(f"warning: {edited} was edited after it was applied (its content differs from what ran)"))
         if not planned:
             return RunResult(direction, planned, ())
-        _check_syntax(tree, planned, direction)
-        loaded = _load_yoyo(tree, planned)
+        prepared = _prepare(tree, planned, direction)
         backend = _backend(url)
         try:
             with _yoyo_lock(backend, url, lock_timeout, emit):
@@ -158,9 +158,9 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
                     emit(MigrationStarted(migration_id, step, index, len(planned)))
                     started = time.perf_counter()
                     try:
-                        _run_one(backend, loaded[migration_id], node, step)
+                        _run_one(backend, prepared[migration_id].migration, node, step)
                     except backend.DatabaseError as exc:
-                        error = _migration_error(exc, node, step, tuple(done), planned)
+                        error = _migration_error(exc, node, prepared[migration_id], step, tuple(done), planned)
                         emit(MigrationFailed(migration_id, step, error))
                         raise error from None
                     done.append(migration_id)
@@ -304,50 +304,62 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
 _YOYO_REGISTRY = threading.Lock()
 
 
-def _load_yoyo(tree: MigrationTree, ids: tuple[str, ...]) -> dict:
-    """yoyo ``Migration`` objects for ``ids``, read from disk now.
+@dataclass(frozen=True)
+class _Prepared:
+    """A yoyo ``Migration`` with its steps, and where each statement starts in its file (for errors)."""
 
-    yoyo resolves ``depends`` through a process-wide registry that never forgets a migration: we clear it around each
-    load (under a lock, the TUI loads from worker threads) so deleted, renamed or other folders' migrations never leak
-    into this tree.
+    migration: Any
+    path: Path | None  # the file this run executes: the migration, or its rollback file
+    text: str
+    offsets: tuple[int, ...]
+
+
+def _prepare(tree: MigrationTree, ids: tuple[str, ...], direction: str) -> dict[str, _Prepared]:
+    """yoyo ``Migration`` objects for ``ids``, split into statements by Postgres' own parser (pglast).
+
+    Every file the run needs is parsed before anything runs, so a syntax error in the third migration applies
+    nothing. pglast splits exactly as the server parses (``BEGIN ATOMIC`` bodies, dollar quotes) and is much faster
+    than yoyo's sqlparse reader; yoyo still runs the steps, transactions and bookkeeping. yoyo keeps a process-wide
+    registry of migrations; we take each one out again, so a long-running process never sees a stale copy.
     """
-    from yoyo.migrations import Migration
+    from yoyo.migrations import Migration, StepCollector
 
-    registry = Migration._Migration__all_migrations
-    with _YOYO_REGISTRY:
-        registry.clear()
-        try:
-            every = {node.id: Migration(node.id, str(node.path), str(tree.directory)) for node in tree}
-            for migration_id in ids:
-                every[migration_id].load()
-        finally:
-            registry.clear()
-    return {i: every[i] for i in ids}
-
-
-def _check_syntax(tree: MigrationTree, ids: tuple[str, ...], direction: str) -> None:
-    """Parse every file the run needs before anything runs: a typo in the third migration applies nothing."""
-    from pglast import parser
-
+    prepared = {}
     for migration_id in ids:
         node = tree[migration_id]
         path = node.path if direction == "apply" else node.rollback_path
-        if path is None:
-            continue
-        text = read_text(path)
-        try:
-            parser.parse_sql(text)
-        except parser.ParseError as exc:
-            message, index = exc.args if len(exc.args) == 2 else (str(exc), 0)
-            raise ConfigError(f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
-                              path=display_path(path), line=line_of(text, index)) from None
+        text, statements, offsets = _split(path, direction) if path else ("", [], [])
+        with _YOYO_REGISTRY:
+            migration = Migration(node.id, str(node.path), str(tree.directory))
+            Migration._Migration__all_migrations.pop(node.id, None)
+        collector = StepCollector(migration=migration)
+        # yoyo pairs the n-th statement with the n-th-from-last rollback statement; one side is empty here
+        pairs = [(s, None) for s in statements] if direction == "apply" else [(None, s) for s in reversed(statements)]
+        for apply_sql, rollback_sql in pairs:
+            collector.add_step(apply_sql, rollback_sql)
+        migration.use_transactions = node.transactional
+        migration.steps = collector.create_steps(node.transactional)
+        migration.source = text
+        prepared[migration_id] = _Prepared(migration, path, text, tuple(offsets))
+    return prepared
 
 
-def _migration_error(exc: psycopg.Error, node: MigrationNode, step: str, done: tuple[str, ...],
-                     planned: tuple[str, ...]) -> MigrationError:
-    """The server's message at ``file:line``: find the statement yoyo ran in the file, add the error position."""
-    path = node.path if step == "apply" else node.rollback_path
-    line = _error_line(exc, path, step) if path else None
+def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
+    from pglast import parser
+
+    text = read_text(path)
+    try:
+        slices = parser.split(text, with_parser=True, only_slices=True)
+    except parser.ParseError as exc:
+        message, index = exc.args if len(exc.args) == 2 else (str(exc), 0)
+        raise ConfigError(f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
+                          path=display_path(path), line=line_of(text, index)) from None
+    return text, [text[s] for s in slices], [s.start for s in slices]
+
+
+def _migration_error(exc: psycopg.Error, node: MigrationNode, prepared: _Prepared, step: str,
+                     done: tuple[str, ...], planned: tuple[str, ...]) -> MigrationError:
+    """The server's message at ``file:line``: the statement yoyo ran, located in the file, plus the error position."""
     message = exc.diag.message_primary or _first_line(exc)
     if exc.diag.message_detail:
         message += f" ({exc.diag.message_detail})"
@@ -357,26 +369,21 @@ def _migration_error(exc: psycopg.Error, node: MigrationNode, step: str, done: t
     before = f"; done before it: {', '.join(done)}" if done else ""
     rest = len(planned) - len(done) - 1
     message += f" [{node.id} {undone}{before}{f'; {rest} not run' if rest else ''}]"
+    path = prepared.path
     return MigrationError(message, migration_id=node.id, done=done, planned=planned,
-                          path=display_path(path) if path else None, line=line)
+                          path=display_path(path) if path else None, line=_error_line(exc, prepared, step))
 
 
-def _error_line(exc: psycopg.Error, path: Path, step: str) -> int | None:
-    from yoyo.migrations import MigrationStep, read_sql_migration
+def _error_line(exc: psycopg.Error, prepared: _Prepared, step: str) -> int | None:
+    from yoyo.migrations import MigrationStep
 
     failing = next((frame.f_locals["self"] for frame, _ in traceback.walk_tb(exc.__traceback__)
                     if isinstance(frame.f_locals.get("self"), MigrationStep)), None)
-    if failing is None:
+    offsets = prepared.offsets
+    if failing is None or not offsets:
         return None
-    text = read_text(path)
-    statements = read_sql_migration(str(path))[2]
-    offsets, cursor = [], 0
-    for statement in statements:
-        found = text.find(statement, cursor)
-        offsets.append(found)
-        cursor = found + len(statement) if found >= 0 else cursor
-    index = failing.id if step == "apply" else len(statements) - 1 - failing.id
-    if not 0 <= index < len(offsets) or offsets[index] < 0:
+    index = failing.id if step == "apply" else len(offsets) - 1 - failing.id
+    if not 0 <= index < len(offsets):
         return None
     position = exc.diag.statement_position
-    return line_of(text, offsets[index] + (int(position) - 1 if position else 0))
+    return line_of(prepared.text, offsets[index] + (int(position) - 1 if position else 0))
