@@ -7,6 +7,7 @@ is what Postgres actually holds (after every migration ran), not what a migratio
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import psycopg
 
@@ -86,7 +87,11 @@ class Table:
     rls_forced: bool = False
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
+        return self._columns_by_name.get(name)
+
+    @cached_property
+    def _columns_by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
 
     @property
     def primary_key(self) -> Constraint | None:

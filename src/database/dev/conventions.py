@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import psycopg
@@ -443,6 +444,7 @@ def _finding(r: Rule, p: Problem, source_map: SourceMap, root: Path | None) -> F
     )
 
 
+@lru_cache(maxsize=4096)
 def _relative(path: Path, root: Path | None) -> str:
     if root is not None:
         try:

@@ -1,0 +1,146 @@
+"""Benchmark: ``dbtui check`` (catalog read + source map + rules) on generated schemas of 50, 200 and 500 tables.
+
+Peer: squawk (squawk-cli from PyPI), the migration linter, over the same migration files in the same run. It answers
+a different question (static lint of SQL text, no live catalog) but is the tool a team would otherwise run in CI on
+every migration. The database is built once per size and not timed: the work measured is the check alone.
+Goal (issue 6): ≤ 0.3 s at 500 tables, and linear growth (time per table at 500 within 1.5× of that at 50).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from database.config import Project
+from database.dev import testdb
+from database.dev.annotations import load_annotations
+from database.dev.catalog import read_catalog
+from database.dev.conventions import check_catalog
+from database.dev.source_map import build_source_map
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = (50, 200, 500)
+REPEAT = 7
+TABLES_PER_FILE = 10
+GOAL_SECONDS = 0.3
+GOAL_GROWTH = 1.5
+
+BASE = (REPO / "migrations" / "0001_functions.sql").read_text() + """
+CREATE TABLE organizations (
+    id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('org') CHECK (id LIKE 'org_%'),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    storytime JSONB,
+    name TEXT NOT NULL
+);
+CREATE TRIGGER updated_at BEFORE UPDATE ON organizations FOR EACH ROW EXECUTE PROCEDURE updated_at();
+"""
+
+# Realistic defects, each one line of the table's text changed; roughly a third of tables get one.
+DEFECTS = [
+    ("    count BIGINT", "    count INTEGER"),
+    ("    seen_at TIMESTAMPTZ", "    seen_at TIMESTAMP"),
+    ("CREATE INDEX ON {t}(organization_id);\n", ""),
+    ("    vendor_extid TEXT COLLATE \"C\"", "    vendor_id TEXT"),
+    ("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n", ""),
+]
+
+
+def table_sql(name: str, rng: random.Random, previous: str | None) -> str:
+    parent = f",\n    parent_id TEXT COLLATE \"C\" REFERENCES {previous}(id) ON DELETE CASCADE" if previous else ""
+    parent_index = f"CREATE INDEX ON {name}(parent_id);\n" if previous else ""
+    text = f"""CREATE TABLE {name} (
+    id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('{name[:3]}') CHECK (id LIKE '{name[:3]}_%'),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    storytime JSONB,
+    organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    count BIGINT,
+    seen_at TIMESTAMPTZ,
+    vendor_extid TEXT COLLATE "C"{parent}
+);
+CREATE TRIGGER updated_at BEFORE UPDATE ON {name} FOR EACH ROW EXECUTE PROCEDURE updated_at();
+CREATE INDEX ON {name}(organization_id);
+{parent_index}ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;
+CREATE POLICY access ON {name} USING (organization_id = current_setting('app.organization_id', true));
+"""
+    if rng.random() < 0.35:
+        old, new = rng.choice(DEFECTS)
+        text = text.replace(old.format(t=name), new, 1)
+    return text
+
+
+def write_migrations(directory: Path, tables: int) -> None:
+    rng = random.Random(tables)
+    directory.mkdir(parents=True)
+    (directory / "0000_base.sql").write_text(BASE)
+    previous_file, previous_table = "0000_base", None
+    for start in range(0, tables, TABLES_PER_FILE):
+        name = f"{start // TABLES_PER_FILE + 1:04d}_tables_{start}"
+        body = [f"-- depends: {previous_file}\n"]
+        for i in range(start, min(start + TABLES_PER_FILE, tables)):
+            table = f"t{i:04d}_items"
+            body.append(table_sql(table, rng, previous_table if i % 3 else None))
+            previous_table = table
+        body.append(f"CREATE TABLE kind_{start}_enum (value TEXT PRIMARY KEY);\n")
+        (directory / f"{name}.sql").write_text("".join(body))
+        previous_file = name
+
+
+def median_time(work, repeat: int = REPEAT) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run() -> list[dict]:
+    server = testdb.server_url(Project.load(REPO))
+    squawk = shutil.which("squawk")
+    annotations = load_annotations(REPO / "nonexistent.yaml")
+    rows, per_table = [], {}
+    for size in SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp) / "migrations"
+            write_migrations(directory, size)
+            url = testdb.create_database(migrations_dir=directory, url=server)
+            try:
+                findings = []
+
+                def ours() -> None:
+                    result = check_catalog(read_catalog(url), annotations, build_source_map(directory), root=Path(tmp))
+                    findings[:] = result.findings
+
+                ours_s = median_time(ours)
+                files = sorted(str(p) for p in directory.glob("*.sql"))
+                peer_s = median_time(lambda: subprocess.run([squawk, *files], capture_output=True)) if squawk else None
+            finally:
+                testdb.drop_database(url)
+        per_table[size] = ours_s / size
+        rows.append({
+            "work": f"check {size} tables ({sum(f.severity == 'error' for f in findings)} errors found)",
+            "ours": round(ours_s, 4), "peer": round(peer_s, 4) if peer_s else None,
+            "ratio": round(ours_s / peer_s, 2) if peer_s else None,
+            "goal": f"≤ {GOAL_SECONDS} s" if size == max(SIZES) else "-",
+            "met": ours_s <= GOAL_SECONDS if size == max(SIZES) else True,
+        })
+    growth = per_table[max(SIZES)] / per_table[min(SIZES)]
+    rows.append({
+        "work": f"time per table, {max(SIZES)} vs {min(SIZES)} tables", "ours": round(growth, 2), "peer": None,
+        "ratio": None, "goal": f"≤ {GOAL_GROWTH}× (linear)", "met": growth <= GOAL_GROWTH,
+    })
+    return rows
+
+
+if __name__ == "__main__":
+    print(f"{'work':<44} {'ours':>8} {'peer':>8} {'ratio':>6}  {'goal':<18} met")
+    for row in run():
+        print(f"{row['work']:<44} {row['ours']!s:>8} {row['peer']!s:>8} {row['ratio']!s:>6}  {row['goal']:<18} {row['met']}")
