@@ -48,12 +48,13 @@ def tui_project(tmp_path: Path) -> Path:
 @pytest.fixture
 def fixed_database(server_url: str) -> Iterator[str]:
     """An empty database whose name never changes (snapshots show the name in the header)."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE))
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE)))
+        conn.execute(drop)
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
-    url = testdb.with_database(server_url, SNAPSHOT_DATABASE)
-    yield url
-    testdb.drop_database(url)
+    yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(drop)
 
 
 def make_app(project: Path, url: str, *, heartbeat: float = 0.2) -> DbtuiApp:

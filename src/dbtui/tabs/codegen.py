@@ -46,7 +46,11 @@ class CodegenTab(Horizontal):
         with Vertical(id="codegen-left"):
             yield Label("", id="codegen-status")
             table: DataTable[Any] = DataTable(id="codegen-runs", cursor_type="row")
-            table.add_columns("time", "duration", "trigger", "result")
+            # Fixed widths: a run's cells change when it finishes, and the layout must not jump.
+            table.add_column("time", width=8)
+            table.add_column("duration", width=8)
+            table.add_column("trigger", width=20)
+            table.add_column("result", width=20)
             yield table
         with VerticalScroll(id="codegen-detail"):
             yield Static("", id="codegen-result")

@@ -104,8 +104,9 @@ class MigrationsTab(Horizontal):
             table: DataTable[Any] = DataTable(id="migrations-table", cursor_type="row")
             table.add_column("", key="graph")
             table.add_column("migration", key="id")
-            table.add_column("state", key="state")
-            table.add_column("applied at", key="applied")
+            # Fixed widths: these cells change when the status arrives, and the layout must not jump.
+            table.add_column("state", key="state", width=19)
+            table.add_column("applied at", key="applied", width=16)
             yield table
             with Vertical(id="migrations-run"):
                 yield Label("", id="migrations-run-title")

@@ -1,0 +1,94 @@
+"""SVG snapshots of every tab at 120×36, clock and durations frozen, against a database with a fixed name.
+
+Update after an intended change with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from database.dev import migrations
+from dbtui.tabs.codegen import CodegenTab
+from dbtui.tabs.conventions import ConventionsTab
+from dbtui.tabs.migrations import MigrationsTab
+from dbtui.tabs.schema import SchemaTab
+
+from .conftest import SIZE, make_app, wait_for
+
+
+@pytest.fixture
+def scratch_server(server_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", server_url)
+    return server_url
+
+
+async def _connected(pilot: Pilot) -> None:
+    app = pilot.app
+    tab = app.query_one(MigrationsTab)
+    await wait_for(pilot, lambda: app.database_ok and tab.report is not None, what="status")
+
+
+def test_migrations_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=_connected)
+
+
+def test_migrations_confirm_dialog(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="dialog")
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_codegen_tab(snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("g")
+        tab = pilot.app.query_one(CodegenTab)
+        await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="codegen run")
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_conventions_tab(snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("c")
+        tab = pilot.app.query_one(ConventionsTab)
+        await wait_for(pilot, lambda: tab.result is not None, timeout=60, what="checks")
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_locks_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        pilot.app.action_show_tab("locks")
+        await pilot.pause()
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_schema_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    migrations.migrate(fixed_database, tui_project / "migrations")
+
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        pilot.app.action_show_tab("schema")
+        tab = pilot.app.query_one(SchemaTab)
+        await wait_for(pilot, lambda: "organizations" in tab.catalog.tables, what="schema")
+        await pilot.press("down", "down")  # organizations: descriptions and foreign keys
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_help_screen(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("f1")
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
