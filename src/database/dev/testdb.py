@@ -188,13 +188,10 @@ def _replenish(admin_url: str, template: str) -> None:
     the next test run, gets a database by renaming one instead of waiting for a copy."""
     def work() -> None:
         with contextlib.suppress(Exception), _connect(admin_url) as conn:
-            # One refiller per template at a time (across processes); the others have nothing to add.
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(_spare_prefix(template)),)).fetchone()[0]:
-                return
-            have = conn.execute(
-                "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (_spare_prefix(template) + "%",)
-            ).fetchone()[0]
-            for _ in range(SPARES - have):
+            # One refiller per template at a time (across processes); the next one recounts after it.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(_spare_prefix(template)),))
+            count = "SELECT count(*) FROM pg_database WHERE datname LIKE %s"
+            while conn.execute(count, (_spare_prefix(template) + "%",)).fetchone()[0] < SPARES:
                 _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
 
     threading.Thread(target=work, name="dbtui-testdb-spares", daemon=True).start()
