@@ -34,6 +34,21 @@ CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;
 COMMENT ON EXTENSION citext IS 'data type for case-insensitive character strings';
 
 
+--
+-- Name: forbid_customer_ddl(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.forbid_customer_ddl() RETURNS event_trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF session_user = 'app_customer' THEN
+        RAISE EXCEPTION 'customer connections may not run %', tg_tag USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END;
+$$;
+
+
 SET default_table_access_method = heap;
 
 --
@@ -429,6 +444,13 @@ ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: forbid_customer_ddl; Type: EVENT TRIGGER; Schema: -; Owner: -
+--
+
+CREATE EVENT TRIGGER forbid_customer_ddl ON ddl_command_start
+   EXECUTE FUNCTION app_private.forbid_customer_ddl();
 
 INSERT INTO "public"."membership_role_enum" ("value") VALUES
     ('admin'),

@@ -1,3 +1,5 @@
+DROP EVENT TRIGGER forbid_customer_ddl;
+DROP FUNCTION app_private.forbid_customer_ddl();
 DROP POLICY customer_access ON projects;
 ALTER TABLE projects DISABLE ROW LEVEL SECURITY;
 DROP POLICY customer_access ON memberships;

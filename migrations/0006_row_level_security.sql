@@ -17,7 +17,10 @@ GRANT USAGE ON SCHEMA public TO app_customer;
 GRANT SELECT ON membership_role_enum, project_status_enum TO app_customer;
 GRANT SELECT, UPDATE ON organizations TO app_customer;
 GRANT SELECT, UPDATE ON users TO app_customer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON memberships, projects TO app_customer;
+-- Memberships are read-only to customers: adding a member is an admin action (a customer able to insert one could
+-- add any user id and read that user's row through the users policy).
+GRANT SELECT ON memberships TO app_customer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON projects TO app_customer;
 
 ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_access ON organizations TO app_customer
@@ -38,3 +41,16 @@ CREATE POLICY customer_access ON memberships TO app_customer
 ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
 CREATE POLICY customer_access ON projects TO app_customer
     USING (organization_id = (SELECT app_organization_id()) AND (SELECT app_is_member()));
+
+-- Customer connections are pooled, so nothing a customer creates may outlive its transaction for the next one to
+-- meet: no DDL at all, temporary tables included (they would shadow real tables for the next customer).
+-- A database-level REVOKE TEMPORARY would not survive cloning (CREATE DATABASE does not copy the ACL); this does.
+CREATE FUNCTION app_private.forbid_customer_ddl() RETURNS event_trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF session_user = 'app_customer' THEN
+        RAISE EXCEPTION 'permission denied: customer connections may not run %', tg_tag USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END;
+$$;
+CREATE EVENT TRIGGER forbid_customer_ddl ON ddl_command_start EXECUTE FUNCTION app_private.forbid_customer_ddl();

@@ -123,6 +123,19 @@ def database_url(project: Project | None = None) -> str:
     return server.dev_cluster(project or find_project()).ensure_running()
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^@\s'\"]+@")
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """Any text (an error, a log line) with passwords in URLs or ``password=`` keywords replaced by ``***``.
+
+    libpq quotes a connection string it cannot parse in its error, password included; everything we print about a
+    database passes through here.
+    """
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``: safe for logs, errors and the TUI header."""
     parts = urlsplit(url)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from database import config
@@ -32,13 +33,13 @@ CUSTOMER_ROLE = "app_customer"
 POOL_SIZE = 10
 MAX_OVERFLOW = 20
 
-# One identity statement, one round trip. Session-level (not transaction-local) so the identity holds for every
-# transaction on the connection; every customer checkout overwrites all three values first thing, and the admin
-# pool never sees a customer connection. The signature (see migrations/0002) makes the ids tamper-evident: a
+# One identity statement, one round trip, transaction-local: it ends with the transaction it was set in, commit
+# or rollback, so nothing of it survives into the pool (a session-level value would fall back to the previous
+# customer's identity after a rollback). The signature (see migrations/0002) makes the ids tamper-evident: a
 # customer that rewrites one with set_config() is treated as nobody.
 _SET_IDENTITY = (
-    "SELECT set_config('app.user_id', %(user_id)s, false), set_config('app.organization_id', %(organization_id)s, false),"
-    " set_config('app.identity_sig', %(sig)s, false)"
+    "SELECT set_config('app.user_id', %(user_id)s, true), set_config('app.organization_id', %(organization_id)s, true),"
+    " set_config('app.identity_sig', %(sig)s, true)"
 )
 _SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
 _secrets: dict[str, str] = {}
@@ -103,6 +104,14 @@ async def dispose() -> None:
         await engine.dispose()
 
 
+async def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection:
+    """The psycopg connection under a SQLAlchemy one (what the generated ORM executes on)."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.invalidated:
+        return sync.connection.driver_connection  # type: ignore[return-value]  # no I/O: already checked out
+    return (await conn.get_raw_connection()).driver_connection  # type: ignore[return-value]
+
+
 @asynccontextmanager
 async def connect_db_admin() -> AsyncIterator[AsyncConnection]:
     """A pooled connection with the configured (admin) credentials."""
@@ -136,13 +145,16 @@ def identity_signature(secret: str, user_id: str, organization_id: str) -> str:
 async def connect_db_customer(user_id: str, organization_id: str) -> AsyncIterator[AsyncConnection]:
     """A pooled connection limited by Row Level Security to ``organization_id``, acting as ``user_id``.
 
-    The identity is set inside the connection's first transaction: commit it (``xact_customer`` does) to keep the
-    identity for later transactions on the same connection; after a rollback the connection sees nothing.
+    The identity holds for the connection's first transaction (the one ``xact_customer`` runs); after that
+    transaction ends, by commit or rollback, the connection acts for nobody and sees no customer rows. Open a new
+    ``connect_db_customer`` for the next transaction.
     """
     user_id = _check_id("user_id", user_id)
     organization_id = _check_id("organization_id", organization_id)
     sig = identity_signature(await _identity_secret(), user_id, organization_id)
     params = {"user_id": user_id, "organization_id": organization_id, "sig": sig}
     async with _engine("customer").connect() as conn:
-        await conn.exec_driver_sql(_SET_IDENTITY, params)
+        # Straight to the driver: the statement is fixed, so SQLAlchemy's compile and result layers add only time.
+        # psycopg opens the transaction implicitly, and SQLAlchemy's begin()/commit() carry on from there.
+        await (await driver_connection(conn)).execute(_SET_IDENTITY, params, prepare=True)
         yield conn

@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from database.conn import connect_db_admin, connect_db_customer
+from database.conn import connect_db_admin, connect_db_customer, driver_connection
 
 if TYPE_CHECKING:
     from database.orm import AsyncQuerier
@@ -23,17 +24,18 @@ if TYPE_CHECKING:
 class Q:
     """What a transaction block gets: the connection and the ORM bound to it."""
 
-    __slots__ = ("conn", "__dict__")
+    __slots__ = ("conn", "_driver", "__dict__")
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, driver: psycopg.AsyncConnection) -> None:
         self.conn = conn
+        self._driver = driver
 
     @cached_property
     def orm(self) -> "AsyncQuerier":
-        # Imported on first use: the generated module is rewritten by codegen while a dev server may be running.
+        # Imported on first use, so a broken or missing generated module never blocks q.conn.
         from database.orm import AsyncQuerier
 
-        return AsyncQuerier(self.conn)
+        return AsyncQuerier(self._driver)
 
 
 @asynccontextmanager
@@ -42,7 +44,7 @@ async def _transaction(conn: AsyncConnection) -> AsyncIterator[Q]:
     if not conn.in_transaction():
         await conn.begin()
     try:
-        yield Q(conn)
+        yield Q(conn, await driver_connection(conn))
     except BaseException:
         await conn.rollback()
         raise

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from database.config import scrub
 from database.errors import DbtuiError
 from dbtui import exit_codes
 from dbtui.commands import COMMAND_MODULES
@@ -53,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, ctx) or 0)
     except DbtuiError as exc:
         if args.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"dbtui: error: {exc}\n")
+            sys.stderr.write(scrub(traceback.format_exc()))
+        sys.stderr.write(scrub(f"dbtui: error: {exc}") + "\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("dbtui: interrupted\n")
@@ -63,9 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_codes.OK
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if args.debug:
-            traceback.print_exc()
+            sys.stderr.write(scrub(traceback.format_exc()))
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(f"dbtui: error: {type(exc).__name__}: {message} (run with --debug for details)\n")
+        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {message} (run with --debug for details)") + "\n")
         return exit_codes.USAGE
 
 

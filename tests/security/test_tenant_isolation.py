@@ -65,7 +65,7 @@ async def test_orm_writes_to_the_other_tenant_change_nothing(tenants):
         async with _as(mine) as q:
             await q.orm.projects_create([ProjectsCreateParams(theirs.organization_id, "planted", ProjectStatus.ACTIVE,
                                                               None, None)])
-    with pytest.raises(REFUSED, match="row-level security"):
+    with pytest.raises(REFUSED, match="permission denied for table memberships"):  # members are added by admins only
         async with _as(mine) as q:
             await q.orm.membership_create(organization_id=theirs.organization_id, user_id=mine.user_id, role="owner")
     assert await their_project_name(tenants) == before
@@ -80,8 +80,10 @@ async def test_core_statements_without_any_filter_touch_only_our_rows(tenants):
         assert (await q.conn.execute(select(func.count()).select_from(users))).scalar_one() == 1
         assert (await q.conn.execute(update(projects).values(budget=Decimal("0.01")))).rowcount == 1
         assert (await q.conn.execute(update(organizations).values(name="renamed"))).rowcount == 1
-        assert (await q.conn.execute(delete(memberships).where(memberships.c.user_id != mine.user_id))).rowcount == 0
         assert (await q.conn.execute(delete(projects))).rowcount == 1  # ours only
+    with pytest.raises(DBAPIError, match="permission denied for table memberships"):
+        async with _as(mine) as q:
+            await q.conn.execute(delete(memberships).where(memberships.c.user_id != mine.user_id))
     with pytest.raises(DBAPIError, match="row-level security"):
         async with _as(mine) as q:
             await q.conn.execute(insert(projects).values(organization_id=theirs.organization_id, name="planted"))
@@ -107,34 +109,38 @@ async def test_a_non_member_sees_and_changes_nothing(tenants):
             assert (await q.conn.execute(update(organizations).values(name="pwned"))).rowcount == 0
         with pytest.raises(DBAPIError, match="row-level security"):
             async with xact_customer(user_id, theirs.organization_id) as q:
-                await q.conn.execute(insert(memberships).values(organization_id=theirs.organization_id, user_id=user_id))
+                await q.conn.execute(insert(projects).values(organization_id=theirs.organization_id, name="planted"))
 
 
 async def test_a_leaky_function_in_the_where_clause_sees_only_our_rows(tenants):
-    """RLS filters before any user-written function runs: a function that reports every row it is shown sees ours."""
+    """RLS filters before any non-leakproof function runs: a function that reports every row it is shown sees ours.
+    Customers cannot create functions (no DDL at all), so an admin provides the leaky one."""
     mine = tenants.mine
     seen: list[str] = []
 
     def collect(diag) -> None:
         seen.append(diag.message_primary)
 
-    class Undo(Exception):
-        pass
-
-    with pytest.raises(Undo):
+    with pytest.raises(DBAPIError, match="permission denied: customer connections may not run CREATE FUNCTION"):
+        async with _as(mine) as q:
+            await q.conn.execute(text("CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'SELECT 1'"))
+    async with xact_admin() as q:
+        await q.conn.execute(text(
+            "CREATE FUNCTION public.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
+            " $$ BEGIN RAISE NOTICE 'saw %', t; RETURN true; END $$"
+        ))
+    try:
         async with _as(mine) as q:
             raw = (await q.conn.get_raw_connection()).driver_connection
             raw.add_notice_handler(collect)
             try:
-                await q.conn.execute(text(
-                    "CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
-                    " $$ BEGIN RAISE NOTICE 'saw %', t; RETURN true; END $$"
-                ))
-                await q.conn.execute(text("SELECT count(*) FROM projects WHERE pg_temp.leak(id)"))
-                await q.conn.execute(text("SELECT count(*) FROM users WHERE pg_temp.leak(email::text)"))
+                await q.conn.execute(text("SELECT count(*) FROM projects WHERE public.leak(id)"))
+                await q.conn.execute(text("SELECT count(*) FROM users WHERE public.leak(email::text)"))
             finally:
                 raw.remove_notice_handler(collect)
-            raise Undo  # roll the function back
+    finally:
+        async with xact_admin() as q:
+            await q.conn.execute(text("DROP FUNCTION public.leak(text)"))
     assert len(seen) == 2 and seen[0] == f"saw {mine.project_id}" and seen[1].startswith("saw mine-"), seen
 
 
