@@ -43,7 +43,7 @@ CREATE FUNCTION app_private.forbid_customer_ddl() RETURNS event_trigger
     AS $$
 BEGIN
     IF session_user = 'app_customer' THEN
-        RAISE EXCEPTION 'customer connections may not run %', tg_tag USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'permission denied: customer connections may not run %', tg_tag USING ERRCODE = 'insufficient_privilege';
     END IF;
 END;
 $$;
