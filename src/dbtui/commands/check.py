@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from itertools import groupby
+from typing import TYPE_CHECKING
 
-from database.dev.conventions import ERROR, CheckResult, Finding, check
 from dbtui import exit_codes
-from dbtui.context import Context
+
+if TYPE_CHECKING:
+    from database.dev.conventions import CheckResult, Finding
+    from dbtui.context import Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.conventions import check  # imported when used, like every command's dependencies: fast start-up
+
     result = check(ctx.project, url=ctx.url() if args.database else None, server=ctx.explicit_url())
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -46,6 +51,8 @@ def format_result(result: CheckResult) -> str:
 
 
 def _finding_lines(finding: Finding) -> str:
+    from database.dev.conventions import ERROR
+
     severity = "" if finding.severity == ERROR else f" ({finding.severity})"
     where = finding.location or "(source line unknown)"
     lines = [f"  {where}: {finding.rule}{severity}: {finding.message}"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from database.errors import ProblemFound
-from dbtui.context import Context
+
+if TYPE_CHECKING:
+    from dbtui.context import Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _codegen(args: argparse.Namespace, ctx: Context) -> int:
-    from database.dev.codegen import generate  # imported when used: every other command starts faster
+    from database.dev.codegen import generate  # imported when used, like every command's dependencies: fast start-up
 
     project = ctx.project
     result = generate(project, url=ctx.explicit_url(), check=args.check)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from database.dev import server
-from dbtui.context import Context
+if TYPE_CHECKING:
+    from dbtui.context import Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _start(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import server  # imported when used, like every command's dependencies: fast start-up
+
     cluster = server.dev_cluster(ctx.project)
     was_running = cluster.answers()
     url = cluster.ensure_running()
@@ -32,12 +35,16 @@ def _start(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _stop(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import server  # imported when used, like every command's dependencies: fast start-up
+
     stopped = [c for c in (server.dev_cluster(ctx.project), server.scratch_cluster(ctx.project)) if c.stop()]
     print(f"stopped {len(stopped)} cluster{'s' if len(stopped) != 1 else ''}" if stopped else "not running")
     return 0
 
 
 def _status(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import server  # imported when used, like every command's dependencies: fast start-up
+
     status = server.dev_cluster(ctx.project).status()
     if args.json:
         print(json.dumps({
@@ -57,5 +64,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _url(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import server  # imported when used, like every command's dependencies: fast start-up
+
     print(server.dev_cluster(ctx.project).ensure_running())
     return 0

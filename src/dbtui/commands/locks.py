@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
-from database.dev.locks import LockInfo, list_locks
-from dbtui.context import Context
+if TYPE_CHECKING:
+    from database.dev.locks import LockInfo
+    from dbtui.context import Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +40,8 @@ def format_table(locks: list[LockInfo]) -> str:
 
 
 def _locks(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.locks import list_locks  # imported when used, like every command's dependencies: fast start-up
+
     locks = list_locks(ctx.url())
     if args.json:
         print(json.dumps({"locks": [lock.to_json() for lock in locks]}, indent=2))

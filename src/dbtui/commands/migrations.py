@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from database.dev import migration_preview, migrations
-from database.dev.migration_status import StatusReport, read_status
-from database.dev.migration_tree import NODE, draw_graph, new_migration
-from database.dev.migrations import MigrationDone, MigrationEvent, MigrationFailed, MigrationStarted, Notice
 from database.errors import ConfigError, ProblemFound
-from dbtui.context import Context
+
+if TYPE_CHECKING:
+    from database.dev.migration_status import StatusReport
+    from database.dev.migrations import MigrationEvent
+    from dbtui.context import Context
+
+# database.dev.migrations.DEFAULT_LOCK_TIMEOUT (tests/cli/test_cli_startup.py checks they agree): importing that
+# module here would load yoyo and psycopg for every command, even --help.
+DEFAULT_LOCK_TIMEOUT = 120.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,14 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lock-timeout", type=float, default=migrations.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for another migrator (default {migrations.DEFAULT_LOCK_TIMEOUT:g})")
+    parser.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                        help=f"how long to wait for another migrator (default {DEFAULT_LOCK_TIMEOUT:g})")
 
 
 _STATE = {"applied": "●", "pending": "○", "edited": "✱", "missing": "✗"}
 
 
 def _status(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.migration_status import read_status  # imported when used, like every command's dependencies
+
     report = read_status(ctx.url(), ctx.project.migrations)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -60,6 +67,8 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
 
 def render_status(report: StatusReport) -> str:
     """The DAG with one line per migration, then the summary."""
+    from database.dev.migration_tree import NODE, draw_graph
+
     rows = draw_graph(report.tree)
     width = max((len(glyphs) for _, glyphs in rows), default=0) + 1
     id_width = max((len(m.id) for m in report.migrations), default=0) + 2
@@ -95,6 +104,8 @@ def render_status(report: StatusReport) -> str:
 
 def _progress(event: MigrationEvent) -> None:
     """Print progress as it happens: the TUI gets the same events."""
+    from database.dev.migrations import MigrationDone, MigrationFailed, MigrationStarted, Notice
+
     if isinstance(event, MigrationStarted):
         verb = {"apply": "applying", "rollback": "rolling back", "unmark": "marking unapplied (schema unchanged)"}[event.direction]
         print(f"[{event.index + 1}/{event.total}] {verb} {event.id} …", end="", flush=True)
@@ -107,6 +118,8 @@ def _progress(event: MigrationEvent) -> None:
 
 
 def _migrate(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import migration_preview, migrations
+
     url, directory = ctx.url(), ctx.project.migrations
     if args.dry_run:
         result = migration_preview.dry_run(url, directory, args.id, on_event=_progress)
@@ -136,6 +149,9 @@ def _migrate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev import migrations
+    from database.dev.migration_status import read_status
+
     url, directory = ctx.url(), ctx.project.migrations
     if not args.yes:
         planned = migrations.rollback_plan(read_status(url, directory), args.id, unmark=args.unmark)
@@ -152,6 +168,8 @@ def _rollback(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _new_migration(args: argparse.Namespace, ctx: Context) -> int:
+    from database.dev.migration_tree import new_migration
+
     created = new_migration(ctx.project.migrations, args.name)
     print(created.path)
     print(created.rollback_path)

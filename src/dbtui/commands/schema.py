@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from database.dev.annotations import load_annotations
-from database.dev.catalog import read_catalog
-from database.dev.schema_view import annotated_schema, schema_data, schema_text
-from dbtui.context import Context
+if TYPE_CHECKING:
+    from dbtui.context import Context
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _schema(args: argparse.Namespace, ctx: Context) -> int:
+    # imported when used, like every command's dependencies: fast start-up
+    from database.dev.annotations import load_annotations
+    from database.dev.catalog import read_catalog
+    from database.dev.schema_view import annotated_schema, schema_data, schema_text
+
     project = ctx.project
     if args.annotated and not args.json:
         url = None if project.schema.is_file() else ctx.url()
