@@ -9,6 +9,7 @@ keeps retrying; when it answers again every tab reloads.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
@@ -33,7 +34,6 @@ from dbtui.tabs.locks import LocksTab
 from dbtui.tabs.migrations import MigrationsTab
 from dbtui.tabs.schema import SchemaTab
 from dbtui.widgets.confirm import ConfirmScreen
-from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.prompt import PromptScreen
 
 MIN_WIDTH = 80
@@ -84,7 +84,7 @@ class MainScreen(Screen):
 
 
 class DbtuiApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "dbtui"
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS: ClassVar = [
@@ -100,7 +100,7 @@ class DbtuiApp(App[int]):
     ]
     # Actions that touch the main screen: not while one of our dialogs is open (so q or m there do nothing).
     MAIN_SCREEN_ACTIONS = {a.name.split("(")[0] for a in ACTIONS}
-    DIALOGS = (ConfirmScreen, PromptScreen, HelpScreen)
+    DIALOGS = (ConfirmScreen, PromptScreen)  # and the help screen: see check_action
 
     def __init__(self, ctx: Context, *, clock: Clock | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         super().__init__()
@@ -133,9 +133,10 @@ class DbtuiApp(App[int]):
         self.query_one("#migrations-table").focus()
         self.label = database_label(self.ctx.explicit_url())
         self._show_health()
-        self.set_interval(self.heartbeat_seconds, self.heartbeat)
-        self.heartbeat()
         self.check_size()
+        # First frame first (the migration list comes from the files), then the database.
+        self.call_after_refresh(self.heartbeat)
+        self.set_interval(self.heartbeat_seconds, self.heartbeat)
 
     def get_default_screen(self) -> Screen:
         return MainScreen(id="_default")
@@ -227,7 +228,8 @@ class DbtuiApp(App[int]):
     # -- actions --------------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MAIN_SCREEN_ACTIONS and isinstance(self.screen, self.DIALOGS):
+        dialog = isinstance(self.screen, self.DIALOGS) or type(self.screen).__name__ == "HelpScreen"
+        if action in self.MAIN_SCREEN_ACTIONS and dialog:
             return False
         return True
 
@@ -279,6 +281,8 @@ class DbtuiApp(App[int]):
             self.reload_all()
 
     def action_help(self) -> None:
+        from dbtui.widgets.help_screen import HelpScreen  # Markdown: imported when first asked for
+
         self.push_screen(HelpScreen())
 
     def on_schema_changed(self) -> None:

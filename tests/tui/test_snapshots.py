@@ -80,7 +80,7 @@ def test_schema_tab(snap_compare, tui_project: Path, fixed_database: str) -> Non
         await _connected(pilot)
         pilot.app.action_show_tab("schema")
         tab = pilot.app.query_one(SchemaTab)
-        await wait_for(pilot, lambda: "organizations" in tab.catalog.tables, what="schema")
+        await wait_for(pilot, lambda: tab.catalog is not None and "organizations" in tab.catalog.tables, what="schema")
         await pilot.press("down", "down")  # organizations: descriptions and foreign keys
 
     assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,10 +18,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from database.config import Project
-from database.dev.codegen.runner import Compiler
-from database.dev.codegen.watch import Failed, Finished, Started, run_once, watch
 from dbtui import messages
+from dbtui.tabs.migrations import shown_path
 from dbtui.widgets.sql_view import SqlView
+
+if TYPE_CHECKING:
+    from database.dev.codegen.watch import Failed, Finished
+
+# database.dev.codegen is imported when codegen first runs: the first frame does not wait for it.
 
 
 @dataclass
@@ -33,6 +37,10 @@ class Run:
     started: float
     result: Finished | Failed | None = None
     seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.result is not None and not hasattr(self.result, "written")
 
 
 class CodegenTab(Horizontal):
@@ -72,7 +80,7 @@ class CodegenTab(Horizontal):
         return self.stop_watch is not None
 
     def _show_status(self) -> None:
-        queries = self.project.queries.relative_to(self.project.root) if self.project.queries.is_relative_to(self.project.root) else self.project.queries
+        queries = shown_path(self.project.queries, self.project.root)
         state = "[green]on[/green]: rerun on every change" if self.watching else "off"
         self.query_one("#codegen-status", Label).update(f"{queries} · watch {state} · [b]g[/b] run now, [b]w[/b] watch on/off")
 
@@ -85,6 +93,9 @@ class CodegenTab(Horizontal):
         project = self.project
 
         def job() -> None:
+            from database.dev.codegen.runner import Compiler
+            from database.dev.codegen.watch import run_once
+
             with Compiler(project) as compiler:
                 for event in run_once(compiler, "g pressed"):
                     self._post(event)
@@ -101,6 +112,8 @@ class CodegenTab(Horizontal):
             project = self.project
 
             def job() -> None:
+                from database.dev.codegen.watch import watch
+
                 for event in watch(project, stop_event=stop):
                     self._post(event)
 
@@ -124,6 +137,8 @@ class CodegenTab(Horizontal):
     # -- runs -----------------------------------------------------------------------------------------------------
 
     def on_codegen_event(self, message: messages.CodegenEvent) -> None:
+        from database.dev.codegen.watch import Failed, Finished, Started
+
         message.stop()
         event = message.event
         if isinstance(event, Started):
@@ -136,16 +151,16 @@ class CodegenTab(Horizontal):
         self._show_runs()
 
     def _announce(self, run: Run) -> None:
-        if isinstance(run.result, Failed):
+        if run.failed:
             self.app.notify(str(run.result), title="Codegen failed", severity="error", timeout=8)
-        elif isinstance(run.result, Finished):
+        elif run.result is not None:
             self.app.notify(self._summary(run.result), title="Codegen")
 
     @staticmethod
     def _summary(result: Finished | Failed | None) -> str:
         if result is None:
             return "running…"
-        if isinstance(result, Failed):
+        if not hasattr(result, "written"):
             return f"error at {result.location}" if result.location else "error"
         if not result.written:
             return "up to date"
@@ -155,7 +170,7 @@ class CodegenTab(Horizontal):
         table = self.query_one("#codegen-runs", DataTable)
         table.clear()
         for run in reversed(self.runs):
-            style = "red" if isinstance(run.result, Failed) else "green" if run.result else "yellow"
+            style = "red" if run.failed else "green" if run.result else "yellow"
             duration = f"{run.seconds:.2f} s" if run.result else ""
             table.add_row(f"{run.at:%H:%M:%S}", duration, run.reason, Text(self._summary(run.result), style=style))
         table.move_cursor(row=0)
@@ -174,7 +189,7 @@ class CodegenTab(Horizontal):
             result.update("Running…" if run else "No runs yet: press g.")
             query.show(None, placeholder="")
             signatures.update("")
-        elif isinstance(run.result, Failed):
+        elif run.failed:
             text = Text()
             text.append(run.result.location or "error", style="bold red").append(f": {run.result.message}")
             text.append("\nThe previous output stays in place.", style="dim")

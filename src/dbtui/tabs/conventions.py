@@ -6,7 +6,7 @@ coverage. Checks run like the CLI's: on a throwaway database migrated from the p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,9 +14,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Select, Static
 
 from database.config import Project
-from database.dev.conventions import CheckResult, Finding, check
 from dbtui import messages
 from dbtui.widgets.sql_view import SqlView
+
+if TYPE_CHECKING:
+    from database.dev.conventions import CheckResult, Finding
 
 FILTERS = ("rule", "severity", "table")
 
@@ -53,7 +55,13 @@ class ConventionsTab(Vertical):
             return
         self.query_one("#conventions-summary", Label).update("Checking…")
         project = self.project
-        self.app.run_task(self, "checks", lambda: check(project))  # type: ignore[attr-defined]
+
+        def job() -> CheckResult:
+            from database.dev.conventions import check  # pglast: imported on first use, not at start
+
+            return check(project)
+
+        self.app.run_task(self, "checks", job)  # type: ignore[attr-defined]
 
     def on_task_done(self, message: messages.TaskDone) -> None:
         if message.task != "checks":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Tree
 
-from database.dev.locks import LockInfo
+if TYPE_CHECKING:
+    from database.dev.locks import LockInfo
 
 COLUMNS = ("name", "key", "pid", "state", "application", "since", "for", "blocked by")
 
@@ -42,11 +44,19 @@ class LocksTab(Vertical):
         yield table
         yield Tree("who blocks whom", id="locks-blocking")
 
+    def _composed(self) -> bool:
+        """False in the moment between being mounted (lazily, after the first frame) and composing."""
+        return bool(self.query("#locks-summary"))
+
     def show_unreachable(self, error: str) -> None:
+        if not self._composed():
+            return
         self.query_one("#locks-summary", Label).update(f"[red]Database unreachable:[/red] {error}")
 
     def show_locks(self, locks: Sequence[LockInfo]) -> None:
         """Redraw only when something changed, so the cursor stays put while nothing happens."""
+        if not self._composed():
+            return
         locks = list(locks)
         now = self.app.clock.now()  # type: ignore[attr-defined]
         held = sum(lock.granted for lock in locks)

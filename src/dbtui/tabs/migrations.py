@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,13 +18,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from database.config import Project
-from database.dev import migrations as backend
-from database.dev.migration_status import StatusReport, plan_migrate, plan_rollback, read_status
-from database.dev.migration_tree import MigrationTree, load_tree, new_migration
 from dbtui import messages
 from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.prompt import PromptScreen
 from dbtui.widgets.sql_view import SqlView
+
+if TYPE_CHECKING:
+    from database.dev.migration_status import StatusReport
+    from database.dev.migration_tree import MigrationTree
+    from database.dev.migrations import RunResult
+
+# The backends (yoyo, psycopg) are imported inside the workers: the first frame does not wait for them.
 
 
 def graph_rows(tree: MigrationTree) -> dict[str, str]:
@@ -70,6 +75,11 @@ def graph_rows(tree: MigrationTree) -> dict[str, str]:
             lanes.pop()
         rows[node.id] = " ".join(cells).rstrip()
     return rows
+
+
+def shown_path(path: Path, root: Path) -> Path:
+    """``path`` relative to the project when it is inside it (the migrations folder may live elsewhere)."""
+    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def state_text(report: StatusReport | None, migration_id: str, has_rollback: bool) -> Text:
@@ -126,7 +136,14 @@ class MigrationsTab(Horizontal):
 
     def load_tree(self) -> None:
         """From the files alone: fast, and shown before the database answers."""
-        self.app.run_task(self, "migration tree", lambda: load_tree(self.project.migrations))  # type: ignore[attr-defined]
+        directory = self.project.migrations
+
+        def load() -> MigrationTree:
+            from database.dev.migration_tree import load_tree
+
+            return load_tree(directory)
+
+        self.app.run_task(self, "migration tree", load)  # type: ignore[attr-defined]
 
     def database_ready(self, url: str) -> None:
         self.url = url
@@ -135,8 +152,14 @@ class MigrationsTab(Horizontal):
     def load_status(self) -> None:
         if self.url is None:
             return
-        url = self.url
-        self.app.run_task(self, "migration status", lambda: read_status(url, self.project.migrations))  # type: ignore[attr-defined]
+        url, directory = self.url, self.project.migrations
+
+        def load() -> StatusReport:
+            from database.dev.migration_status import read_status
+
+            return read_status(url, directory)
+
+        self.app.run_task(self, "migration status", load)  # type: ignore[attr-defined]
 
     def on_task_done(self, message: messages.TaskDone) -> None:
         handler = {
@@ -190,10 +213,11 @@ class MigrationsTab(Horizontal):
         target = self.pending_select[0] if self.pending_select else keep
         if target in self.migrations:
             table.move_cursor(row=self.migrations.position(target))
-        self._show_detail()
+        line = None
         if self.pending_select and self.pending_select[0] in self.migrations:
-            self._highlight_line(self.pending_select[1])
+            line = self.pending_select[1]
             self.pending_select = None
+        self.call_after_refresh(self._show_detail, line)  # the list is painted first; highlighting SQL takes a moment
 
     # -- the detail pane ------------------------------------------------------------------------------------------
 
@@ -207,7 +231,7 @@ class MigrationsTab(Horizontal):
         event.stop()
         self._show_detail()
 
-    def _show_detail(self) -> None:
+    def _show_detail(self, highlight: int | None = None) -> None:
         migration_id = self.selected_id()
         if migration_id is None or self.migrations is None:
             return
@@ -216,19 +240,14 @@ class MigrationsTab(Horizontal):
         info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))
         if self.report is not None and self.report[migration_id].applied_at is not None:
             info.append(f"\napplied at {self.report[migration_id].applied_at.astimezone():%Y-%m-%d %H:%M:%S}")
-        info.append(f"\nfile:      {node.path.relative_to(self.project.root)}")
+        info.append(f"\nfile:      {shown_path(node.path, self.project.root)}")
         info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
         info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
         if not node.transactional:
             info.append("\nruns outside a transaction", style="yellow")
         self.query_one("#migration-info", Static).update(info)
-        self.query_one("#migration-sql", SqlView).show(node.sql)
+        self.query_one("#migration-sql", SqlView).show(node.sql, highlight=highlight)
         self.query_one("#migration-rollback", SqlView).show(node.rollback_sql, placeholder="(no rollback file: rollback is refused)")
-
-    def _highlight_line(self, line: int | None) -> None:
-        if line is None or self.migrations is None or (migration_id := self.selected_id()) is None:
-            return
-        self.query_one("#migration-sql", SqlView).show(self.migrations[migration_id].sql, highlight=line)
 
     def select(self, migration: str, line: int | None) -> None:
         """Move to ``migration`` (and mark ``line`` of its SQL): where a convention finding came from."""
@@ -265,6 +284,8 @@ class MigrationsTab(Horizontal):
         directory = self.project.migrations
 
         def plan() -> tuple[str, str | None, StatusReport, list[str]]:
+            from database.dev.migration_status import plan_migrate, plan_rollback, read_status
+
             report = read_status(url, directory)
             ids = plan_migrate(report, target) if direction == "migrate" else plan_rollback(report, target or "")
             return direction, target, report, ids
@@ -293,8 +314,9 @@ class MigrationsTab(Horizontal):
         url = self.app.require_database()  # type: ignore[attr-defined]
         if url is None:
             return
-        run: Callable[..., backend.RunResult]
-        run = backend.migrate if direction == "migrate" else backend.rollback
+        from database.dev import migrations as backend
+
+        run: Callable[..., RunResult] = backend.migrate if direction == "migrate" else backend.rollback
         args = (url, self.project.migrations) if direction == "migrate" and target is None else (url, self.project.migrations, target)
         clock = self.app.clock  # type: ignore[attr-defined]
 
@@ -309,6 +331,8 @@ class MigrationsTab(Horizontal):
         self.app.run_task(self, direction, lambda: run(*args, on_event=progress))  # type: ignore[attr-defined]
 
     def on_migration_progress(self, message: messages.MigrationProgress) -> None:
+        from database.dev import migrations as backend
+
         message.stop()
         event = message.event
         bar = self.query_one("#migrations-progress", ProgressBar)
@@ -327,7 +351,7 @@ class MigrationsTab(Horizontal):
             self.steps.append(Text(event.message, style="yellow"))
         self.query_one("#migrations-steps", Static).update(Text("\n").join(self.steps))
 
-    def _ran(self, result: backend.RunResult) -> None:
+    def _ran(self, result: RunResult) -> None:
         done = len(result.done)
         word = "applied" if result.direction == "apply" else "rolled back"
         self.query_one("#migrations-run-title", Label).update(f"[b]Done:[/b] {done} {word}")
@@ -345,7 +369,13 @@ class MigrationsTab(Horizontal):
         if not name:
             return
         directory = self.project.migrations
-        self.app.run_task(self, "new migration", lambda: new_migration(directory, name))  # type: ignore[attr-defined]
+
+        def create() -> Any:
+            from database.dev.migration_tree import new_migration
+
+            return new_migration(directory, name)
+
+        self.app.run_task(self, "new migration", create)  # type: ignore[attr-defined]
 
     def _created(self, created: Any) -> None:
         merged = f", merging {', '.join(created.depends)}" if len(created.depends) > 1 else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -9,13 +11,18 @@ from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from database.config import Project
-from database.dev.annotations import Annotations, load_annotations
-from database.dev.catalog import Catalog, Table, read_catalog
 from dbtui import messages
+
+if TYPE_CHECKING:
+    from database.dev.annotations import Annotations
+    from database.dev.catalog import Catalog, Table
 
 
 def load_schema(url: str, project: Project) -> tuple[Catalog, Annotations]:
     """What the tab shows: the catalog of ``url`` and the project's annotations (runs in a worker)."""
+    from database.dev.annotations import load_annotations  # yaml: imported on first use, not at start
+    from database.dev.catalog import read_catalog
+
     return read_catalog(url), load_annotations(project.annotations)
 
 
@@ -50,8 +57,8 @@ class SchemaTab(Horizontal):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
-        self.catalog = Catalog()
-        self.annotations = Annotations()
+        self.catalog: Catalog | None = None
+        self.annotations: Annotations | None = None
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="schema-tables")
@@ -62,6 +69,11 @@ class SchemaTab(Horizontal):
             table.add_columns("column", "type", "null", "default", "collate", "description")
             yield table
             yield Static("", id="schema-keys")
+
+    def on_mount(self) -> None:
+        """Mounted lazily, maybe after the database answered: then load now."""
+        if self.app.database_ok and self.app.url:  # type: ignore[attr-defined]
+            self.database_ready(self.app.url)  # type: ignore[attr-defined]
 
     def database_ready(self, url: str) -> None:
         self.app.run_task(self, "schema", lambda: load_schema(url, self.project))  # type: ignore[attr-defined]
@@ -75,7 +87,7 @@ class SchemaTab(Horizontal):
         highlighted = tables.highlighted
         tables.clear_options()
         tables.add_options([Option(name, id=name) for name in sorted(self.catalog.tables)])
-        if self.catalog.tables:
+        if self.catalog.tables:  # type: ignore[union-attr]
             tables.highlighted = min(highlighted or 0, len(self.catalog.tables) - 1)
         else:
             self.query_one("#schema-title", Label).update("No tables yet: apply migrations (m) to see the schema.")
@@ -85,6 +97,7 @@ class SchemaTab(Horizontal):
             self.show_table(event.option.id)
 
     def show_table(self, name: str) -> None:
+        assert self.catalog is not None and self.annotations is not None
         table = self.catalog.tables[name]
         described = self.annotations.description(name)
         self.query_one("#schema-title", Label).update(f"[b]{table.schema}.{name}[/b]  {len(table.columns)} column{'s' if len(table.columns) != 1 else ''}")

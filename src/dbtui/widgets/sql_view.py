@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from pygments.lexer import Lexer
 from rich.syntax import Syntax
 from textual.widgets import Static
+
+
+@cache
+def sql_lexer() -> Lexer:
+    """One Postgres lexer for every view: looking a lexer up by name costs ~10 ms each time."""
+    from pygments.lexers.sql import PostgresLexer
+
+    return PostgresLexer()
 
 
 class SqlView(Static):
@@ -14,5 +25,5 @@ class SqlView(Static):
         if sql is None or not sql.strip():
             self.update(f"[dim]{placeholder}[/dim]")
             return
-        self.update(Syntax(sql.rstrip("\n"), "sql", theme="ansi_dark", line_numbers=True, word_wrap=True,
+        self.update(Syntax(sql.rstrip("\n"), sql_lexer(), theme="ansi_dark", line_numbers=True, word_wrap=True,
                            highlight_lines={highlight} if highlight else None))
