@@ -2,6 +2,9 @@
 
 ``Compiler`` keeps its database, connection and per-query analyses between runs, so watch mode recompiles only
 the queries that changed and rebuilds the database only when the migrations change.
+
+A cold run is mostly waiting, so it overlaps: pg_dump starts as soon as the database exists and runs while the
+stages load (pglast, YAML: imported only then), the catalog is read and the queries are described.
 """
 
 from __future__ import annotations
@@ -9,21 +12,25 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import threading
 import types
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from database.config import Project
 from database.dev import schema_dump, testdb
-from database.dev.annotations import load_annotations
-from database.dev.codegen.emit import emit
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.infer import Analyzer, Method
-from database.dev.codegen.parse import Query, parse_queries
 from database.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from database.dev.codegen.infer import Analyzer, Method
+    from database.dev.codegen.parse import Query
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class Compiler:
         self._conn: psycopg.Connection | None = None
         self._analyzer: Analyzer | None = None
         self._digest: str | None = None
-        self._schema = ""
+        self._schema: Future[str] | None = None
         self._cache: dict[tuple, Method] = {}
 
     def __enter__(self) -> "Compiler":
@@ -76,8 +83,10 @@ class Compiler:
             self._conn.close()
             self._conn = None
         if self.database_url is not None:
-            testdb.drop_database(self.database_url)
+            testdb.drop_database(self.database_url)  # WITH (FORCE): a pg_dump still running fails, unread
             self.database_url = None
+        self._analyzer = None
+        self._schema = None
         self._digest = None
 
     def _ensure_database(self) -> Analyzer:
@@ -87,17 +96,21 @@ class Compiler:
             self.close()
             self._cache.clear()
             self.database_url = testdb.create_database(project=self.project, url=self.server_url)
+            self._schema = _in_background(schema_dump.dump_schema, self.database_url)
             self._conn = psycopg.connect(self.database_url, autocommit=True)
-            with ThreadPoolExecutor(1) as pool:  # pg_dump runs while the catalog loads
-                dump: Future[str] = pool.submit(schema_dump.dump_schema, self.database_url)
-                self._analyzer = Analyzer(self._conn)
-                self._schema = dump.result()
+            from database.dev.codegen.infer import Analyzer  # pglast loads while pg_dump runs
+
+            self._analyzer = Analyzer(self._conn)
             self._digest = digest
         return self._analyzer
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
         analyzer = self._ensure_database()
+        from database.dev.annotations import load_annotations
+        from database.dev.codegen.emit import emit
+        from database.dev.codegen.parse import parse_queries
+
         path = _relative(self.project, self.project.queries)
         try:
             text = self.project.queries.read_text(encoding="utf-8")
@@ -105,7 +118,9 @@ class Compiler:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CodegenError(f"cannot read: {exc}", path=path) from None
-        methods = [self._analyze(analyzer, query, path) for query in parse_queries(text, path)]
+        queries = parse_queries(text, path)
+        analyzer.describe_all([q for q in queries if _key(q) not in self._cache])
+        methods = [self._analyze(analyzer, query, path) for query in queries]
         names = [m.method for m in methods]
         for method in methods:
             if names.count(method.method) > 1:
@@ -115,10 +130,19 @@ class Compiler:
         module = emit(analyzer.catalog, methods, annotations, queries=path,
                       migrations=_relative(self.project, self.project.migrations))
         warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
-        return Output(self._schema, module.source, module.signatures, warnings)
+        return Output(self._dumped_schema(), module.source, module.signatures, warnings)
+
+    def _dumped_schema(self) -> str:
+        """schema.sql's text, waiting for pg_dump if it is still running; a failed dump rebuilds next time."""
+        assert self._schema is not None
+        try:
+            return self._schema.result()
+        except BaseException:
+            self._digest = None
+            raise
 
     def _analyze(self, analyzer: Analyzer, query: Query, path: str) -> Method:
-        key = (query.name, query.kind, query.sql, query.params, query.embeds)
+        key = _key(query)
         cached = self._cache.get(key)
         if cached is not None:
             return dataclasses.replace(cached, query=query)
@@ -140,6 +164,25 @@ class Compiler:
             for path in stale:
                 write_atomic(path, files[path])
         return stale
+
+
+def _key(query: Query) -> tuple:
+    """What an analysis depends on (not the line: a moved query keeps its analysis)."""
+    return (query.name, query.kind, query.sql, query.params, query.embeds)
+
+
+def _in_background(function: Callable[[str], str], argument: str) -> Future[str]:
+    """Run ``function(argument)`` in a daemon thread; the future holds its result or exception."""
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(argument))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="dbtui-codegen-dump", daemon=True).start()
+    return future
 
 
 def generate(project: Project, *, url: str | None = None, check: bool = False) -> Result:
