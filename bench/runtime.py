@@ -47,8 +47,7 @@ async def _drive(one_transaction, tasks: int, total: int) -> float:
 
 async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> dict[str, tuple[float, float]]:
     conn.configure(url)
-    secret = await conn._identity_secret()
-    identity = {"user_id": user, "organization_id": org, "sig": conn.identity_signature(secret, user, org)}
+    identity = await conn.customer_identity(user, org)
 
     async def ours_customer() -> None:
         async with xact_customer(user, org) as q:

@@ -24,7 +24,11 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from database import config
 from database.errors import ConfigError, DbtuiError
@@ -92,6 +96,7 @@ def _engine(kind: str) -> AsyncEngine:
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_recycle=3600,
+            pool_reset_on_return=None,  # Pooled.release() rolls back only when a transaction is open
             connect_args={"application_name": f"database.{kind}"},
         )
         per_loop[kind] = engine
@@ -104,19 +109,77 @@ async def dispose() -> None:
         await engine.dispose()
 
 
-async def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection:
-    """The psycopg connection under a SQLAlchemy one (what the generated ORM executes on)."""
-    sync = conn.sync_connection
-    if sync is not None and not sync.invalidated:
-        return sync.connection.driver_connection  # type: ignore[return-value]  # no I/O: already checked out
-    return (await conn.get_raw_connection()).driver_connection  # type: ignore[return-value]
+class Pooled:
+    """A connection checked out of a pool: the psycopg connection, and a SQLAlchemy view of it built on first use.
+
+    ``xact_*`` run the generated ORM on ``driver`` and never need SQLAlchemy's Connection unless the block touches
+    ``q.conn``; skipping it saves a third of the per-transaction overhead (see bench/runtime.py).
+    """
+
+    __slots__ = ("engine", "driver", "_fairy", "_conn")
+
+    def __init__(self, engine: AsyncEngine, fairy: PoolProxiedConnection) -> None:
+        self.engine = engine
+        self._fairy = fairy
+        self.driver: psycopg.AsyncConnection = fairy.driver_connection  # type: ignore[assignment]
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def conn(self) -> AsyncConnection:
+        """The SQLAlchemy AsyncConnection over the same database connection (same transaction)."""
+        if self._conn is None:
+            self._conn = AsyncConnection(self.engine, Connection(self.engine.sync_engine, connection=self._fairy))
+        return self._conn
+
+    async def release(self) -> None:
+        """Back to the pool, never inside a transaction. We roll back here, on the driver and only when something
+        is open, instead of letting the pool do it on every return (``pool_reset_on_return=None``)."""
+        try:
+            if self.driver.closed or self.driver.broken:
+                raise psycopg.OperationalError("connection lost")
+            if self.driver.info.transaction_status != TransactionStatus.IDLE:
+                await self.driver.rollback()
+        except psycopg.Error:
+            await self.discard()
+            return
+        if self._conn is not None:
+            await self._conn.close()
+        else:
+            await greenlet_spawn(self._fairy.close)
+
+    async def discard(self) -> None:
+        """The connection failed under us (server restart, network): drop it, and recycle the pool so the next
+        checkout gets a fresh connection instead of another dead one."""
+        if self._conn is not None:
+            await self._conn.invalidate()
+        else:
+            await greenlet_spawn(self._fairy.invalidate)
+        self.engine.sync_engine.dispose(close=False)
+
+
+@asynccontextmanager
+async def checkout(kind: str, identity: dict[str, str] | None = None) -> AsyncIterator[Pooled]:
+    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given."""
+    pooled = Pooled(*await _raw_connection(kind))
+    try:
+        if identity is not None:
+            # Straight to the driver: the statement is fixed; psycopg opens the transaction implicitly with it.
+            await pooled.driver.execute(_SET_IDENTITY, identity, prepare=True)
+        yield pooled
+    finally:
+        await pooled.release()
+
+
+async def _raw_connection(kind: str) -> tuple[AsyncEngine, PoolProxiedConnection]:
+    engine = _engine(kind)
+    return engine, await engine.raw_connection()
 
 
 @asynccontextmanager
 async def connect_db_admin() -> AsyncIterator[AsyncConnection]:
     """A pooled connection with the configured (admin) credentials."""
-    async with _engine("admin").connect() as conn:
-        yield conn
+    async with checkout("admin") as pooled:
+        yield pooled.conn
 
 
 def _check_id(kind: str, value: object) -> str:
@@ -141,6 +204,15 @@ def identity_signature(secret: str, user_id: str, organization_id: str) -> str:
     return hashlib.sha256(f"{secret}{sep}{user_id}{sep}{organization_id}{sep}{secret}".encode()).hexdigest()
 
 
+async def customer_identity(user_id: str, organization_id: str) -> dict[str, str]:
+    """The parameters of the identity statement: the ids, checked, and their signature."""
+    user_id = _check_id("user_id", user_id)
+    organization_id = _check_id("organization_id", organization_id)
+    secret = await _identity_secret()
+    return {"user_id": user_id, "organization_id": organization_id,
+            "sig": identity_signature(secret, user_id, organization_id)}
+
+
 @asynccontextmanager
 async def connect_db_customer(user_id: str, organization_id: str) -> AsyncIterator[AsyncConnection]:
     """A pooled connection limited by Row Level Security to ``organization_id``, acting as ``user_id``.
@@ -149,12 +221,5 @@ async def connect_db_customer(user_id: str, organization_id: str) -> AsyncIterat
     transaction ends, by commit or rollback, the connection acts for nobody and sees no customer rows. Open a new
     ``connect_db_customer`` for the next transaction.
     """
-    user_id = _check_id("user_id", user_id)
-    organization_id = _check_id("organization_id", organization_id)
-    sig = identity_signature(await _identity_secret(), user_id, organization_id)
-    params = {"user_id": user_id, "organization_id": organization_id, "sig": sig}
-    async with _engine("customer").connect() as conn:
-        # Straight to the driver: the statement is fixed, so SQLAlchemy's compile and result layers add only time.
-        # psycopg opens the transaction implicitly, and SQLAlchemy's begin()/commit() carry on from there.
-        await (await driver_connection(conn)).execute(_SET_IDENTITY, params, prepare=True)
-        yield conn
+    async with checkout("customer", await customer_identity(user_id, organization_id)) as pooled:
+        yield pooled.conn

@@ -7,6 +7,7 @@ for SQLAlchemy core dynamic queries in the same transaction.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -15,51 +16,61 @@ from typing import TYPE_CHECKING
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from database.conn import connect_db_admin, connect_db_customer, driver_connection
+from database.conn import Pooled, checkout, customer_identity
 
 if TYPE_CHECKING:
     from database.orm import AsyncQuerier
 
 
 class Q:
-    """What a transaction block gets: the connection and the ORM bound to it."""
+    """What a transaction block gets: the ORM and the connection, both in the block's transaction."""
 
-    __slots__ = ("conn", "_driver", "__dict__")
+    __slots__ = ("_pooled", "__dict__")
 
-    def __init__(self, conn: AsyncConnection, driver: psycopg.AsyncConnection) -> None:
-        self.conn = conn
-        self._driver = driver
+    def __init__(self, pooled: Pooled) -> None:
+        self._pooled = pooled
+
+    @property
+    def conn(self) -> AsyncConnection:
+        """SQLAlchemy core for dynamic queries, in the same transaction as ``orm``."""
+        return self._pooled.conn
 
     @cached_property
     def orm(self) -> "AsyncQuerier":
         # Imported on first use, so a broken or missing generated module never blocks q.conn.
         from database.orm import AsyncQuerier
 
-        return AsyncQuerier(self._driver)
+        return AsyncQuerier(self._pooled.driver)
 
 
 @asynccontextmanager
-async def _transaction(conn: AsyncConnection) -> AsyncIterator[Q]:
-    """Run the block in the connection's current (auto-begun) or a new transaction; commit or roll back."""
-    if not conn.in_transaction():
-        await conn.begin()
+async def _transaction(pooled: Pooled) -> AsyncIterator[Q]:
+    """Run the block in one database transaction; commit on a clean exit, roll back on an exception.
+
+    BEGIN is implicit (psycopg sends it with the first statement) and COMMIT/ROLLBACK go straight to the driver:
+    SQLAlchemy's begin/commit would only add greenlet hops, and SQLAlchemy work on ``q.conn`` runs in this same
+    database transaction anyway.
+    """
+    driver = pooled.driver
     try:
-        yield Q(conn, await driver_connection(conn))
+        yield Q(pooled)
     except BaseException:
-        await conn.rollback()
+        if not (driver.broken or driver.closed):  # a dead connection is discarded by release()
+            with contextlib.suppress(psycopg.Error):  # the block's own error is the one worth seeing
+                await driver.rollback()
         raise
-    await conn.commit()
+    await driver.commit()
 
 
 @asynccontextmanager
 async def xact_admin() -> AsyncIterator[Q]:
     """A transaction on an admin connection."""
-    async with connect_db_admin() as conn, _transaction(conn) as q:
+    async with checkout("admin") as pooled, _transaction(pooled) as q:
         yield q
 
 
 @asynccontextmanager
 async def xact_customer(user_id: str, organization_id: str) -> AsyncIterator[Q]:
     """A transaction on a customer connection: Row Level Security limits it to the organization's rows."""
-    async with connect_db_customer(user_id, organization_id) as conn, _transaction(conn) as q:
+    async with checkout("customer", await customer_identity(user_id, organization_id)) as pooled, _transaction(pooled) as q:
         yield q

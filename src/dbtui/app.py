@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
+from database.config import scrub
 from database.errors import DbtuiError
 from dbtui import messages
 from dbtui.context import Context
@@ -54,12 +55,13 @@ class Clock:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line for the user: our errors already read ``file:line: message``; others keep their first line."""
+    """One line for the user, passwords scrubbed: our errors already read ``file:line: message``; others keep
+    their first line."""
     if isinstance(exc, DbtuiError):
-        return str(exc)
+        return scrub(str(exc))
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
 
 def database_label(url: str | None, *, embedded: bool = False) -> str:
@@ -68,12 +70,16 @@ def database_label(url: str | None, *, embedded: bool = False) -> str:
         return "embedded cluster"
     if embedded:
         return f"embedded cluster · {database_label(url)}"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # unparsable: say so without echoing it (it may hold a password)
+        return "database (invalid URL)"
     name = parts.path.lstrip("/") or "postgres"
     host = parts.hostname or (parse_qs(parts.query).get("host") or [""])[0]
     if not host or host.startswith("/"):
         return f"{name} (local socket)"
-    return f"{name} @ {host}{f':{parts.port}' if parts.port else ''}"
+    return f"{name} @ {host}{f':{port}' if port else ''}"
 
 
 class MainScreen(Screen):
