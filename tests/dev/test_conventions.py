@@ -204,3 +204,49 @@ def test_finding_without_a_source_says_so(base_database: str, tmp_path: Path) ->
     stray = [f for f in findings if f.table == "stray"]
     assert stray and all(f.migration is None and f.line is None for f in stray)
     assert result.findings == ()
+
+
+def test_catalog_deparses_generated_columns_and_can_skip_policy_expressions(base_database: str) -> None:
+    """Defaults are deparsed without their table, which only a generated column's expression needs; the rules read
+    the catalog without policy expressions, and nothing else may change."""
+    with psycopg.connect(base_database) as conn:
+        conn.execute(GOOD.split("\n", 1)[1])
+        conn.execute("ALTER TABLE widgets ADD COLUMN doubled BIGINT GENERATED ALWAYS AS (count * 2) STORED")
+        full, lean = read_catalog(conn), read_catalog(conn, policy_expressions=False)
+        conn.rollback()
+    widgets = full.tables["widgets"]
+    assert widgets.column("doubled").default == "(count * 2)"
+    assert widgets.column("id").default == "generate_id('wdg'::text)"
+    [policy] = widgets.policies
+    assert "organization_id" in policy.using
+    assert [(p.using, p.with_check) for p in lean.tables["widgets"].policies] == [(None, None)]
+    strip = lambda c: [{**t, "policies": [{**p, "using": None, "with_check": None} for p in t["policies"]]}  # noqa: E731
+                       for t in c.to_dict()["tables"]]
+    assert strip(lean) == strip(full)
+
+
+def test_source_map_cache_gives_the_same_map_and_follows_edits(tmp_path: Path) -> None:
+    directory, cache = tmp_path / "migrations", tmp_path / ".dbtui" / "cache"
+    directory.mkdir()
+    (directory / "0001_base.sql").write_text(BASE)
+    (directory / "0002_case.sql").write_text(GOOD)
+    (directory / "0003_later.sql").write_text(
+        "-- depends: 0002_case\nALTER TABLE widgets RENAME COLUMN count TO total;\nALTER TABLE widgets ADD COLUMN note TEXT;\n"
+        "ALTER TABLE widget_kind_enum RENAME TO kind_enum;\nCREATE TABLE oops (x int NOTAKEYWORD);\n")
+
+    def summary(source_map):
+        return (dict(source_map.tables), dict(source_map.columns), [(p.path, p.line, p.message) for p in source_map.problems])
+
+    plain = summary(build_source_map(directory))
+    assert summary(build_source_map(directory, cache_dir=cache)) == plain  # cold: parses and writes the cache
+    assert (cache / "source_map.json").is_file()
+    assert summary(build_source_map(directory, cache_dir=cache)) == plain  # warm: replays it
+    assert plain[1][("widgets", "total")].line == 8 and ("kind_enum" in plain[0]) and plain[2][0][1] == 5
+
+    (directory / "0002_case.sql").write_text(GOOD.replace("-- depends: 0001_base\n", "-- depends: 0001_base\n\n\n"))
+    edited = build_source_map(directory, cache_dir=cache)
+    assert edited.tables["widgets"].line == plain[0]["widgets"].line + 2
+    assert summary(edited) == summary(build_source_map(directory))
+
+    (cache / "source_map.json").write_text("{not json")  # a broken cache costs a parse, never a wrong answer
+    assert summary(build_source_map(directory, cache_dir=cache)) == summary(edited)

@@ -6,6 +6,7 @@ is what Postgres actually holds (after every migration ran), not what a migratio
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
@@ -17,7 +18,7 @@ TOOL_TABLES = ("\\_yoyo\\_%", "yoyo\\_lock", "\\_dbtui\\_%")
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: thousands of these per catalog, built fast, small
 class Column:
     name: str
     type: str  # format_type(): 'text', 'bigint', 'timestamp with time zone', 'numeric(12,2)', 'integer[]'
@@ -33,7 +34,7 @@ class Column:
         return self.type.removesuffix("[]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Constraint:
     name: str
     kind: str  # 'primary key' | 'foreign key' | 'unique' | 'check' | 'exclusion'
@@ -44,7 +45,7 @@ class Constraint:
     on_delete: str | None = None  # foreign keys: 'CASCADE', 'SET NULL', 'NO ACTION', …
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Index:
     name: str
     columns: tuple[str | None, ...]  # key columns in order; None for an expression
@@ -54,7 +55,7 @@ class Index:
     definition: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trigger:
     name: str
     timing: str  # 'BEFORE' | 'AFTER' | 'INSTEAD OF'
@@ -64,7 +65,7 @@ class Trigger:
     enabled: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     command: str  # 'ALL', 'SELECT', 'INSERT', 'UPDATE', 'DELETE'
@@ -93,15 +94,15 @@ class Table:
     def _columns_by_name(self) -> dict[str, Column]:
         return {c.name: c for c in self.columns}
 
-    @property
+    @cached_property
     def primary_key(self) -> Constraint | None:
         return next((c for c in self.constraints if c.kind == "primary key"), None)
 
-    @property
+    @cached_property
     def foreign_keys(self) -> tuple[Constraint, ...]:
         return tuple(c for c in self.constraints if c.kind == "foreign key")
 
-    @property
+    @cached_property
     def checks(self) -> tuple[Constraint, ...]:
         return tuple(c for c in self.constraints if c.kind == "check")
 
@@ -126,9 +127,13 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(sch
 ORDER BY n.nspname, c.relname
 """
 
+# A default holds no column reference (only a generated column's expression does), so it is deparsed without its
+# table: pg_get_expr(expr, relid) opens the relation, and building 500 relcache entries in a fresh backend cost more
+# than the rest of the query.
 _COLUMNS = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), co.collname, coalesce(et.typcategory, t.typcategory), a.attnum
+       pg_get_expr(d.adbin, CASE WHEN a.attgenerated <> '' THEN d.adrelid ELSE 0 END),
+       co.collname, coalesce(et.typcategory, t.typcategory), a.attnum
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
@@ -182,10 +187,14 @@ WHERE n.nspname = ANY(%(schemas)s) AND NOT tg.tgisinternal
 ORDER BY tg.tgrelid, tg.tgname
 """
 
+# Policy expressions name the table's columns, so deparsing them opens every table (see _COLUMNS); a caller that
+# only needs to know which policies exist (the convention rules) skips that.
 _POLICIES = """
 SELECT p.polrelid, p.polname, p.polcmd,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r),
-       p.polpermissive, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+       p.polpermissive,
+       CASE WHEN %(expressions)s THEN pg_get_expr(p.polqual, p.polrelid) END,
+       CASE WHEN %(expressions)s THEN pg_get_expr(p.polwithcheck, p.polrelid) END
 FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s)
@@ -214,61 +223,64 @@ def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
     return Trigger(name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled)
 
 
-def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("public",)) -> Catalog:
-    """Read every table of ``schemas`` (a URL or an open connection) in six queries, whatever the table count."""
+_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES)
+
+
+def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("public",), *,
+                 policy_expressions: bool = True) -> Catalog:
+    """Read every table of ``schemas`` (a URL or an open connection) in one pipelined round trip of six queries,
+    whatever the table count. ``policy_expressions=False`` leaves ``Policy.using``/``with_check`` as None, which
+    saves opening every table in the server (the convention rules only ask whether a policy exists)."""
     if isinstance(source, str):
         with psycopg.connect(source, autocommit=True) as conn:
-            return read_catalog(conn, schemas)
-    params = {"schemas": list(schemas), "tool_tables": list(TOOL_TABLES)}
-    rows = {}
-    with source.cursor() as cur:
-        for name, query in (("tables", _TABLES), ("columns", _COLUMNS), ("constraints", _CONSTRAINTS),
-                            ("indexes", _INDEXES), ("triggers", _TRIGGERS), ("policies", _POLICIES)):
+            return read_catalog(conn, schemas, policy_expressions=policy_expressions)
+    params = {"schemas": list(schemas), "tool_tables": list(TOOL_TABLES), "expressions": policy_expressions}
+    with source.pipeline():  # the server runs the next query while this process decodes the previous one
+        cursors = [source.cursor() for _ in _QUERIES]
+        for cur, query in zip(cursors, _QUERIES):
             cur.execute(query, params)
-            rows[name] = cur.fetchall()
-    parts: dict[int, dict[str, list]] = {
-        oid: {"columns": [], "constraints": [], "indexes": [], "triggers": [], "policies": []} for oid, *_ in rows["tables"]
-    }
-
-    def add(kind: str, oid: int, item: object) -> None:
-        if oid in parts:
-            parts[oid][kind].append(item)
-
-    names: dict[tuple[int, int], str] = {}
-    for oid, name, type_, not_null, default, collation, category, position in rows["columns"]:
-        names[(oid, position)] = name
-        add("columns", oid, Column(name, type_, not_null, default, collation, category, position))
-    outside = sorted({r[5] for r in rows["constraints"] if r[2] == "f"} - {oid for oid, _ in names})
-    if outside:  # foreign keys into schemas we did not read: name their columns too
-        with source.cursor() as cur:
-            names.update(((oid, n), name) for oid, n, name in cur.execute(_ATTNAMES, {"relids": outside}).fetchall())
-    for oid, name, kind, keys, definition, ref_oid, ref, ref_keys, on_delete in rows["constraints"]:
-        columns = tuple(names.get((oid, n), str(n)) for n in keys or ())
+        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows = (
+            cur.fetchall() for cur in cursors)
+        tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in tables_rows}
+        columns: dict[int, list[Column]] = defaultdict(list)
+        names: dict[tuple[int, int], str] = {}
+        for oid, name, type_, not_null, default, collation, category, position in column_rows:
+            names[(oid, position)] = name
+            columns[oid].append(Column(name, type_, not_null, default, collation, category, position))
+        outside = sorted({r[5] for r in constraint_rows if r[2] == "f"} - columns.keys())
+        if outside:  # foreign keys into schemas we did not read: name their columns too
+            with source.cursor() as cur:
+                cur.execute(_ATTNAMES, {"relids": outside})
+                names.update(((oid, n), name) for oid, n, name in cur.fetchall())
+    constraints: dict[int, list[Constraint]] = defaultdict(list)
+    for oid, name, kind, keys, definition, ref_oid, ref, ref_keys, on_delete in constraint_rows:
+        key_columns = tuple(names.get((oid, n), str(n)) for n in keys or ())
         ref_columns = tuple(names.get((ref_oid, n), str(n)) for n in ref_keys or ())
-        add("constraints", oid, Constraint(
-            name=name, kind=_KINDS[kind], columns=columns,
-            definition=definition or _definition(kind, columns, ref, ref_columns, on_delete),
+        constraints[oid].append(Constraint(
+            name=name, kind=_KINDS[kind], columns=key_columns,
+            definition=definition or _definition(kind, key_columns, ref, ref_columns, on_delete),
             references=ref, referenced_columns=ref_columns, on_delete=ON_DELETE.get(on_delete) if kind == "f" else None,
         ))
-    tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in rows["tables"]}
-    for oid, name, keys, unique, primary, partial, method, definition in rows["indexes"]:
-        columns = tuple(names.get((oid, n)) if n else None for n in keys)
+    indexes: dict[int, list[Index]] = defaultdict(list)
+    for oid, name, keys, unique, primary, partial, method, definition in index_rows:
+        key_columns = tuple(names.get((oid, n)) if n else None for n in keys)
         if definition is None:
             schema, table = tables_by_oid.get(oid, ("", ""))
             definition = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {schema}.{table} "
-                          f"USING {method} ({', '.join(c or '?' for c in columns)})")
-        add("indexes", oid, Index(name, columns, unique, primary, partial, definition))
-    for oid, name, tgtype, function, enabled in rows["triggers"]:
-        add("triggers", oid, _trigger(name, tgtype, function, enabled))
-    for oid, name, cmd, roles, permissive, using, with_check in rows["policies"]:
-        add("policies", oid, Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
+                          f"USING {method} ({', '.join(c or '?' for c in key_columns)})")
+        indexes[oid].append(Index(name, key_columns, unique, primary, partial, definition))
+    triggers: dict[int, list[Trigger]] = defaultdict(list)
+    for oid, name, tgtype, function, enabled in trigger_rows:
+        triggers[oid].append(_trigger(name, tgtype, function, enabled))
+    policies: dict[int, list[Policy]] = defaultdict(list)
+    for oid, name, cmd, roles, permissive, using, with_check in policy_rows:
+        policies[oid].append(Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
     tables = {}
-    for oid, schema, name, rls, forced in rows["tables"]:
-        p = parts[oid]
+    for oid, schema, name, rls, forced in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"
         tables[key] = Table(
-            schema=schema, name=name, columns=tuple(p["columns"]), constraints=tuple(p["constraints"]),
-            indexes=tuple(p["indexes"]), triggers=tuple(p["triggers"]), policies=tuple(p["policies"]),
-            rls_enabled=rls, rls_forced=forced,
+            schema=schema, name=name, columns=tuple(columns.get(oid, ())), constraints=tuple(constraints.get(oid, ())),
+            indexes=tuple(indexes.get(oid, ())), triggers=tuple(triggers.get(oid, ())),
+            policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced,
         )
     return Catalog(tables=tables)

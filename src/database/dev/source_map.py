@@ -8,20 +8,24 @@ leaves the origin unknown, and unparsable statements are reported as ``problems`
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+import pglast
 from pglast import parser
 
 from database.dev.migration_tree import load_tree
 from database.errors import DbtuiError
 
 
-@dataclass(frozen=True)
-class Origin:
-    """A place in a migration file; ``line`` is 1-based."""
+class Origin(NamedTuple):
+    """A place in a migration file; ``line`` is 1-based. A named tuple: a map holds one per column, built fast."""
 
     path: Path
     line: int
@@ -50,8 +54,11 @@ class SourceMap:
         return self.columns.get((table, column)) or self.tables.get(table)
 
 
-def build_source_map(directory: Path) -> SourceMap:
-    """Follow every migration in ``directory`` and record the origin of each table and column still standing."""
+def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> SourceMap:
+    """Follow every migration in ``directory`` and record the origin of each table and column still standing.
+
+    With ``cache_dir`` (``<data_dir>/cache``), what each file does to tables is kept under a hash of its text, so an
+    unchanged migration is never parsed twice; a missing, stale or unreadable cache only costs the parse."""
     source_map = SourceMap()
     if not directory.is_dir():
         return source_map
@@ -60,53 +67,123 @@ def build_source_map(directory: Path) -> SourceMap:
     except DbtuiError as exc:  # the tree's own commands report this; name order is a fair guess for source lines
         source_map.problems.append(SourceProblem(exc.path or directory, exc.line, exc.message))
         paths = sorted(p for p in directory.glob("*.sql") if not p.name.endswith(".rollback.sql"))
+    cache = _Cache(cache_dir)
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             source_map.problems.append(SourceProblem(path, None, f"cannot read: {exc}"))
             continue
-        _follow(source_map, path, text)
+        events, problems = cache.get(data, lambda: file_events(text))
+        source_map.problems.extend(SourceProblem(path, line, message) for line, message in problems)
+        _replay(source_map, path, events)
+    cache.save()
     return source_map
 
 
-def _follow(source_map: SourceMap, path: Path, text: str) -> None:
-    statements, problems = table_statements(text, path)
-    source_map.problems.extend(problems)
-    tables, columns = source_map.tables, source_map.columns
+# What a file does to tables, as plain JSON-ready lists (the cache's format; bump _CACHE_VERSION when it changes):
+# ["table", name, line, [[column, line], …]] · ["add", table, column, line] · ["drop", table, column] ·
+# ["rename", old, new] · ["rename_column", table, old, new] · ["drop_table", name]
+Event = list
+_CACHE_VERSION = f"1-pglast{pglast.__version__}"
+
+
+def file_events(text: str) -> tuple[list[Event], list[tuple[int | None, str]]]:
+    """The table events of one migration's text, and its unparsable statements as (line, message)."""
+    statements, problems = table_statements(text, Path())
+    events: list[Event] = []
     for statement in statements:
         stmt, line = statement.node, statement.line
         relation = stmt.get("relation") or stmt.get("into", {}).get("rel")
         if statement.kind in ("CreateStmt", "CreateTableAsStmt") and _public(relation) \
                 and stmt.get("objtype", "OBJECT_TABLE") == "OBJECT_TABLE":
-            name = relation["relname"]
-            tables[name] = Origin(path, line(relation.get("location")))
-            for element in stmt.get("tableElts", ()):
-                if "ColumnDef" in element:
-                    column = element["ColumnDef"]
-                    columns[(name, column["colname"])] = Origin(path, line(column.get("location")))
+            columns = [[e["ColumnDef"]["colname"], line(e["ColumnDef"].get("location"))]
+                       for e in stmt.get("tableElts", ()) if "ColumnDef" in e]
+            events.append(["table", relation["relname"], line(relation.get("location")), columns])
         elif statement.kind == "AlterTableStmt" and _public(relation):
             for cmd in (c["AlterTableCmd"] for c in stmt.get("cmds", ())):
                 if cmd["subtype"] == "AT_AddColumn" and "ColumnDef" in cmd.get("def", {}):
                     column = cmd["def"]["ColumnDef"]
-                    columns[(relation["relname"], column["colname"])] = Origin(path, line(column.get("location")))
+                    events.append(["add", relation["relname"], column["colname"], line(column.get("location"))])
                 elif cmd["subtype"] == "AT_DropColumn":
-                    columns.pop((relation["relname"], cmd.get("name")), None)
+                    events.append(["drop", relation["relname"], cmd.get("name")])
         elif statement.kind == "RenameStmt" and _public(relation):
-            old, new = relation["relname"], stmt["newname"]
-            if stmt["renameType"] == "OBJECT_TABLE" and old in tables:
-                tables[new] = tables.pop(old)
-                for key in [k for k in columns if k[0] == old]:
-                    columns[(new, key[1])] = columns.pop(key)
-            elif stmt["renameType"] == "OBJECT_COLUMN" and (old, stmt.get("subname")) in columns:
-                columns[(old, new)] = columns.pop((old, stmt["subname"]))
+            if stmt["renameType"] == "OBJECT_TABLE":
+                events.append(["rename", relation["relname"], stmt["newname"]])
+            elif stmt["renameType"] == "OBJECT_COLUMN":
+                events.append(["rename_column", relation["relname"], stmt.get("subname"), stmt["newname"]])
         elif statement.kind == "DropStmt" and stmt.get("removeType") == "OBJECT_TABLE":
             for names in stmt.get("objects", ()):
                 parts = [n["String"]["sval"] for n in names["List"]["items"]]
                 if len(parts) == 1 or parts[-2] == "public":
-                    tables.pop(parts[-1], None)
-                    for key in [k for k in columns if k[0] == parts[-1]]:
-                        del columns[key]
+                    events.append(["drop_table", parts[-1]])
+    return events, [(p.line, p.message) for p in problems]
+
+
+def _replay(source_map: SourceMap, path: Path, events: list[Event]) -> None:
+    tables, columns = source_map.tables, source_map.columns
+    for kind, *args in events:
+        if kind == "table":
+            name, line, defined = args
+            tables[name] = Origin(path, line)
+            for column, column_line in defined:
+                columns[(name, column)] = Origin(path, column_line)
+        elif kind == "add":
+            table, column, line = args
+            columns[(table, column)] = Origin(path, line)
+        elif kind == "drop":
+            columns.pop(tuple(args), None)
+        elif kind == "rename":
+            old, new = args
+            if old in tables:
+                tables[new] = tables.pop(old)
+                for key in [k for k in columns if k[0] == old]:
+                    columns[(new, key[1])] = columns.pop(key)
+        elif kind == "rename_column":
+            table, old, new = args
+            if (table, old) in columns:
+                columns[(table, new)] = columns.pop((table, old))
+        elif kind == "drop_table":
+            tables.pop(args[0], None)
+            for key in [k for k in columns if k[0] == args[0]]:
+                del columns[key]
+
+
+class _Cache:
+    """File events keyed by the SHA-256 of the file's bytes, in one JSON file; entries not used by a build are
+    dropped when it saves, so the file only ever holds the current migrations."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.path = directory / "source_map.json" if directory else None
+        self.entries: dict[str, list] = {}
+        self.used: dict[str, list] = {}
+        if self.path is not None:
+            try:
+                data = json.loads(self.path.read_bytes())
+                if data.get("version") == _CACHE_VERSION:
+                    self.entries = data["files"]
+            except (OSError, ValueError, KeyError, AttributeError):
+                pass
+
+    def get(self, data: bytes, compute: Callable[[], tuple[list[Event], list]]) -> tuple[list[Event], list]:
+        key = hashlib.sha256(data).hexdigest()
+        entry = self.entries.get(key)
+        if not isinstance(entry, list) or len(entry) != 2:
+            entry = list(compute())
+        self.used[key] = entry
+        return entry[0], entry[1]
+
+    def save(self) -> None:
+        if self.path is None or self.used == self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"version": _CACHE_VERSION, "files": self.used}), encoding="utf-8")
+            os.replace(temporary, self.path)  # atomic: a concurrent check reads the old file or the new one
+        except OSError:
+            pass  # a read-only project still checks, it just parses every time
 
 
 def _public(relation: dict | None) -> bool:
