@@ -84,7 +84,7 @@ async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str
 
 
 async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_database: str, monkeypatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", empty_database)
+    monkeypatch.setattr("database.config._configured_url", empty_database)  # the lock below is taken there
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+p", *"go to locks", "enter")
