@@ -175,3 +175,43 @@ def test_nothing_pending_runs_no_ddl(empty_database: str, folder: Path) -> None:
 def test_apply_all_keeps_working_for_testdb(empty_database: str, folder: Path) -> None:
     assert migrations.apply_all(empty_database, folder) == ["0001_a", "0002_b", "0003_c", "0004_d", "0005_e"]
     assert [op for _, op in apply_log(empty_database)] == ["apply"] * 5
+
+
+def test_yoyo_sees_what_dbtui_applied_and_rolled_back(empty_database: str, folder: Path) -> None:
+    """We write yoyo's rows ourselves (one statement per migration): yoyo must read them as its own."""
+    from yoyo import get_backend, read_migrations
+
+    migrations.migrate(empty_database, folder)
+    migrations.rollback(empty_database, folder, "0005_e")
+    backend = get_backend(migrations.yoyo_url(empty_database))
+    try:
+        pending = [m.id for m in backend.to_apply(read_migrations(str(folder)))]
+        log = backend.execute("SELECT migration_id, operation, username, hostname FROM _yoyo_log"
+                              " ORDER BY created_at_utc").fetchall()
+    finally:
+        backend.connection.close()
+    assert pending == ["0005_e"]
+    assert [(m, op) for m, op, *_ in log] == [*((m, "apply") for m in BRANCHED), ("0005_e", "rollback")]
+    assert all(user and host for *_, user, host in log)
+
+
+def test_statement_without_error_position_is_located_in_a_transactional_migration(empty_database: str, folder: Path) -> None:
+    (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n\nDROP TABLE nope;\nCREATE TABLE g (id BIGINT);\n")
+    with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
+        migrations.migrate(empty_database, folder)
+    assert "f" not in tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
+
+
+def test_non_transactional_failure_keeps_earlier_statements_and_names_the_line(empty_database: str, folder: Path) -> None:
+    (folder / "0006_f.sql").write_text("-- depends: 0005_e\n-- transactional: false\nCREATE TABLE f (id BIGINT);\nDROP TABLE nope;\n")
+    with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
+        migrations.migrate(empty_database, folder)
+    assert "f" in tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
+
+
+def test_transaction_control_in_a_transactional_migration_is_refused_before_anything_runs(empty_database: str,
+                                                                                        folder: Path) -> None:
+    (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n  /* done */ COMMIT;\n")
+    with pytest.raises(ConfigError, match=r"0006_f.sql:3: COMMIT in a transactional migration"):
+        migrations.migrate(empty_database, folder)
+    assert tables(empty_database) == set()

@@ -1,6 +1,9 @@
-"""Apply and roll back migrations with yoyo, safely.
+"""Apply and roll back migrations in yoyo's format and bookkeeping, safely and fast.
 
-yoyo runs each migration's statements; around it we add what a team needs:
+yoyo owns the tables (``_yoyo_migration``, ``_yoyo_log``, its lock row and internal schema), so ``yoyo list`` and
+``yoyo apply`` keep working on a database dbtui migrated; the statements themselves we send ourselves, one round trip
+per migration (yoyo's savepoint around every statement and three bookkeeping round trips cost 4x ``psql -f``).
+Around that, what a team needs:
 
 - one migrator at a time: a Postgres advisory lock (``dbtui:migrate``, shown by name in ``dbtui locks``) held for the
   whole run on its own idle connection, so it dies with the process, plus yoyo's own lock row (so plain ``yoyo
@@ -17,13 +20,12 @@ Applying and rolling back run DDL; reading state does not (see ``migration_statu
 from __future__ import annotations
 
 import contextlib
-import threading
+import re
 import time
-import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -152,15 +154,16 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
             with _yoyo_lock(backend, url, lock_timeout, emit):
                 backend.ensure_internal_schema_updated()
                 _ensure_checksum_table(backend)
+                book = _Bookkeeping(backend)
                 for index, migration_id in enumerate(planned):
                     node = tree[migration_id]
                     step = direction if direction == "apply" or node.has_rollback else "unmark"
                     emit(MigrationStarted(migration_id, step, index, len(planned)))
                     started = time.perf_counter()
                     try:
-                        _run_one(backend, prepared[migration_id].migration, node, step)
-                    except backend.DatabaseError as exc:
-                        error = _migration_error(exc, node, prepared[migration_id], step, tuple(done), planned)
+                        _run_one(backend.connection, prepared[migration_id], node, step, book)
+                    except _StatementFailed as failed:
+                        error = _migration_error(failed, node, prepared[migration_id], step, tuple(done), planned)
                         emit(MigrationFailed(migration_id, step, error))
                         raise error from None
                     done.append(migration_id)
@@ -171,30 +174,85 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
     return RunResult(direction, planned, tuple(done))
 
 
-def _run_one(backend, migration, node: MigrationNode, step: str) -> None:
-    """One migration and its bookkeeping in a single transaction (after the fact when it is non-transactional)."""
-    if step == "unmark" or node.transactional:
-        with backend.transaction():
-            if step != "unmark":
-                migration.process_steps(backend, step)
-            _record(backend, migration, node, step)
-    else:
-        migration.process_steps(backend, step)
-        with backend.transaction():
-            _record(backend, migration, node, step)
+class _StatementFailed(Exception):
+    """A migration's statement failed: the server's error and, when known, the statement's index in the file."""
+
+    def __init__(self, error: psycopg.Error, index: int | None) -> None:
+        super().__init__(str(error))
+        self.error, self.index = error, index
 
 
-def _record(backend, migration, node: MigrationNode, step: str) -> None:
-    backend.log_migration(migration, step)
-    if step == "apply":
-        backend.mark_one(migration, log=False)
-        backend.execute(_ours(
-            "INSERT INTO {} (migration_id, sha256) VALUES (:id, :sha256)"
-            " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()"
-        ), {"id": node.id, "sha256": node.checksum})
+def _run_one(conn: psycopg.Connection, prepared: "_Prepared", node: MigrationNode, step: str, book: "_Bookkeeping") -> None:
+    """One migration and its bookkeeping in a single transaction (after the fact when it is non-transactional).
+
+    A transactional migration is one simple-protocol query: the file's text, then the bookkeeping statement. Postgres
+    runs a multi-statement query as one implicit transaction, so it all commits or none of it does, in one round trip.
+    A non-transactional one runs statement by statement in autocommit, as yoyo does, then records itself."""
+    record = book.statement(node, step)
+    if step == "unmark" or not prepared.statements:
+        conn.execute(record)
+    elif node.transactional:
+        try:
+            conn.execute(sql.SQL("{}\n;\n{}").format(sql.SQL(prepared.text), record))
+        except psycopg.Error as exc:
+            if not isinstance(exc, psycopg.DatabaseError) or exc.diag.statement_position or conn.closed:
+                raise _StatementFailed(exc, None) from None
+            raise _StatementFailed(exc, _failing_statement(conn, prepared.statements)) from None
     else:
-        backend.unmark_one(migration, log=False)
-        backend.execute(_ours("DELETE FROM {} WHERE migration_id = :id"), {"id": node.id})
+        for index, statement in enumerate(prepared.statements):
+            try:
+                conn.execute(sql.SQL(statement))
+            except psycopg.Error as exc:
+                raise _StatementFailed(exc, index) from None
+        conn.execute(record)
+
+
+def _failing_statement(conn: psycopg.Connection, statements: tuple[str, ...]) -> int | None:
+    """Which statement fails, for an error the server gave no position for (``DROP TABLE nope``): the statements
+    again one at a time, in a transaction that is always rolled back. Only ever runs after a failure."""
+    index = None
+    try:
+        with conn.transaction(force_rollback=True):
+            for index, statement in enumerate(statements):
+                conn.execute(sql.SQL(statement))
+    except psycopg.Error:
+        return index
+    return None  # it passes now (a lock or serialization failure, say): the message still says what went wrong
+
+
+class _Bookkeeping:
+    """yoyo's rows (``_yoyo_migration``, ``_yoyo_log``) and our checksum row for one migration, as one statement."""
+
+    def __init__(self, backend) -> None:
+        from yoyo.migrations import get_migration_hash
+
+        self.hash = get_migration_hash
+        who = backend.get_log_data()  # yoyo's own user and host lookup, once per run instead of per migration
+        self.username, self.hostname = who["username"], who["hostname"]
+        self.migrations = sql.SQL(backend.migration_table_quoted)
+        self.log = sql.SQL(backend.log_table_quoted)
+
+    def statement(self, node: MigrationNode, step: str) -> sql.Composed:
+        now = sql.SQL("(clock_timestamp() AT TIME ZONE 'UTC')")
+        values = {"hash": sql.Literal(self.hash(node.id)), "id": sql.Literal(node.id), "now": now,
+                  "migrations": self.migrations, "log": self.log, "ours": sql.Identifier(CHECKSUM_TABLE),
+                  "log_row": sql.SQL(", ").join(sql.Literal(v) for v in (
+                      str(uuid.uuid1()), self.hash(node.id), node.id, step, self.username, self.hostname))}
+        if step == "apply":
+            return sql.SQL(
+                "WITH mark AS (INSERT INTO {migrations} (migration_hash, migration_id, applied_at_utc)"
+                " VALUES ({hash}, {id}, {now})),"
+                " logged AS (INSERT INTO {log} (id, migration_hash, migration_id, operation, username, hostname,"
+                " created_at_utc) VALUES ({log_row}, {now}))"
+                " INSERT INTO {ours} (migration_id, sha256) VALUES ({id}, {sha256})"
+                " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()"
+            ).format(sha256=sql.Literal(node.checksum), **values)
+        return sql.SQL(
+            "WITH unmark AS (DELETE FROM {migrations} WHERE migration_hash = {hash}),"
+            " logged AS (INSERT INTO {log} (id, migration_hash, migration_id, operation, username, hostname,"
+            " created_at_utc) VALUES ({log_row}, {now}))"
+            " DELETE FROM {ours} WHERE migration_id = {id}"
+        ).format(**values)
 
 
 def _ensure_checksum_table(backend) -> None:
@@ -301,47 +359,37 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
         yield
 
 
-_YOYO_REGISTRY = threading.Lock()
-
-
 @dataclass(frozen=True)
 class _Prepared:
-    """A yoyo ``Migration`` with its steps, and where each statement starts in its file (for errors)."""
+    """The file this run executes for a migration (the migration, or its rollback file), split into statements."""
 
-    migration: Any
-    path: Path | None  # the file this run executes: the migration, or its rollback file
+    path: Path | None
     text: str
-    offsets: tuple[int, ...]
+    statements: tuple[str, ...]
+    offsets: tuple[int, ...]  # where each statement starts in ``text``
 
 
 def _prepare(tree: MigrationTree, ids: tuple[str, ...], direction: str) -> dict[str, _Prepared]:
-    """yoyo ``Migration`` objects for ``ids``, split into statements by Postgres' own parser (pglast).
-
-    Every file the run needs is parsed before anything runs, so a syntax error in the third migration applies
-    nothing. pglast splits exactly as the server parses (``BEGIN ATOMIC`` bodies, dollar quotes) and is much faster
-    than yoyo's sqlparse reader; yoyo still runs the steps, transactions and bookkeeping. yoyo keeps a process-wide
-    registry of migrations; we take each one out again, so a long-running process never sees a stale copy.
-    """
-    from yoyo.migrations import Migration, StepCollector
-
+    """Every file the run needs, read and split by Postgres' own parser (pglast) before anything runs, so a syntax
+    error in the third migration applies nothing. pglast splits exactly as the server parses (``BEGIN ATOMIC``
+    bodies, dollar quotes); the split serves non-transactional files and locating errors."""
     prepared = {}
     for migration_id in ids:
         node = tree[migration_id]
         path = node.path if direction == "apply" else node.rollback_path
         text, statements, offsets = _split(path, direction) if path else ("", [], [])
-        with _YOYO_REGISTRY:
-            migration = Migration(node.id, str(node.path), str(tree.directory))
-            Migration._Migration__all_migrations.pop(node.id, None)
-        collector = StepCollector(migration=migration)
-        # yoyo pairs the n-th statement with the n-th-from-last rollback statement; one side is empty here
-        pairs = [(s, None) for s in statements] if direction == "apply" else [(None, s) for s in reversed(statements)]
-        for apply_sql, rollback_sql in pairs:
-            collector.add_step(apply_sql, rollback_sql)
-        migration.use_transactions = node.transactional
-        migration.steps = collector.create_steps(node.transactional)
-        migration.source = text
-        prepared[migration_id] = _Prepared(migration, path, text, tuple(offsets))
+        for statement, offset in zip(statements, offsets):
+            if node.transactional and _TRANSACTION_CONTROL.match(statement):
+                raise ConfigError(
+                    f"{statement.split()[0].upper()} in a transactional migration would end its transaction early; "
+                    "remove it (each migration already runs in one transaction), or add -- transactional: false",
+                    path=display_path(path), line=line_of(text, offset))
+        prepared[migration_id] = _Prepared(path, text, tuple(statements), tuple(offsets))
     return prepared
+
+
+_TRANSACTION_CONTROL = re.compile(r"(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b))\b",
+                                  re.IGNORECASE)
 
 
 def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
@@ -357,9 +405,10 @@ def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
     return text, [text[s] for s in slices], [s.start for s in slices]
 
 
-def _migration_error(exc: psycopg.Error, node: MigrationNode, prepared: _Prepared, step: str,
+def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _Prepared, step: str,
                      done: tuple[str, ...], planned: tuple[str, ...]) -> MigrationError:
-    """The server's message at ``file:line``: the statement yoyo ran, located in the file, plus the error position."""
+    """The server's message at ``file:line``: the failing statement located in the file, plus the error position."""
+    exc = failed.error
     message = exc.diag.message_primary or _first_line(exc)
     if exc.diag.message_detail:
         message += f" ({exc.diag.message_detail})"
@@ -371,19 +420,14 @@ def _migration_error(exc: psycopg.Error, node: MigrationNode, prepared: _Prepare
     message += f" [{node.id} {undone}{before}{f'; {rest} not run' if rest else ''}]"
     path = prepared.path
     return MigrationError(message, migration_id=node.id, done=done, planned=planned,
-                          path=display_path(path) if path else None, line=_error_line(exc, prepared, step))
+                          path=display_path(path) if path else None, line=_error_line(failed, prepared))
 
 
-def _error_line(exc: psycopg.Error, prepared: _Prepared, step: str) -> int | None:
-    from yoyo.migrations import MigrationStep
-
-    failing = next((frame.f_locals["self"] for frame, _ in traceback.walk_tb(exc.__traceback__)
-                    if isinstance(frame.f_locals.get("self"), MigrationStep)), None)
-    offsets = prepared.offsets
-    if failing is None or not offsets:
+def _error_line(failed: _StatementFailed, prepared: _Prepared) -> int | None:
+    """A position from a whole-file query counts from the file's start; one from a single statement, from its own."""
+    position = failed.error.diag.statement_position
+    if failed.index is None:
+        return line_of(prepared.text, int(position) - 1) if position else None
+    if not 0 <= failed.index < len(prepared.offsets):
         return None
-    index = failing.id if step == "apply" else len(offsets) - 1 - failing.id
-    if not 0 <= index < len(offsets):
-        return None
-    position = exc.diag.statement_position
-    return line_of(prepared.text, offsets[index] + (int(position) - 1 if position else 0))
+    return line_of(prepared.text, prepared.offsets[failed.index] + (int(position) - 1 if position else 0))
