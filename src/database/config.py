@@ -99,15 +99,23 @@ def configure(url: str | None) -> None:
     _configured_url = url
 
 
+def check_url(url: str, source: str) -> str:
+    """``url`` if it is a PostgreSQL URL; else a ConfigError naming where it came from (never echoing a password)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
+    return url
+
+
 def database_url_if_set(project: Project | None = None) -> str:
     """The URL from configure() · $DATABASE_URL · [tool.dbtui] database_url; LookupError when none is set."""
     if _configured_url:
-        return _configured_url
+        return check_url(_configured_url, "the configured database URL")
     if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+        return check_url(os.environ["DATABASE_URL"], "DATABASE_URL")
     project = project or find_project()
     if project.database_url:
-        return project.database_url
+        return check_url(project.database_url, f"database_url in {project.root / 'pyproject.toml'}")
     raise LookupError("no database URL configured")
 
 

@@ -34,8 +34,6 @@ from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.locks import LocksTab
 from dbtui.tabs.migrations import MigrationsTab
 from dbtui.tabs.schema import SchemaTab
-from dbtui.widgets.confirm import ConfirmScreen
-from dbtui.widgets.prompt import PromptScreen
 
 MIN_WIDTH = 80
 MIN_HEIGHT = 24
@@ -98,6 +96,7 @@ class DbtuiApp(App[int]):
         Binding("a", "apply", "Apply"),
         Binding("r", "rollback", "Roll back"),
         Binding("n", "new_migration", "New"),
+        Binding("p", "preview", "Preview"),
         Binding("g", "codegen", "Codegen"),
         Binding("w", "toggle_watch", "Watch"),
         Binding("c", "check", "Check"),
@@ -105,8 +104,9 @@ class DbtuiApp(App[int]):
         Binding("q", "quit", "Quit"),
     ]
     # Actions that touch the main screen: not while one of our dialogs is open (so q or m there do nothing).
+    # Dialogs by name: the help and preview screens are imported only when first opened.
     MAIN_SCREEN_ACTIONS = {a.name.split("(")[0] for a in ACTIONS}
-    DIALOGS = (ConfirmScreen, PromptScreen)  # and the help screen: see check_action
+    DIALOGS = {"ConfirmScreen", "PromptScreen", "HelpScreen", "PreviewScreen"}
 
     def __init__(self, ctx: Context, *, clock: Clock | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         super().__init__()
@@ -137,7 +137,10 @@ class DbtuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one("#migrations-table").focus()
-        self.label = database_label(self.ctx.explicit_url())
+        try:
+            self.label = database_label(self.ctx.explicit_url())
+        except DbtuiError:  # an invalid URL: the heartbeat reports why, in the header
+            self.label = "database (invalid URL)"
         self._show_health()
         self.check_size()
         # First frame first (the migration list comes from the files), then the database.
@@ -234,8 +237,7 @@ class DbtuiApp(App[int]):
     # -- actions --------------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        dialog = isinstance(self.screen, self.DIALOGS) or type(self.screen).__name__ == "HelpScreen"
-        if action in self.MAIN_SCREEN_ACTIONS and dialog:
+        if action in self.MAIN_SCREEN_ACTIONS and type(self.screen).__name__ in self.DIALOGS:
             return False
         return True
 
@@ -271,6 +273,9 @@ class DbtuiApp(App[int]):
     def action_new_migration(self) -> None:
         self._migrations().new_migration()
 
+    def action_preview(self) -> None:
+        self._migrations().preview()
+
     def action_codegen(self) -> None:
         self.action_show_tab("codegen")
         self.query_one(CodegenTab).run_now()
@@ -300,8 +305,10 @@ class DbtuiApp(App[int]):
 
 
 def run_app(ctx: Context) -> int:
-    """``dbtui`` with no subcommand. A broken project fails here, as one line, before the screen is taken."""
+    """``dbtui`` with no subcommand. A broken project or database URL fails here, as one line, before the screen is
+    taken; a database that is merely down is shown in the app, which keeps retrying."""
     ctx.project
+    ctx.explicit_url()
     app = DbtuiApp(ctx)
     app.run()
     return app.return_code or 0

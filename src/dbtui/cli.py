@@ -62,12 +62,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_codes.INTERRUPTED
     except BrokenPipeError:
         return exit_codes.OK
-    except Exception as exc:  # a bug of ours: still one line unless --debug
+    except Exception as exc:
         if args.debug:
             sys.stderr.write(scrub(traceback.format_exc()))
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {message} (run with --debug for details)") + "\n")
+        if _is_connection_error(exc):
+            sys.stderr.write(scrub(f"dbtui: error: cannot connect to the database: {_first_line(exc)}") + "\n")
+            return exit_codes.USAGE
+        # a bug of ours: still one line unless --debug
+        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for details)") + "\n")
         return exit_codes.USAGE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """psycopg's OperationalError (server down, refused, unknown database…), without importing psycopg here."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 if __name__ == "__main__":

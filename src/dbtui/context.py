@@ -29,13 +29,16 @@ class Context:
     def url(self) -> str:
         """The admin database URL (starts the embedded cluster on demand)."""
         if self._url is None:
-            self._url = self.database_url or config.database_url(self.project)
+            if self.database_url:
+                self._url = config.check_url(self.database_url, "--database-url")
+            else:
+                self._url = config.database_url(self.project)
         return self._url
 
     def explicit_url(self) -> str | None:
         """A URL set by option, environment or configuration, without starting anything."""
         if self.database_url:
-            return self.database_url
+            return config.check_url(self.database_url, "--database-url")
         try:
             return config.database_url_if_set(self.project)
         except LookupError:

@@ -68,3 +68,20 @@ def test_broken_pyproject_names_file_and_line(tmp_path, capsys):
     assert main(["--project", str(tmp_path), "db", "status"]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path}/pyproject.toml:3: invalid TOML" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["locks"], {"DATABASE_URL": "bogus"}, "DATABASE_URL is not a PostgreSQL URL"),
+        (["--database-url", "mysql://u:pw@h/x", "locks"], {}, "--database-url is not a PostgreSQL URL"),
+        (["--database-url", "postgresql://u:pw@127.0.0.1:1/x", "locks"], {}, "cannot connect to the database: "),
+    ],
+)
+def test_bad_database_urls_are_one_line_exit_2(argv, env, message, monkeypatch, capsys):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("database.config._configured_url", None)
+    assert main(["--project", str(Path(__file__).resolve().parents[2]), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dbtui: error: ") and message in err and err.count("\n") == 1 and "pw@" not in err
