@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from database.config import Project
-from database.dev.codegen.watch import Failed, Finished, Started, watch
+from database.dev.codegen.watch import QUIET_MS, Failed, Finished, Started, watch
 
 TIMEOUT = 30
+BURST_GAP = 0.002  # seconds between two files of one "save all"
 
 
 def _imports(path: Path) -> bool:
@@ -64,3 +67,68 @@ def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(tmp_project: P
         stop.set()
         worker.join(timeout=TIMEOUT)
     assert not worker.is_alive()
+
+
+def _watching(project: Project, url: str) -> tuple[queue.Queue, threading.Event, threading.Thread]:
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: [events.put(e) for e in watch(project, url=url, stop_event=stop)],
+                              daemon=True)
+    worker.start()
+    return events, stop, worker
+
+
+def _next_run(events: queue.Queue) -> Finished | Failed:
+    started = events.get(timeout=TIMEOUT)
+    assert isinstance(started, Started), started
+    return events.get(timeout=TIMEOUT)
+
+
+def _save(path: Path, text: str) -> None:
+    """Write the way editors do: a temporary file renamed over the old one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def test_a_save_all_burst_is_one_run(tmp_project: Project, server_url: str) -> None:
+    """An editor's "save all" writes queries.sql and the annotations ms apart: one compile for both, not two."""
+    events, stop, worker = _watching(tmp_project, server_url)
+    try:
+        assert isinstance(_next_run(events), Finished)
+        queries = tmp_project.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n"
+        began = time.perf_counter()
+        _save(tmp_project.queries, queries)
+        time.sleep(BURST_GAP)
+        _save(tmp_project.annotations, tmp_project.annotations.read_text())
+        stalled = (time.perf_counter() - began) * 1000 >= QUIET_MS  # the machine paused us: two saves, two runs
+        started = events.get(timeout=TIMEOUT)
+        assert isinstance(started, Started)
+        if not stalled:
+            assert started.reason == "queries.sql, schema_annotations.yaml changed", started
+        finished = events.get(timeout=TIMEOUT)
+        assert isinstance(finished, Finished) and "users_count() -> int | None" in finished.signatures
+    finally:
+        stop.set()
+        worker.join(timeout=TIMEOUT)
+    assert not worker.is_alive()
+
+
+def test_a_save_before_the_watcher_starts_is_compiled(tmp_project: Project, server_url: str) -> None:
+    """The file watcher starts after the first compile; a save before that is found by comparing the files' stat()."""
+    stop = threading.Event()
+    deadline = threading.Timer(TIMEOUT, stop.set)  # without the rescan the loop would wait for a change forever
+    deadline.start()
+    events = watch(tmp_project, url=server_url, stop_event=stop)
+    try:
+        assert isinstance(next(events), Started) and isinstance(next(events), Finished)
+        # The generator is paused here, before it starts watching: this save can only be seen by the rescan.
+        tmp_project.queries.write_text(tmp_project.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
+        started = next(events, None)
+        assert isinstance(started, Started) and started.reason == "changed while compiling", started
+        compiled = next(events)
+        assert isinstance(compiled, Finished) and "users_count() -> int | None" in compiled.signatures
+    finally:
+        deadline.cancel()
+        stop.set()
+        events.close()

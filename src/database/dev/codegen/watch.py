@@ -8,6 +8,7 @@ place; the next good save recovers.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +22,13 @@ from database.config import Project
 from database.dev.codegen.runner import Compiler
 from database.errors import DbtuiError
 
-# Editors save in bursts (write a temporary file, rename it, touch it): wait this long for quiet before compiling.
-QUIET_MS = 30
+# Editors save in bursts (write a temporary file, rename it, touch it) whose steps are microseconds apart: compile
+# once nothing new has happened for QUIET_MS (a save is seen 1-2 QUIET_MS after it), but never wait over MAX_WAIT_MS.
+QUIET_MS = 10
 MAX_WAIT_MS = 400
+# How often, when nothing happens, the inputs' stat() is compared with what the last compile read: the watcher
+# starts after the first compile, so a save during that compile is otherwise never seen.
+RESCAN_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,33 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
 
     folders = sorted({str(p) for p in (queries.parent, annotations.parent, migrations) if p.is_dir()})
     with Compiler(project, url=url) as compiler:
+        compiled = _fingerprint(project)
         yield from run_once(compiler, "start")
         for changes in watchfiles.watch(*folders, watch_filter=relevant, debounce=MAX_WAIT_MS, step=QUIET_MS,
+                                        rust_timeout=RESCAN_MS, yield_on_timeout=True,
                                         stop_event=stop_event, recursive=False, raise_interrupt=False):
-            yield from run_once(compiler, _reason(project, changes))
+            if not changes:  # quiet for RESCAN_MS: catch what changed before the watcher started
+                if _fingerprint(project) == compiled:
+                    continue
+                reason = "changed while compiling"
+            else:
+                reason = _reason(project, changes)
+            compiled = _fingerprint(project)
+            yield from run_once(compiler, reason)
+
+
+def _fingerprint(project: Project) -> tuple:
+    """Size and mtime of every input (None for a missing one): equal fingerprints, nothing to recompile."""
+    def stat(path: Path) -> tuple[int, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return info.st_size, info.st_mtime_ns
+
+    try:
+        migrations = sorted(e.name for e in os.scandir(project.migrations) if e.name.endswith((".sql", ".py")))
+    except OSError:
+        migrations = []
+    paths = [project.queries, project.annotations, *(project.migrations / name for name in migrations)]
+    return tuple((str(path), stat(path)) for path in paths)
