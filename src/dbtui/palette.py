@@ -22,6 +22,8 @@ ACTIONS: list[Action] = [
     Action("apply", "Apply selected migration", "Apply the selected migration and its unapplied ancestors  [a]"),
     Action("rollback", "Roll back selected migration", "Roll back the selected migration and its applied descendants  [r]"),
     Action("new_migration", "New migration", "Create a migration depending on the current heads  [n]"),
+    Action("preview", "Preview schema change of pending migrations",
+           "Dry run on a throwaway copy: the schema diff the pending migrations would make  [p]"),
     Action("codegen", "Run codegen now", "Write schema.sql and the generated ORM  [g]"),
     Action("toggle_watch", "Toggle codegen watch", "Rerun codegen when queries.sql or migrations change  [w]"),
     Action("check", "Run convention checks", "Check the schema against the conventions and annotations  [c]"),

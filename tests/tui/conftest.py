@@ -11,7 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from textual.dom import DOMNode
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from database.dev import testdb
 from dbtui.app import Clock, DbtuiApp
@@ -71,9 +73,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: fl
     await pilot.pause()
 
 
-def text_of(app: DbtuiApp, selector: str) -> str:
-    """The plain text a Label or Static shows."""
-    from textual.widgets import Static
-
-    content = app.query_one(selector, Static).content
+def text_of(node: DOMNode, selector: str) -> str:
+    """The plain text a Label or Static under ``node`` (the app, or a dialog screen) shows."""
+    content = node.query_one(selector, Static).content
     return content.plain if hasattr(content, "plain") else str(content)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, OptionList, TabbedContent, Tree
 
 from database.dev import migrations, testdb
 from database.lock import pg_advisory_lock
+from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
+from dbtui.widgets.preview import PreviewScreen
 
 from .conftest import SIZE, make_app, text_of, wait_for
 
@@ -63,14 +65,22 @@ async def test_help_opens_and_any_key_closes(tui_project: Path, empty_database: 
 
 
 async def test_palette_offers_every_action(tui_project: Path, empty_database: str) -> None:
+    """Every action is in the palette; choosing the preview there runs it like ``p``."""
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.database_ok, what="database")
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"go to locks")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.query_one(TabbedContent).active == "locks", what="locks tab")
+        hits = [hit async for hit in ActionsProvider(app.screen).discover()]
+        assert [hit.display for hit in hits] == [action.title for action in ACTIONS]
+        assert {binding.action for binding in app.BINDINGS} <= {action.name for action in ACTIONS}  # every key
+        await pilot.press(*"preview")
+        results = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: results.option_count > 0, what="palette hits")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen), what="preview")
+        await wait_for(pilot, lambda: app.screen.result is not None, timeout=60, what="dry run")
+        assert len(app.screen.result.planned) == 6
 
 
 async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from database.dev import migrations
 from database.dev.migration_status import read_status
 from dbtui.tabs.migrations import MigrationsTab, graph_rows
 from dbtui.widgets.confirm import ConfirmScreen
+from dbtui.widgets.preview import PreviewScreen
 from dbtui.widgets.prompt import PromptScreen
 from database.dev.migration_tree import load_tree
 
@@ -122,3 +124,40 @@ async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_da
         assert app.is_running
     now = applied(empty_database, tui_project)
     assert "0006_row_level_security" in now and "0007_broken" not in now
+
+
+async def test_preview_shows_schema_diff_without_applying(tui_project: Path, empty_database: str) -> None:
+    """``p``: a dry run on a throwaway copy; the real database keeps its pending migrations."""
+    migrations.migrate(empty_database, tui_project / "migrations", "0005_projects")
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("p")
+        assert isinstance(app.screen, PreviewScreen)
+        await wait_for(pilot, lambda: app.screen.result is not None, timeout=60, what="dry run")
+        assert app.screen.result.planned == ("0004_memberships", "0006_row_level_security")
+        diff = text_of(app.screen, "#preview-diff")
+        assert "+CREATE TABLE public.memberships (" in diff and "+ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;" in diff
+        assert "✓ apply 0004_memberships" in text_of(app.screen, "#preview-steps")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PreviewScreen)
+    assert applied(empty_database, tui_project) == ["0001_functions", "0002_customer_role", "0003_organizations_users", "0005_projects"]
+
+
+async def test_rollback_without_rollback_file_is_refused(tui_project: Path, empty_database: str) -> None:
+    """Like ``dbtui rollback``: no confirmation, one clear message, nothing rolled back."""
+    (tui_project / "migrations" / "0007_no_undo.sql").write_text(
+        "-- depends: 0006_row_level_security\nCREATE INDEX projects_name ON projects (name);\n", encoding="utf-8"
+    )
+    migrations.migrate(empty_database, tui_project / "migrations")
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await ready(pilot, app)
+        select(tab, "0006_row_level_security")  # its descendant 0007 has no rollback file
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any(n.title == "Rollback refused" for n in app._notifications), what="refusal")
+        refusal = next(n for n in app._notifications if n.title == "Rollback refused")
+        assert refusal.message.startswith("0007_no_undo has no rollback file, so nothing was rolled back")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.is_running
+    assert "0007_no_undo" in applied(empty_database, tui_project)

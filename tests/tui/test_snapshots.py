@@ -92,3 +92,14 @@ def test_help_screen(snap_compare, tui_project: Path, fixed_database: str) -> No
         await pilot.press("f1")
 
     assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+
+
+def test_preview_screen(snap_compare, tui_project: Path, fixed_database: str) -> None:
+    migrations.migrate(fixed_database, tui_project / "migrations", "0005_projects")
+
+    async def before(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: pilot.app.screen.result is not None, timeout=60, what="dry run")
+
+    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)

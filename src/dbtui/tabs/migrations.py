@@ -22,6 +22,7 @@ from dbtui import messages
 from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.prompt import PromptScreen
 from dbtui.widgets.sql_view import SqlView
+from dbtui.widgets.steps import record_step
 
 if TYPE_CHECKING:
     from database.dev.migration_status import StatusReport
@@ -166,7 +167,8 @@ class MigrationsTab(Horizontal):
             "migration tree": self._tree_loaded,
             "migration status": self._status_loaded,
             "new migration": self._created,
-            "plan": self._planned,
+            "plan migrate": self._planned,
+            "plan rollback": self._planned,
             "migrate": self._ran,
             "rollback": self._ran,
         }.get(message.task)
@@ -179,7 +181,11 @@ class MigrationsTab(Horizontal):
             self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
         if message.task in ("migrate", "rollback"):
             self.load_status()  # the run may have applied some before failing
-        # TaskFailed bubbles on to the app, which shows it as a notification too.
+        if message.task in ("plan migrate", "plan rollback"):  # refused before anything ran: say so, nothing more
+            message.stop()
+            title = "Rollback refused" if message.task == "plan rollback" else "Cannot migrate"
+            self.app.notify(message.error, title=title, severity="error", timeout=10)
+        # Other failures bubble on to the app, which shows them as a notification too.
 
     def _tree_loaded(self, tree: MigrationTree) -> None:
         self.migrations = tree
@@ -260,7 +266,7 @@ class MigrationsTab(Horizontal):
 
     def _busy(self) -> bool:
         app = self.app
-        if any(app.task_running(task) for task in ("plan", "migrate", "rollback")):  # type: ignore[attr-defined]
+        if any(app.task_running(task) for task in ("plan migrate", "plan rollback", "migrate", "rollback")):  # type: ignore[attr-defined]
             app.notify("A migration run is already in progress.", severity="warning")
             return True
         return False
@@ -277,20 +283,23 @@ class MigrationsTab(Horizontal):
             self._plan("rollback", migration_id)
 
     def _plan(self, direction: str, target: str | None) -> None:
-        """Read the status fresh and work out exactly what would run; the answer opens the confirmation."""
+        """Read the status fresh and work out exactly what would run, with the CLI's own planners (a rollback of a
+        migration without a rollback file is refused here, as ``dbtui rollback`` refuses it); the answer opens the
+        confirmation."""
         url = self.app.require_database()  # type: ignore[attr-defined]
         if url is None or self._busy():
             return
         directory = self.project.migrations
 
         def plan() -> tuple[str, str | None, StatusReport, list[str]]:
-            from database.dev.migration_status import plan_migrate, plan_rollback, read_status
+            from database.dev.migration_status import plan_migrate, read_status
+            from database.dev.migrations import rollback_plan
 
             report = read_status(url, directory)
-            ids = plan_migrate(report, target) if direction == "migrate" else plan_rollback(report, target or "")
+            ids = plan_migrate(report, target) if direction == "migrate" else rollback_plan(report, target or "")
             return direction, target, report, ids
 
-        self.app.run_task(self, "plan", plan)  # type: ignore[attr-defined]
+        self.app.run_task(self, f"plan {direction}", plan)  # type: ignore[attr-defined]
 
     def _planned(self, result: tuple[str, str | None, StatusReport, list[str]]) -> None:
         direction, target, report, ids = result
@@ -298,14 +307,21 @@ class MigrationsTab(Horizontal):
         if not ids:
             self.app.notify("Nothing to apply: every migration is applied." if target is None else f"{target} is already applied.")
             return
+        count = f"{len(ids)} migration{'s' if len(ids) != 1 else ''}"
         if direction == "migrate":
-            title = f"Apply {len(ids)} migration{'s' if len(ids) != 1 else ''}" + (f" (for {target})" if target else "") + "?"
-            warning = ""
+            title = f"Apply {count}" + (f" (for {target})" if target else "") + "?"
         else:
-            title = f"Roll back {len(ids)} migration{'s' if len(ids) != 1 else ''}, newest first?"
-            missing = [i for i in ids if not report[i].rollback]
-            warning = f"{', '.join(missing)} has no rollback file: the rollback will be refused." if missing else ""
-        self.app.push_screen(ConfirmScreen(title, ids, warning=warning), partial(self._confirmed, direction, target))
+            title = f"Roll back {count}, newest first?"
+        self.app.push_screen(ConfirmScreen(title, ids), partial(self._confirmed, direction, target))
+
+    def preview(self) -> None:
+        """The schema change of every pending migration, from a dry run on a throwaway clone (``p``)."""
+        url = self.app.require_database()  # type: ignore[attr-defined]
+        if url is None:
+            return
+        from dbtui.widgets.preview import PreviewScreen
+
+        self.app.push_screen(PreviewScreen(url, self.project.migrations))
 
     def _confirmed(self, direction: str, target: str | None, yes: bool | None) -> None:
         if not yes:
@@ -331,24 +347,19 @@ class MigrationsTab(Horizontal):
         self.app.run_task(self, direction, lambda: run(*args, on_event=progress))  # type: ignore[attr-defined]
 
     def on_migration_progress(self, message: messages.MigrationProgress) -> None:
-        from database.dev import migrations as backend
+        from database.dev.migrations import MigrationDone, MigrationStarted
 
         message.stop()
         event = message.event
         bar = self.query_one("#migrations-progress", ProgressBar)
-        verb = {"apply": "apply", "rollback": "roll back", "unmark": "unmark"}
-        if isinstance(event, backend.MigrationStarted):
+        seconds = None
+        if isinstance(event, MigrationStarted):
             bar.update(total=event.total, progress=event.index)
             self.started_at[event.id] = message.at
-            self.steps.append(Text(f"▶ {verb[event.direction]} {event.id} …", style="bold"))
-        elif isinstance(event, backend.MigrationDone):
+        elif isinstance(event, MigrationDone):
             seconds = message.at - self.started_at.get(event.id, message.at)
             bar.advance(1)
-            self.steps[-1] = Text(f"✓ {verb[event.direction]} {event.id}  {seconds:.2f} s", style="green")
-        elif isinstance(event, backend.MigrationFailed):
-            self.steps[-1] = Text(f"✗ {verb[event.direction]} {event.id}: {event.error}", style="bold red")
-        elif isinstance(event, backend.Notice):
-            self.steps.append(Text(event.message, style="yellow"))
+        record_step(self.steps, event, seconds)
         self.query_one("#migrations-steps", Static).update(Text("\n").join(self.steps))
 
     def _ran(self, result: RunResult) -> None:

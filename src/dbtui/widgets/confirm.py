@@ -20,11 +20,10 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "Cancel"),
     ]
 
-    def __init__(self, title: str, steps: Sequence[str], *, warning: str = "") -> None:
+    def __init__(self, title: str, steps: Sequence[str]) -> None:
         super().__init__()
         self.title_text = title
         self.steps = list(steps)
-        self.warning = warning
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -32,8 +31,6 @@ class ConfirmScreen(ModalScreen[bool]):
             with VerticalScroll(id="dialog-steps"):
                 for number, step in enumerate(self.steps, 1):
                     yield Static(f"{number:>3}. {step}", markup=False)
-            if self.warning:
-                yield Label(self.warning, id="dialog-warning")
             yield Label("[b]y[/b] run it    [b]n[/b] / [b]escape[/b] cancel", id="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:
