@@ -338,12 +338,12 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
     """
     from yoyo.exceptions import LockTimeout
 
-    from database.dev import testdb
+    from database.dev import server, testdb
 
     row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
     if row:
         pid, since = row
-        if testdb._is_local(url) and not testdb._process_alive(pid):
+        if testdb.is_local_server(url) and not server.process_alive(pid):
             emit(Notice(f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"))
             backend.break_lock()
         else:

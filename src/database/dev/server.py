@@ -256,7 +256,7 @@ class Cluster:
 
     def status(self) -> Status:
         pid = self._pid_from_file()
-        running = pid is not None and _alive(pid) and self.answers()
+        running = pid is not None and process_alive(pid) and self.answers()
         version = None
         with contextlib.suppress(OSError):
             version = (self.data_dir / "PG_VERSION").read_text().strip()
@@ -295,11 +295,11 @@ class Cluster:
         """Stop the server (fast shutdown). Returns False when it was not running."""
         with self._locked():
             pid = self._pid_from_file()
-            if pid is None or not _alive(pid):
+            if pid is None or not process_alive(pid):
                 return False
             binaries = _binaries_for_account()
             done = _run([binaries.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"], check=False)
-            if done.returncode != 0 and _alive(pid):
+            if done.returncode != 0 and process_alive(pid):
                 os.kill(pid, signal.SIGQUIT)
             return True
 
@@ -413,7 +413,7 @@ class Cluster:
         return (important or lines or ["no message in the server log"])[-1]
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """True for a running process; a zombie (dead, not yet reaped: common in containers) counts as dead."""
     try:
         os.kill(pid, 0)
@@ -428,7 +428,7 @@ def _alive(pid: int) -> bool:
 
 
 def _is_postgres(pid: int) -> bool:
-    if not _alive(pid):
+    if not process_alive(pid):
         return False
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster")

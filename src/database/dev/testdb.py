@@ -146,19 +146,9 @@ def _drop_orphans(conn: psycopg.Connection) -> None:
     rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (CLONE_PREFIX + "%",)).fetchall()
     for (name,) in rows:
         pid = name[len(CLONE_PREFIX):].split("_", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not server.process_alive(int(pid)):
             with contextlib.suppress(psycopg.Error):
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _spare_prefix(template: str) -> str:
@@ -209,7 +199,7 @@ def create_database(*, project: Project | None = None, migrations_dir: Path | No
         template = _ensure_template(conn, admin_url, directory)
         if not _take_spare(conn, template, name):
             _clone(conn, template, name)
-        if _is_local(admin_url):
+        if is_local_server(admin_url):
             _drop_orphans(conn)
     if SPARES:
         _replenish(admin_url, template)
@@ -225,7 +215,8 @@ def drop_database(url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _is_local(url: str) -> bool:
+def is_local_server(url: str) -> bool:
+    """True when ``url`` names a server on this machine (Unix socket or loopback): its pids are ours to check."""
     host = dict(parse_qsl(urlsplit(url).query)).get("host") or urlsplit(url).hostname or ""
     return host.startswith("/") or host in ("", "localhost", "127.0.0.1", "::1")
 
