@@ -21,6 +21,7 @@ from psycopg import sql
 from database import config
 from database.config import Project
 from database.dev import server
+from database.dev.fingerprint import migrations_digest  # here for callers of testdb.migrations_digest
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -28,31 +29,6 @@ CLONE_PREFIX = "dbtui_test_"
 TEMPLATES_KEPT = 8
 SPARE_PREFIX = "dbtui_spare_"
 SPARES = int(os.environ.get("DBTUI_TESTDB_SPARES", "2"))  # ready-made clones kept per template
-
-
-_digests: dict[tuple, str] = {}
-
-
-def migrations_digest(directory: Path) -> str:
-    """A hash of every migration file's name and content (what a template is built from).
-
-    Cached by the files' names, sizes and mtimes, so asking again in a long-running process costs a directory scan.
-    """
-    try:
-        entries = sorted(
-            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
-            for e in os.scandir(directory)
-            if e.is_file() and e.name.endswith((".sql", ".py"))
-        )
-    except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"migrations folder not found: {directory}") from None
-    key = (str(directory), tuple(entries))
-    if key not in _digests:
-        digest = hashlib.sha256()
-        for name, _, _ in entries:
-            digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
-        _digests[key] = digest.hexdigest()
-    return _digests[key]
 
 
 def with_database(url: str, dbname: str) -> str:

@@ -1,0 +1,33 @@
+"""The identity of a migrations folder, without importing a database driver (the codegen cache checks it first)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from database.errors import ConfigError
+
+_digests: dict[tuple, str] = {}
+
+
+def migrations_digest(directory: Path) -> str:
+    """A hash of every migration file's name and content (what a template is built from).
+
+    Cached by the files' names, sizes and mtimes, so asking again in a long-running process costs a directory scan.
+    """
+    try:
+        entries = sorted(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+            for e in os.scandir(directory)
+            if e.is_file() and e.name.endswith((".sql", ".py"))
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"migrations folder not found: {directory}") from None
+    key = (str(directory), tuple(entries))
+    if key not in _digests:
+        digest = hashlib.sha256()
+        for name, _, _ in entries:
+            digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
