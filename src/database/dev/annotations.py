@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from database.errors import DbtuiError
+
+if TYPE_CHECKING:  # imported where a file is parsed: a project without the file never loads YAML
+    import yaml
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def load_annotations(path: Path | str) -> Annotations:
 
 def parse_annotations(text: str, path: Path | str | None = None) -> Annotations:
     """Parse annotations from YAML text (``path`` is only used in messages)."""
+    import yaml
+
     path = Path(path) if path is not None else None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -104,6 +108,8 @@ def parse_annotations(text: str, path: Path | str | None = None) -> Annotations:
 
 
 def _is_null(node: yaml.Node) -> bool:
+    import yaml
+
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
@@ -117,6 +123,8 @@ class _Reader:
         return DbtuiError(message, path=self.path, line=node.start_mark.line + 1)
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+        import yaml
+
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{what} must be a mapping")
         for key, _ in node.value:
@@ -130,11 +138,15 @@ class _Reader:
         return node.value
 
     def text(self, node: yaml.Node, what: str) -> str:
+        import yaml
+
         if not isinstance(node, yaml.ScalarNode) or _is_null(node) or not str(node.value).strip():
             raise self.error(node, f"{what} must be non-empty text")
         return str(node.value).strip()
 
     def table(self, name: str, name_node: yaml.ScalarNode, body: yaml.Node) -> TableAnnotation:
+        import yaml
+
         line = name_node.start_mark.line + 1
         if _is_null(body):
             return TableAnnotation(name=name, line=line)
