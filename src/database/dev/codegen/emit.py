@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from database.dev.annotations import Annotations
-from database.dev.codegen.infer import Argument, Catalog, Column, Field, Method, PyType, Table, identifier
+from database.dev.codegen.model import Argument, Catalog, Column, Field, Method, PyType, Table, identifier
 
 INDENT = "    "
 

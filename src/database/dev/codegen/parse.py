@@ -15,53 +15,17 @@ Replacements keep the statement's line breaks, so a server error position still 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from pglast import parser
 
 from database.dev.codegen.errors import CodegenError
+from database.dev.codegen.model import Embed, Param, Query
 
 KINDS = ("one", "many", "exec", "execrows", "execresult", "copyfrom")
 _ANNOTATION = re.compile(r"--\s*name:\s*(?P<rest>.*)$")
 _NAME_AND_KIND = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+:(?P<kind>\w+)\s*")
 _MACROS = ("arg", "narg", "slice", "embed")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One ``$number`` of the rewritten statement; ``name`` is set for the named forms."""
-
-    number: int
-    name: str | None = None
-    nullable: bool = False  # sqlc.narg
-    is_slice: bool = False  # sqlc.slice: an array parameter
-
-
-@dataclass(frozen=True)
-class Embed:
-    """``sqlc.embed(table)``: ``table.*`` starts at ``offset`` of the rewritten SQL."""
-
-    table: str
-    offset: int
-
-
-@dataclass(frozen=True)
-class Query:
-    """One annotated statement, rewritten to plain SQL; ``sql_line`` is the file line of its first character."""
-
-    name: str
-    kind: str
-    line: int
-    sql_line: int
-    source: str
-    sql: str
-    params: tuple[Param, ...]
-    embeds: tuple[Embed, ...]
-
-    def line_of(self, offset: int) -> int:
-        """The queries.sql line holding character ``offset`` of the rewritten SQL."""
-        return self.sql_line + self.sql.count("\n", 0, max(offset, 0))
 
 
 def parse_queries(text: str, path: Path | str) -> list[Query]:

@@ -1,10 +1,15 @@
-"""Run the stages: a throwaway migrated database, parse → analyse → emit, and write schema.sql and the ORM.
+"""Run the stages: parse → analyse → emit, and write schema.sql and the ORM.
 
-``Compiler`` keeps its database, connection and per-query analyses between runs, so watch mode recompiles only
-the queries that changed and rebuilds the database only when the migrations change.
+What the database says (schema.sql's text, the catalog, each query's analysis) is kept in the codegen ``cache``,
+keyed by the migrations and the server, so a fresh process with unchanged migrations compiles without psycopg and
+without touching a database; only queries new since the last run are described.
 
-A cold run is mostly waiting, so it overlaps: pg_dump starts as soon as the database exists and runs while the
-stages load (pglast, YAML: imported only then), the catalog is read and the queries are described.
+``Compiler`` keeps its database, connection and the cache entry between runs, so watch mode recompiles only the
+queries that changed and rebuilds the database only when the migrations change.
+
+When the database is needed the run is mostly waiting, so it overlaps: pg_dump (when schema.sql's text is not
+cached) starts as soon as the database exists and runs while pglast loads, the catalog is read and the queries
+are described.
 """
 
 from __future__ import annotations
@@ -19,18 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from database.config import Project
-from database.dev import schema_dump, testdb
+from database.dev.fingerprint import migrations_digest
+from database.dev.codegen import cache
 from database.dev.codegen.errors import CodegenError
 from database.errors import DbtuiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from database.dev.codegen.infer import Analyzer, Method
-    from database.dev.codegen.parse import Query
+    import psycopg
+
+    from database.dev.codegen.infer import Analyzer
+    from database.dev.codegen.model import Method, Query
 
 
 @dataclass(frozen=True)
@@ -59,17 +65,18 @@ def _relative(project: Project, path: Path) -> str:
 
 
 class Compiler:
-    """A warm throwaway database and the analyses of the queries compiled so far."""
+    """A warm throwaway database (opened only when the cache cannot answer) and the cache entry of the migrations."""
 
     def __init__(self, project: Project, *, url: str | None = None) -> None:
         self.project = project
         self.server_url = url
         self.database_url: str | None = None
+        self.analyzed: tuple[str, ...] = ()  # the queries the last compile asked the database about
         self._conn: psycopg.Connection | None = None
         self._analyzer: Analyzer | None = None
         self._digest: str | None = None
         self._schema: Future[str] | None = None
-        self._cache: dict[tuple, Method] = {}
+        self._entry: cache.Entry | None = None
 
     def __enter__(self) -> "Compiler":
         return self
@@ -83,34 +90,47 @@ class Compiler:
             self._conn.close()
             self._conn = None
         if self.database_url is not None:
+            from database.dev import testdb
+
             testdb.drop_database(self.database_url)  # WITH (FORCE): a pg_dump still running fails, unread
             self.database_url = None
         self._analyzer = None
         self._schema = None
         self._digest = None
 
-    def _ensure_database(self) -> Analyzer:
-        """(Re)build the throwaway database when the migrations changed since the last run."""
-        digest = testdb.migrations_digest(self.project.migrations)
+    def _ensure_database(self, *, dump: bool) -> Analyzer:
+        """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
+        unless schema.sql's text is known."""
+        digest = migrations_digest(self.project.migrations)
         if digest != self._digest or self._analyzer is None:
             self.close()
-            self._cache.clear()
+            import psycopg
+
+            from database.dev import schema_dump, testdb
+
             self.database_url = testdb.create_database(project=self.project, url=self.server_url)
-            self._schema = _in_background(schema_dump.dump_schema, self.database_url)
+            if dump:
+                self._schema = _in_background(schema_dump.dump_schema, self.database_url)
             self._conn = psycopg.connect(self.database_url, autocommit=True)
             from database.dev.codegen.infer import Analyzer  # pglast loads while pg_dump runs
 
             self._analyzer = Analyzer(self._conn)
             self._digest = digest
+        elif dump and self._schema is None:
+            from database.dev import schema_dump
+
+            self._schema = _in_background(schema_dump.dump_schema, self.database_url)  # type: ignore[arg-type]
         return self._analyzer
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
-        analyzer = self._ensure_database()
         from database.dev.annotations import load_annotations
         from database.dev.codegen.emit import emit
-        from database.dev.codegen.parse import parse_queries
 
+        key = cache.key(self.project, self.server_url)
+        if self._entry is None or self._entry.key != key:
+            self._entry = cache.load(self.project, key)
+        entry = self._entry
         path = _relative(self.project, self.project.queries)
         try:
             text = self.project.queries.read_text(encoding="utf-8")
@@ -118,22 +138,41 @@ class Compiler:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CodegenError(f"cannot read: {exc}", path=path) from None
-        queries = parse_queries(text, path)
-        analyzer.describe_all([q for q in queries if _key(q) not in self._cache])
-        methods = [self._analyze(analyzer, query, path) for query in queries]
+        changed = False
+        digest = cache.queries_digest(text)
+        if entry.queries_digest != digest:
+            from database.dev.codegen.parse import parse_queries
+
+            entry.queries, entry.queries_digest, changed = tuple(parse_queries(text, path)), digest, True
+        queries = list(entry.queries)
+        missing = [q for q in queries if cache.query_key(q) not in entry.methods]
+        self.analyzed = tuple(q.name for q in missing)
+        if missing or entry.schema is None or entry.catalog is None:
+            analyzer = self._ensure_database(dump=entry.schema is None)
+            analyzer.describe_all(missing)
+            for query in missing:
+                entry.methods[cache.query_key(query)] = self._analyze(analyzer, query, path)
+            entry.catalog = entry.catalog or analyzer.catalog
+            entry.schema = entry.schema or self._dumped_schema()
+            changed = True
+        methods = [dataclasses.replace(entry.methods[cache.query_key(q)], query=q) for q in queries]
         names = [m.method for m in methods]
         for method in methods:
             if names.count(method.method) > 1:
                 raise CodegenError(f"{method.query.name}: two queries give the method name {method.method!r}",
                                    path=path, line=method.query.line)
+        if cache.key(self.project, self.server_url) != key:  # a migration changed meanwhile: keep nothing learnt
+            self._entry = None
+        elif changed:
+            cache.save(self.project, entry, queries)
         annotations = load_annotations(self.project.annotations)
-        module = emit(analyzer.catalog, methods, annotations, queries=path,
+        module = emit(entry.catalog, methods, annotations, queries=path,
                       migrations=_relative(self.project, self.project.migrations))
         warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
-        return Output(self._dumped_schema(), module.source, module.signatures, warnings)
+        return Output(entry.schema, module.source, module.signatures, warnings)
 
     def _dumped_schema(self) -> str:
-        """schema.sql's text, waiting for pg_dump if it is still running; a failed dump rebuilds next time."""
+        """schema.sql's text, waiting for pg_dump; a failed dump rebuilds the database next time."""
         assert self._schema is not None
         try:
             return self._schema.result()
@@ -142,17 +181,11 @@ class Compiler:
             raise
 
     def _analyze(self, analyzer: Analyzer, query: Query, path: str) -> Method:
-        key = _key(query)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return dataclasses.replace(cached, query=query)
         try:
-            method = analyzer.analyze(query, path)
+            return analyzer.analyze(query, path)
         except CodegenError as exc:
             exc.query = query.source
             raise
-        self._cache[key] = method
-        return method
 
     def write(self, output: Output, *, check: bool = False) -> tuple[Path, ...]:
         """Write the files that differ (atomically; the ORM only once it imports); returns those files."""
@@ -164,11 +197,6 @@ class Compiler:
             for path in stale:
                 write_atomic(path, files[path])
         return stale
-
-
-def _key(query: Query) -> tuple:
-    """What an analysis depends on (not the line: a moved query keeps its analysis)."""
-    return (query.name, query.kind, query.sql, query.params, query.embeds)
 
 
 def _in_background(function: Callable[[str], str], argument: str) -> Future[str]:

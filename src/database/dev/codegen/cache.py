@@ -1,0 +1,174 @@
+"""The codegen cache: what a compile learnt from the database, kept so the next process need not ask again.
+
+A fresh ``dbtui codegen`` spends nearly all its time on the database (loading psycopg, cloning the throwaway
+database, pg_dump, describing each query), yet with unchanged migrations every answer is the same as last time.
+One JSON file per *key* under ``<data_dir>/cache/codegen/`` holds schema.sql's text, the catalog, the parsed
+queries.sql and each query's analysis (by the query's rewritten text, name, kind and parameters). The key covers
+everything those answers depend on: the migrations' content, the server (the binaries' version; with an explicit
+URL also that server's address), the source of the stages that produce them and of pglast, and ``FORMAT``. A
+changed input gives another key, so a miss, never a stale answer; an unreadable or malformed file is a miss too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from database import config
+from database.config import Project
+from database.dev import server
+from database.dev.codegen.model import Catalog, Method, Query
+from database.dev.fingerprint import migrations_digest
+
+FORMAT = 1
+KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
+
+_HERE = Path(__file__).resolve().parent
+# The code whose output is cached: a change to any of it (an upgrade, a fix) must not serve old answers.
+_SOURCES = (_HERE / "model.py", _HERE / "parse.py", _HERE / "infer.py", _HERE / "cache.py",
+            _HERE.parent / "schema_dump.py")
+
+
+@dataclass
+class Entry:
+    """The cached answers for one key; ``methods`` is keyed by ``query_key`` and has no ``query`` (set on use)."""
+
+    key: str
+    schema: str | None = None
+    catalog: Catalog | None = None
+    queries_digest: str | None = None  # of the queries.sql text that ``queries`` were parsed from
+    queries: tuple[Query, ...] = ()
+    methods: dict[str, Method] = field(default_factory=dict)
+
+
+def key(project: Project, url: str | None) -> str:
+    """The cache key of the current inputs (no database is contacted: see the module docstring)."""
+    parts = {
+        "format": FORMAT,
+        "migrations": migrations_digest(project.migrations),
+        "server": server.find_binaries().version,
+        "url": config.redact(url) if url else None,  # the throwaway databases live on that server
+        "code": _code_digest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+_code: list[str] = []
+
+
+def _code_digest() -> str:
+    """A hash of the caching stages' source and pglast's install (read once: it is the code running now)."""
+    if not _code:
+        digest = hashlib.sha256()
+        for path in _SOURCES:
+            digest.update(path.read_bytes())
+        spec = importlib.util.find_spec("pglast")
+        if spec and spec.origin:
+            info = os.stat(spec.origin)
+            digest.update(f"{spec.origin}:{info.st_size}:{info.st_mtime_ns}".encode())
+        _code.append(digest.hexdigest())
+    return _code[0]
+
+
+def query_key(query: Query) -> str:
+    """What an analysis depends on (not the line: a moved query keeps its analysis)."""
+    return json.dumps([query.name, query.kind, query.sql, _encode(query.params), _encode(query.embeds)])
+
+
+def queries_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def folder(project: Project) -> Path:
+    return project.data_dir / "cache" / "codegen"
+
+
+def load(project: Project, cache_key: str) -> Entry:
+    """The entry stored for ``cache_key``; an empty one when there is none or it cannot be read."""
+    path = folder(project) / f"{cache_key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["format"] != FORMAT or data["key"] != cache_key:
+            raise ValueError("another format or key")
+        return Entry(
+            cache_key,
+            _decode(str | None, data["schema"]),
+            _decode(Catalog | None, data["catalog"]),
+            _decode(str | None, data["queries_digest"]),
+            _decode(tuple[Query, ...], data["queries"]),
+            {_decode(str, k): _decode(Method, v, query=None) for k, v in data["methods"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return Entry(cache_key)
+
+
+def save(project: Project, entry: Entry, current: list[Query]) -> None:
+    """Store ``entry`` with the analyses of the ``current`` queries only (atomically); drop the oldest files."""
+    from database.dev.codegen.runner import write_atomic
+
+    keys = {query_key(q) for q in current}
+    data = {
+        "format": FORMAT,
+        "key": entry.key,
+        "schema": entry.schema,
+        "catalog": _encode(entry.catalog),
+        "queries_digest": entry.queries_digest,
+        "queries": _encode(entry.queries),
+        "methods": {k: _encode(m) for k, m in entry.methods.items() if k in keys},
+    }
+    directory = folder(project)
+    try:
+        write_atomic(directory / f"{entry.key}.json", json.dumps(data, separators=(",", ":")))
+        files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in files[KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only makes the next run slower
+
+
+def _encode(value: Any) -> Any:
+    """Plain JSON of the model's dataclasses (a Method's ``query`` is left out: the current one is set on load)."""
+    if is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)
+                if not (isinstance(value, Method) and f.name == "query")}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+_hints: dict[type, dict[str, Any]] = {}
+
+
+def _decode(kind: Any, value: Any, **given: Any) -> Any:
+    """Rebuild a value of type ``kind`` (a model dataclass, ``tuple[X, ...]``, ``X | None``, str, int, bool) from
+    its JSON, checking the shape as it goes (a ValueError or TypeError for anything else)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        return _decode(next(o for o in options if o is not type(None)), value)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return tuple(_decode(typing.get_args(kind)[0], v) for v in value)
+    if is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {kind.__name__}")
+        if kind not in _hints:
+            _hints[kind] = typing.get_type_hints(kind)
+        hints = _hints[kind]
+        names = {f.name for f in fields(kind)} - set(given)
+        if set(value) != names:
+            raise ValueError(f"{kind.__name__}: fields {sorted(value)} are not {sorted(names)}")
+        return kind(**given, **{name: _decode(hints[name], v) for name, v in value.items()})
+    if kind in (str, int, bool) and type(value) is kind:
+        return value
+    raise TypeError(f"expected {kind}, got {type(value).__name__}")

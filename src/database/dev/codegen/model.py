@@ -1,0 +1,186 @@
+"""The plain data passed between the stages (and stored in the codegen cache): no database, no parser.
+
+``parse`` produces ``Query`` values, ``infer`` the ``Catalog`` and one ``Method`` per query, ``emit`` reads them.
+Everything here is frozen dataclasses of strings, numbers, tuples and each other, so ``cache`` can store it as JSON
+and load it back without importing psycopg or pglast.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+# --- parsed queries ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``$number`` of the rewritten statement; ``name`` is set for the named forms."""
+
+    number: int
+    name: str | None = None
+    nullable: bool = False  # sqlc.narg
+    is_slice: bool = False  # sqlc.slice: an array parameter
+
+
+@dataclass(frozen=True)
+class Embed:
+    """``sqlc.embed(table)``: ``table.*`` starts at ``offset`` of the rewritten SQL."""
+
+    table: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Query:
+    """One annotated statement, rewritten to plain SQL; ``sql_line`` is the file line of its first character."""
+
+    name: str
+    kind: str
+    line: int
+    sql_line: int
+    source: str
+    sql: str
+    params: tuple[Param, ...]
+    embeds: tuple[Embed, ...]
+
+    def line_of(self, offset: int) -> int:
+        """The queries.sql line holding character ``offset`` of the rewritten SQL."""
+        return self.sql_line + self.sql.count("\n", 0, max(offset, 0))
+
+
+# --- plain data handed to the emitter -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PyType:
+    """A Python annotation for a database type; ``enum`` names the StrEnum values are converted to."""
+
+    annotation: str
+    imports: tuple[str, ...] = ()
+    enum: str | None = None
+    json: bool = False  # parameters are wrapped in psycopg's Jsonb so dicts and lists can be sent
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: PyType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the schema; ``class_name`` is its dataclass (or StrEnum, for ``*_enum`` tables)."""
+
+    oid: int
+    schema: str
+    name: str
+    class_name: str
+    columns: tuple[Column, ...]
+    enum_values: tuple[str, ...] | None = None  # set for *_enum tables
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tables: tuple[Table, ...]
+
+    def by_oid(self, oid: int) -> Table | None:
+        return next((t for t in self.tables if t.oid == oid), None)
+
+    def by_name(self, name: str) -> Table | None:
+        matches = [t for t in self.tables if t.name == name]
+        return next((t for t in matches if t.schema == "public"), matches[0] if matches else None)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A keyword-only parameter of the generated method, bound to ``$number``."""
+
+    name: str
+    number: int
+    type: PyType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a result: a single column, or (``embed``) a run of ``width`` columns forming a table's row."""
+
+    name: str
+    type: PyType
+    nullable: bool
+    embed: Table | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.embed.columns) if self.embed else 1
+
+
+@dataclass(frozen=True)
+class Method:
+    """Everything the emitter needs for one query. ``returns``: none, table, value, row, rowcount, cursor."""
+
+    query: Query
+    method: str
+    sql: str
+    arguments: tuple[Argument, ...]
+    returns: str
+    fields: tuple[Field, ...] = ()
+    table: Table | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def row_class(self) -> str | None:
+        if self.returns == "table":
+            return self.table.class_name  # type: ignore[union-attr]
+        if self.returns == "row":
+            return _camel(self.query.name) + "Row"
+        return None
+
+    @property
+    def params_class(self) -> str:
+        return _camel(self.query.name) + "Params"
+
+
+# --- names ------------------------------------------------------------------------------------------------------------
+
+
+def snake(name: str) -> str:
+    """``OrganizationsList`` → ``organizations_list`` (already snake_case names stay)."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    return text.lower()
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", snake(name)) if part)
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def class_name_for(table: str) -> str:
+    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``."""
+    base = table[: -len("_enum")] if table.endswith("_enum") else table
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", base) if p]
+    if parts and not table.endswith("_enum"):
+        parts[-1] = _singular(parts[-1])
+    name = "".join(p[:1].upper() + p[1:] for p in parts) or "Table"
+    return name if name[0].isalpha() else "T" + name
+
+
+def identifier(name: str) -> str:
+    """A valid, non-keyword Python identifier for a column or parameter name."""
+    text = re.sub(r"\W", "_", name)
+    if not text or text[0].isdigit():
+        text = "_" + text
+    return text + "_" if keyword.iskeyword(text) or text in ("self", "rows") else text
