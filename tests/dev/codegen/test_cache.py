@@ -27,6 +27,7 @@ def _compile(project: Project, server_url: str) -> tuple[tuple[str, ...], str]:
     """A fresh compiler, as a new process has: which queries it had to describe, and the ORM it made."""
     with Compiler(project, url=server_url) as compiler:
         output = compiler.compile()
+        compiler.save_cache()
         return compiler.analyzed, output.orm
 
 

@@ -24,10 +24,10 @@ from typing import Any
 from database import config
 from database.config import Project
 from database.dev import server
-from database.dev.codegen.model import Catalog, Method, Query
+from database.dev.codegen.model import Catalog, Method, Query, Table
 from database.dev.fingerprint import migrations_digest
 
-FORMAT = 1
+FORMAT = 2
 KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
 
 _HERE = Path(__file__).resolve().parent
@@ -97,20 +97,23 @@ def load(project: Project, cache_key: str) -> Entry:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["format"] != FORMAT or data["key"] != cache_key:
             raise ValueError("another format or key")
+        catalog = _decode(Catalog, data["catalog"])
+        tables = {t.oid: t for t in catalog.tables}
         return Entry(
             cache_key,
-            _decode(str | None, data["schema"]),
-            _decode(Catalog | None, data["catalog"]),
-            _decode(str | None, data["queries_digest"]),
+            _decode(str, data["schema"]),
+            catalog,
+            _decode(str, data["queries_digest"]),
             _decode(tuple[Query, ...], data["queries"]),
-            {_decode(str, k): _decode(Method, v, query=None) for k, v in data["methods"].items()},
+            {_decode(str, k): _decode(Method, v, tables, query=None) for k, v in data["methods"].items()},
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Entry(cache_key)
 
 
 def save(project: Project, entry: Entry, current: list[Query]) -> None:
-    """Store ``entry`` with the analyses of the ``current`` queries only (atomically); drop the oldest files."""
+    """Store ``entry`` (complete: schema and catalog known) with the analyses of the ``current`` queries only,
+    atomically; drop the oldest files."""
     from database.dev.codegen.runner import write_atomic
 
     keys = {query_key(q) for q in current}
@@ -121,7 +124,7 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
         "catalog": _encode(entry.catalog),
         "queries_digest": entry.queries_digest,
         "queries": _encode(entry.queries),
-        "methods": {k: _encode(m) for k, m in entry.methods.items() if k in keys},
+        "methods": {k: _encode(m, tables=True) for k, m in entry.methods.items() if k in keys},
     }
     directory = folder(project)
     try:
@@ -133,32 +136,38 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
         pass  # a cache that cannot be written only makes the next run slower
 
 
-def _encode(value: Any) -> Any:
-    """Plain JSON of the model's dataclasses (a Method's ``query`` is left out: the current one is set on load)."""
+def _encode(value: Any, *, tables: bool = False) -> Any:
+    """Plain JSON of the model's dataclasses. A Method's ``query`` is left out (the current one is set on load);
+    with ``tables``, a Table is its oid (it is in the catalog)."""
+    if tables and isinstance(value, Table):
+        return value.oid
     if is_dataclass(value):
-        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)
+        return {f.name: _encode(getattr(value, f.name), tables=tables) for f in fields(value)
                 if not (isinstance(value, Method) and f.name == "query")}
     if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
+        return [_encode(v, tables=tables) for v in value]
     return value
 
 
 _hints: dict[type, dict[str, Any]] = {}
 
 
-def _decode(kind: Any, value: Any, **given: Any) -> Any:
+def _decode(kind: Any, value: Any, tables: dict[int, Table] | None = None, **given: Any) -> Any:
     """Rebuild a value of type ``kind`` (a model dataclass, ``tuple[X, ...]``, ``X | None``, str, int, bool) from
-    its JSON, checking the shape as it goes (a ValueError or TypeError for anything else)."""
+    its JSON, checking the shape as it goes (a ValueError or TypeError for anything else); ``tables``: the
+    catalog's tables by oid, for Tables stored as their oid."""
+    if kind is Table and tables is not None:
+        return tables[value]  # a KeyError (a miss) for an oid not in the catalog
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
-        return _decode(next(o for o in options if o is not type(None)), value)
+        return _decode(next(o for o in options if o is not type(None)), value, tables)
     if origin is tuple:
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
-        return tuple(_decode(typing.get_args(kind)[0], v) for v in value)
+        return tuple(_decode(typing.get_args(kind)[0], v, tables) for v in value)
     if is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}")
@@ -168,7 +177,7 @@ def _decode(kind: Any, value: Any, **given: Any) -> Any:
         names = {f.name for f in fields(kind)} - set(given)
         if set(value) != names:
             raise ValueError(f"{kind.__name__}: fields {sorted(value)} are not {sorted(names)}")
-        return kind(**given, **{name: _decode(hints[name], v) for name, v in value.items()})
+        return kind(**given, **{name: _decode(hints[name], v, tables) for name, v in value.items()})
     if kind in (str, int, bool) and type(value) is kind:
         return value
     raise TypeError(f"expected {kind}, got {type(value).__name__}")

@@ -77,6 +77,8 @@ class Compiler:
         self._digest: str | None = None
         self._schema: Future[str] | None = None
         self._entry: cache.Entry | None = None
+        self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
+        self._saving: threading.Thread | None = None
 
     def __enter__(self) -> "Compiler":
         return self
@@ -85,7 +87,10 @@ class Compiler:
         self.close()
 
     def close(self) -> None:
-        """Close the connection and drop the throwaway database."""
+        """Close the connection and drop the throwaway database (after the cache is written)."""
+        if self._saving is not None:
+            self._saving.join()
+            self._saving = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -164,12 +169,26 @@ class Compiler:
         if cache.key(self.project, self.server_url) != key:  # a migration changed meanwhile: keep nothing learnt
             self._entry = None
         elif changed:
-            cache.save(self.project, entry, queries)
+            self._unsaved = queries
         annotations = load_annotations(self.project.annotations)
         module = emit(entry.catalog, methods, annotations, queries=path,
                       migrations=_relative(self.project, self.project.migrations))
         warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
         return Output(entry.schema, module.source, module.signatures, warnings)
+
+    def save_cache(self, *, background: bool = False) -> None:
+        """Store what the last compile learnt; called after its files are written, as it is not on their path
+        (``background``: in a thread, for watch mode, whose next compile may then start; ``close`` waits for it)."""
+        if self._unsaved is None or self._entry is None:
+            return
+        snapshot = dataclasses.replace(self._entry, methods=dict(self._entry.methods))  # the next compile adds to it
+        queries, self._unsaved = self._unsaved, None
+        if not background:
+            cache.save(self.project, snapshot, queries)
+            return
+        self._saving = threading.Thread(target=cache.save, args=(self.project, snapshot, queries),
+                                        name="dbtui-codegen-cache", daemon=True)
+        self._saving.start()
 
     def _dumped_schema(self) -> str:
         """schema.sql's text, waiting for pg_dump; a failed dump rebuilds the database next time."""
@@ -217,7 +236,9 @@ def generate(project: Project, *, url: str | None = None, check: bool = False) -
     """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing)."""
     with Compiler(project, url=url) as compiler:
         output = compiler.compile()
-        return Result(output, compiler.write(output, check=check))
+        result = Result(output, compiler.write(output, check=check))
+        compiler.save_cache()
+        return result
 
 
 def _read(path: Path) -> str | None:

@@ -77,6 +77,7 @@ def run_once(compiler: Compiler, reason: str) -> Iterator[Event]:
         yield Failed(time.perf_counter() - began, None, f"database error: {str(exc).strip().splitlines()[0]}")
         return
     yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
+    compiler.save_cache(background=True)
 
 
 def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> str:
