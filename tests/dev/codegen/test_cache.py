@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from database.config import Project
 from database.dev import server
 from database.dev.codegen import cache, generate
-from database.dev.codegen.runner import Compiler
+from database.dev.codegen.runner import Compiler, validate_module
+from database.errors import DbtuiError
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -70,6 +73,32 @@ def test_a_query_edit_describes_only_that_query(tmp_project: Project, server_url
         path.unlink()
     analyzed, cold = _compile(tmp_project, server_url)
     assert len(analyzed) == text.count("-- name:") and warm == cold
+
+
+def test_closing_a_compiler_stores_the_cache_and_the_orm_parts_cover_the_module(tmp_project: Project,
+                                                                                server_url: str) -> None:
+    """Watch mode byte-compiles only new parts of the ORM: every character of the module must be in one."""
+    with Compiler(tmp_project, url=server_url) as compiler:
+        output = compiler.compile()
+        assert _cache_files(tmp_project) == []
+    assert len(_cache_files(tmp_project)) == 1  # close() stored what the compile learnt (the TUI's one-off run)
+    rest = output.orm
+    for part in output.parts:
+        body = part if part in rest else part.removeprefix("class AsyncQuerier:\n")  # a method, in an empty class
+        assert body in rest
+        compile(part, "orm.py", "exec")
+        rest = rest.replace(body, "", 1)
+    assert rest.strip() == ""
+
+
+def test_a_part_that_does_not_compile_is_reported_at_its_line_in_the_module() -> None:
+    parts = ("x = 1\n", "class A:\n    def f(self) -> None:\n        return (\n")
+    source = "x = 1\n\n\nclass A:\n    def f(self) -> None:\n        return (\n"
+    validate_module(source, "orm.py", parts[:1])
+    validate_module(source, "orm.py", parts, frozenset(parts))  # parts known to compile are not compiled again
+    with pytest.raises(DbtuiError) as caught:
+        validate_module(source, "orm.py", parts, frozenset(parts[:1]))
+    assert str(caught.value).startswith("orm.py:6: generated module does not compile")
 
 
 def test_a_migration_edit_is_a_miss(tmp_project: Project, server_url: str) -> None:

@@ -29,6 +29,22 @@ def test_parameter_forms_are_rewritten_to_numbered_parameters() -> None:
     ]
 
 
+def test_a_remembered_parse_is_moved_to_its_new_lines_and_equals_a_fresh_one() -> None:
+    """Watch mode passes a memo so only edited statements are scanned again; the result must not differ."""
+    text = "".join(f"-- name: Q{i} :one\nSELECT {i}\n  WHERE 1 = @x{i};\n\n" for i in range(4))
+    memo: dict = {}
+    assert parse_queries(text, "queries.sql", memo) == parse_queries(text, "queries.sql")
+    assert len(memo) == 4
+    edited = "-- a comment\n\n" + text.replace("SELECT 2", "SELECT 2,\n 22")
+    remembered = parse_queries(edited, "queries.sql", memo)
+    assert remembered == parse_queries(edited, "queries.sql")
+    assert [q.line for q in remembered] == [3, 7, 11, 16] and remembered[3].line_of(0) == 17
+    broken = edited + "-- name: Q1 :one\nSELECT 1;\n"
+    with pytest.raises(CodegenError) as caught:
+        parse_queries(broken, "queries.sql", memo)
+    assert caught.value.line == broken.count("\n") - 1 and "first at line 7" in caught.value.message
+
+
 def test_argument_names_types_and_enums(analyze) -> None:
     [method] = analyze(
         "-- name: Q :many\nSELECT id FROM projects WHERE organization_id = $1 AND status = $2 AND id IN (sqlc.slice(ids))"

@@ -18,10 +18,15 @@ INDENT = "    "
 
 @dataclass(frozen=True)
 class Module:
-    """The generated source and a one-line signature per method (what watch mode shows)."""
+    """The generated source and a one-line signature per method (what watch mode shows).
+
+    ``parts``: the source cut into its top-level statements and the querier's methods (each in an empty class), each
+    compilable alone, and all of them compile exactly when the whole source does: watch mode byte-compiles only the
+    parts it has not seen yet."""
 
     source: str
     signatures: tuple[str, ...]
+    parts: tuple[str, ...]
 
 
 def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, queries: str, migrations: str) -> Module:
@@ -44,9 +49,11 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
             body.append(_dataclass(method.params_class, fields, f"One row for ``{method.query.name}`` to copy in.", {}))
     for method in methods:
         body.append(f"{_constant(method)} = {_literal(method.sql)}")
-    body.append(_querier(methods))
-    source = "\n\n\n".join([_header(queries, migrations) + _imports(catalog, methods)] + body) + "\n"
-    return Module(source, tuple(_signature(m) for m in methods))
+    prelude, bodies = _querier_prelude(), ["\n".join(_method(m)) for m in methods]
+    top = [_header(queries, migrations) + _imports(catalog, methods)] + body
+    source = "\n\n\n".join(top + ["".join([prelude, *("\n\n" + b for b in bodies)])]) + "\n"
+    parts = (*top, prelude, *(f"class AsyncQuerier:\n{b}" for b in bodies))
+    return Module(source, tuple(_signature(m) for m in methods), parts)
 
 
 def _header(queries: str, migrations: str) -> str:
@@ -137,8 +144,9 @@ def _literal(text: str) -> str:
 # --- the querier ------------------------------------------------------------------------------------------------------
 
 
-def _querier(methods: list[Method]) -> str:
-    lines = [
+def _querier_prelude() -> str:
+    """The querier class up to its first method."""
+    return "\n".join([
         "class AsyncQuerier:",
         _docstring("One method per query of queries.sql, run in the caller's transaction on its connection.", INDENT),
         "",
@@ -152,10 +160,7 @@ def _querier(methods: list[Method]) -> str:
         f"{INDENT * 2}if self._pg is None:  # SQLAlchemy: the psycopg connection under it, looked up once",
         f"{INDENT * 3}self._pg = (await self._conn.get_raw_connection()).driver_connection  # type: ignore[union-attr]",
         f"{INDENT * 2}return AsyncRawCursor(self._pg)",
-    ]
-    for method in methods:
-        lines += [""] + _method(method)
-    return "\n".join(lines)
+    ])
 
 
 def _returns(method: Method) -> str:

@@ -14,6 +14,7 @@ Replacements keep the statement's line breaks, so a server error position still 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -28,8 +29,12 @@ _NAME_AND_KIND = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+:(?P<kind>\w+)\
 _MACROS = ("arg", "narg", "slice", "embed")
 
 
-def parse_queries(text: str, path: Path | str) -> list[Query]:
-    """Every annotated query of the file, in order; a CodegenError at ``path:line`` for the first problem."""
+def parse_queries(text: str, path: Path | str, memo: dict[str, Query] | None = None) -> list[Query]:
+    """Every annotated query of the file, in order; a CodegenError at ``path:line`` for the first problem.
+
+    ``memo`` (watch mode): each statement's text (with its annotation) → its Query as if it began on line 1; a
+    statement found there is not scanned again, only moved to its line. After a good parse it holds this file's
+    statements only."""
     path = Path(path)
     try:
         slices = parser.split(text, with_parser=False, only_slices=True)
@@ -37,9 +42,19 @@ def parse_queries(text: str, path: Path | str) -> list[Query]:
         raise CodegenError(f"cannot read: {exc}", path=path, line=_line(text, getattr(exc, "location", 0))) from None
     queries: list[Query] = []
     seen: dict[str, int] = {}
+    parsed: dict[str, Query] = {}
     covered = 0
+    line, counted = 1, 0  # the line of offset ``counted``
     for piece in slices:
-        query = _parse_statement(text, piece.start, piece.stop, path)
+        line, counted = line + text.count("\n", counted, piece.start), piece.start
+        chunk = text[piece.start:piece.stop]
+        known = memo.get(chunk) if memo is not None else None
+        if known is None:
+            query = _parse_statement(text, piece.start, piece.stop, path)
+            known = _moved_down(query, 1 - line)
+        else:
+            query = _moved_down(known, line - 1)
+        parsed[chunk] = known
         _no_stray_annotation(text, covered, piece.start, path)
         covered = piece.stop
         if query.name in seen:
@@ -49,7 +64,14 @@ def parse_queries(text: str, path: Path | str) -> list[Query]:
     _no_stray_annotation(text, covered, len(text), path)
     if not queries:
         raise CodegenError("no queries: add one as '-- name: Name :one' followed by a statement", path=path, line=1)
+    if memo is not None:
+        memo.clear()
+        memo.update(parsed)
     return queries
+
+
+def _moved_down(query: Query, lines: int) -> Query:
+    return dataclasses.replace(query, line=query.line + lines, sql_line=query.sql_line + lines) if lines else query
 
 
 def _line(text: str, offset: int) -> int:
@@ -58,6 +80,8 @@ def _line(text: str, offset: int) -> int:
 
 def _no_stray_annotation(text: str, start: int, stop: int, path: Path) -> None:
     """An annotation that is followed by no statement (for example, the last one of the file) is a mistake."""
+    if "name:" not in text[start:stop]:  # the usual gap: white space and a semicolon
+        return
     for token in parser.scan(text[start:stop]):
         if token.name == "SQL_COMMENT" and _ANNOTATION.match(text[start + token.start : start + token.end + 1]):
             raise CodegenError("'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start))

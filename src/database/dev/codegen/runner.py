@@ -14,6 +14,7 @@ are described.
 
 from __future__ import annotations
 
+import __future__
 import dataclasses
 import os
 import tempfile
@@ -35,18 +36,21 @@ if TYPE_CHECKING:
 
     import psycopg
 
+    from database.dev.annotations import Annotations
     from database.dev.codegen.infer import Analyzer
     from database.dev.codegen.model import Method, Query
 
 
 @dataclass(frozen=True)
 class Output:
-    """What one compile produced: both files' text, the methods' signatures, and warnings (``file:line: …``)."""
+    """What one compile produced: both files' text, the methods' signatures, warnings (``file:line: …``) and the
+    ORM's parts (``emit.Module.parts``)."""
 
     schema: str
     orm: str
     signatures: tuple[str, ...]
     warnings: tuple[str, ...]
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,11 @@ class Compiler:
         self._schema: Future[str] | None = None
         self._entry: cache.Entry | None = None
         self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
-        self._saving: threading.Thread | None = None
+        # Between compiles (watch mode): each statement's parse, the annotations by their file's stat, and the
+        # ORM parts known to byte-compile, so a save costs in proportion to what it changed.
+        self._parsed: dict[str, Query] = {}
+        self._annotations: tuple[tuple[int, int] | None, Annotations] | None = None
+        self._compiled: frozenset[str] = frozenset()
 
     def __enter__(self) -> "Compiler":
         return self
@@ -87,10 +95,8 @@ class Compiler:
         self.close()
 
     def close(self) -> None:
-        """Close the connection and drop the throwaway database (after the cache is written)."""
-        if self._saving is not None:
-            self._saving.join()
-            self._saving = None
+        """Store what the compiles learnt, close the connection and drop the throwaway database."""
+        self.save_cache()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -129,7 +135,6 @@ class Compiler:
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
-        from database.dev.annotations import load_annotations
         from database.dev.codegen.emit import emit
 
         key = cache.key(self.project, self.server_url)
@@ -148,19 +153,21 @@ class Compiler:
         if entry.queries_digest != digest:
             from database.dev.codegen.parse import parse_queries
 
-            entry.queries, entry.queries_digest, changed = tuple(parse_queries(text, path)), digest, True
+            parsed = parse_queries(text, path, self._parsed)
+            entry.queries, entry.queries_digest, changed = tuple(parsed), digest, True
         queries = list(entry.queries)
-        missing = [q for q in queries if cache.query_key(q) not in entry.methods]
-        self.analyzed = tuple(q.name for q in missing)
+        keys = [cache.query_key(q) for q in queries]
+        missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
+        self.analyzed = tuple(q.name for q, _ in missing)
         if missing or entry.schema is None or entry.catalog is None:
             analyzer = self._ensure_database(dump=entry.schema is None)
-            analyzer.describe_all(missing)
-            for query in missing:
-                entry.methods[cache.query_key(query)] = self._analyze(analyzer, query, path)
+            analyzer.describe_all([q for q, _ in missing])
+            for query, query_key in missing:
+                entry.methods[query_key] = self._analyze(analyzer, query, path)
             entry.catalog = entry.catalog or analyzer.catalog
             entry.schema = entry.schema or self._dumped_schema()
             changed = True
-        methods = [dataclasses.replace(entry.methods[cache.query_key(q)], query=q) for q in queries]
+        methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
         names = [m.method for m in methods]
         for method in methods:
             if names.count(method.method) > 1:
@@ -170,25 +177,31 @@ class Compiler:
             self._entry = None
         elif changed:
             self._unsaved = queries
-        annotations = load_annotations(self.project.annotations)
-        module = emit(entry.catalog, methods, annotations, queries=path,
+        module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
                       migrations=_relative(self.project, self.project.migrations))
         warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
-        return Output(entry.schema, module.source, module.signatures, warnings)
+        return Output(entry.schema, module.source, module.signatures, warnings, module.parts)
 
-    def save_cache(self, *, background: bool = False) -> None:
-        """Store what the last compile learnt; called after its files are written, as it is not on their path
-        (``background``: in a thread, for watch mode, whose next compile may then start; ``close`` waits for it)."""
+    def _load_annotations(self) -> Annotations:
+        """The annotations file, parsed again only when its size or mtime changed."""
+        from database.dev.annotations import load_annotations
+
+        try:
+            info = self.project.annotations.stat()
+            stamp: tuple[int, int] | None = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        if self._annotations is None or self._annotations[0] != stamp or stamp is None:
+            self._annotations = (stamp, load_annotations(self.project.annotations))
+        return self._annotations[1]
+
+    def save_cache(self) -> None:
+        """Store what the compiles since the last save learnt; called once the files are written, as it is not on
+        their path (watch mode: when no save has come for a while, so it never delays one)."""
         if self._unsaved is None or self._entry is None:
             return
-        snapshot = dataclasses.replace(self._entry, methods=dict(self._entry.methods))  # the next compile adds to it
         queries, self._unsaved = self._unsaved, None
-        if not background:
-            cache.save(self.project, snapshot, queries)
-            return
-        self._saving = threading.Thread(target=cache.save, args=(self.project, snapshot, queries),
-                                        name="dbtui-codegen-cache", daemon=True)
-        self._saving.start()
+        cache.save(self.project, self._entry, queries)
 
     def _dumped_schema(self) -> str:
         """schema.sql's text, waiting for pg_dump; a failed dump rebuilds the database next time."""
@@ -212,7 +225,8 @@ class Compiler:
         stale = tuple(path for path, text in files.items() if _read(path) != text)
         if not check:
             if self.project.orm in stale:
-                validate_module(output.orm, _relative(self.project, self.project.orm))
+                validate_module(output.orm, _relative(self.project, self.project.orm), output.parts, self._compiled)
+                self._compiled = frozenset(output.parts)
             for path in stale:
                 write_atomic(path, files[path])
         return stale
@@ -248,13 +262,24 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def validate_module(source: str, name: str) -> None:
-    """Byte-compile the generated module before it replaces the old one: never write one that cannot load."""
+def validate_module(source: str, name: str, parts: tuple[str, ...] = (), compiled: frozenset[str] = frozenset()) -> None:
+    """Byte-compile the generated module before it replaces the old one: never write one that cannot load.
+
+    With its ``parts`` (``emit.Module.parts``), only those not in ``compiled`` (known good) are compiled, and the
+    whole source only to locate a failure."""
+    flags = __future__.annotations.compiler_flag  # the parts are compiled as the module's first line says
     try:
-        compile(source, name, "exec")
+        for part in parts or (source,):
+            if part not in compiled:
+                compile(part, name, "exec", flags=flags, dont_inherit=True)
     except SyntaxError as exc:  # a bug in the emitter: keep the old file and say where
+        line = None
+        try:
+            compile(source, name, "exec", flags=flags, dont_inherit=True)
+        except SyntaxError as whole:
+            line = whole.lineno
         raise DbtuiError(f"generated module does not compile ({exc.msg}); the old file is kept",
-                         path=name, line=exc.lineno) from None
+                         path=name, line=line) from None
 
 
 def write_atomic(path: Path, text: str) -> None:

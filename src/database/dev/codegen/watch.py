@@ -22,12 +22,15 @@ from database.config import Project
 from database.dev.codegen.runner import Compiler
 from database.errors import DbtuiError
 
-# Editors save in bursts (write a temporary file, rename it, touch it) whose steps are microseconds apart: compile
-# once nothing new has happened for QUIET_MS (a save is seen 1-2 QUIET_MS after it), but never wait over MAX_WAIT_MS.
-QUIET_MS = 10
+# Editors save in bursts (write a temporary file, rename it, touch it; "save all" writes the files a few ms apart):
+# compile once nothing new has happened for QUIET_MS, but never wait over MAX_WAIT_MS. This is watchfiles' ``step``:
+# its loop sleeps a step, and returns the changes once a step adds none, so changes less than QUIET_MS apart are
+# one run, seen QUIET_MS to 2 * QUIET_MS after the last.
+QUIET_MS = 5
 MAX_WAIT_MS = 400
-# How often, when nothing happens, the inputs' stat() is compared with what the last compile read: the watcher
-# starts after the first compile, so a save during that compile is otherwise never seen.
+# When nothing has happened for RESCAN_MS: the codegen cache is written (never in the way of a save), and the inputs'
+# stat() is compared with what the last compile read (the watcher starts after the first compile, so a save during
+# that compile is otherwise never seen).
 RESCAN_MS = 1000
 
 
@@ -77,7 +80,6 @@ def run_once(compiler: Compiler, reason: str) -> Iterator[Event]:
         yield Failed(time.perf_counter() - began, None, f"database error: {str(exc).strip().splitlines()[0]}")
         return
     yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
-    compiler.save_cache(background=True)
 
 
 def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> str:
@@ -109,7 +111,8 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
         for changes in watchfiles.watch(*folders, watch_filter=relevant, debounce=MAX_WAIT_MS, step=QUIET_MS,
                                         rust_timeout=RESCAN_MS, yield_on_timeout=True,
                                         stop_event=stop_event, recursive=False, raise_interrupt=False):
-            if not changes:  # quiet for RESCAN_MS: catch what changed before the watcher started
+            if not changes:  # quiet for RESCAN_MS
+                compiler.save_cache()
                 if _fingerprint(project) == compiled:
                     continue
                 reason = "changed while compiling"
