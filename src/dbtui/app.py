@@ -8,6 +8,7 @@ keeps retrying; when it answers again every tab reloads.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
@@ -29,17 +31,15 @@ from database.errors import DbtuiError
 from dbtui import messages
 from dbtui.context import Context
 from dbtui.palette import ACTIONS, ActionsProvider
-from dbtui.tabs.codegen import CodegenTab
-from dbtui.tabs.conventions import ConventionsTab
-from dbtui.tabs.locks import LocksTab
 from dbtui.tabs.migrations import MigrationsTab
-from dbtui.tabs.schema import SchemaTab
 
 MIN_WIDTH = 80
 MIN_HEIGHT = 24
 HEARTBEAT_SECONDS = 1.0
 # What gets the keys when a tab is shown.
 MAIN_LISTS = "#migrations-table, #codegen-runs, #conventions-table, #locks-table, #schema-tables"
+# The tabs after the first (pane id: title): imported and mounted after the first frame, see later_tabs().
+LATER_TABS = {"codegen": "Codegen", "conventions": "Conventions", "locks": "Locks", "schema": "Schema"}
 
 
 class Clock:
@@ -116,22 +116,18 @@ class DbtuiApp(App[int]):
         self.database_ok: bool | None = None  # None: not asked yet
         self.database_detail = "connecting…"
         self.url: str | None = None
+        self.tabs_ready = asyncio.Event()  # every tab is mounted (actions on other tabs wait for it)
 
     # -- layout ---------------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        """Only the Migrations tab has content in the first frame; the other tabs are mounted right after it."""
         yield Header(icon="◆")
         with TabbedContent(id="tabs", initial="migrations"):
             with TabPane("Migrations", id="migrations"):
                 yield MigrationsTab(self.ctx.project)
-            with TabPane("Codegen", id="codegen"):
-                yield CodegenTab(self.ctx.project)
-            with TabPane("Conventions", id="conventions"):
-                yield ConventionsTab(self.ctx.project)
-            with TabPane("Locks", id="locks"):
-                yield LocksTab()
-            with TabPane("Schema", id="schema"):
-                yield SchemaTab(self.ctx.project)
+            for pane_id, title in LATER_TABS.items():
+                yield TabPane(title, id=pane_id)
         yield Footer()
         yield Static("", id="too-small")
 
@@ -143,8 +139,32 @@ class DbtuiApp(App[int]):
             self.label = "database (invalid URL)"
         self._show_health()
         self.check_size()
-        # First frame first (the migration list comes from the files), then the database.
-        self.call_after_refresh(self.heartbeat)
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal (with the migration list, read from the files on mount): now the
+        selected migration's SQL, the other tabs, and the database."""
+        self.query_one(MigrationsTab).first_frame_shown()
+        self.call_after_refresh(self._start_the_rest)
+
+    def later_tabs(self) -> dict[str, Widget]:
+        """The content of each of LATER_TABS (their modules, and the widgets they use, are imported here)."""
+        from dbtui.tabs.codegen import CodegenTab
+        from dbtui.tabs.conventions import ConventionsTab
+        from dbtui.tabs.locks import LocksTab
+        from dbtui.tabs.schema import SchemaTab
+
+        project = self.ctx.project
+        return {"codegen": CodegenTab(project), "conventions": ConventionsTab(project), "locks": LocksTab(),
+                "schema": SchemaTab(project)}
+
+    async def _start_the_rest(self) -> None:
+        if self._exit:  # quit (q, or a benchmark) before the first frame was even drawn: mount nothing
+            return
+        mounts = [self.query_one(f"#{pane_id}", TabPane).mount(tab) for pane_id, tab in self.later_tabs().items()]
+        for mounted in mounts:
+            await mounted
+        self.tabs_ready.set()
+        self.heartbeat()
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
 
     def get_default_screen(self) -> Screen:
@@ -160,8 +180,11 @@ class DbtuiApp(App[int]):
 
     # -- background work ------------------------------------------------------------------------------------------
 
-    def run_task(self, target: MessagePump, task: str, job: Callable[[], Any]) -> Worker[None]:
-        """Run ``job`` in a thread; ``target`` receives TaskDone or TaskFailed (which bubble up to the app)."""
+    def run_task(self, target: MessagePump, task: str, job: Callable[[], Any], *, wait: bool = False) -> Worker[None] | None:
+        """Run ``job`` in a thread; ``target`` receives TaskDone or TaskFailed (which bubble up to the app).
+
+        ``wait`` runs it right here instead, for the few milliseconds of work the first frame should not wait for a
+        thread to get going (the migration list from the files)."""
         clock = self.clock
 
         def work() -> None:
@@ -173,6 +196,9 @@ class DbtuiApp(App[int]):
             else:
                 target.post_message(messages.TaskDone(task, result, clock.monotonic() - start))
 
+        if wait:
+            work()
+            return None
         return self.run_worker(work, name=task, group=task, thread=True, exit_on_error=False)
 
     def task_running(self, task: str) -> bool:
@@ -194,7 +220,7 @@ class DbtuiApp(App[int]):
         if message.task != "heartbeat":
             return
         url, held = message.result
-        for locks in self.query(LocksTab):  # none while the app shuts down
+        for locks in self.query("LocksTab"):  # none before it is mounted or while the app shuts down
             locks.show_locks(held)
         was_ok = self.database_ok
         self.url = url
@@ -212,7 +238,7 @@ class DbtuiApp(App[int]):
             self.database_ok = False
             self.database_detail = message.error
             self._show_health()
-            for locks in self.query(LocksTab):
+            for locks in self.query("LocksTab"):
                 locks.show_unreachable(message.error)
             if was_ok:
                 self.notify(message.error, title="Database unreachable", severity="error", timeout=6)
@@ -276,16 +302,21 @@ class DbtuiApp(App[int]):
     def action_preview(self) -> None:
         self._migrations().preview()
 
-    def action_codegen(self) -> None:
+    async def _tab(self, pane_id: str) -> Any:
+        """The tab in pane ``pane_id`` (waiting the moment after start-up until it is mounted)."""
+        await self.tabs_ready.wait()
+        return self.query_one(f"#{pane_id}", TabPane).children[0]
+
+    async def action_codegen(self) -> None:
         self.action_show_tab("codegen")
-        self.query_one(CodegenTab).run_now()
+        (await self._tab("codegen")).run_now()
 
-    def action_toggle_watch(self) -> None:
-        self.query_one(CodegenTab).toggle_watch()
+    async def action_toggle_watch(self) -> None:
+        (await self._tab("codegen")).toggle_watch()
 
-    def action_check(self) -> None:
+    async def action_check(self) -> None:
         self.action_show_tab("conventions")
-        self.query_one(ConventionsTab).run_checks()
+        (await self._tab("conventions")).run_checks()
 
     def action_refresh(self) -> None:
         if self.require_database():
@@ -298,7 +329,8 @@ class DbtuiApp(App[int]):
 
     def on_schema_changed(self) -> None:
         if self.url:
-            self.query_one(SchemaTab).database_ready(self.url)
+            for schema in self.query("SchemaTab"):
+                schema.database_ready(self.url)  # type: ignore[attr-defined]
 
     def on_jump_to_source(self, message: messages.JumpToSource) -> None:
         self._migrations().select(message.migration, message.line)

@@ -59,8 +59,15 @@ def fixed_database(server_url: str) -> Iterator[str]:
         conn.execute(drop)
 
 
-def make_app(project: Path, url: str, *, heartbeat: float = 0.2) -> DbtuiApp:
+def make_app(project: Path, url: str, *, heartbeat: float = 1.0) -> DbtuiApp:
+    """The app on ``project`` and ``url`` with a frozen clock. Tests of reconnecting or live locks beat faster; the
+    others keep the app's second, so that Pilot's waits for an idle process are not held up by the heartbeat."""
     return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
+
+
+async def started(pilot: Pilot) -> None:
+    """Until every tab is mounted (all but Migrations are mounted just after the first frame)."""
+    await wait_for(pilot, pilot.app.tabs_ready.is_set, what="tabs mounted")
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:

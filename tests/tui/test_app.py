@@ -16,7 +16,7 @@ from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.preview import PreviewScreen
 
-from .conftest import SIZE, make_app, text_of, wait_for
+from .conftest import SIZE, make_app, started, text_of, wait_for
 
 
 async def test_header_names_database_and_health(tui_project: Path, empty_database: str) -> None:
@@ -37,7 +37,7 @@ async def test_database_away_and_back(tui_project: Path, server_url: str) -> Non
             conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
 
     run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    app = make_app(tui_project, url)
+    app = make_app(tui_project, url, heartbeat=0.2)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
@@ -124,6 +124,7 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
 async def test_schema_tab_lists_tables_with_columns(tui_project: Path, migrated_database: str) -> None:
     app = make_app(tui_project, migrated_database)
     async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
         app.action_show_tab("schema")
         tables = app.query_one("#schema-tables", OptionList)
         await wait_for(pilot, lambda: tables.option_count > 0, what="tables")

@@ -52,7 +52,7 @@ class CodegenTab(Horizontal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="codegen-left"):
-            yield Label("", id="codegen-status")
+            yield Label(self._status(), id="codegen-status")
             table: DataTable[Any] = DataTable(id="codegen-runs", cursor_type="row")
             # Fixed widths: a run's cells change when it finishes, and the layout must not jump.
             table.add_column("time", width=8)
@@ -65,9 +65,6 @@ class CodegenTab(Horizontal):
             yield SqlView(id="codegen-query")
             yield Static("", id="codegen-signatures")
 
-    def on_mount(self) -> None:
-        self._show_status()
-
     def on_unmount(self) -> None:
         if self.stop_watch is not None:
             self.stop_watch.set()  # the watch thread ends and drops its throwaway database
@@ -79,10 +76,13 @@ class CodegenTab(Horizontal):
     def watching(self) -> bool:
         return self.stop_watch is not None
 
-    def _show_status(self) -> None:
+    def _status(self) -> str:
         queries = shown_path(self.project.queries, self.project.root)
         state = "[green]on[/green]: rerun on every change" if self.watching else "off"
-        self.query_one("#codegen-status", Label).update(f"{queries} · watch {state} · [b]g[/b] run now, [b]w[/b] watch on/off")
+        return f"{queries} · watch {state} · [b]g[/b] run now, [b]w[/b] watch on/off"
+
+    def _show_status(self) -> None:
+        self.query_one("#codegen-status", Label).update(self._status())
 
     # -- actions --------------------------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ class LocksTab(Vertical):
         self.query_one("#locks-summary", Label).update(
             f"{held} held, {len(locks) - held} waiting · refreshed {now:%H:%M:%S}" if locks else f"No advisory locks held or awaited · refreshed {now:%H:%M:%S}"
         )
+        if not locks and not self.locks:
+            return  # nothing held before or now: leave the table be (every second, on whichever tab is shown)
         table = self.query_one("#locks-table", DataTable)
         row = table.cursor_row
         table.clear()

@@ -108,6 +108,7 @@ class MigrationsTab(Horizontal):
         self.started_at: dict[str, float] = {}
         self.pending_select: tuple[str, int | None] | None = None
         self.steps: list[Text] = []
+        self.painted = False  # the app's first frame is on the terminal
 
     def compose(self) -> ComposeResult:
         with Vertical(id="migrations-left"):
@@ -131,11 +132,11 @@ class MigrationsTab(Horizontal):
             yield SqlView(id="migration-rollback")
 
     def on_mount(self) -> None:
-        self.load_tree()
+        self.load_tree(wait=True)  # before the first frame: reading the files takes less than starting a thread
 
     # -- loading --------------------------------------------------------------------------------------------------
 
-    def load_tree(self) -> None:
+    def load_tree(self, *, wait: bool = False) -> None:
         """From the files alone: fast, and shown before the database answers."""
         directory = self.project.migrations
 
@@ -144,7 +145,7 @@ class MigrationsTab(Horizontal):
 
             return load_tree(directory)
 
-        self.app.run_task(self, "migration tree", load)  # type: ignore[attr-defined]
+        self.app.run_task(self, "migration tree", load, wait=wait)  # type: ignore[attr-defined]
 
     def database_ready(self, url: str) -> None:
         self.url = url
@@ -223,7 +224,12 @@ class MigrationsTab(Horizontal):
         if self.pending_select and self.pending_select[0] in self.migrations:
             line = self.pending_select[1]
             self.pending_select = None
-        self.call_after_refresh(self._show_detail, line)  # the list is painted first; highlighting SQL takes a moment
+        self.call_after_refresh(self._show_detail, line)
+
+    def first_frame_shown(self) -> None:
+        """The app's first frame (with the list) is on the terminal: now the selected migration's SQL."""
+        self.painted = True
+        self._show_detail()
 
     # -- the detail pane ------------------------------------------------------------------------------------------
 
@@ -239,8 +245,8 @@ class MigrationsTab(Horizontal):
 
     def _show_detail(self, highlight: int | None = None) -> None:
         migration_id = self.selected_id()
-        if migration_id is None or self.migrations is None:
-            return
+        if migration_id is None or self.migrations is None or not self.painted:
+            return  # before the first frame: the list is painted first, highlighting SQL takes a moment
         node = self.migrations[migration_id]
         info = Text()
         info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))

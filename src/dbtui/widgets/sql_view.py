@@ -1,12 +1,18 @@
-"""SQL with syntax highlighting (Pygments through Rich; no tree-sitter needed)."""
+"""SQL with syntax highlighting (Pygments through Rich; no tree-sitter needed).
+
+Rich and Pygments are imported when the first SQL is shown, which is after the app's first frame.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from pygments.lexer import Lexer
-from rich.syntax import Syntax
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from pygments.lexer import Lexer
+    from rich.syntax import Syntax
 
 
 @cache
@@ -17,6 +23,24 @@ def sql_lexer() -> Lexer:
     return PostgresLexer()
 
 
+@cache
+def lexed_syntax() -> type[Syntax]:
+    """Rich's Syntax, lexing each text once: Textual renders a widget more than once (to measure its height, to
+    draw it, again after every layout change), and Syntax would run Pygments each time (~30 ms for a migration)."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    class LexedSyntax(Syntax):
+        _lexed: tuple[Any, Text] | None = None
+
+        def highlight(self, code: str, line_range: tuple[int | None, int | None] | None = None) -> Text:
+            if self._lexed is None or self._lexed[0] != (code, line_range):
+                self._lexed = ((code, line_range), super().highlight(code, line_range))
+            return self._lexed[1].copy()  # Syntax styles the lines it returns
+
+    return LexedSyntax
+
+
 class SqlView(Static):
     """Shows one SQL text, highlighted; ``show(None)`` shows a dim placeholder instead."""
 
@@ -25,5 +49,5 @@ class SqlView(Static):
         if sql is None or not sql.strip():
             self.update(f"[dim]{placeholder}[/dim]")
             return
-        self.update(Syntax(sql.rstrip("\n"), sql_lexer(), theme="ansi_dark", line_numbers=True, word_wrap=True,
-                           highlight_lines={highlight} if highlight else None))
+        self.update(lexed_syntax()(sql.rstrip("\n"), sql_lexer(), theme="ansi_dark", line_numbers=True,
+                                   word_wrap=True, highlight_lines={highlight} if highlight else None))
