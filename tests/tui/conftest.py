@@ -77,7 +77,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await pilot.pause(0.05)
-    await pilot.pause()
+    await pilot.pause(0)  # what the condition set off is processed; no waiting for the whole process to idle
 
 
 def text_of(node: DOMNode, selector: str) -> str:

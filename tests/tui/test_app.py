@@ -74,7 +74,7 @@ async def test_palette_offers_every_action(tui_project: Path, empty_database: st
         hits = [hit async for hit in ActionsProvider(app.screen).discover()]
         assert [hit.display for hit in hits] == [action.title for action in ACTIONS]
         assert {binding.action for binding in app.BINDINGS} <= {action.name for action in ACTIONS}  # every key
-        await pilot.press(*"preview")
+        await pilot.press(*"prev")
         results = app.screen.query_one(CommandList)
         await wait_for(pilot, lambda: results.option_count > 0, what="palette hits")
         await pilot.press("down", "enter")
@@ -95,9 +95,10 @@ async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str
 
 async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_database: str, monkeypatch) -> None:
     monkeypatch.setattr("database.config._configured_url", empty_database)  # the lock below is taken there
-    app = make_app(tui_project, empty_database)
+    app = make_app(tui_project, empty_database, heartbeat=0.2)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p", *"go to locks", "enter")
+        await started(pilot)
+        app.action_show_tab("locks")  # (the palette's own test goes to a tab by name)
         await wait_for(pilot, lambda: app.database_ok, what="database")
         table = app.query_one("#locks-table", DataTable)
         assert table.row_count == 0

@@ -96,15 +96,15 @@ async def test_new_migration_and_bad_name(tui_project: Path, empty_database: str
         tab = await ready(pilot, app)
         await pilot.press("n")
         assert isinstance(app.screen, PromptScreen)
-        await pilot.press(*"Bad Name!", "enter")
+        await pilot.press(*"Bad!", "enter")
         await wait_for(pilot, lambda: any("bad migration name" in n.message for n in app._notifications), what="error")
         assert not list((tui_project / "migrations").glob("0007*"))
         await pilot.press("n")
-        await pilot.press(*"add_invoices", "enter")
-        await wait_for(pilot, lambda: tab.migrations is not None and "0007_add_invoices" in tab.migrations, what="new row")
-        await wait_for(pilot, lambda: tab.selected_id() == "0007_add_invoices", what="selected")
-        assert tab.migrations["0007_add_invoices"].depends == ("0006_row_level_security",)
-    assert (tui_project / "migrations" / "0007_add_invoices.rollback.sql").is_file()
+        await pilot.press(*"invoices", "enter")
+        await wait_for(pilot, lambda: tab.migrations is not None and "0007_invoices" in tab.migrations, what="new row")
+        await wait_for(pilot, lambda: tab.selected_id() == "0007_invoices", what="selected")
+        assert tab.migrations["0007_invoices"].depends == ("0006_row_level_security",)
+    assert (tui_project / "migrations" / "0007_invoices.rollback.sql").is_file()
 
 
 async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_database: str) -> None:

@@ -60,9 +60,11 @@ class LocksTab(Vertical):
         locks = list(locks)
         now = self.app.clock.now()  # type: ignore[attr-defined]
         held = sum(lock.granted for lock in locks)
-        self.query_one("#locks-summary", Label).update(
-            f"{held} held, {len(locks) - held} waiting · refreshed {now:%H:%M:%S}" if locks else f"No advisory locks held or awaited · refreshed {now:%H:%M:%S}"
-        )
+        summary = self.query_one("#locks-summary", Label)
+        text = f"{held} held, {len(locks) - held} waiting" if locks else "No advisory locks held or awaited"
+        text += f" · refreshed {now:%H:%M:%S}"
+        if str(summary.content) != text:  # an update lays the screen out again: not when nothing changed
+            summary.update(text)
         if not locks and not self.locks:
             return  # nothing held before or now: leave the table be (every second, on whichever tab is shown)
         table = self.query_one("#locks-table", DataTable)
