@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import random
 import shutil
-import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
+from bench.common import fmt_seconds, median_seconds, row
 from database.config import Project
 from database.dev import testdb
 from database.dev.conventions import check
@@ -93,15 +92,6 @@ def write_migrations(directory: Path, tables: int) -> None:
         previous_file = name
 
 
-def median_time(work, repeat: int = REPEAT) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def run() -> list[dict]:
     server = testdb.server_url(Project.load(REPO))
     squawk = shutil.which("squawk")
@@ -123,10 +113,10 @@ def run() -> list[dict]:
                     shutil.rmtree(project.data_dir / "cache", ignore_errors=True)
                     ours()
 
-                ours_s = median_time(ours)
-                cold_s = median_time(cold) if size == max(SIZES) else None
+                ours_s = median_seconds(ours, repeat=REPEAT, warmup=0)
+                cold_s = median_seconds(cold, repeat=REPEAT, warmup=0) if size == max(SIZES) else None
                 files = sorted(str(p) for p in project.migrations.glob("*.sql"))
-                peer_s = median_time(lambda: subprocess.run([squawk, *files], capture_output=True)) if squawk else None
+                peer_s = median_seconds(lambda: subprocess.run([squawk, *files], capture_output=True), repeat=REPEAT, warmup=0) if squawk else None
             finally:
                 testdb.drop_database(url)
         per_table[size] = ours_s / size
@@ -135,21 +125,19 @@ def run() -> list[dict]:
                                ("  same, parse cache cold", cold_s)):
             if seconds is None:
                 continue
-            rows.append({
-                "work": label, "ours": round(seconds, 4), "peer": round(peer_s, 4) if peer_s else None,
-                "ratio": round(seconds / peer_s, 2) if peer_s else None,
-                "goal": f"≤ {GOAL_SECONDS} s" if size == max(SIZES) else "-",
-                "met": seconds <= GOAL_SECONDS if size == max(SIZES) else True,
-            })
+            rows.append(row(
+                label, fmt_seconds(seconds), f"{fmt_seconds(peer_s)} (squawk, files only)" if peer_s else "-",
+                seconds / peer_s if peer_s else None,
+                f"≤ {GOAL_SECONDS} s" if size == max(SIZES) else "-",
+                seconds <= GOAL_SECONDS if size == max(SIZES) else True,
+            ))
     growth = per_table[max(SIZES)] / per_table[min(SIZES)]
-    rows.append({
-        "work": f"time per table, {max(SIZES)} vs {min(SIZES)} tables", "ours": round(growth, 2), "peer": None,
-        "ratio": None, "goal": f"≤ {GOAL_GROWTH}× (linear)", "met": growth <= GOAL_GROWTH,
-    })
+    rows.append(row(f"time per table, {max(SIZES)} vs {min(SIZES)} tables", f"{growth:.2f}×", "-", None,
+                    f"≤ {GOAL_GROWTH}× (linear)", growth <= GOAL_GROWTH))
     return rows
 
 
 if __name__ == "__main__":
-    print(f"{'work':<44} {'ours':>8} {'peer':>8} {'ratio':>6}  {'goal':<18} met")
-    for row in run():
-        print(f"{row['work']:<44} {row['ours']!s:>8} {row['peer']!s:>8} {row['ratio']!s:>6}  {row['goal']:<18} {row['met']}")
+    from bench.__main__ import print_table
+
+    print_table(run())
