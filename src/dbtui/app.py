@@ -8,7 +8,6 @@ keeps retrying; when it answers again every tab reloads.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker
 
@@ -38,7 +37,7 @@ MIN_HEIGHT = 24
 HEARTBEAT_SECONDS = 1.0
 # What gets the keys when a tab is shown.
 MAIN_LISTS = "#migrations-table, #codegen-runs, #conventions-table, #locks-table, #schema-tables"
-# The tabs after the first (pane id: title): imported and mounted after the first frame, see later_tabs().
+# The tabs after the first (pane id: title): imported and mounted when first needed, see tab().
 LATER_TABS = {"codegen": "Codegen", "conventions": "Conventions", "locks": "Locks", "schema": "Schema"}
 
 
@@ -116,7 +115,8 @@ class DbtuiApp(App[int]):
         self.database_ok: bool | None = None  # None: not asked yet
         self.database_detail = "connecting…"
         self.url: str | None = None
-        self.tabs_ready = asyncio.Event()  # every tab is mounted (actions on other tabs wait for it)
+        self.locks: list[Any] = []  # what the heartbeat last saw (database.dev.locks.LockInfo)
+        self.mounting: dict[str, AwaitMount] = {}  # tabs mounted (or being mounted), by pane id
 
     # -- layout ---------------------------------------------------------------------------------------------------
 
@@ -142,30 +142,42 @@ class DbtuiApp(App[int]):
 
     def on_ready(self) -> None:
         """The first frame is on the terminal (with the migration list, read from the files on mount): now the
-        selected migration's SQL, the other tabs, and the database."""
+        selected migration's SQL, and the database."""
         self.query_one(MigrationsTab).first_frame_shown()
-        self.call_after_refresh(self._start_the_rest)
-
-    def later_tabs(self) -> dict[str, Widget]:
-        """The content of each of LATER_TABS (their modules, and the widgets they use, are imported here)."""
-        from dbtui.tabs.codegen import CodegenTab
-        from dbtui.tabs.conventions import ConventionsTab
-        from dbtui.tabs.locks import LocksTab
-        from dbtui.tabs.schema import SchemaTab
-
-        project = self.ctx.project
-        return {"codegen": CodegenTab(project), "conventions": ConventionsTab(project), "locks": LocksTab(),
-                "schema": SchemaTab(project)}
-
-    async def _start_the_rest(self) -> None:
-        if self._exit:  # quit (q, or a benchmark) before the first frame was even drawn: mount nothing
-            return
-        mounts = [self.query_one(f"#{pane_id}", TabPane).mount(tab) for pane_id, tab in self.later_tabs().items()]
-        for mounted in mounts:
-            await mounted
-        self.tabs_ready.set()
         self.heartbeat()
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
+
+    def new_tab(self, pane_id: str) -> Widget:
+        """The content of one of LATER_TABS (its module, and the widgets it uses, are imported here)."""
+        project = self.ctx.project
+        if pane_id == "codegen":
+            from dbtui.tabs.codegen import CodegenTab
+
+            return CodegenTab(project)
+        if pane_id == "conventions":
+            from dbtui.tabs.conventions import ConventionsTab
+
+            return ConventionsTab(project)
+        if pane_id == "locks":
+            from dbtui.tabs.locks import LocksTab
+
+            return LocksTab()
+        from dbtui.tabs.schema import SchemaTab
+
+        return SchemaTab(project)
+
+    async def tab(self, pane_id: str) -> Any:
+        """The content of tab ``pane_id``; the tabs after the first are mounted when first shown or used (nobody
+        pays for a tab they never look at)."""
+        return await self._content(self.query_one(f"#{pane_id}", TabPane))
+
+    async def _content(self, pane: TabPane) -> Any:
+        pane_id = str(pane.id)
+        if pane_id in LATER_TABS and pane_id not in self.mounting and pane.is_attached:
+            self.mounting[pane_id] = pane.mount(self.new_tab(pane_id))
+        if pane_id in self.mounting:
+            await self.mounting[pane_id]
+        return pane.children[0] if pane.children else None
 
     def get_default_screen(self) -> Screen:
         return MainScreen(id="_default")
@@ -220,6 +232,7 @@ class DbtuiApp(App[int]):
         if message.task != "heartbeat":
             return
         url, held = message.result
+        self.locks = held
         for locks in self.query("LocksTab"):  # none before it is mounted or while the app shuts down
             locks.show_locks(held)
         was_ok = self.database_ok
@@ -277,8 +290,9 @@ class DbtuiApp(App[int]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the tab's main list, not the tab bar, so the arrows move through rows at once."""
+        await self._content(event.pane)
         for widget in event.pane.query(MAIN_LISTS):
             widget.focus()
             break
@@ -302,21 +316,16 @@ class DbtuiApp(App[int]):
     def action_preview(self) -> None:
         self._migrations().preview()
 
-    async def _tab(self, pane_id: str) -> Any:
-        """The tab in pane ``pane_id`` (waiting the moment after start-up until it is mounted)."""
-        await self.tabs_ready.wait()
-        return self.query_one(f"#{pane_id}", TabPane).children[0]
-
     async def action_codegen(self) -> None:
         self.action_show_tab("codegen")
-        (await self._tab("codegen")).run_now()
+        (await self.tab("codegen")).run_now()
 
     async def action_toggle_watch(self) -> None:
-        (await self._tab("codegen")).toggle_watch()
+        (await self.tab("codegen")).toggle_watch()
 
     async def action_check(self) -> None:
         self.action_show_tab("conventions")
-        (await self._tab("conventions")).run_checks()
+        (await self.tab("conventions")).run_checks()
 
     def action_refresh(self) -> None:
         if self.require_database():

@@ -65,11 +65,6 @@ def make_app(project: Path, url: str, *, heartbeat: float = 1.0) -> DbtuiApp:
     return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
 
 
-async def started(pilot: Pilot) -> None:
-    """Until every tab is mounted (all but Migrations are mounted just after the first frame)."""
-    await wait_for(pilot, pilot.app.tabs_ready.is_set, what="tabs mounted")
-
-
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:
     """Let the app run until ``condition()`` holds; fail (not hang) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.preview import PreviewScreen
 
-from .conftest import SIZE, make_app, started, text_of, wait_for
+from .conftest import SIZE, make_app, text_of, wait_for
 
 
 async def test_header_names_database_and_health(tui_project: Path, empty_database: str) -> None:
@@ -42,7 +42,7 @@ async def test_database_away_and_back(tui_project: Path, server_url: str) -> Non
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
             assert "unreachable, retrying" in app.sub_title and "does not exist" in app.sub_title
-            assert "Database unreachable" in text_of(app, "#locks-summary")
+            assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
             run("CREATE DATABASE {}")
             await wait_for(pilot, lambda: app.database_ok, what="reconnect")
             assert app.sub_title.endswith("● connected")
@@ -97,8 +97,8 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
     monkeypatch.setattr("database.config._configured_url", empty_database)  # the lock below is taken there
     app = make_app(tui_project, empty_database, heartbeat=0.2)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
         app.action_show_tab("locks")  # (the palette's own test goes to a tab by name)
+        await app.tab("locks")
         await wait_for(pilot, lambda: app.database_ok, what="database")
         table = app.query_one("#locks-table", DataTable)
         assert table.row_count == 0
@@ -125,8 +125,8 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
 async def test_schema_tab_lists_tables_with_columns(tui_project: Path, migrated_database: str) -> None:
     app = make_app(tui_project, migrated_database)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
         app.action_show_tab("schema")
+        await app.tab("schema")
         tables = app.query_one("#schema-tables", OptionList)
         await wait_for(pilot, lambda: tables.option_count > 0, what="tables")
         names = [tables.get_option_at_index(i).id for i in range(tables.option_count)]

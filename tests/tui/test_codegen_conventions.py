@@ -13,7 +13,7 @@ from dbtui.tabs.codegen import CodegenTab
 from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.migrations import MigrationsTab
 
-from .conftest import SIZE, make_app, started, text_of, wait_for
+from .conftest import SIZE, make_app, text_of, wait_for
 
 QUERIES = """\
 -- name: OrganizationGet :one
@@ -39,8 +39,7 @@ async def test_codegen_error_then_recovery(tui_project: Path, empty_database: st
     (tui_project / "queries.sql").write_text(QUERIES, encoding="utf-8")
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        tab = app.query_one(CodegenTab)
+        tab: CodegenTab = await app.tab("codegen")
         await pilot.press("g")
         await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="first run")
         assert isinstance(tab.runs[-1].result, Finished)
@@ -69,8 +68,7 @@ async def test_watch_announces_results_on_other_tabs(tui_project: Path, empty_da
     (tui_project / "queries.sql").write_text(QUERIES, encoding="utf-8")
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        tab = app.query_one(CodegenTab)
+        tab: CodegenTab = await app.tab("codegen")
         await pilot.press("w")
         await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="first watch run")
         app.action_show_tab("locks")
@@ -91,8 +89,7 @@ async def test_findings_filter_and_jump_to_migration(tui_project: Path, empty_da
     )
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        tab = app.query_one(ConventionsTab)
+        tab: ConventionsTab = await app.tab("conventions")
         await pilot.press("c")
         await wait_for(pilot, lambda: tab.result is not None, timeout=60, what="checks")
         assert not tab.result.ok

@@ -48,7 +48,7 @@ def test_codegen_tab(snap_compare, tui_project: Path, fixed_database: str, scrat
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         await pilot.press("g")
-        tab = pilot.app.query_one(CodegenTab)
+        tab: CodegenTab = await pilot.app.tab("codegen")
         await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="codegen run")
 
     assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
@@ -58,7 +58,7 @@ def test_conventions_tab(snap_compare, tui_project: Path, fixed_database: str, s
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         await pilot.press("c")
-        tab = pilot.app.query_one(ConventionsTab)
+        tab: ConventionsTab = await pilot.app.tab("conventions")
         await wait_for(pilot, lambda: tab.result is not None, timeout=60, what="checks")
 
     assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
@@ -68,6 +68,7 @@ def test_locks_tab(snap_compare, tui_project: Path, fixed_database: str) -> None
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         pilot.app.action_show_tab("locks")
+        await pilot.app.tab("locks")
         await pilot.pause()
 
     assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
@@ -79,7 +80,7 @@ def test_schema_tab(snap_compare, tui_project: Path, fixed_database: str) -> Non
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         pilot.app.action_show_tab("schema")
-        tab = pilot.app.query_one(SchemaTab)
+        tab: SchemaTab = await pilot.app.tab("schema")
         await wait_for(pilot, lambda: tab.catalog is not None and "organizations" in tab.catalog.tables, what="schema")
         await pilot.press("down", "down")  # organizations: descriptions and foreign keys
 

@@ -46,8 +46,12 @@ class ConventionsTab(Vertical):
     def database_ready(self, url: str) -> None:
         """Checks use their own throwaway database; they run on ``c`` or when the tab is first shown."""
 
+    def on_mount(self) -> None:
+        """Mounted when first shown or when ``c`` is pressed: either way, check."""
+        self.run_checks()
+
     def on_show(self) -> None:
-        if self.result is None and not self.app.task_running("checks"):  # type: ignore[attr-defined]
+        if self.result is None:  # shown again after the checks failed to run
             self.run_checks()
 
     def run_checks(self) -> None:

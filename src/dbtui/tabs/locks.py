@@ -44,6 +44,14 @@ class LocksTab(Vertical):
         yield table
         yield Tree("who blocks whom", id="locks-blocking")
 
+    def on_mount(self) -> None:
+        """Mounted when first shown: what the app's heartbeat last saw, until the next beat."""
+        app = self.app
+        if app.database_ok:  # type: ignore[attr-defined]
+            self.show_locks(app.locks)  # type: ignore[attr-defined]
+        elif app.database_ok is False:  # type: ignore[attr-defined]
+            self.show_unreachable(app.database_detail)  # type: ignore[attr-defined]
+
     def _composed(self) -> bool:
         """False in the moment between being mounted (lazily, after the first frame) and composing."""
         return bool(self.query("#locks-summary"))

@@ -59,8 +59,6 @@ class SchemaTab(Horizontal):
         self.project = project
         self.catalog: Catalog | None = None
         self.annotations: Annotations | None = None
-        self.url: str | None = None
-        self.wanted = False  # shown at least once
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="schema-tables")
@@ -73,21 +71,13 @@ class SchemaTab(Horizontal):
             yield Static("", id="schema-keys")
 
     def on_mount(self) -> None:
-        """Mounted after the first frame, maybe after the database answered."""
-        if self.app.database_ok:  # type: ignore[attr-defined]
-            self.url = self.app.url  # type: ignore[attr-defined]
+        """Mounted when first shown (so the catalog is not read at start-up), maybe after the database answered:
+        then load now."""
+        if self.app.database_ok and self.app.url:  # type: ignore[attr-defined]
+            self.database_ready(self.app.url)  # type: ignore[attr-defined]
 
-    def on_show(self) -> None:
-        """The catalog is read when the tab is first shown, not at start-up (nobody may look at it)."""
-        if not self.wanted:
-            self.wanted = True
-            self.database_ready(self.url)
-
-    def database_ready(self, url: str | None) -> None:
-        """The database answered (or the schema changed): read the catalog again, if the tab has been shown."""
-        self.url = url
-        if url is not None and self.wanted:
-            self.app.run_task(self, "schema", lambda: load_schema(url, self.project))  # type: ignore[attr-defined]
+    def database_ready(self, url: str) -> None:
+        self.app.run_task(self, "schema", lambda: load_schema(url, self.project))  # type: ignore[attr-defined]
 
     def on_task_done(self, message: messages.TaskDone) -> None:
         if message.task != "schema":
