@@ -10,7 +10,7 @@ from psycopg import sql
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, OptionList, TabbedContent, Tree
 
-from database.dev import migrations, testdb
+from database.dev import testdb
 from database.lock import pg_advisory_lock
 from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
