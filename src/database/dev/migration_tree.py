@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from yoyo.migrations import parse_metadata_from_sql_comments
 
 from database.errors import ConfigError
 
@@ -209,6 +208,8 @@ def load_tree(directory: Path) -> MigrationTree:
 
 def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | None]:
     """``-- depends:`` ids, ``-- transactional:`` flag and the line of the depends directive (yoyo's parser)."""
+    from yoyo.migrations import parse_metadata_from_sql_comments  # here: importing yoyo costs the TUI's first frame
+
     directives, _, _ = parse_metadata_from_sql_comments(text)
     depends_line = None
     for number, line in enumerate(text.splitlines(), 1):
