@@ -49,10 +49,11 @@ def test_a_command_still_loads_what_it_needs(tmp_path):
     """The lazy imports happen: new-migration runs (and reads migrations with yoyo's metadata parser)."""
     (tmp_path / "pyproject.toml").write_text("[tool.dbtui]\n")
     (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_init.sql").write_text("CREATE TABLE a_enum (value TEXT PRIMARY KEY);\n")
     code, loaded = _loaded("--project", str(tmp_path), "new-migration", "add_things")
     assert code == 0
     assert "yoyo" in loaded
-    assert len(list((tmp_path / "migrations").glob("*add_things*"))) == 2
+    assert len(list((tmp_path / "migrations").glob("0002_add_things*"))) == 2
 
 
 def test_lock_timeout_default_matches_the_migrator():
