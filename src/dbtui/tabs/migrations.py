@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Label, Static
 
 from database.config import Project
 from dbtui import messages
@@ -114,16 +114,14 @@ class MigrationsTab(Horizontal):
         with Vertical(id="migrations-left"):
             yield Label("Reading migrations…", id="migrations-summary")
             table: DataTable[Any] = DataTable(id="migrations-table", cursor_type="row")
-            table.add_column("", key="graph")
-            table.add_column("migration", key="id")
+            # Labels and cells as Text: a str is parsed as Rich markup, which imports Rich's emoji table (~7 ms).
+            table.add_column(Text(), key="graph")
+            table.add_column(Text("migration"), key="id")
             # Fixed widths: these cells change when the status arrives, and the layout must not jump.
-            table.add_column("state", key="state", width=19)
-            table.add_column("applied at", key="applied", width=16)
+            table.add_column(Text("state"), key="state", width=19)
+            table.add_column(Text("applied at"), key="applied", width=16)
             yield table
-            with Vertical(id="migrations-run"):
-                yield Label("", id="migrations-run-title")
-                yield ProgressBar(id="migrations-progress", show_eta=False)
-                yield Static("", id="migrations-steps")
+            # #migrations-run, the progress of a run, is mounted under the table by the first run (_show_run).
         with VerticalScroll(id="migrations-detail"):
             yield Static("", id="migration-info")
             yield Label("[b]SQL[/b]")
@@ -210,7 +208,8 @@ class MigrationsTab(Horizontal):
             applied_at = ""
             if self.report is not None and self.report[node.id].applied_at is not None:
                 applied_at = f"{self.report[node.id].applied_at.astimezone():%Y-%m-%d %H:%M}"
-            table.add_row(graph[node.id], node.id, state_text(self.report, node.id, node.has_rollback), applied_at, key=node.id)
+            table.add_row(Text(graph[node.id]), Text(node.id), state_text(self.report, node.id, node.has_rollback),
+                          Text(applied_at), key=node.id)
         summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
         if self.report is not None:
             summary += f" · {self.report.summary()}"
@@ -329,7 +328,7 @@ class MigrationsTab(Horizontal):
 
         self.app.push_screen(PreviewScreen(url, self.project.migrations))
 
-    def _confirmed(self, direction: str, target: str | None, yes: bool | None) -> None:
+    async def _confirmed(self, direction: str, target: str | None, yes: bool | None) -> None:
         if not yes:
             self.app.notify("Cancelled; nothing ran.")
             return
@@ -345,14 +344,26 @@ class MigrationsTab(Horizontal):
         def progress(event: Any) -> None:
             self.post_message(messages.MigrationProgress(event, clock.monotonic()))
 
-        self.query_one("#migrations-run").add_class("-running")
-        self.query_one("#migrations-run-title", Label).update(f"[b]{'Applying' if direction == 'migrate' else 'Rolling back'}…[/b]")
-        self.query_one("#migrations-steps", Static).update("")
-        self.query_one("#migrations-progress", ProgressBar).update(total=None, progress=0)
+        await self._show_run(f"[b]{'Applying' if direction == 'migrate' else 'Rolling back'}…[/b]")
         self.steps = []
         self.app.run_task(self, direction, lambda: run(*args, on_event=progress))  # type: ignore[attr-defined]
 
+    async def _show_run(self, title: str) -> None:
+        """The run's title, progress bar and steps under the table. The first run mounts them: the first frame has
+        no use for them (nor for importing ProgressBar)."""
+        from textual.widgets import ProgressBar
+
+        if not self.query("#migrations-run"):
+            panel = Vertical(Label(id="migrations-run-title"), ProgressBar(id="migrations-progress", show_eta=False),
+                             Static(id="migrations-steps"), id="migrations-run")
+            await self.query_one("#migrations-left").mount(panel)
+        self.query_one("#migrations-run-title", Label).update(title)
+        self.query_one("#migrations-steps", Static).update("")
+        self.query_one("#migrations-progress", ProgressBar).update(total=None, progress=0)
+
     def on_migration_progress(self, message: messages.MigrationProgress) -> None:
+        from textual.widgets import ProgressBar
+
         from database.dev.migrations import MigrationDone, MigrationStarted
 
         message.stop()
