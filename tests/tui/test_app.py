@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import psycopg
@@ -25,6 +26,8 @@ async def test_header_names_database_and_health(tui_project: Path, empty_databas
         await wait_for(pilot, lambda: app.database_ok, what="database health")
         assert app.sub_title.endswith("(local socket) · ● connected")
         assert testdb.database_name(empty_database) in app.sub_title
+        assert gc.isenabled()  # paused for the start only, until the first frame
+        assert app.focused is app.query_one("#migrations-table")  # the screen's AUTO_FOCUS
 
 
 async def test_database_away_and_back(tui_project: Path, server_url: str) -> None:
