@@ -288,9 +288,6 @@ class Cluster:
             self._start_locked()
         return self.url()
 
-    def start(self) -> str:
-        return self.ensure_running()
-
     def stop(self) -> bool:
         """Stop the server (fast shutdown). Returns False when it was not running."""
         with self._locked():
