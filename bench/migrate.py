@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from bench.common import fmt_seconds, generate_migration_tree, median_seconds, row
-from database.config import Project
+from database.config import Project, psycopg_dialect_url
 from database.dev import migrations, server, testdb
 from database.dev.migration_status import read_status
 
@@ -61,7 +61,7 @@ def run() -> list[dict[str, Any]]:
 
         ours = _timed_on_fresh(server_url, lambda url: [str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "migrate"])
         yoyo = _timed_on_fresh(server_url, lambda url: [str(BIN / "yoyo"), "apply", "--batch", "--no-config-file",
-                                                        "--database", migrations.yoyo_url(url), str(tree)])
+                                                        "--database", psycopg_dialect_url(url), str(tree)])
         floor = _timed_on_fresh(server_url, lambda url: [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url,
                                                          *(arg for f in files for arg in ("-f", f))])
 
@@ -73,7 +73,7 @@ def run() -> list[dict[str, Any]]:
                 [str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "status", "--json"],
                 check=True, capture_output=True), repeat=REPEAT)
             yoyo_list = median_seconds(lambda: subprocess.run(
-                [str(BIN / "yoyo"), "list", "--no-config-file", "--database", migrations.yoyo_url(url), str(tree)],
+                [str(BIN / "yoyo"), "list", "--no-config-file", "--database", psycopg_dialect_url(url), str(tree)],
                 check=True, capture_output=True), repeat=REPEAT)
         finally:
             testdb.drop_database(url)

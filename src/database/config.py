@@ -107,6 +107,11 @@ def check_url(url: str, source: str) -> str:
     return url
 
 
+def psycopg_dialect_url(url: str) -> str:
+    """The URL with the ``postgresql+psycopg://`` scheme that SQLAlchemy and yoyo use to pick psycopg 3."""
+    return "postgresql+psycopg://" + check_url(url, "the database URL").split("://", 1)[1]
+
+
 def database_url_if_set(project: Project | None = None) -> str:
     """The URL from configure() · $DATABASE_URL · [tool.dbtui] database_url; LookupError when none is set."""
     if _configured_url:

@@ -31,7 +31,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from database import config
-from database.errors import ConfigError, DbtuiError
+from database.errors import DbtuiError
 
 CUSTOMER_ROLE = "app_customer"
 POOL_SIZE = 10
@@ -67,14 +67,6 @@ def configure(url: str | None, *, customer_url: str | None = None) -> None:
     _engines.clear()
 
 
-def sqlalchemy_url(url: str) -> str:
-    """A libpq URL (``postgresql://``) as SQLAlchemy's psycopg 3 dialect wants it."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise ConfigError(f"not a PostgreSQL URL: {config.redact(url)!r} (expected postgresql://…)")
-    return "postgresql+psycopg://" + rest
-
-
 def customer_url() -> str:
     """The customer URL: configure(customer_url=) · $DATABASE_CUSTOMER_URL · the admin URL as ``app_customer``."""
     if _customer_url:
@@ -92,7 +84,7 @@ def _engine(kind: str) -> AsyncEngine:
     if engine is None:
         url = config.database_url() if kind == "admin" else customer_url()
         engine = create_async_engine(
-            sqlalchemy_url(url),
+            config.psycopg_dialect_url(url),
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_recycle=3600,

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from database.config import psycopg_dialect_url
 from database.dev import migrations
 from database.dev.migration_status import plan_migrate, read_status
 from database.dev.migrations import MigrationDone, MigrationError, MigrationStarted, Notice
@@ -125,7 +126,7 @@ def test_edited_after_apply_is_flagged_and_warned(empty_database: str, folder: P
 def test_applied_without_our_checksum_is_unknown_not_edited(empty_database: str, folder: Path) -> None:
     from yoyo import get_backend, read_migrations
 
-    backend = get_backend(migrations.yoyo_url(empty_database))
+    backend = get_backend(psycopg_dialect_url(empty_database))
     with backend.lock():
         backend.apply_migrations(backend.to_apply(read_migrations(str(folder))))
     backend.connection.close()
@@ -183,7 +184,7 @@ def test_yoyo_sees_what_dbtui_applied_and_rolled_back(empty_database: str, folde
 
     migrations.migrate(empty_database, folder)
     migrations.rollback(empty_database, folder, "0005_e")
-    backend = get_backend(migrations.yoyo_url(empty_database))
+    backend = get_backend(psycopg_dialect_url(empty_database))
     try:
         pending = [m.id for m in backend.to_apply(read_migrations(str(folder)))]
         log = backend.execute("SELECT migration_id, operation, username, hostname FROM _yoyo_log"

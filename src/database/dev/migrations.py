@@ -92,14 +92,6 @@ class MigrationError(ProblemFound):
         self.planned = planned
 
 
-def yoyo_url(url: str) -> str:
-    """yoyo names the psycopg 3 driver in the URL scheme."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    raise ConfigError(f"not a PostgreSQL URL: {url.split('://')[0]}://…")
-
-
 def apply_all(url: str, directory: Path) -> list[str]:
     """Apply every pending migration in ``directory`` to ``url``; returns the ids applied, in order."""
     return list(migrate(url, directory).done)
@@ -322,7 +314,7 @@ def _backend(url: str):
     from yoyo import get_backend
 
     try:
-        backend = get_backend(yoyo_url(url))
+        backend = get_backend(config.psycopg_dialect_url(url))
     except psycopg.OperationalError as exc:
         raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
     backend.execute("SELECT set_config('client_connection_check_interval', :ms, false)", {"ms": str(CLIENT_CHECK_INTERVAL_MS)})
