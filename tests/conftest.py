@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from psycopg import sql
 
 from database.config import Project
-from database.dev import server, testdb
+from database.dev import testdb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +46,13 @@ def migrated_database(project: Project) -> Iterator[str]:
     url = testdb.create_database(project=project)
     yield url
     testdb.drop_database(url)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Project:
+    """A project in tmp_path with a copy of this repo's migrations, queries and annotations."""
+    shutil.copytree(REPO / "migrations", tmp_path / "migrations")
+    shutil.copy(REPO / "queries.sql", tmp_path / "queries.sql")
+    shutil.copy(REPO / "schema_annotations.yaml", tmp_path / "schema_annotations.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\ndata_dir = ".dbtui"\n')
+    return Project.load(tmp_path)

@@ -10,7 +10,6 @@ import importlib.util
 import os
 import queue
 import random
-import shutil
 import sys
 import threading
 import time
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
 EDITS = 100
 OUTCOME_TIMEOUT = 30
-
-
-@pytest.fixture
-def watched_project(tmp_path: Path) -> Project:
-    shutil.copytree(REPO / "migrations", tmp_path / "migrations")
-    shutil.copy(REPO / "queries.sql", tmp_path / "queries.sql")
-    shutil.copy(REPO / "schema_annotations.yaml", tmp_path / "schema_annotations.yaml")
-    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\n')
-    return Project.load(tmp_path)
 
 
 def _save(path: Path, data: bytes) -> None:
@@ -110,8 +100,8 @@ class Edits:
         return (good + "\n" + bad).encode(), False
 
 
-def test_one_hundred_random_saves_keep_orm_py_importable(watched_project: Project, server_url: str) -> None:
-    project = watched_project
+def test_one_hundred_random_saves_keep_orm_py_importable(project_copy: Project, server_url: str) -> None:
+    project = project_copy
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from database.config import Project
 from database.dev.codegen.infer import Analyzer, Method
 from database.dev.codegen.parse import parse_queries
 
@@ -22,13 +20,3 @@ def analyze(migrated_database: str) -> Iterator[Callable[[str], list[Method]]]:
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         analyzer = Analyzer(conn)
         yield lambda text: [analyzer.analyze(q, "queries.sql") for q in parse_queries(text, "queries.sql")]
-
-
-@pytest.fixture
-def tmp_project(tmp_path: Path) -> Project:
-    """A project in tmp_path with a copy of this repo's migrations, queries and annotations."""
-    shutil.copytree(REPO / "migrations", tmp_path / "migrations")
-    shutil.copy(REPO / "queries.sql", tmp_path / "queries.sql")
-    shutil.copy(REPO / "schema_annotations.yaml", tmp_path / "schema_annotations.yaml")
-    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\ndata_dir = ".dbtui"\n')
-    return Project.load(tmp_path)

@@ -22,34 +22,34 @@ def test_this_repo_is_up_to_date(server_url: str, capsys) -> None:
     assert capsys.readouterr().out.strip() == "up to date"
 
 
-def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(tmp_project: Project, server_url: str, capsys) -> None:
-    assert _codegen(tmp_project, server_url) == 0
-    first = (tmp_project.schema.read_bytes(), tmp_project.orm.read_bytes())
+def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(project_copy: Project, server_url: str, capsys) -> None:
+    assert _codegen(project_copy, server_url) == 0
+    first = (project_copy.schema.read_bytes(), project_copy.orm.read_bytes())
     assert first == ((REPO / "schema.sql").read_bytes(), (REPO / "src/database/orm.py").read_bytes())
-    tmp_project.orm.unlink()
-    assert _codegen(tmp_project, server_url) == 0
-    assert (tmp_project.schema.read_bytes(), tmp_project.orm.read_bytes()) == first
-    assert _codegen(tmp_project, server_url, "--check") == 0
+    project_copy.orm.unlink()
+    assert _codegen(project_copy, server_url) == 0
+    assert (project_copy.schema.read_bytes(), project_copy.orm.read_bytes()) == first
+    assert _codegen(project_copy, server_url, "--check") == 0
     capsys.readouterr()
 
-    queries = tmp_project.queries.read_text()
-    tmp_project.queries.write_text(queries.replace("ORDER BY created_at, id;", "ORDER BY name;"))
-    assert _codegen(tmp_project, server_url, "--check") == 1
+    queries = project_copy.queries.read_text()
+    project_copy.queries.write_text(queries.replace("ORDER BY created_at, id;", "ORDER BY name;"))
+    assert _codegen(project_copy, server_url, "--check") == 1
     assert "stale: orm.py" in capsys.readouterr().err
-    assert tmp_project.orm.read_bytes() == first[1]  # --check writes nothing
-    assert not list(tmp_project.root.glob(".*.tmp"))
+    assert project_copy.orm.read_bytes() == first[1]  # --check writes nothing
+    assert not list(project_copy.root.glob(".*.tmp"))
 
 
-def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(tmp_project: Project, server_url: str, capsys) -> None:
-    assert _codegen(tmp_project, server_url) == 0
-    before = tmp_project.orm.read_bytes()
-    text = tmp_project.queries.read_text()
-    tmp_project.queries.write_text(text + "\n-- name: Broken :many\nSELECT nosuch\nFROM users;\n")
+def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(project_copy: Project, server_url: str, capsys) -> None:
+    assert _codegen(project_copy, server_url) == 0
+    before = project_copy.orm.read_bytes()
+    text = project_copy.queries.read_text()
+    project_copy.queries.write_text(text + "\n-- name: Broken :many\nSELECT nosuch\nFROM users;\n")
     line = text.count("\n") + 3
-    assert _codegen(tmp_project, server_url) == 1
+    assert _codegen(project_copy, server_url) == 1
     err = capsys.readouterr().err
     assert err == f'dbtui: error: queries.sql:{line}: Broken: column "nosuch" does not exist\n'
-    assert tmp_project.orm.read_bytes() == before
+    assert project_copy.orm.read_bytes() == before
 
 
 def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str) -> None:

@@ -21,12 +21,12 @@ def _imports(path: Path) -> bool:
     return subprocess.run([sys.executable, str(path)], capture_output=True).returncode == 0
 
 
-def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(tmp_project: Project, server_url: str) -> None:
+def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(project_copy: Project, server_url: str) -> None:
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
 
     def loop() -> None:
-        for event in watch(tmp_project, url=server_url, stop_event=stop):
+        for event in watch(project_copy, url=server_url, stop_event=stop):
             events.put(event)
 
     def outcome() -> Finished | Failed:
@@ -37,32 +37,32 @@ def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(tmp_project: P
     worker.start()
     try:
         first = outcome()
-        assert isinstance(first, Finished) and first.written and _imports(tmp_project.orm)
-        good = tmp_project.queries.read_text()
+        assert isinstance(first, Finished) and first.written and _imports(project_copy.orm)
+        good = project_copy.queries.read_text()
 
-        tmp_project.queries.write_text(good + "\n-- name: Broken :one\nSELECT nosuch FROM users;\n")
+        project_copy.queries.write_text(good + "\n-- name: Broken :one\nSELECT nosuch FROM users;\n")
         failed = outcome()
         assert isinstance(failed, Failed) and failed.location == f"queries.sql:{good.count(chr(10)) + 3}"
         assert failed.query == "SELECT nosuch FROM users" and "nosuch" in failed.message
-        assert _imports(tmp_project.orm) and "def broken" not in tmp_project.orm.read_text()
+        assert _imports(project_copy.orm) and "def broken" not in project_copy.orm.read_text()
 
-        tmp_project.queries.write_text(good + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
+        project_copy.queries.write_text(good + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
         recovered = outcome()
-        assert isinstance(recovered, Finished) and recovered.written == (tmp_project.orm,)
+        assert isinstance(recovered, Finished) and recovered.written == (project_copy.orm,)
         assert "users_count() -> int | None" in recovered.signatures
-        assert "async def users_count(self) -> int | None:" in tmp_project.orm.read_text()
+        assert "async def users_count(self) -> int | None:" in project_copy.orm.read_text()
 
-        tmp_project.queries.write_text(good + "\n-- name: UsersCount :bad\nSELECT 1;\n")
-        assert isinstance(outcome(), Failed) and "users_count" in tmp_project.orm.read_text()
+        project_copy.queries.write_text(good + "\n-- name: UsersCount :bad\nSELECT 1;\n")
+        assert isinstance(outcome(), Failed) and "users_count" in project_copy.orm.read_text()
 
-        (tmp_project.migrations / "0007_nickname.sql").write_text("-- depends: 0006_row_level_security\n"
+        (project_copy.migrations / "0007_nickname.sql").write_text("-- depends: 0006_row_level_security\n"
                                                                    "ALTER TABLE users ADD COLUMN nickname TEXT;\n")
-        tmp_project.queries.write_text(good + "\n-- name: Nicknames :many\nSELECT nickname FROM users;\n")
+        project_copy.queries.write_text(good + "\n-- name: Nicknames :many\nSELECT nickname FROM users;\n")
         rebuilt = outcome()
         while not isinstance(rebuilt, Finished) or "nicknames() -> list[str | None]" not in rebuilt.signatures:
             rebuilt = outcome()  # the two saves may arrive as one run or two
-        assert "nickname TEXT" not in tmp_project.schema.read_text() and "nickname text" in tmp_project.schema.read_text()
-        assert _imports(tmp_project.orm)
+        assert "nickname TEXT" not in project_copy.schema.read_text() and "nickname text" in project_copy.schema.read_text()
+        assert _imports(project_copy.orm)
     finally:
         stop.set()
         worker.join(timeout=TIMEOUT)
@@ -91,16 +91,16 @@ def _save(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def test_a_save_all_burst_is_one_run(tmp_project: Project, server_url: str) -> None:
+def test_a_save_all_burst_is_one_run(project_copy: Project, server_url: str) -> None:
     """An editor's "save all" writes queries.sql and the annotations ms apart: one compile for both, not two."""
-    events, stop, worker = _watching(tmp_project, server_url)
+    events, stop, worker = _watching(project_copy, server_url)
     try:
         assert isinstance(_next_run(events), Finished)
-        queries = tmp_project.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n"
+        queries = project_copy.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n"
         began = time.perf_counter()
-        _save(tmp_project.queries, queries)
+        _save(project_copy.queries, queries)
         time.sleep(BURST_GAP)
-        _save(tmp_project.annotations, tmp_project.annotations.read_text())
+        _save(project_copy.annotations, project_copy.annotations.read_text())
         stalled = (time.perf_counter() - began) * 1000 >= QUIET_MS  # the machine paused us: two saves, two runs
         started = events.get(timeout=TIMEOUT)
         assert isinstance(started, Started)
@@ -114,16 +114,16 @@ def test_a_save_all_burst_is_one_run(tmp_project: Project, server_url: str) -> N
     assert not worker.is_alive()
 
 
-def test_a_save_before_the_watcher_starts_is_compiled(tmp_project: Project, server_url: str) -> None:
+def test_a_save_before_the_watcher_starts_is_compiled(project_copy: Project, server_url: str) -> None:
     """The file watcher starts after the first compile; a save before that is found by comparing the files' stat()."""
     stop = threading.Event()
     deadline = threading.Timer(TIMEOUT, stop.set)  # without the rescan the loop would wait for a change forever
     deadline.start()
-    events = watch(tmp_project, url=server_url, stop_event=stop)
+    events = watch(project_copy, url=server_url, stop_event=stop)
     try:
         assert isinstance(next(events), Started) and isinstance(next(events), Finished)
         # The generator is paused here, before it starts watching: this save can only be seen by the rescan.
-        tmp_project.queries.write_text(tmp_project.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
+        project_copy.queries.write_text(project_copy.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
         started = next(events, None)
         assert isinstance(started, Started) and started.reason == "changed while compiling", started
         compiled = next(events)
