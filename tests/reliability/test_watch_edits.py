@@ -22,7 +22,6 @@ from database.dev.codegen.watch import Failed, Finished, Started, watch
 
 pytestmark = pytest.mark.timeout(120)
 
-REPO = Path(__file__).resolve().parents[2]
 EDITS = 100
 OUTCOME_TIMEOUT = 30
 

@@ -11,7 +11,6 @@ import pytest
 from database.dev.codegen.infer import Analyzer, Method
 from database.dev.codegen.parse import parse_queries
 
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
