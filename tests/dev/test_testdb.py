@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from database.dev import testdb
-from database.errors import ConfigError, ProblemFound
+from database.errors import ConfigError
 
 
 def _tables(url: str) -> set[str]:

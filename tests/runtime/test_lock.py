@@ -2,7 +2,6 @@ import asyncio
 
 import pytest
 
-from database import config
 from database.dev.locks import list_locks
 from database.lock import LockTimeout, lock_key, pg_advisory_lock
 

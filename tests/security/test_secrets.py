@@ -5,7 +5,6 @@ most: libpq quotes the whole connection string in its parse error, so every erro
 scrubbed (database.config.scrub).
 """
 
-import asyncio
 import logging
 from pathlib import Path
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from textual.command import CommandList, CommandPalette
-from textual.widgets import DataTable, OptionList, TabbedContent, Tree
+from textual.widgets import DataTable, OptionList
 
 from database.dev import testdb
 from database.lock import pg_advisory_lock

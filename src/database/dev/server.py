@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -321,7 +320,7 @@ class Cluster:
             )
         self._remove_stale_pid_file()
         self._prepare_socket_dir()
-        settings = [f"listen_addresses=''", f"unix_socket_directories='{self.socket_dir}'", f"port={PORT}"]
+        settings = ["listen_addresses=''", f"unix_socket_directories='{self.socket_dir}'", f"port={PORT}"]
         options = " ".join(f"-c {s}" for s in settings)
         if not self.log_file.exists():
             self.log_file.touch()

@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 
 import psycopg
-import pytest
 
 from database import orm
 from database.orm import (

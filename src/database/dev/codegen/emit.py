@@ -227,7 +227,7 @@ def _call(name: str, parts: list[str], start: int) -> str:
 def _method(method: Method) -> list[str]:
     constant = _constant(method)
     lines = [f"{INDENT}async def {method.method}({_parameters(method)}) -> {_returns(method)}:"]
-    body = [f"cur = await self._cursor()"]
+    body = ["cur = await self._cursor()"]
     if method.query.kind == "copyfrom":
         values = ", ".join(_dumped(a, f"row.{a.name}") for a in method.arguments)
         body += [
