@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
@@ -46,7 +46,7 @@ _SET_IDENTITY = (
     " set_config('app.identity_sig', %(sig)s, true)"
 )
 _SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
-_secrets: dict[str, str] = {}
+_secrets: dict[URL, str] = {}
 
 _customer_url: str | None = None
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
@@ -181,8 +181,12 @@ def _check_id(kind: str, value: object) -> str:
 
 
 async def _identity_secret() -> str:
-    """The signing secret, read once per database with admin rights (customers cannot read it)."""
-    url = config.database_url()
+    """The signing secret, read once per database with admin rights (customers cannot read it).
+
+    Keyed by the admin pool's URL: resolving the URL afresh would, without DATABASE_URL, look for the project and
+    check the embedded cluster on every customer transaction.
+    """
+    url = _engine("admin").url
     if url not in _secrets:
         async with connect_db_admin() as conn:
             _secrets[url] = (await conn.exec_driver_sql(_SECRET_QUERY)).scalar_one()
