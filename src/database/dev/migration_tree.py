@@ -191,7 +191,7 @@ def load_tree(directory: Path) -> MigrationTree:
     for migration_id, (path, _, depends, _, _, line) in parsed.items():
         for dep in depends:
             if dep not in parsed:
-                close = difflib.get_close_matches(dep, list(parsed), n=1, cutoff=0.5)
+                close = difflib.get_close_matches(dep, [m for m in parsed if m != migration_id], n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 raise ConfigError(f"depends on {dep}, which is not a migration in {directory.name}/{hint}", path=display_path(path), line=line)
     children: dict[str, list[str]] = {i: [] for i in parsed}
