@@ -20,7 +20,7 @@ from database.errors import ServerError
 def cluster():
     base = Path(tempfile.mkdtemp(prefix="dbtui-test-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(base, 0o755)
-    made = server.Cluster(base, fast=True)
+    made = server.Cluster(base, fast=True, idle_timeout=0)
     yield made
     made.stop()
     shutil.rmtree(base, ignore_errors=True)
@@ -93,7 +93,7 @@ def test_data_directory_of_another_user_is_refused(cluster):
 def test_socket_directory_of_another_user_is_refused(cluster):
     cluster.socket_dir.mkdir(mode=0o700)
     os.chown(cluster.socket_dir, 54321, 54321)
-    with pytest.raises(ServerError, match="socket directory .* belongs to someone else"):
+    with pytest.raises(ServerError, match="socket directory .* belongs to another user"):
         cluster.ensure_running()
 
 
