@@ -68,7 +68,8 @@ class Project:
             value = settings.get(key, default)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"[tool.dbtui] {key} must be a non-empty string", path=pyproject)
-            paths[key] = (root / value).resolve()
+            # The data folder is not resolved: a link planted there must reach dbtui's checks, not be followed.
+            paths[key] = Path(os.path.normpath(root / value)) if key == "data_dir" else (root / value).resolve()
         url = settings.get("database_url")
         if url is not None and not isinstance(url, str):
             raise ConfigError("[tool.dbtui] database_url must be a string", path=pyproject)

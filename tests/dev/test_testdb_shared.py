@@ -57,3 +57,35 @@ def test_concurrent_builders_all_succeed(tmp_path, own_server):
     failures = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, results) if p.returncode != 0]
     assert failures == []
     assert all(out.strip() == "ok" for out, _ in results)
+
+
+def test_footprint_stays_within_budget_across_20_template_builds(tmp_path, own_server, monkeypatch):
+    """Twenty different migration sets in a row: templates and spares never exceed the budget, the least recently
+    used go first, and the newest is always kept."""
+    budget = 40 * 2**20  # room for two templates with their spare
+    monkeypatch.setattr(testdb, "BUDGET_BYTES", budget)
+    monkeypatch.setattr(testdb, "SPARES", 1)
+    built = []
+    for i in range(20):
+        tree = _tree(tmp_path, f"b{i}")
+        testdb.drop_database(testdb.create_database(migrations_dir=tree, url=own_server))
+        testdb.wait_for_spares()
+        built.append(testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20])
+        with psycopg.connect(own_server, autocommit=True) as conn:
+            usage = testdb._template_usage(conn)
+        assert sum(size for _, size in usage.values()) <= budget
+        assert built[-1] in usage
+    kept = set(usage)
+    assert 1 <= len(kept) < 20
+    assert kept == set(built[-len(kept):])  # least recently used dropped first
+
+
+def test_prune_drops_every_unused_template_over_budget(tmp_path, own_server):
+    for label in ("g1", "g2"):
+        testdb.drop_database(testdb.create_database(migrations_dir=_tree(tmp_path, label), url=own_server))
+    testdb.wait_for_spares()
+    dropped = testdb.prune_server(own_server, budget=0)
+    assert dropped and all(d.template.startswith(testdb.TEMPLATE_PREFIX) and d.bytes > 0 for d in dropped)
+    with psycopg.connect(own_server) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbtui_tpl_%'").fetchone()[0]
+    assert left == 0

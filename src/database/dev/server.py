@@ -699,6 +699,18 @@ def serving_data_dir(pid: int) -> Path | None:
         return None
 
 
+def postgres_serving(folder: Path) -> list[int]:
+    """Every live postgres process whose data folder is ``folder`` or inside it, found through /proc: the check that
+    does not trust a ``postmaster.pid`` (before anything there is deleted)."""
+    folder = folder.resolve()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        serving = serving_data_dir(int(entry.name)) if _is_postgres(int(entry.name)) else None
+        if serving is not None and (serving == folder or folder in serving.parents):
+            found.append(int(entry.name))
+    return found
+
+
 def disk_usage(path: Path) -> int:
     """Bytes ``path`` takes on disk (or in memory, on tmpfs), links not followed."""
     total = 0

@@ -158,7 +158,7 @@ def collect() -> list[Freed]:
             continue
         old = Cluster(legacy, fast=True)
         with _unless_busy(legacy / "server.lock") as free:
-            if free and old.postmaster_pid() is None:
+            if free and old.postmaster_pid() is None and not server.postgres_serving(legacy):
                 size = server.disk_usage(legacy)
                 shutil.rmtree(old.socket_dir, ignore_errors=True)
                 shutil.rmtree(legacy, ignore_errors=True)

@@ -152,7 +152,7 @@ def _record_use(conn: psycopg.Connection, template: str) -> None:
         return
     with contextlib.suppress(psycopg.errors.UndefinedObject):  # dropped meanwhile
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(template),
-                                                                     sql.Literal(f"{USED_MARK}{now:.0f}")))
+                                                                     sql.Literal(f"{USED_MARK}{now:.3f}")))
 
 
 def _last_use(conn: psycopg.Connection, template: str) -> float:
