@@ -20,8 +20,17 @@ from dbtui.cli import main
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A stand-in for /dev/shm; every server started in it is stopped afterwards."""
+def folder() -> Iterator[Path]:
+    """Where the test's projects live: a folder the server account can reach (pytest's tmp_path is root-only)."""
+    made = Path(tempfile.mkdtemp(prefix="dbtui-test-projects-"))
+    os.chmod(made, 0o755)
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Path]:
+    """A stand-in for /dev/shm; every server started in it is stopped afterwards (before ``folder`` goes)."""
     root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(root, 0o1777)
     monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
@@ -30,15 +39,6 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         servers.cluster_of(record).stop()
         shutil.rmtree(record.socket_dir, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def folder() -> Iterator[Path]:
-    """Where the test's projects live: a folder the server account can reach (pytest's tmp_path is root-only)."""
-    made = Path(tempfile.mkdtemp(prefix="dbtui-test-projects-"))
-    os.chmod(made, 0o755)
-    yield made
-    shutil.rmtree(made, ignore_errors=True)
 
 
 def _project(root: Path, table: str, *, idle_timeout: int = 0) -> Project:

@@ -311,14 +311,20 @@ def read_records() -> list[ServerRecord]:
     return records
 
 
-def _starter() -> str:
-    """A short name for the command that is starting a server, for ``dbtui db status`` and the TUI header."""
-    argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else ["python"]
-    words = [a for a in argv if not a.startswith("-")] or ["python"]
-    if words[0] == "dbtui":
-        commands = [w for w in words[1:] if w.isidentifier() or w in ("new-migration",)]
-        return " ".join(["dbtui", *commands[:2]]) if commands else "dbtui (TUI)"
-    return "pytest" if "pytest" in " ".join(argv[:3]) else words[0]
+_starter: str | None = None
+
+
+def set_starter(label: str | None) -> None:
+    """Name the command of this process (``dbtui codegen``) for the record of any server it starts."""
+    global _starter
+    _starter = label
+
+
+def _started_by() -> str:
+    if _starter:
+        return _starter
+    argv = [Path(a).name for a in sys.argv[:2] if a]
+    return "pytest" if "pytest" in " ".join(argv) else (argv[0] if argv else "python")
 
 
 # --- the cluster ----------------------------------------------------------------------------------------------------
@@ -540,10 +546,9 @@ class Cluster:
         if not (self.data_dir / "PG_VERSION").exists():
             existed = self.log_file.exists() or self.read_record() is not None
             self._initdb(binaries)
-            if self.kind == "dev":
-                logger.warning(
-                    "dbtui: %s: created a new, empty PostgreSQL cluster in %s", "the cluster that was here is gone"
-                    if existed else "first use", self.data_dir)
+            if self.kind == "dev":  # say so: a data folder deleted by mistake must not pass unnoticed
+                logger.warning("dbtui: the cluster in %s was gone: created a new, empty one there" if existed else
+                               "dbtui: created a new, empty PostgreSQL cluster in %s (first use)", self.data_dir)
         data_version = (self.data_dir / "PG_VERSION").read_text().strip()
         if data_version != str(binaries.major):
             raise ServerError(
@@ -571,7 +576,7 @@ class Cluster:
         self._write_record(ServerRecord(
             kind=self.kind, base=str(self.base), project=str(self.project_root) if self.project_root else None,
             data_dir=str(self.data_dir), socket_dir=str(self.socket_dir), pid=pid, started_at=time.time(),
-            started_by=_starter(), idle_timeout=self.idle_timeout, fast=self.fast,
+            started_by=_started_by(), idle_timeout=self.idle_timeout, fast=self.fast,
         ))
         if self.idle_timeout > 0:
             self._spawn_idle_watcher(pid)

@@ -45,6 +45,7 @@ class ServerView:
     started_by: str | None
     auto_started: bool  # started on demand by a command, not by `dbtui db start`
     idle_timeout: int
+    stop_reason: str | None  # why it last stopped, when dbtui stopped it
 
 
 def cluster_of(record: ServerRecord) -> Cluster:
@@ -55,8 +56,7 @@ def cluster_of(record: ServerRecord) -> Cluster:
 def view(cluster: Cluster) -> ServerView:
     """What is known of ``cluster`` right now (the TUI header shows ``auto_started`` and ``started_by``)."""
     status = cluster.status()
-    record = cluster.read_record()
-    started = record if record is not None and record.pid == status.pid else None
+    started = cluster.read_record()  # the last start, whether it still runs or not
     clients = client_count(cluster) if status.state == "running" else None
     idle = None
     if status.state == "running":
@@ -70,6 +70,7 @@ def view(cluster: Cluster) -> ServerView:
         clients=clients, idle_seconds=idle,
         started_at=started.started_at if started else None, started_by=started.started_by if started else None,
         auto_started=bool(started and started.auto_started), idle_timeout=cluster.idle_timeout,
+        stop_reason=started.stop_reason if started and status.state == "stopped" else None,
     )
 
 

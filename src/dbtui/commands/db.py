@@ -91,7 +91,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     if status.binaries:
         print(f"server:   PostgreSQL {status.binaries.version} ({status.binaries.source}: {status.binaries.bin_dir})")
     print("\ndbtui servers of this user on this machine:")
-    rows = [("PROJECT", "STATE", "PID", "MEMORY", "DISK", "IDLE", "STARTED BY")] + [_row(v) for v in views]
+    rows = [("PROJECT", "STATE", "PID", "MEMORY", "DISK", "IDLE", "STARTED BY", "")] + [_row(v) for v in views]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -106,7 +106,8 @@ def _row(view: ServerView) -> tuple[str, ...]:
     else:
         idle = _duration(view.idle_seconds) + (f" of {_duration(view.idle_timeout)}" if view.idle_timeout else "")
     started = "-" if view.started_by is None else f"{view.started_by}, {time.strftime('%H:%M', time.localtime(view.started_at))}"
-    return (view.project, view.state, str(view.pid or "-"), _size(view.memory_bytes), _size(view.disk_bytes), idle, started)
+    return (view.project, view.state, str(view.pid or "-"), _size(view.memory_bytes), _size(view.disk_bytes), idle, started,
+            view.stop_reason or "")
 
 
 def _size(count: int | None) -> str:
