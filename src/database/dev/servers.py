@@ -223,7 +223,10 @@ def watch_idle(base: Path, pid: int) -> None:
     interval = min(max(timeout / 5, 0.2), 30.0)
 
     def idle() -> bool:
-        if client_count(cluster) != 0:  # in use, or cannot be asked (full, starting): not idle
+        clients = client_count(cluster)
+        if clients is None:  # cannot be asked (full, starting, stopping): not idle, ask again later
+            return False
+        if clients:
             cluster.touch_last_use()
             return False
         return time.time() - cluster.last_use() >= timeout
