@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,8 @@ DEFAULTS = {
     "orm": "src/database/orm.py",
     "data_dir": ".dbtui",
 }
+# Seconds an embedded server that dbtui started may sit with no client connected before it stops itself (0: never).
+DEFAULT_IDLE_TIMEOUT = 900
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Project:
     orm: Path
     data_dir: Path
     database_url: str | None = None
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
 
     @classmethod
     def load(cls, root: Path) -> "Project":
@@ -53,22 +57,26 @@ class Project:
         settings = data.get("tool", {}).get("dbtui", {})
         if not isinstance(settings, dict):
             raise ConfigError("[tool.dbtui] must be a table", path=pyproject)
-        unknown = sorted(set(settings) - set(DEFAULTS) - {"database_url"})
+        known = [*DEFAULTS, "database_url", "idle_timeout"]
+        unknown = sorted(set(settings) - set(known))
         if unknown:
             raise ConfigError(
-                f"unknown key in [tool.dbtui]: {', '.join(unknown)} (known: {', '.join([*DEFAULTS, 'database_url'])})",
-                path=pyproject,
+                f"unknown key in [tool.dbtui]: {', '.join(unknown)} (known: {', '.join(known)})", path=pyproject
             )
         paths = {}
         for key, default in DEFAULTS.items():
             value = settings.get(key, default)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"[tool.dbtui] {key} must be a non-empty string", path=pyproject)
-            paths[key] = (root / value).resolve()
+            # The data folder is not resolved: a link planted there must reach dbtui's checks, not be followed.
+            paths[key] = Path(os.path.normpath(root / value)) if key == "data_dir" else (root / value).resolve()
         url = settings.get("database_url")
         if url is not None and not isinstance(url, str):
             raise ConfigError("[tool.dbtui] database_url must be a string", path=pyproject)
-        return cls(root=root, database_url=url or None, **paths)
+        idle = settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
+        if isinstance(idle, bool) or not isinstance(idle, int) or idle < 0:
+            raise ConfigError("[tool.dbtui] idle_timeout must be a whole number of seconds, 0 to never stop", path=pyproject)
+        return cls(root=root, database_url=url or None, idle_timeout=idle, **paths)
 
 
 def find_project(start: Path | str | None = None) -> Project:
@@ -124,16 +132,46 @@ def database_url_if_set(project: Project | None = None) -> str:
     raise LookupError("no database URL configured")
 
 
+UrlFallback = Callable[[Project], str]
+FALLBACK_ENTRY_POINTS = "database.url_fallback"
+_url_fallback: UrlFallback | None = None
+
+
+def register_url_fallback(fallback: UrlFallback | None) -> None:
+    """Tooling registers here where a project's database is when no URL is set (the embedded development cluster).
+
+    The runtime never imports tooling: it knows the fallback only through this hook, or through the
+    ``database.url_fallback`` entry point that the tooling distribution declares (so an app run in development, which
+    imports only the runtime, still finds the embedded cluster). ``None`` clears it.
+    """
+    global _url_fallback
+    _url_fallback = fallback
+
+
+def _fallback() -> UrlFallback | None:
+    if _url_fallback is None:
+        from importlib.metadata import entry_points  # only in development: production sets a URL
+
+        for entry in entry_points(group=FALLBACK_ENTRY_POINTS):
+            register_url_fallback(entry.load())
+            break
+    return _url_fallback
+
+
 def database_url(project: Project | None = None) -> str:
-    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · embedded cluster."""
+    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · the fallback that
+    tooling registered (the embedded development cluster)."""
     try:
         return database_url_if_set(project)
     except LookupError:
         pass
-    # Development fallback only: production always sets a URL, so this tooling import never happens there.
-    from database.dev import server
-
-    return server.dev_cluster(project or find_project()).ensure_running()
+    fallback = _fallback()
+    if fallback is None:
+        raise ConfigError(
+            "no database URL: set DATABASE_URL or database_url in [tool.dbtui] (the embedded development cluster "
+            "comes with the dbtui tooling, which is not installed)"
+        )
+    return fallback(project or find_project())
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^@\s'\"]+@")

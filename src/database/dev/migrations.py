@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from database import config, lock
+from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
 from database.dev.migration_tree import MigrationNode, MigrationTree, display_path, line_of, load_tree, read_text
 from database.errors import ConfigError, ProblemFound, ServerError
@@ -95,6 +96,19 @@ class MigrationError(ProblemFound):
 def apply_all(url: str, directory: Path) -> list[str]:
     """Apply every pending migration in ``directory`` to ``url``; returns the ids applied, in order."""
     return list(migrate(url, directory).done)
+
+
+@dataclass(frozen=True)
+class Migrator:
+    """The migrator ``testdb`` builds templates with (its ``Migrator`` protocol): content hash and apply."""
+
+    directory: Path
+
+    def digest(self) -> str:
+        return migrations_digest(self.directory)
+
+    def migrate(self, url: str) -> None:
+        apply_all(url, self.directory)
 
 
 def migrate(url: str, directory: Path | MigrationTree, target: str | None = None, *, on_event: OnEvent | None = None,
@@ -330,12 +344,12 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
     """
     from yoyo.exceptions import LockTimeout
 
-    from database.dev import server, testdb
+    from database.dev import server
 
     row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
     if row:
         pid, since = row
-        if testdb.is_local_server(url) and not server.process_alive(pid):
+        if server.is_local_server(url) and not server.process_alive(pid):
             emit(Notice(f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"))
             backend.break_lock()
         else:
