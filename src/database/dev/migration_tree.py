@@ -161,6 +161,16 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, max(offset, 0)) + 1
 
 
+def parse_error_at(text: str, exc: Exception) -> tuple[str, int]:
+    """pglast's ``ParseError`` as ``(message, line)``. Its location is a character offset into ``text``, or None
+    when the text ends mid-statement ("syntax error at end of input"): that error is on the last line with text."""
+    message, *rest = exc.args or (str(exc),)
+    location = rest[0] if rest and isinstance(rest[0], int) else None
+    if location is None:
+        location = len(text.rstrip()) - 1
+    return str(message), line_of(text, location)
+
+
 def load_tree(directory: Path) -> MigrationTree:
     """Read every migration in ``directory``; bad input (cycles, unknown dependencies, unreadable files) raises
     ConfigError naming the file and line."""

@@ -32,7 +32,8 @@ from psycopg import sql
 
 from database import config, lock
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
-from database.dev.migration_tree import MigrationNode, MigrationTree, display_path, line_of, load_tree, read_text
+from database.dev.migration_tree import (MigrationNode, MigrationTree, display_path, line_of, load_tree,
+                                         parse_error_at, read_text)
 from database.errors import ConfigError, ProblemFound, ServerError
 
 LOCK_NAME = "dbtui:migrate"
@@ -391,9 +392,9 @@ def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
     try:
         slices = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError as exc:
-        message, index = exc.args if len(exc.args) == 2 else (str(exc), 0)
+        message, line = parse_error_at(text, exc)
         raise ConfigError(f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
-                          path=display_path(path), line=line_of(text, index)) from None
+                          path=display_path(path), line=line) from None
     return text, [text[s] for s in slices], [s.start for s in slices]
 
 
