@@ -149,7 +149,7 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
         candidate = Path(path)
         if candidate in (queries, annotations):
             return True
-        return candidate.parent == migrations and candidate.suffix in (".sql", ".py")
+        return candidate.parent == migrations and candidate.suffix.lower() in (".sql", ".py")
 
     folders = sorted({str(p) for p in (queries.parent, annotations.parent, migrations) if p.is_dir()})
     with Compiler(project, url=url) as compiler:
@@ -187,7 +187,7 @@ def _fingerprint(project: Project) -> tuple:
         return info.st_size, info.st_mtime_ns
 
     try:
-        migrations = sorted(e.name for e in os.scandir(project.migrations) if e.name.endswith((".sql", ".py")))
+        migrations = sorted(e.name for e in os.scandir(project.migrations) if e.name.lower().endswith((".sql", ".py")))
     except OSError:
         migrations = []
     paths = [project.queries, project.annotations, *(project.migrations / name for name in migrations)]
