@@ -83,7 +83,8 @@ class RunResult:
 
 
 class MigrationError(ProblemFound):
-    """A migration failed on the server; it was rolled back, the ones before it in the run stay applied."""
+    """A migration failed on the server; it was rolled back (a ``-- transactional: false`` one only partly ran: the
+    message says which statements took effect), the ones before it in the run stay applied."""
 
     def __init__(self, message: str, *, migration_id: str, done: tuple[str, ...], planned: tuple[str, ...],
                  path: Path | None = None, line: int | None = None) -> None:
@@ -407,13 +408,35 @@ def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _P
         message += f" ({exc.diag.message_detail})"
     if exc.diag.message_hint:
         message += f" (hint: {exc.diag.message_hint})"
-    undone = "rolled back" if step == "apply" else "left applied"
+    if node.transactional or failed.index is None or step == "unmark":
+        undone = f"{node.id} {'rolled back' if step == 'apply' else 'left applied'}"
+    else:
+        undone = _partly_done(node.id, prepared, failed.index)
     before = f"; done before it: {', '.join(done)}" if done else ""
     rest = len(planned) - len(done) - 1
-    message += f" [{node.id} {undone}{before}{f'; {rest} not run' if rest else ''}]"
+    message += f" [{undone}{before}{f'; {rest} not run' if rest else ''}]"
     path = prepared.path
     return MigrationError(message, migration_id=node.id, done=done, planned=planned,
                           path=display_path(path) if path else None, line=_error_line(failed, prepared))
+
+
+def _partly_done(migration_id: str, prepared: _Prepared, failed: int) -> str:
+    """What a ``-- transactional: false`` file left behind: its statements before the failed one took effect (each
+    committed on its own), the ones after it did not run, and it is not marked applied, so ``migrate`` runs the whole
+    file again: what already ran must be undone, or be safe to run twice, first."""
+    total = len(prepared.statements)
+    ran = "none of its statements took effect"
+    if failed:
+        end = prepared.offsets[failed - 1] + len(prepared.statements[failed - 1]) - 1
+        first, last = line_of(prepared.text, prepared.offsets[0]), line_of(prepared.text, end)
+        span = f"statement 1 (line {first})" if failed == 1 else f"statements 1-{failed} (lines {first}-{last})"
+        ran = f"{span} took effect and stay"
+    after = total - failed - 1
+    skipped = f", {after} after it did not run" if after else ""
+    advice = ("undo what took effect (or make it safe to run twice, e.g. IF NOT EXISTS), fix the failed statement, "
+              "then migrate again: the whole file runs again" if failed else "fix it, then migrate again")
+    return (f"{migration_id} is not transactional: {ran}; statement {failed + 1} failed{skipped}; it is not marked "
+            f"applied; {advice}")
 
 
 def _error_line(failed: _StatementFailed, prepared: _Prepared) -> int | None:
