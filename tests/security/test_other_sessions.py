@@ -26,10 +26,9 @@ async def victim() -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 @pytest.mark.parametrize("probe", [
-    f"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{MARKER}%'",
-    f"SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE query LIKE '%{MARKER}%'",
-    "SELECT count(*) FROM pg_stat_get_backend_idset() b"
-    f" WHERE pg_stat_get_backend_activity(b) LIKE '%{MARKER}%'",
+    f"SELECT count(*) FROM pg_stat_activity WHERE strpos(query, '{MARKER}') > 0",
+    f"SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE strpos(query, '{MARKER}') > 0",
+    f"SELECT count(*) FROM pg_stat_get_backend_idset() b WHERE strpos(pg_stat_get_backend_activity(b), '{MARKER}') > 0",
     "SELECT count(*) FROM pg_locks",
 ], ids=["pg_stat_activity", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_locks"])
 async def test_another_customers_session_is_invisible(tenants, victim, probe):

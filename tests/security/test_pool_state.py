@@ -57,6 +57,7 @@ async def test_a_session_copy_of_an_identity_never_serves_the_next_connect_db_cu
             for name in ("app.user_id", "app.organization_id", "app.identity_sig")]
     await on_every_pooled_connection(mine, run(*copy))
     async with connect_db_customer(theirs.user_id, theirs.organization_id) as c:
+        assert theirs.project_id in (await c.execute(text("SELECT id FROM projects"))).scalars().all()
         await c.commit()
         seen = (await c.execute(text("SELECT id FROM projects"))).scalars().all()
         await c.rollback()
