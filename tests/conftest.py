@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from database import conn
 from database.config import Project
-from database.dev import testdb
+from database.dev import pgbouncer, testdb
 
 REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+# Suites that run twice: straight to the server, and through a real PgBouncer in transaction mode.
+THROUGH_POOLER = (TESTS / "runtime", TESTS / "security", TESTS / "reliability" / "test_lock_cancellation.py")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = metafunc.definition.path
+    if "database_url" in metafunc.fixturenames and any(path.is_relative_to(p) for p in THROUGH_POOLER):
+        metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +37,43 @@ def project() -> Project:
 def server_url(project: Project) -> str:
     """Admin URL (database ``postgres``) of the server throwaway databases live on."""
     return testdb.with_database(testdb.server_url(project), "postgres")
+
+
+@pytest.fixture(scope="session")
+def database_route(request: pytest.FixtureRequest) -> str:
+    """How the runtime reaches the session database: ``direct`` or through ``pgbouncer`` (see THROUGH_POOLER)."""
+    return getattr(request, "param", "direct")
+
+
+@pytest.fixture(scope="session")
+def session_database(project: Project) -> Iterator[str]:
+    """The migrated database the whole session shares (per-test isolation comes from the organization fixture)."""
+    url = testdb.create_database(project=project)
+    yield url
+    testdb.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pooler(server_url: str) -> Iterator[pgbouncer.PgBouncer]:
+    """A real PgBouncer (the distribution's; .ci/run installs it) in transaction mode in front of the test server."""
+    if pgbouncer.find_pgbouncer() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
+    bouncer = pgbouncer.start(server_url, users=("postgres", conn.CUSTOMER_ROLE))
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(session_database: str, database_route: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The session database (the pytest plugin's fixture, overridden): the runtime is configured for it, directly
+    or through PgBouncer as ``database_route`` says."""
+    url = session_database
+    if database_route == "pgbouncer":
+        url = request.getfixturevalue("pooler").url(testdb.database_name(session_database))
+    conn.configure(url)
+    yield url
+    await conn.dispose()
+    conn.configure(None)
 
 
 @pytest.fixture
