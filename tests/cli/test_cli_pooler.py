@@ -12,6 +12,8 @@ import pytest
 from database.dev import pgbouncer, testdb
 from dbtui.cli import main
 
+pytestmark = pytest.mark.timeout(60)  # a refusal that fails would open the TUI and wait
+
 
 @pytest.fixture
 def tmp_project(tmp_path: Path) -> Path:
