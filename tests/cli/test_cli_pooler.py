@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from database import config
 from database.dev import pgbouncer, testdb
 from dbtui.cli import main
 
@@ -56,6 +57,7 @@ def test_session_tooling_refuses_the_pooler(tmp_project: Path, pooled: str, empt
 
 def test_the_pooler_setting_refuses_without_connecting(tmp_project: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_project)
+    monkeypatch.setattr(config, "_configured_url", None)  # as in a fresh process: the session database may be set
     monkeypatch.setenv("DATABASE_URL", f"postgresql://app:hunter2@127.0.0.1:{pgbouncer.free_port()}/app")
     monkeypatch.setenv("DATABASE_POOLER", "transaction")
     assert main(["migrate"]) == 2
@@ -67,6 +69,7 @@ def test_the_pooler_setting_refuses_without_connecting(tmp_project: Path, monkey
 def test_the_direct_url_serves_tooling_while_the_app_uses_the_pooler(tmp_project: Path, pooled: str, empty_database: str,
                                                                      monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_project)
+    monkeypatch.setattr(config, "_configured_url", None)
     monkeypatch.setenv("DATABASE_URL", pooled)
     monkeypatch.setenv("DATABASE_POOLER", "transaction")
     monkeypatch.setenv("DATABASE_DIRECT_URL", empty_database)
