@@ -12,7 +12,8 @@ import pytest
 from database.config import Project
 from database.dev import server
 from database.dev.codegen import cache, generate
-from database.dev.codegen.runner import Compiler, validate_module
+from database.dev.codegen.files import validate_module
+from database.dev.codegen.runner import Compiler
 from database.errors import DbtuiError
 
 REPO = Path(__file__).resolve().parents[3]

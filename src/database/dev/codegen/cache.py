@@ -24,6 +24,7 @@ from typing import Any
 from database import config
 from database.config import Project
 from database.dev import server
+from database.dev.codegen.files import write_atomic
 from database.dev.codegen.model import Catalog, Method, Query, Table
 from database.dev.fingerprint import migrations_digest
 
@@ -115,8 +116,6 @@ def load(project: Project, cache_key: str) -> Entry:
 def save(project: Project, entry: Entry, current: list[Query]) -> None:
     """Store ``entry`` (complete: schema and catalog known) with the analyses of the ``current`` queries only,
     atomically; drop the oldest files."""
-    from database.dev.codegen.runner import write_atomic
-
     keys = {query_key(q) for q in current}
     data = {
         "format": FORMAT,

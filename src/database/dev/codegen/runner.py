@@ -14,10 +14,7 @@ are described.
 
 from __future__ import annotations
 
-import __future__
 import dataclasses
-import os
-import tempfile
 import threading
 import types
 from concurrent.futures import Future
@@ -27,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from database.config import Project
 from database.dev.fingerprint import migrations_digest
-from database.dev.codegen import cache
+import database.dev.codegen.cache as cache
 from database.dev.codegen.errors import CodegenError
-from database.errors import DbtuiError
+from database.dev.codegen.files import validate_module, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -228,7 +225,7 @@ class Compiler:
                 validate_module(output.orm, _relative(self.project, self.project.orm), output.parts, self._compiled)
                 self._compiled = frozenset(output.parts)
             for path in stale:
-                write_atomic(path, files[path])
+                write_atomic(path, files[path], bytecode=path == self.project.orm)
         return stale
 
 
@@ -260,40 +257,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-
-def validate_module(source: str, name: str, parts: tuple[str, ...] = (), compiled: frozenset[str] = frozenset()) -> None:
-    """Byte-compile the generated module before it replaces the old one: never write one that cannot load.
-
-    With its ``parts`` (``emit.Module.parts``), only those not in ``compiled`` (known good) are compiled, and the
-    whole source only to locate a failure."""
-    flags = __future__.annotations.compiler_flag  # the parts are compiled as the module's first line says
-    try:
-        for part in parts or (source,):
-            if part not in compiled:
-                compile(part, name, "exec", flags=flags, dont_inherit=True)
-    except SyntaxError as exc:  # a bug in the emitter: keep the old file and say where
-        line = None
-        try:
-            compile(source, name, "exec", flags=flags, dont_inherit=True)
-        except SyntaxError as whole:
-            line = whole.lineno
-        raise DbtuiError(f"generated module does not compile ({exc.msg}); the old file is kept",
-                         path=name, line=line) from None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename it over ``path``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
