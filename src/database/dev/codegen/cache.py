@@ -28,13 +28,13 @@ from database.dev.codegen.files import write_atomic
 from database.dev.codegen.model import Catalog, Method, Query, Table
 from database.dev.fingerprint import migrations_digest
 
-FORMAT = 3
+FORMAT = 4
 KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
 
 _HERE = Path(__file__).resolve().parent
 # The code whose output is cached: a change to any of it (an upgrade, a fix) must not serve old answers.
 _SOURCES = (_HERE / "model.py", _HERE / "parse.py", _HERE / "infer.py", _HERE / "cache.py",
-            _HERE.parent / "schema_dump.py")
+            _HERE.parent / "schema_dump.py", _HERE.parent / "catalog.py")
 
 
 @dataclass

@@ -31,8 +31,10 @@ class Module:
 
 def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, queries: str, migrations: str) -> Module:
     """Render the module; ``queries`` and ``migrations`` are project-relative paths named in its header."""
-    enums = [t for t in catalog.tables if t.enum_values is not None]
-    tables = [t for t in catalog.tables if t.enum_values is None]
+    used = {m.table.oid for m in methods if m.table} | {f.embed.oid for m in methods for f in m.fields if f.embed}
+    emitted = [t for t in catalog.tables if t.schema in catalog.search_path or t.oid in used]
+    enums = [t for t in emitted if t.enum_values is not None]
+    tables = [t for t in emitted if t.enum_values is None]
     body: list[str] = []
     for table in enums:
         body.append(_enum(table))
@@ -50,7 +52,7 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
     for method in methods:
         body.append(f"{_constant(method)} = {_literal(method.sql)}")
     prelude, bodies = _querier_prelude(), ["\n".join(_method(m)) for m in methods]
-    top = [_header(queries, migrations) + _imports(catalog, methods)] + body
+    top = [_header(queries, migrations) + _imports(emitted, methods)] + body
     source = "\n\n\n".join(top + ["".join([prelude, *("\n\n" + b for b in bodies)])]) + "\n"
     parts = (*top, prelude, *(f"class AsyncQuerier:\n{b}" for b in bodies))
     return Module(source, tuple(_signature(m) for m in methods), parts)
@@ -61,13 +63,13 @@ def _header(queries: str, migrations: str) -> str:
             'Do not edit: change the queries or the migrations and run `dbtui codegen` again.\n"""\n\n')
 
 
-def _imports(catalog: Catalog, methods: list[Method]) -> str:
-    types = [c.type for t in catalog.tables for c in t.columns]
+def _imports(tables: list[Table], methods: list[Method]) -> str:
+    types = [c.type for t in tables for c in t.columns]
     types += [a.type for m in methods for a in m.arguments] + [f.type for m in methods for f in m.fields]
     needed = {line for t in types for line in t.imports}
     stdlib = {"from dataclasses import dataclass", "from typing import TYPE_CHECKING, Any"}
     stdlib |= {line for line in needed if not line.startswith("from typing ")}
-    if any(t.enum_values is not None for t in catalog.tables):
+    if any(t.enum_values is not None for t in tables):
         stdlib.add("from enum import StrEnum")
     if any(m.query.kind == "copyfrom" for m in methods):
         stdlib.add("from collections.abc import Iterable")

@@ -8,7 +8,6 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from pglast.parser import ParseError
 from psycopg.pq import DiagnosticField, ExecStatus
 from psycopg.pq.abc import PGconn, PGresult
 
-from database.dev import schema_dump
+from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import (Argument, Catalog, Column, Field, Method, PyType, Query, Table, class_name_for,
                                          identifier, snake)
@@ -79,46 +78,35 @@ class TypeMap:
 
 
 def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
-    """Every table on the search path (not the migration tool's) with its columns; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
-    rows = conn.execute(
-        """
-        SELECT c.oid, n.nspname, c.relname, a.attname, a.atttypid, a.attnotnull,
-               (SELECT r.relname FROM pg_constraint k JOIN pg_class r ON r.oid = k.confrelid
-                 WHERE k.contype = 'f' AND k.conrelid = c.oid AND k.conkey = ARRAY[a.attnum]
-                   AND r.relname LIKE '%\\_enum' ORDER BY k.conname LIMIT 1)
-          FROM pg_class c
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE c.relkind IN ('r', 'p', 'v', 'm')
-           AND n.nspname = ANY (current_schemas(false))
-         ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C", a.attnum
-        """
-    ).fetchall()
-    rows = [r for r in rows if not any(fnmatch.fnmatchcase(r[2], p) for p in schema_dump.EXCLUDED_TABLES)]
-    enum_tables = sorted({(r[1], r[2]) for r in rows if r[2].endswith("_enum")})
-    values: dict[str, tuple[str, ...]] = {}
-    for schema, name in enum_tables:
-        query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(psycopg.sql.Identifier(schema, name))
-        values[name] = tuple(v for (v,) in conn.execute(query))
+    """The project's one catalog (``database.dev.catalog``: tables and views of every schema, columns by attnum)
+    typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
+    schema = read_catalog(conn, None, policy_expressions=False, views=True)
+    search_path = schema.search_path
+    values: dict[int, tuple[str, ...]] = {}
+    for table in schema.tables.values():
+        if table.name.endswith("_enum") and table.kind == "table" and table.column("value"):
+            query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(
+                psycopg.sql.Identifier(table.schema, table.name))
+            values[table.oid] = tuple(v for (v,) in conn.execute(query))
     tables: list[Table] = []
-    current: list = []
-    for row in rows + [None]:
-        if current and (row is None or row[0] != current[0][0]):
-            oid, schema, name = current[0][:3]
-            columns = []
-            for *_, column, type_oid, notnull, enum_ref in current:
-                if name.endswith("_enum") and column == "value":
-                    pytype = PyType(class_name_for(name), enum=class_name_for(name))
-                elif enum_ref:
-                    pytype = PyType(class_name_for(enum_ref), enum=class_name_for(enum_ref))
-                else:
-                    pytype = types.get(type_oid) or _ANY
-                columns.append(Column(column, pytype, not notnull))
-            tables.append(Table(oid, schema, name, class_name_for(name), tuple(columns), values.get(name)))
-            current = []
-        if row is not None:
-            current.append(row)
-    return Catalog(tuple(tables))
+    for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
+        enum_refs = {}
+        for key in table.foreign_keys:
+            target = key.references.rpartition(".")[2] if key.references else ""
+            if len(key.columns) == 1 and target.endswith("_enum") and key.referenced_columns == ("value",):
+                enum_refs.setdefault(key.columns[0], target)
+        class_name = class_name_for(table.name, None if table.schema in search_path else table.schema)
+        columns = []
+        for column in table.columns:
+            if table.oid in values and column.name == "value":
+                pytype = PyType(class_name, enum=class_name)
+            elif column.name in enum_refs:
+                pytype = PyType(class_name_for(enum_refs[column.name]), enum=class_name_for(enum_refs[column.name]))
+            else:
+                pytype = types.get(column.type_oid) or _ANY
+            columns.append(Column(column.name, pytype, not column.not_null, column.position))
+        tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
+    return Catalog(tuple(tables), search_path)
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -273,8 +261,9 @@ class Analyzer:
         return mapped
 
     def _column(self, origin: tuple[int, int]) -> Column | None:
+        """The table column a result column is (the describe's table oid and attnum), if it is a plain one."""
         table = self.catalog.by_oid(origin[0]) if origin[0] else None
-        return table.columns[origin[1] - 1] if table and 0 < origin[1] <= len(table.columns) else None
+        return table.attribute(origin[1]) if table else None
 
     # -- parameters
 
@@ -343,7 +332,7 @@ class Analyzer:
         if len(oids) != 1 or 0 in oids:
             return None
         table = self.catalog.by_oid(oids.pop())
-        if table is None or [n for _, n in described.origins] != list(range(1, len(table.columns) + 1)):
+        if table is None or [n for _, n in described.origins] != [c.attnum for c in table.columns]:
             return None
         if table.enum_values is not None:
             return None
@@ -422,7 +411,7 @@ def _walk(node: object) -> Iterator[ast.Node]:
 def _add_sources(item: ast.Node | None, nullable: bool, scope: _Scope, catalog: Catalog) -> None:
     if isinstance(item, ast.RangeVar):
         name = item.alias.aliasname if item.alias else item.relname
-        scope.sources[name] = _Source(catalog.by_name(item.relname), nullable)
+        scope.sources[name] = _Source(catalog.by_name(item.relname, item.schemaname or None), nullable)
     elif isinstance(item, ast.JoinExpr):
         kind = item.jointype
         _add_sources(item.larg, nullable or kind in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL), scope, catalog)
@@ -570,7 +559,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Col
 
     all_tables = [s.table for s in scope.sources.values() if s.table]
     relation = getattr(stmt, "relation", None)
-    own = catalog.by_name(relation.relname) if isinstance(relation, ast.RangeVar) else None
+    own = catalog.by_name(relation.relname, relation.schemaname or None) if isinstance(relation, ast.RangeVar) else None
     if isinstance(stmt, ast.InsertStmt) and stmt.cols and stmt.selectStmt is not None:
         for values in stmt.selectStmt.valuesLists or ():
             for target, value in zip(stmt.cols, values):

@@ -65,9 +65,12 @@ class PyType:
 
 @dataclass(frozen=True)
 class Column:
+    """A table's column (``attnum`` as PostgreSQL numbers it, holes after DROP COLUMN) or a result column (0)."""
+
     name: str
     type: PyType
     nullable: bool
+    attnum: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,17 +84,28 @@ class Table:
     columns: tuple[Column, ...]
     enum_values: tuple[str, ...] | None = None  # set for *_enum tables
 
+    def attribute(self, attnum: int) -> Column | None:
+        """The column a statement's describe reports as ``(oid, attnum)``: by number, never by position."""
+        return next((c for c in self.columns if c.attnum == attnum), None)
+
 
 @dataclass(frozen=True)
 class Catalog:
+    """Tables and views of every schema; ``search_path`` resolves unqualified names (and says which are emitted)."""
+
     tables: tuple[Table, ...]
+    search_path: tuple[str, ...] = ("public",)
 
     def by_oid(self, oid: int) -> Table | None:
         return next((t for t in self.tables if t.oid == oid), None)
 
-    def by_name(self, name: str) -> Table | None:
-        matches = [t for t in self.tables if t.name == name]
-        return next((t for t in matches if t.schema == "public"), matches[0] if matches else None)
+    def by_name(self, name: str, schema: str | None = None) -> Table | None:
+        """What PostgreSQL means by ``[schema.]name``: the first schema of the search path that has it."""
+        for candidate in (schema,) if schema else self.search_path:
+            table = next((t for t in self.tables if t.name == name and t.schema == candidate), None)
+            if table is not None:
+                return table
+        return None
 
 
 @dataclass(frozen=True)
@@ -168,9 +182,11 @@ def _singular(word: str) -> str:
     return word
 
 
-def class_name_for(table: str) -> str:
-    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``."""
+def class_name_for(table: str, schema: str | None = None) -> str:
+    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``; a ``schema`` (given for
+    tables off the search path) comes first: ``audit.events`` → ``AuditEvent``."""
     base = table[: -len("_enum")] if table.endswith("_enum") else table
+    base = f"{schema}_{base}" if schema else base
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", base) if p]
     if parts and not table.endswith("_enum"):
         parts[-1] = _singular(parts[-1])
