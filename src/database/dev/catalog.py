@@ -76,6 +76,16 @@ class Policy:
     with_check: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EnumType:
+    """A ``CREATE TYPE … AS ENUM`` type; ``labels`` in their sort order."""
+
+    oid: int
+    schema: str
+    name: str
+    labels: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Table:
     schema: str
@@ -125,6 +135,7 @@ class Catalog:
 
     tables: dict[str, Table] = field(default_factory=dict)
     search_path: tuple[str, ...] = ("public",)
+    enums: tuple[EnumType, ...] = ()  # ENUM types of the schemas read
 
     def to_dict(self) -> dict:
         """JSON-ready data (tuples become lists), without what only this database knows (oids)."""
@@ -270,13 +281,21 @@ def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
     return Trigger(name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled)
 
 
-_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES)
+_ENUMS = f"""
+SELECT t.oid, n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE {_SCHEMAS}
+GROUP BY t.oid, n.nspname, t.typname
+ORDER BY n.nspname, t.typname
+"""
+
+_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES, _ENUMS)
 
 
 def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | None = ("public",), *,
                  policy_expressions: bool = True, views: bool = False) -> Catalog:
     """Read every table of ``schemas`` (a URL or an open connection; None: every schema but PostgreSQL's own) in one
-    pipelined round trip of seven queries, whatever the table count. ``policy_expressions=False`` leaves
+    pipelined round trip of eight queries, whatever the table count. ``policy_expressions=False`` leaves
     ``Policy.using``/``with_check`` as None, which saves opening every table in the server (the convention rules
     only ask whether a policy exists). ``views``: views and materialized views too (codegen reads their columns)."""
     if isinstance(source, str):
@@ -290,7 +309,7 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
             cur.execute(query, params)
         path_cursor = source.cursor()
         path_cursor.execute("SELECT current_schemas(false)")
-        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows = (
+        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows, enum_rows = (
             cur.fetchall() for cur in cursors)
         search_path = tuple(path_cursor.fetchone()[0])  # type: ignore[index]
         tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in tables_rows}
@@ -336,4 +355,5 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
             policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced, oid=oid,
             kind=_RELKINDS[relkind],
         )
-    return Catalog(tables=tables, search_path=search_path)
+    enums = tuple(EnumType(oid, schema, name, tuple(labels)) for oid, schema, name, labels in enum_rows)
+    return Catalog(tables=tables, search_path=search_path, enums=enums)

@@ -47,6 +47,7 @@ class Entry:
     queries_digest: str | None = None  # of the queries.sql text that ``queries`` were parsed from
     queries: tuple[Query, ...] = ()
     methods: dict[str, Method] = field(default_factory=dict)
+    parse_warnings: tuple[str, ...] = ()  # queries.sql's statements skipped for want of an annotation
 
 
 def key(project: Project, url: str | None) -> str:
@@ -108,6 +109,7 @@ def load(project: Project, cache_key: str) -> Entry:
             _decode(str, data["queries_digest"]),
             _decode(tuple[Query, ...], data["queries"]),
             {_decode(str, k): _decode(Method, v, tables, query=None) for k, v in data["methods"].items()},
+            _decode(tuple[str, ...], data["parse_warnings"]),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Entry(cache_key)
@@ -125,6 +127,7 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
         "queries_digest": entry.queries_digest,
         "queries": _encode(entry.queries),
         "methods": {k: _encode(m, tables=True) for k, m in entry.methods.items() if k in keys},
+        "parse_warnings": list(entry.parse_warnings),
     }
     directory = folder(project)
     try:

@@ -9,7 +9,7 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from pglast import ast, parse_sql
@@ -20,8 +20,8 @@ from psycopg.pq.abc import PGconn, PGresult
 
 from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.model import (Argument, Catalog, Column, Field, Method, PyType, Query, Table, class_name_for,
-                                         identifier, snake)
+from database.dev.codegen.model import (Argument, Catalog, Column, EnumClass, Field, Method, PyType, Query, Table,
+                                         class_name_for, identifier, method_name, snake)
 
 # --- types ------------------------------------------------------------------------------------------------------------
 
@@ -50,6 +50,7 @@ class TypeMap:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.known: dict[int, PyType | None] = {}
+        self.enums: dict[int, str] = {}  # ENUM type oid → its StrEnum class (set with the catalog)
 
     def get(self, oid: int) -> PyType | None:
         """None when there is no good mapping (the caller falls back to Any and warns)."""
@@ -57,19 +58,23 @@ class TypeMap:
             row = self.conn.execute(
                 "SELECT typname, typcategory, typelem, typbasetype, typtype FROM pg_type WHERE oid = %s", (oid,)
             ).fetchone()
-            self.known[oid] = self._map(row) if row else None
+            self.known[oid] = self._map(oid, row) if row else None
         return self.known[oid]
 
-    def _map(self, row: tuple) -> PyType | None:
+    def _map(self, oid: int, row: tuple) -> PyType | None:
         name, category, elem, base, kind = row
         if kind == "d":
             return self.get(base)
         if category == "A" and elem:
             inner = self.get(elem)
-            return None if inner is None else PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+            if inner is None or inner.enum:  # psycopg loads an array of an ENUM type as its text
+                return None
+            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
         if name in _SCALARS:
             return _SCALARS[name]
-        if category == "S" or kind == "e":  # text, varchar, char, name, citext, native enums
+        if oid in self.enums:
+            return PyType(self.enums[oid], enum=self.enums[oid])
+        if category == "S" or kind == "e":  # text, varchar, char, name, citext
             return PyType("str")
         return None
 
@@ -82,6 +87,9 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
     typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
     schema = read_catalog(conn, None, policy_expressions=False, views=True)
     search_path = schema.search_path
+    enums = tuple(EnumClass(e.oid, e.schema, e.name, class_name_for(
+        e.name, None if e.schema in search_path else e.schema, singular=False), e.labels) for e in schema.enums)
+    types.enums.update((e.oid, e.class_name) for e in enums)
     values: dict[int, tuple[str, ...]] = {}
     for table in schema.tables.values():
         if table.name.endswith("_enum") and table.kind == "table" and table.column("value"):
@@ -106,7 +114,7 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
                 pytype = types.get(column.type_oid) or _ANY
             columns.append(Column(column.name, pytype, not column.not_null, column.position))
         tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
-    return Catalog(tuple(tables), search_path)
+    return Catalog(tuple(tables), search_path, enums)
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -210,19 +218,24 @@ class Analyzer:
         warnings: list[str] = []
         targets = _param_targets(stmt, self.catalog)
         arguments = self._arguments(query, described, targets, warnings, path)
-        method = snake(query.name)
+        method = method_name(query.name)
         if query.kind == "copyfrom":
             return self._copyfrom(query, stmt, method, arguments, described, path)
-        if query.kind in ("one", "many") and not described.names:
-            raise CodegenError(f":{query.kind} query returns no columns (use :exec or :execrows, or add RETURNING)",
-                               path=path, line=query.line)
-        if query.kind == "exec":
+        if query.kind == "execlastid" and not described.names:
+            raise CodegenError(":execlastid query returns no columns (add RETURNING id)", path=path, line=query.line)
+        if query.kind in ("exec", "batchexec"):
             return Method(query, method, query.sql, arguments, "none", warnings=tuple(warnings))
-        if query.kind == "execrows":
+        if query.kind in ("execrows", "many", "iter", "batchmany") and not described.names:
             return Method(query, method, query.sql, arguments, "rowcount", warnings=tuple(warnings))
+        if query.kind in ("one", "batchone") and not described.names:  # sqlc accepts these too: was there a row?
+            return Method(query, method, query.sql, arguments, "exists", warnings=tuple(warnings))
         if query.kind == "execresult":
             return Method(query, method, query.sql, arguments, "cursor", warnings=tuple(warnings))
         fields, table = self._result(query, stmt, described, warnings, path)
+        if query.kind == "execlastid":  # the id RETURNING gives back (PostgreSQL has no "last insert id")
+            first = replace(fields[0], nullable=True) if table is None else Field(
+                fields[0].name, table.columns[0].type, True)
+            return Method(query, method, query.sql, arguments, "value", (first,), None, tuple(warnings))
         if table is not None:
             return Method(query, method, query.sql, arguments, "table", fields, table, tuple(warnings))
         returns = "value" if len(fields) == 1 and fields[0].embed is None else "row"
@@ -410,8 +423,10 @@ def _walk(node: object) -> Iterator[ast.Node]:
 
 def _add_sources(item: ast.Node | None, nullable: bool, scope: _Scope, catalog: Catalog) -> None:
     if isinstance(item, ast.RangeVar):
-        name = item.alias.aliasname if item.alias else item.relname
-        scope.sources[name] = _Source(catalog.by_name(item.relname, item.schemaname or None), nullable)
+        source = _Source(catalog.by_name(item.relname, item.schemaname or None), nullable)
+        scope.sources[item.alias.aliasname if item.alias else item.relname] = source
+        if item.schemaname and not item.alias:  # sqlc.embed(schema.table) and schema.table.column name it so
+            scope.sources[f"{item.schemaname}.{item.relname}"] = source
     elif isinstance(item, ast.JoinExpr):
         kind = item.jointype
         _add_sources(item.larg, nullable or kind in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL), scope, catalog)

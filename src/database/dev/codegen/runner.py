@@ -81,7 +81,7 @@ class Compiler:
         self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
         # Between compiles (watch mode): each statement's parse, the annotations by their file's stat, and the
         # ORM parts known to byte-compile, so a save costs in proportion to what it changed.
-        self._parsed: dict[str, Query] = {}
+        self._parsed: dict[str, Query | int] = {}
         self._annotations: tuple[tuple[int, int] | None, Annotations] | None = None
         self._compiled: frozenset[str] = frozenset()
 
@@ -150,8 +150,10 @@ class Compiler:
         if entry.queries_digest != digest:
             from database.dev.codegen.parse import parse_queries
 
-            parsed = parse_queries(text, path, self._parsed)
+            skipped: list[str] = []
+            parsed = parse_queries(text, path, self._parsed, skipped)
             entry.queries, entry.queries_digest, changed = tuple(parsed), digest, True
+            entry.parse_warnings = tuple(skipped)
         queries = list(entry.queries)
         keys = [cache.query_key(q) for q in queries]
         missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
@@ -176,7 +178,7 @@ class Compiler:
             self._unsaved = queries
         module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
                       migrations=_relative(self.project, self.project.migrations))
-        warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
+        warnings = entry.parse_warnings + tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
         return Output(entry.schema, module.source, module.signatures, warnings, module.parts)
 
     def _load_annotations(self) -> Annotations:
