@@ -8,14 +8,14 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import psycopg
 from pglast import ast, parse_sql
 from pglast.enums import JoinType, SetOperation
 from pglast.parser import ParseError
-from psycopg.pq import DiagnosticField, ExecStatus
+from psycopg.pq import DiagnosticField, ExecStatus, Format
 from psycopg.pq.abc import PGconn, PGresult
 
 from database.dev.catalog import read_catalog
@@ -25,21 +25,39 @@ from database.dev.codegen.model import (Argument, Catalog, Column, EnumClass, Fi
 
 # --- types ------------------------------------------------------------------------------------------------------------
 
+def _t(annotation: str, *imports: str) -> PyType:
+    return PyType(annotation, imports)
+
+
+_DATETIME, _DATE, _DECIMAL = "from datetime import datetime", "from datetime import date", "from decimal import Decimal"
+_RANGE, _MULTIRANGE = "from psycopg.types.range import Range", "from psycopg.types.multirange import Multirange"
+_IP = "from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network"
+_RANGES = {"int4": ("int",), "int8": ("int",), "num": ("Decimal", _DECIMAL), "date": ("date", _DATE),
+           "ts": ("datetime", _DATETIME), "tstz": ("datetime", _DATETIME)}
+
+# What psycopg's loaders give for the built-in types it adapts (text format, as the generated methods fetch). A type
+# it has no loader for arrives as its text: ``str`` (bit strings, money, geometric types, tsvector, macaddr, xid,
+# extension types such as citext or ltree), except arrays, which stay their literal text and so are typed Any.
 _SCALARS: dict[str, PyType] = {
-    **{n: PyType("int") for n in ("int2", "int4", "int8", "oid", "xid", "cid")},
-    **{n: PyType("float") for n in ("float4", "float8")},
-    "numeric": PyType("Decimal", ("from decimal import Decimal",)),
-    "bool": PyType("bool"),
-    "timestamptz": PyType("datetime", ("from datetime import datetime",)),
-    "timestamp": PyType("datetime", ("from datetime import datetime",)),
-    "date": PyType("date", ("from datetime import date",)),
-    "time": PyType("time", ("from datetime import time",)),
-    "timetz": PyType("time", ("from datetime import time",)),
-    "interval": PyType("timedelta", ("from datetime import timedelta",)),
-    "uuid": PyType("UUID", ("from uuid import UUID",)),
-    "bytea": PyType("bytes"),
+    **{n: _t("int") for n in ("int2", "int4", "int8", "oid")},
+    **{n: _t("float") for n in ("float4", "float8")},
+    "numeric": _t("Decimal", _DECIMAL),
+    "bool": _t("bool"),
+    "timestamptz": _t("datetime", _DATETIME),
+    "timestamp": _t("datetime", _DATETIME),
+    "date": _t("date", _DATE),
+    "time": _t("time", "from datetime import time"),
+    "timetz": _t("time", "from datetime import time"),
+    "interval": _t("timedelta", "from datetime import timedelta"),
+    "uuid": _t("UUID", "from uuid import UUID"),
+    "bytea": _t("bytes"),
     "json": PyType("Any", ("from typing import Any",), json=True),
     "jsonb": PyType("Any", ("from typing import Any",), json=True),
+    "inet": _t("IPv4Address | IPv6Address | IPv4Interface | IPv6Interface", _IP),  # an interface when it has a prefix
+    "cidr": _t("IPv4Network | IPv6Network", _IP),
+    "record": _t("tuple[str | None, ...]"),  # psycopg gives a row value's fields as text
+    **{f"{n}range": _t(f"Range[{a[0]}]", _RANGE, *a[1:]) for n, a in _RANGES.items()},
+    **{f"{n}multirange": _t(f"Multirange[{a[0]}]", _MULTIRANGE, *a[1:]) for n, a in _RANGES.items()},
 }
 _ANY = PyType("Any", ("from typing import Any",))
 
@@ -56,27 +74,31 @@ class TypeMap:
         """None when there is no good mapping (the caller falls back to Any and warns)."""
         if oid not in self.known:
             row = self.conn.execute(
-                "SELECT typname, typcategory, typelem, typbasetype, typtype FROM pg_type WHERE oid = %s", (oid,)
+                "SELECT typname, typcategory, typelem, typbasetype, typtype, typnamespace::regnamespace::text"
+                " FROM pg_type WHERE oid = %s", (oid,)
             ).fetchone()
             self.known[oid] = self._map(oid, row) if row else None
         return self.known[oid]
 
     def _map(self, oid: int, row: tuple) -> PyType | None:
-        name, category, elem, base, kind = row
+        name, category, elem, base, kind, namespace = row
         if kind == "d":
             return self.get(base)
-        if category == "A" and elem:
-            inner = self.get(elem)
-            if inner is None or inner.enum:  # psycopg loads an array of an ENUM type as its text
-                return None
-            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
-        if name in _SCALARS:
-            return _SCALARS[name]
         if oid in self.enums:
             return PyType(self.enums[oid], enum=self.enums[oid])
-        if category == "S" or kind == "e":  # text, varchar, char, name, citext
+        loaded = psycopg.adapters.get_loader(oid, Format.TEXT) is not None
+        if category == "A" and elem:
+            inner = self.get(elem)
+            if inner is None or not loaded:  # psycopg gives an array it has no loader for as its literal text
+                return None
+            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+        if namespace == "pg_catalog" and name in _SCALARS and loaded:
+            return _SCALARS[name]
+        if kind == "p":  # pseudo-types: void, anyelement, …
+            return None
+        if kind == "c":  # a composite value arrives as its text: '(1,x)'
             return PyType("str")
-        return None
+        return PyType("str") if not loaded or category == "S" else None
 
 
 # --- the catalog ------------------------------------------------------------------------------------------------------
@@ -206,6 +228,7 @@ class Analyzer:
         self.types = TypeMap(conn)
         self.catalog = load_catalog(conn, self.types)
         self._described: dict[str, _Described | _Refused] = {}
+        self._functions: dict[tuple[tuple[str, ...], int], tuple[str | None, ...]] = {}
 
     def describe_all(self, queries: Sequence[Query]) -> None:
         """Ask the server about all these statements at once; the next ``analyze`` of each uses the answer."""
@@ -216,7 +239,7 @@ class Analyzer:
         self._check_embeds(query, stmt, path)
         described = self._describe(query, path)
         warnings: list[str] = []
-        targets = _param_targets(stmt, self.catalog)
+        targets = _param_targets(stmt, self.catalog, self._argument_names)
         arguments = self._arguments(query, described, targets, warnings, path)
         method = method_name(query.name)
         if query.kind == "copyfrom":
@@ -265,11 +288,28 @@ class Analyzer:
                 raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
                                    path=path, line=query.line_of(embed.offset))
 
+    def _argument_names(self, name: list[str], count: int) -> tuple[str | None, ...]:
+        """The parameter names of the function ``name`` called with ``count`` arguments, where every candidate
+        (overloads, variadic, defaults aside) agrees; None where they do not or it has none."""
+        key = (tuple(name), count)
+        if key not in self._functions:
+            rows = self.conn.execute(
+                "SELECT p.proargnames[1:%(count)s] FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE p.proname = %(name)s AND p.pronargs = %(count)s AND p.proargmodes IS NULL"
+                " AND (n.nspname = %(schema)s OR %(schema)s IS NULL AND n.nspname = ANY(current_schemas(true)))",
+                {"name": name[-1], "schema": name[-2] if len(name) > 1 else None, "count": count},
+            ).fetchall()
+            columns = [set(names) for names in zip(*[r[0] for r in rows if r[0]])] if rows and all(r[0] for r in rows) else []
+            self._functions[key] = tuple(next(iter(c)) or None if len(c) == 1 else None for c in columns)
+        return self._functions[key]
+
     def _pytype(self, oid: int, what: str, warnings: list[str]) -> PyType:
         mapped = self.types.get(oid)
         if mapped is None:
-            name = self.conn.execute("SELECT format_type(%s, NULL)", (oid,)).fetchone()[0]
-            warnings.append(f"{what}: no Python type for {name}; typed as Any")
+            name, array = self.conn.execute("SELECT format_type(%s, NULL), typcategory = 'A' FROM pg_type WHERE oid = %s",
+                                            (oid, oid)).fetchone()
+            why = " (psycopg loads it as text)" if array else ""
+            warnings.append(f"{what}: no Python type for {name}{why}; typed as Any")
             return _ANY
         return mapped
 
@@ -316,6 +356,8 @@ class Analyzer:
             origin = self._column(described.origins[i])
             if origin is not None:
                 pytype = origin.type
+                if pytype == _ANY:  # said once per query that reads it
+                    self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
                 nullable = origin.nullable or _source_nullable(expr, source, scope, described.origins[i][0])
             else:
                 pytype = self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
@@ -549,8 +591,10 @@ def _expr_nullable(expr: ast.Node, scope: _Scope, nullable_params: set[int]) -> 
     return True
 
 
-def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Column | None, bool]]:
-    """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored)."""
+def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[list[str], int], tuple[str | None, ...]]
+                   ) -> dict[int, tuple[str, Column | None, bool]]:
+    """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored); else the
+    function argument it is passed as (``say_hello($1)`` → ``s``, as sqlc names it)."""
     scope, _ = _select_shape(stmt, catalog)
     for node in _walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
         if isinstance(node, ast.RangeVar) and (node.alias.aliasname if node.alias else node.relname) not in scope.sources:
@@ -600,5 +644,15 @@ def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Col
             for clause, name in ((node.limitCount, "limit"), (node.limitOffset, "offset")):
                 number = param_number(clause)
                 if number is not None:
+                    found.setdefault(number, (name, None, False))
+    for node in _walk(stmt):
+        passed = [param_number(getattr(a, "arg", a)) for a in getattr(node, "args", None) or ()]
+        if isinstance(node, ast.FuncCall) and any(n is not None and n not in found for n in passed):
+            names = argument_names([f.sval for f in node.funcname], len(node.args))
+            for arg, name in zip(node.args, names + (None,) * len(node.args)):
+                if isinstance(arg, ast.NamedArgExpr):
+                    arg, name = arg.arg, arg.name
+                number = param_number(arg)
+                if number is not None and name:
                     found.setdefault(number, (name, None, False))
     return found
