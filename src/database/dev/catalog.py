@@ -99,6 +99,7 @@ class Table:
     rls_forced: bool = False
     oid: int = 0
     kind: str = "table"  # 'table' | 'view' | 'materialized view' (views only when asked for)
+    definition: str | None = None  # a view's query, as pg_get_viewdef() prints it
 
     def column(self, name: str) -> Column | None:
         return self._columns_by_name.get(name)
@@ -165,7 +166,7 @@ class Catalog:
         return {t.oid: t for t in self.tables.values()}
 
 
-_INTERNAL_TABLE_FIELDS = ("oid", "kind")
+_INTERNAL_TABLE_FIELDS = ("oid", "kind", "definition")
 
 
 _KINDS = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclusion"}
@@ -178,7 +179,8 @@ _RELKINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
 
 # Each query returns rows for every table of the schemas at once; the tables are keyed by oid.
 _TABLES = f"""
-SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relkind
+SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relkind,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = ANY(%(relkinds)s) AND NOT c.relispartition AND {_SCHEMAS}
   AND NOT c.relname LIKE ANY(%(tool_tables)s)
@@ -347,13 +349,13 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
     for oid, name, cmd, roles, permissive, using, with_check in policy_rows:
         policies[oid].append(Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
     tables = {}
-    for oid, schema, name, rls, forced, relkind in tables_rows:
+    for oid, schema, name, rls, forced, relkind, definition in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"
         tables[key] = Table(
             schema=schema, name=name, columns=tuple(columns.get(oid, ())), constraints=tuple(constraints.get(oid, ())),
             indexes=tuple(indexes.get(oid, ())), triggers=tuple(triggers.get(oid, ())),
             policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced, oid=oid,
-            kind=_RELKINDS[relkind],
+            kind=_RELKINDS[relkind], definition=definition,
         )
     enums = tuple(EnumType(oid, schema, name, tuple(labels)) for oid, schema, name, labels in enum_rows)
     return Catalog(tables=tables, search_path=search_path, enums=enums)

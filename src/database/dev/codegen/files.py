@@ -7,8 +7,8 @@ a process imports at any moment, the interpreter compares the source's hash and 
 """
 
 from __future__ import annotations
-
 import __future__
+
 import importlib.util
 import os
 import py_compile

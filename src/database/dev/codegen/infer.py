@@ -8,20 +8,45 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import psycopg
 from pglast import ast, parse_sql
-from pglast.enums import JoinType, SetOperation
+from pglast.enums import SetOperation
 from pglast.parser import ParseError
 from psycopg.pq import DiagnosticField, ExecStatus, Format
 from psycopg.pq.abc import PGconn, PGresult
 
 from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.model import (Argument, Catalog, Column, EnumClass, Field, Method, PyType, Query, Table,
-                                         class_name_for, identifier, method_name, snake)
+from database.dev.codegen.model import (
+    Argument,
+    Catalog,
+    Column,
+    EnumClass,
+    Field,
+    Method,
+    PyType,
+    Query,
+    Table,
+    class_name_for,
+    identifier,
+    method_name,
+    snake,
+)
+from database.dev.codegen.trace import (
+    Scope,
+    Source,
+    add_sources,
+    derived_columns,
+    expand_star,
+    expr_nullable,
+    output_list,
+    star_of,
+    statement_scope,
+    walk,
+)
 
 # --- types ------------------------------------------------------------------------------------------------------------
 
@@ -136,7 +161,41 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
                 pytype = types.get(column.type_oid) or _ANY
             columns.append(Column(column.name, pytype, not column.not_null, column.position))
         tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
-    return Catalog(tuple(tables), search_path, enums)
+    definitions = {t.oid: t.definition for t in schema.tables.values() if t.definition}
+    return _traced_views(Catalog(tuple(tables), search_path, enums), definitions)
+
+
+def _traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
+    """Views and materialized views with each column's nullability traced through their definitions (every view
+    column is "nullable" in pg_attribute); a view is traced after the views it reads."""
+    done: dict[int, Table] = {t.oid: t for t in catalog.tables if t.oid not in definitions}
+    tables = {t.oid: t for t in catalog.tables}
+
+    def trace(oid: int, seen: frozenset[int]) -> Table:
+        if oid in done:
+            return done[oid]
+        table = tables[oid]
+        try:
+            stmt = parse_sql(definitions[oid])[0].stmt
+        except ParseError:
+            done[oid] = table
+            return table
+        for node in walk(stmt):  # views it reads first
+            if isinstance(node, ast.RangeVar):
+                used = catalog.by_name(node.relname, node.schemaname or None)
+                if used is not None and used.oid in definitions and used.oid not in seen | {oid}:
+                    trace(used.oid, seen | {oid})
+        current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
+        columns = derived_columns(stmt, current)
+        if columns is not None and len(columns) == len(table.columns):
+            table = replace(table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in
+                                                 zip(table.columns, columns)))
+        done[oid] = table
+        return table
+
+    for oid in definitions:
+        trace(oid, frozenset())
+    return Catalog(tuple(done[t.oid] for t in catalog.tables), catalog.search_path, catalog.enums)
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -207,19 +266,6 @@ def _pipeline_result(pgconn: PGconn) -> PGresult:
     return result
 
 
-@dataclass
-class _Source:
-    """A FROM item visible to the select list: a table (``table`` set) or a subquery/function."""
-
-    table: Table | None
-    nullable: bool
-
-
-@dataclass
-class _Scope:
-    sources: dict[str, _Source] = field(default_factory=dict)
-
-
 class Analyzer:
     """Analyses queries against one database connection; reuse it to keep the connection and type cache warm."""
 
@@ -281,7 +327,7 @@ class Analyzer:
             raise CodegenError(f"{query.name}: cannot analyse: {exc}", path=path, line=query.line) from None
 
     def _check_embeds(self, query: Query, stmt: ast.Node, path: str) -> None:
-        scope, _ = _select_shape(stmt, self.catalog)
+        scope, _ = _shape(stmt, self.catalog)
         for embed in query.embeds:
             source = scope.sources.get(embed.table)
             if source is None or source.table is None:
@@ -347,21 +393,17 @@ class Analyzer:
 
     def _result(self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str],
                 path: str) -> tuple[tuple[Field, ...], Table | None]:
-        scope, exprs = _select_shape(stmt, self.catalog)
-        per_column = _align(exprs, scope, len(described.names))
-        nullable_params = {p.number for p in query.params if p.nullable}
+        scope, exprs = _shape(stmt, self.catalog)
         columns: list[Column] = []
-        for i, name in enumerate(described.names):
-            expr, source = per_column[i] if per_column else (None, None)
+        for i, (name, nullable) in enumerate(zip(described.names, _nullability(query, stmt, scope, exprs,
+                                                                              len(described.names), self.catalog))):
             origin = self._column(described.origins[i])
             if origin is not None:
                 pytype = origin.type
                 if pytype == _ANY:  # said once per query that reads it
                     self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
-                nullable = origin.nullable or _source_nullable(expr, source, scope, described.origins[i][0])
             else:
                 pytype = self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
-                nullable = True if expr is None else _expr_nullable(expr, scope, nullable_params)
             columns.append(Column(name, pytype, nullable))
         embeds = self._embeds(query, exprs, scope, columns, path)
         if not embeds:
@@ -395,7 +437,7 @@ class Analyzer:
             return None
         return table
 
-    def _embeds(self, query: Query, exprs: list, scope: _Scope, columns: list[Column],
+    def _embeds(self, query: Query, exprs: list, scope: Scope, columns: list[Column],
                 path: str) -> dict[int, tuple[Table, bool]]:
         """Column index where each sqlc.embed starts → (table, whether the whole row may be missing)."""
         if not query.embeds:
@@ -437,6 +479,25 @@ class Analyzer:
         return Method(query, method, copy, ordered, "rowcount")
 
 
+def _nullability(query: Query, stmt: ast.Node, scope: Scope, exprs: list, total: int, catalog: Catalog) -> list[bool]:
+    """Whether each result column may be NULL, traced through the statement (see ``trace``); unknown: it may."""
+    if isinstance(stmt, ast.SelectStmt) and stmt.op != SetOperation.SETOP_NONE:  # any branch may bring a NULL
+        branches = derived_columns(stmt, catalog)
+        return [n for _, n in branches] if branches and len(branches) == total else [True] * total
+    if isinstance(stmt, ast.SelectStmt) and any(isinstance(n, ast.GroupingSet) for n in walk(stmt.groupClause)):
+        return [True] * total  # ROLLUP, CUBE, GROUPING SETS put NULL in the grouped columns
+    nullable_params = {p.number for p in query.params if p.nullable}
+    out = []
+    for item in _align(exprs, scope, total) or [None] * total:
+        if item is None:
+            out.append(True)
+        elif isinstance(item, tuple):
+            out.append(item[0].column_nullable(item[1]))
+        else:
+            out.append(expr_nullable(item, scope, nullable_params))
+    return out
+
+
 def embeds_name(table: Table) -> str:
     """The field holding an embedded row is named after the table, singular (``users`` → ``user``)."""
     return snake(table.class_name)
@@ -453,66 +514,24 @@ def _unique(name: str, used: set[str]) -> str:
 # --- structure (pglast) -----------------------------------------------------------------------------------------------
 
 
-def _walk(node: object) -> Iterator[ast.Node]:
-    if isinstance(node, ast.Node):
-        yield node
-        for name in node:
-            yield from _walk(getattr(node, name))
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
+def _shape(stmt: ast.Node, catalog: Catalog) -> tuple[Scope, list]:
+    """The FROM items the output list sees (a set operation's leftmost branch names the columns), and the list."""
+    scope = statement_scope(stmt, catalog)
+    leftmost = stmt
+    while isinstance(leftmost, ast.SelectStmt) and leftmost.op != SetOperation.SETOP_NONE:
+        leftmost = leftmost.larg
+    if leftmost is not stmt:
+        scope = statement_scope(leftmost, catalog, scope.ctes)
+    return scope, output_list(stmt)
 
 
-def _add_sources(item: ast.Node | None, nullable: bool, scope: _Scope, catalog: Catalog) -> None:
-    if isinstance(item, ast.RangeVar):
-        source = _Source(catalog.by_name(item.relname, item.schemaname or None), nullable)
-        scope.sources[item.alias.aliasname if item.alias else item.relname] = source
-        if item.schemaname and not item.alias:  # sqlc.embed(schema.table) and schema.table.column name it so
-            scope.sources[f"{item.schemaname}.{item.relname}"] = source
-    elif isinstance(item, ast.JoinExpr):
-        kind = item.jointype
-        _add_sources(item.larg, nullable or kind in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL), scope, catalog)
-        _add_sources(item.rarg, nullable or kind in (JoinType.JOIN_LEFT, JoinType.JOIN_FULL), scope, catalog)
-    elif isinstance(item, (ast.RangeSubselect, ast.RangeFunction)) and item.alias:
-        scope.sources[item.alias.aliasname] = _Source(None, nullable)
-
-
-def _select_shape(stmt: ast.Node, catalog: Catalog) -> tuple[_Scope, list]:
-    """The FROM items visible to the output list, and the output list (select list or RETURNING)."""
-    scope = _Scope()
-    if isinstance(stmt, ast.SelectStmt):
-        while stmt.op != SetOperation.SETOP_NONE:  # UNION etc.: the left branch names the columns
-            stmt = stmt.larg
-        for item in stmt.fromClause or ():
-            _add_sources(item, False, scope, catalog)
-        return scope, list(stmt.targetList or ())
-    if isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
-        _add_sources(stmt.relation, False, scope, catalog)
-        for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
-            _add_sources(item, False, scope, catalog)
-        returning = stmt.returningClause.exprs if stmt.returningClause else ()
-        return scope, list(returning or ())
-    return scope, []
-
-
-def _star(target: ast.Node) -> tuple[bool, str | None]:
-    """Whether a select-list item is ``*`` or ``x.*``, and x."""
-    value = getattr(target, "val", None)
-    if isinstance(value, ast.ColumnRef) and isinstance(value.fields[-1], ast.A_Star):
-        return True, value.fields[-2].sval if len(value.fields) > 1 else None
-    return False, None
-
-
-def _widths(exprs: list, scope: _Scope, total: int) -> list[int] | None:
+def _widths(exprs: list, scope: Scope, total: int) -> list[int] | None:
     """How many result columns each select-list item gives; None when that cannot be known."""
     widths: list[int | None] = []
     for target in exprs:
-        star, qualifier = _star(target)
-        if not star:
-            widths.append(1)
-            continue
-        source = scope.sources.get(qualifier) if qualifier else None
-        widths.append(len(source.table.columns) if source and source.table else None)
+        star, qualifier = star_of(target)
+        expanded = expand_star(qualifier, scope) if star else None
+        widths.append(len(expanded) if expanded is not None else None if star else 1)
     unknown = [i for i, w in enumerate(widths) if w is None]
     if len(unknown) == 1:
         widths[unknown[0]] = total - sum(w for w in widths if w is not None)
@@ -521,84 +540,31 @@ def _widths(exprs: list, scope: _Scope, total: int) -> list[int] | None:
     return widths  # type: ignore[return-value]
 
 
-def _align(exprs: list, scope: _Scope, total: int) -> list[tuple[ast.Node | None, str | None]] | None:
-    """For each result column: the select-list expression it comes from, or (for a star) the source alias."""
+def _align(exprs: list, scope: Scope, total: int) -> list[ast.Node | tuple[Source, str] | None] | None:
+    """For each result column: its select-list expression, or for a ``*`` the (FROM item, column) it expands to
+    (None when the ``*`` cannot be expanded)."""
     widths = _widths(exprs, scope, total)
     if widths is None:
         return None
-    out: list[tuple[ast.Node | None, str | None]] = []
+    out: list[ast.Node | tuple[Source, str] | None] = []
     for target, width in zip(exprs, widths):
-        star, qualifier = _star(target)
-        out.extend([(None, qualifier or "*")] * width if star else [(target.val, None)])
+        star, qualifier = star_of(target)
+        if not star:
+            out.append(target.val)
+            continue
+        expanded = expand_star(qualifier, scope)
+        out.extend(expanded if expanded is not None and len(expanded) == width else [None] * width)
     return out
-
-
-def _source_nullable(expr: ast.Node | None, source: str | None, scope: _Scope, table_oid: int) -> bool:
-    """Whether a plain column reference may be NULL because its FROM item is on the outer side of a join."""
-    if isinstance(expr, ast.ColumnRef) and len(expr.fields) > 1:
-        source = expr.fields[-2].sval
-    if source and source != "*":
-        found = scope.sources.get(source)
-        return bool(found and found.nullable)
-    candidates = [s for s in scope.sources.values() if s.table is None or s.table.oid == table_oid]
-    return any(s.nullable for s in candidates) if expr is not None or source == "*" else True
-
-
-def _column_nullable(ref: ast.ColumnRef, scope: _Scope) -> bool:
-    """A column inside an expression: NULL when its column allows it or its FROM item is an outer join's side."""
-    names = [f.sval for f in ref.fields if isinstance(f, ast.String)]
-    if not names or len(names) != len(ref.fields):
-        return True
-    if len(names) > 1:
-        candidates = [scope.sources[names[-2]]] if names[-2] in scope.sources else []
-    else:
-        candidates = [s for s in scope.sources.values() if s.table and any(c.name == names[-1] for c in s.table.columns)]
-    if len(candidates) != 1 or candidates[0].table is None:
-        return True
-    column = next((c for c in candidates[0].table.columns if c.name == names[-1]), None)
-    return column is None or column.nullable or candidates[0].nullable
-
-
-_NEVER_NULL_FUNCS = {"count", "row_number", "rank", "dense_rank", "now", "exists", "generate_id", "gen_random_uuid"}
-
-
-def _expr_nullable(expr: ast.Node, scope: _Scope, nullable_params: set[int]) -> bool:
-    """Conservative: True unless the expression cannot be NULL."""
-    if isinstance(expr, ast.ColumnRef):
-        return _column_nullable(expr, scope)
-    if isinstance(expr, ast.A_Const):
-        return bool(expr.isnull)
-    if isinstance(expr, ast.TypeCast):
-        return _expr_nullable(expr.arg, scope, nullable_params)
-    if isinstance(expr, ast.ParamRef):
-        return expr.number in nullable_params
-    if isinstance(expr, ast.CoalesceExpr):
-        return all(_expr_nullable(a, scope, nullable_params) for a in expr.args)
-    if isinstance(expr, ast.FuncCall):
-        return expr.funcname[-1].sval not in _NEVER_NULL_FUNCS
-    if isinstance(expr, (ast.NullTest, ast.BooleanTest, ast.SQLValueFunction)):
-        return False
-    if isinstance(expr, ast.SubLink):
-        return expr.subLinkType != 0  # EXISTS_SUBLINK
-    if isinstance(expr, ast.BoolExpr):
-        return any(_expr_nullable(a, scope, nullable_params) for a in expr.args)
-    if isinstance(expr, ast.A_Expr) and expr.kind == 0:  # a plain operator: strict, NULL only from a NULL operand
-        operands = [e for e in (expr.lexpr, expr.rexpr) if e is not None]
-        return any(_expr_nullable(e, scope, nullable_params) for e in operands)
-    if isinstance(expr, ast.CaseExpr):
-        results = [w.result for w in expr.args] + [expr.defresult]
-        return any(r is None or _expr_nullable(r, scope, nullable_params) for r in results)
-    return True
 
 
 def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[list[str], int], tuple[str | None, ...]]
                    ) -> dict[int, tuple[str, Column | None, bool]]:
     """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored); else the
     function argument it is passed as (``say_hello($1)`` → ``s``, as sqlc names it)."""
-    scope, _ = _select_shape(stmt, catalog)
-    for node in _walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
+    scope, _ = _shape(stmt, catalog)
+    for node in walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
         if isinstance(node, ast.RangeVar) and (node.alias.aliasname if node.alias else node.relname) not in scope.sources:
-            _add_sources(node, False, scope, catalog)
+            add_sources(node, False, scope, catalog)
     found: dict[int, tuple[str, Column | None, bool]] = {}
 
     def column_of(ref: ast.ColumnRef, tables: list[Table]) -> tuple[str, Column | None] | None:
@@ -616,7 +582,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
             node = node.arg
         return node.number if isinstance(node, ast.ParamRef) else None
 
-    all_tables = [s.table for s in scope.sources.values() if s.table]
+    all_tables = list({id(s.table): s.table for s in scope.sources.values() if s.table}.values())
     relation = getattr(stmt, "relation", None)
     own = catalog.by_name(relation.relname, relation.schemaname or None) if isinstance(relation, ast.RangeVar) else None
     if isinstance(stmt, ast.InsertStmt) and stmt.cols and stmt.selectStmt is not None:
@@ -632,7 +598,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
             if number is not None:
                 column = next((c for c in own.columns if c.name == target.name), None) if own else None
                 found.setdefault(number, (target.name, column, True))
-    for node in _walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, ast.A_Expr):
             for this, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 number = param_number(this)
@@ -645,7 +611,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
                 number = param_number(clause)
                 if number is not None:
                     found.setdefault(number, (name, None, False))
-    for node in _walk(stmt):
+    for node in walk(stmt):
         passed = [param_number(getattr(a, "arg", a)) for a in getattr(node, "args", None) or ()]
         if isinstance(node, ast.FuncCall) and any(n is not None and n not in found for n in passed):
             names = argument_names([f.sval for f in node.funcname], len(node.args))

@@ -84,6 +84,9 @@ class Table:
     columns: tuple[Column, ...]
     enum_values: tuple[str, ...] | None = None  # set for *_enum tables
 
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
     def attribute(self, attnum: int) -> Column | None:
         """The column a statement's describe reports as ``(oid, attnum)``: by number, never by position."""
         return next((c for c in self.columns if c.attnum == attnum), None)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from database.config import Project
-from database.dev.fingerprint import migrations_digest
 import database.dev.codegen.cache as cache
+from database.config import Project
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.files import validate_module, write_atomic
+from database.dev.fingerprint import migrations_digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,7 +85,7 @@ class Compiler:
         self._annotations: tuple[tuple[int, int] | None, Annotations] | None = None
         self._compiled: frozenset[str] = frozenset()
 
-    def __enter__(self) -> "Compiler":
+    def __enter__(self) -> Compiler:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None) -> None:
