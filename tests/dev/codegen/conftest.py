@@ -50,13 +50,15 @@ def compile_project(tmp_path: Path, server_url: str) -> Iterator[Callable[..., C
     """Write a project (migrations in order, queries.sql), run ``dbtui codegen`` on it, import its orm.py."""
     made: list[str] = []
 
-    def compile_(migrations: list[str], queries: str, name: str = "app") -> Compiled:
+    def compile_(migrations: list[str], queries: str, name: str = "app", annotations: str | None = None) -> Compiled:
         root = tmp_path / name
         (root / "migrations").mkdir(parents=True)
         for number, up in enumerate(migrations, 1):
             depends = f"-- depends: {number - 1:04d}_m\n" if number > 1 else ""
             (root / "migrations" / f"{number:04d}_m.sql").write_text(depends + up + "\n")
         (root / "queries.sql").write_text(queries)
+        if annotations is not None:
+            (root / "schema_annotations.yaml").write_text(annotations)
         (root / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\ndata_dir = ".dbtui"\n')
         project = Project.load(root)
         result = generate(project, url=server_url)

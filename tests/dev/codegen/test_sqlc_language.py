@@ -39,6 +39,8 @@ WHERE writer_id = sqlc.arg (writer_id);
 SELECT 'no annotation: skipped, with a warning';
 
 -- name: VolumesCreate :batchone
+-- Adds volumes in one round trip.
+-- Returns each new row.
 INSERT INTO volumes (writer_id, title, state, published) VALUES ($1, $2, $3, $4) RETURNING *;
 
 -- name: VolumesByYear :batchmany
@@ -75,6 +77,7 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
     orm = app.orm
     assert app.result.output.warnings == (
         "queries.sql:8: warning: statement has no '-- name: Name :kind' annotation; skipped (as sqlc does)",)
+    assert orm.AsyncQuerier.volumes_create.__doc__ == "Adds volumes in one round trip.\nReturns each new row."
     signatures = {s.split("(")[0]: s for s in app.result.output.signatures}
     assert signatures["volumes_create"] == "volumes_create(params: Iterable[VolumesCreateParams]) -> list[Volume | None]"
     assert signatures["volumes_by_year"] == "volumes_by_year(params: Iterable[VolumesByYearParams]) -> list[list[VolumesByYearRow]]"
@@ -136,3 +139,28 @@ def test_execlastid_without_returning_is_refused_at_its_line(analyze) -> None:
     with pytest.raises(CodegenError) as caught:
         analyze("-- name: A :one\nSELECT 1;\n\n-- name: B :execlastid\nDELETE FROM users WHERE id = $1;")
     assert caught.value.line == 4 and ":execlastid query returns no columns" in caught.value.message
+
+
+def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) -> None:
+    """Column names, enum values and descriptions that are not Python: the module still compiles, and says them."""
+    schema = ('CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int);\n'
+              "CREATE TABLE odd_enum (value TEXT PRIMARY KEY);\n"
+              "INSERT INTO odd_enum VALUES ('-a-'), ('a'), ('1-'), (''), ('_missing_'), ('mro');")
+    annotations = ('tables:\n  Odd Table:\n    description: "Ends with a \\"quote\\""\n'
+                   '    columns:\n      naïve: "A \\0 nul and a \\"\\"\\" triple"\n')
+    queries = ('-- name: Get :many\nSELECT * FROM "Odd Table" WHERE "cur" = @cur AND "r" = @r;\n\n'
+               "-- name: Values :many\nSELECT value FROM odd_enum ORDER BY value;\n")
+    app = compile_project([schema], queries, annotations=annotations)
+    orm = app.orm
+    assert list(orm.OddTable.__annotations__) == ["naïve", "_2nd", "class_", "a_b", "r_", "cur_"]
+    assert orm.OddTable.__doc__ == 'Ends with a "quote"'
+    members = {m.value: m.name for m in orm.Odd}
+    assert members == {"": "EMPTY", "1-": "_1", "_missing_": "MISSING", "mro": "MRO", "-a-": members["-a-"],
+                       "a": members["a"]} and {members["-a-"], members["a"]} == {"A", "A_2"}
+    assert app.result.output.signatures[0] == "get(*, cur_: int, r_: int) -> list[OddTable]"
+
+    async def body(q) -> None:
+        assert await q.get(cur_=1, r_=2) == []
+        assert sorted(v.value for v in await q.values()) == sorted(["-a-", "a", "1-", "", "_missing_", "mro"])
+
+    app.run(body)

@@ -105,6 +105,9 @@ def _field_type(field: Field) -> str:
 
 
 def _docstring(text: str, indent: str) -> str:
+    """A docstring for any text from the annotations file: as written when it reads well so, else its repr."""
+    if text.endswith('"') or any(not (c.isprintable() or c in "\n\t") for c in text):
+        return f"{indent}{text!r}"
     text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return f'{indent}"""{text}"""'
 
@@ -114,7 +117,7 @@ def _dataclass(name: str, fields: list[tuple[str, str]], doc: str, comments: dic
     for field_name, annotation in fields:
         comment = comments.get(field_name)
         if comment:
-            lines.append(f"{INDENT}#: {' '.join(comment.split())}")
+            lines.append(f"{INDENT}#: {''.join(c for c in ' '.join(comment.split()) if c.isprintable())}")
         lines.append(f"{INDENT}{field_name}: {annotation}")
     if not fields:
         lines.append(f"{INDENT}pass")
@@ -256,6 +259,8 @@ def _call(name: str, parts: list[str], start: int, total: int) -> str:
 def _method(method: Method) -> list[str]:
     constant = _constant(method)
     lines = [f"{INDENT}async def {method.method}({_parameters(method)}) -> {_returns(method)}:"]
+    if method.query.comments:
+        lines.append(_docstring("\n".join(method.query.comments), INDENT * 2))
     body = ["cur = await self._cursor()"]
     if method.query.kind == "copyfrom":
         values = ", ".join(_dumped(a, f"row.{a.name}") for a in method.arguments)

@@ -44,6 +44,7 @@ class Query:
     sql: str
     params: tuple[Param, ...]
     embeds: tuple[Embed, ...]
+    comments: tuple[str, ...] = ()  # comment lines between the annotation and the statement
 
     def line_of(self, offset: int) -> int:
         """The queries.sql line holding character ``offset`` of the rewritten SQL."""
@@ -234,6 +235,8 @@ def identifier(name: str) -> str:
     text = re.sub(r"\W", "_", name)
     if not text or text[0].isdigit():
         text = "_" + text
+    if not text.isidentifier():  # word characters Python does not take at that place: keep the ASCII ones
+        text = "_" + re.sub(r"[^A-Za-z0-9_]", "_", text)
     return text + "_" if keyword.iskeyword(text) or text in RESERVED else text
 
 

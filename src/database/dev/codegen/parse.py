@@ -101,6 +101,7 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | in
     chunk = text[start:stop]
     tokens = parser.scan(chunk)
     annotation: tuple[str, int] | None = None
+    comments: list[str] = []  # the "--" lines after the annotation: the method's docstring, as sqlc does
     body = 0
     for index, token in enumerate(tokens):
         if token.name not in ("SQL_COMMENT", "C_COMMENT"):
@@ -111,6 +112,8 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | in
             if annotation is not None:
                 raise CodegenError("two '-- name:' annotations for one statement", path=path, line=_line(text, start + token.start))
             annotation = (comment, start + token.start)
+        elif annotation is not None and token.name == "SQL_COMMENT":
+            comments.append(comment[2:].strip())
     else:
         body = len(tokens)
     sql_start = start + tokens[body].start if body < len(tokens) else stop
@@ -127,7 +130,7 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | in
         raise CodegenError(f"unknown query kind ':{kind}' (expected one of {', '.join(':' + k for k in KINDS)})", path=path, line=line)
     source = text[sql_start:stop].rstrip()
     rewritten, params, embeds = _rewrite(source, [t for t in tokens[body:]], start - sql_start, path, _line(text, sql_start))
-    return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds)
+    return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds, tuple(comments))
 
 
 class _Rewriter:
