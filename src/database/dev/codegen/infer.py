@@ -94,16 +94,22 @@ class TypeMap:
         self.conn = conn
         self.known: dict[int, PyType | None] = {}
         self.enums: dict[int, str] = {}  # ENUM type oid → its StrEnum class (set with the catalog)
+        self._all: dict[int, tuple] | None = None
 
     def get(self, oid: int) -> PyType | None:
         """None when there is no good mapping (the caller falls back to Any and warns)."""
         if oid not in self.known:
-            row = self.conn.execute(
-                "SELECT typname, typcategory, typelem, typbasetype, typtype, typnamespace::regnamespace::text"
-                " FROM pg_type WHERE oid = %s", (oid,)
-            ).fetchone()
+            row = self._rows().get(oid)
             self.known[oid] = self._map(oid, row) if row else None
         return self.known[oid]
+
+    def _rows(self) -> dict[int, tuple]:
+        """All of pg_type in one query (a few hundred rows, ~ms), instead of a round trip per type."""
+        if self._all is None:
+            rows = self.conn.execute("SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
+                                     " typnamespace::regnamespace::text FROM pg_type").fetchall()
+            self._all = {row[0]: row[1:] for row in rows}
+        return self._all
 
     def _map(self, oid: int, row: tuple) -> PyType | None:
         name, category, elem, base, kind, namespace = row

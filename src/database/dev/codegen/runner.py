@@ -14,7 +14,9 @@ are described.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
 import threading
 import types
 from concurrent.futures import Future
@@ -48,6 +50,7 @@ class Output:
     signatures: tuple[str, ...]
     warnings: tuple[str, ...]
     parts: tuple[str, ...] = ()
+    cached: bool = False  # read from the outputs cache (compiled when it was stored, if its bytecode was)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class Compiler:
         self._parsed: dict[str, Query | int] = {}
         self._annotations: tuple[tuple[int, int] | None, Annotations] | None = None
         self._compiled: frozenset[str] = frozenset()
+        # The last compile's outputs to store (key, Output) and the ORM's .pyc bytes (read after writing it, or
+        # stored with the outputs).
+        self._output: tuple[str, Output] | None = None
+        self._bytecode: bytes | None = None
 
     def __enter__(self) -> Compiler:
         return self
@@ -135,9 +142,6 @@ class Compiler:
         from database.dev.codegen.emit import emit
 
         key = cache.key(self.project, self.server_url)
-        if self._entry is None or self._entry.key != key:
-            self._entry = cache.load(self.project, key)
-        entry = self._entry
         path = _relative(self.project, self.project.queries)
         try:
             text = self.project.queries.read_text(encoding="utf-8")
@@ -145,6 +149,21 @@ class Compiler:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CodegenError(f"cannot read: {exc}", path=path) from None
+        try:
+            annotations: bytes | None = self.project.annotations.read_bytes()
+        except OSError:
+            annotations = None
+        output_key = cache.output_key(key, text, annotations, self.project.orm)
+        stored = cache.load_output(self.project, output_key)
+        if stored is not None:  # the same inputs as a run before: its outputs, no decoding, emitting or compiling
+            data, self._bytecode = stored
+            output = Output(data["schema"], data["orm"], data["signatures"], data["warnings"], (), cached=True)
+            # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
+            self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
+            return output
+        if self._entry is None or self._entry.key != key:
+            self._entry = cache.load(self.project, key)
+        entry = self._entry
         changed = False
         digest = cache.queries_digest(text)
         if entry.queries_digest != digest:
@@ -179,7 +198,9 @@ class Compiler:
         module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
                       migrations=_relative(self.project, self.project.migrations))
         warnings = entry.parse_warnings + tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
-        return Output(entry.schema, module.source, module.signatures, warnings, module.parts)
+        output = Output(entry.schema, module.source, module.signatures, warnings, module.parts)
+        self._output, self._bytecode = (output_key, output), None
+        return output
 
     def _load_annotations(self) -> Annotations:
         """The annotations file, parsed again only when its size or mtime changed."""
@@ -197,6 +218,12 @@ class Compiler:
     def save_cache(self) -> None:
         """Store what the compiles since the last save learnt; called once the files are written, as it is not on
         their path (watch mode: when no save has come for a while, so it never delays one)."""
+        if self._output is not None and (not self._output[1].cached or self._bytecode):
+            key, output = self._output
+            self._output = None
+            cache.save_output(self.project, key, {"schema": output.schema, "orm": output.orm,
+                                                  "signatures": list(output.signatures),
+                                                  "warnings": list(output.warnings)}, self._bytecode)
         if self._unsaved is None or self._entry is None:
             return
         queries, self._unsaved = self._unsaved, None
@@ -219,15 +246,22 @@ class Compiler:
             raise
 
     def write(self, output: Output, *, check: bool = False) -> tuple[Path, ...]:
-        """Write the files that differ (atomically; the ORM only once it imports); returns those files."""
-        files = {self.project.schema: output.schema, self.project.orm: output.orm}
+        """Write the files that differ (atomically; the ORM only once it imports, with its bytecode); returns them."""
+        orm = self.project.orm
+        files = {self.project.schema: output.schema, orm: output.orm}
         stale = tuple(path for path, text in files.items() if _read(path) != text)
-        if not check:
-            if self.project.orm in stale:
-                validate_module(output.orm, _relative(self.project, self.project.orm), output.parts, self._compiled)
-                self._compiled = frozenset(output.parts)
-            for path in stale:
-                write_atomic(path, files[path], bytecode=path == self.project.orm)
+        if check or not stale:
+            return stale
+        known = output.cached and self._bytecode is not None  # compiled when it was stored
+        if orm in stale and not known:
+            validate_module(output.orm, _relative(self.project, orm), output.parts, self._compiled)
+            self._compiled = frozenset(output.parts)
+        for path in stale:
+            bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
+            write_atomic(path, files[path], bytecode=bytecode)
+        if orm in stale and self._output is not None and self._output[1] is output and not known:
+            with contextlib.suppress(OSError):
+                self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
         return stale
 
 
