@@ -430,24 +430,59 @@ class OperationReport:
     findings: tuple[Finding, ...]
     judged: tuple[str, ...]  # the migrations judged, in order
     scope: str  # "2 pending migrations", "all 8 migrations"
+    failed: ProblemFound | None = None  # with ``stop_at_failure``: the statement that fails (judging stopped there)
 
 
 def check_operations(project: Project, target: str, *, ids: Sequence[str] | None = None, all_migrations: bool = False,
-                     server: str | None = None, annotations: Annotations | None = None) -> OperationReport:
+                     server: str | None = None, annotations: Annotations | None = None,
+                     stop_at_failure: bool = False) -> OperationReport:
     """Judge the migrations pending on ``target`` (or ``ids``, or with ``all_migrations`` every one) statement by
-    statement on a throwaway database built on ``server`` (default: ``target``'s server); sizes come from ``target``."""
+    statement on a throwaway database built on ``server`` (default: ``target``'s server); sizes come from ``target``.
+
+    Migrations whose text holds no statement that could lock a table they did not create are not run at all (no
+    database needed when none of them has one). A statement that fails on the throwaway database is a ProblemFound
+    at its file:line, or with ``stop_at_failure`` ends the judging there (``migrate`` would stop there too)."""
     annotations = annotations if annotations is not None else load_annotations(project.annotations)
     tree = load_tree(project.migrations)
     report = join_status(tree, {}) if all_migrations else read_status(target, tree)
     judged = tree.ids if all_migrations else list(ids) if ids is not None else plan_migrate(report)
     found: list[tuple[Rule, Problem, Operation]] = []
-    if judged:
+    failed = None
+    if any(_may_lock(tree[i]) for i in judged):
         with applied_clone(target, report, server=server) as clone, psycopg.connect(clone, autocommit=True) as conn:
             for migration_id in judged:
-                found.extend(judge_migration(conn, tree[migration_id]))
+                try:
+                    found.extend(judge_migration(conn, tree[migration_id]))
+                except ProblemFound as exc:
+                    if not stop_at_failure:
+                        raise
+                    failed = exc
+                    break
     findings = _findings(found, annotations, project.root, _sizes(target, {op.table for _, _, op in found if op.table}))
     scope = f"all {len(judged)} migrations" if all_migrations else f"{len(judged)} pending migration{'s' if len(judged) != 1 else ''}"
-    return OperationReport(tuple(findings), tuple(judged), scope)
+    return OperationReport(tuple(findings), tuple(judged), scope, failed)
+
+
+def _may_lock(node: MigrationNode) -> bool:
+    """Whether any statement of ``node`` could break a rule: one acting on a table the migration did not create
+    (as far as the text tells), or a CONCURRENTLY in a transactional migration."""
+    statements, problems = table_statements(node.sql, node.path, _OPERATIONS)
+    if problems:
+        return True  # the database will say what is wrong
+    created: set[str] = set()
+    for statement in statements:
+        stmt, kind = statement.node, statement.kind
+        if kind in ("CreateStmt", "CreateTableAsStmt"):
+            relation = stmt.get("relation") or stmt.get("into", {}).get("rel")
+            created.add(_name(relation) if relation else "")
+        elif stmt.get("concurrent") and node.transactional:
+            return True
+        elif kind in ("IndexStmt", "AlterTableStmt", "RenameStmt") and stmt.get("relation"):
+            if _name(stmt["relation"]) not in created:
+                return True
+        elif kind == "DropStmt":
+            return True  # an index's table is only known to the database
+    return False
 
 
 def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[tuple[Rule, Problem, Operation]]:
@@ -594,7 +629,7 @@ def _findings(found: list[tuple[Rule, Problem, Operation]], annotations: Annotat
         if _exempt(r.id, op, annotations):
             continue
         rows, size = sizes.get(op.table or "", (None, None))
-        where = f", {size_text(rows, size)}" if size is not None else ""
+        where = f" ({size_text(rows, size)})" if size is not None else ""
         findings.append(Finding(
             rule=r.id, severity=r.severity, table=op.table, column=problem.column,
             message=problem.message.replace("{size}", where), migration=relative(op.migration.path, root),
@@ -639,6 +674,16 @@ def unknown_migration_annotations(annotations: Annotations, tree: MigrationTree,
                     f"(known: {', '.join(OPERATION_RULES)})", where, line,
                     f"remove migrations.{migration_id}.ignore.{rule_id}"))
     return findings
+
+
+def is_dev_cluster(url: str, project: Project) -> bool:
+    """True when ``url`` is on the project's embedded development cluster (its Unix socket folder)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from database.dev import server
+
+    host = dict(parse_qsl(urlsplit(url).query)).get("host") or urlsplit(url).hostname or ""
+    return host == str(server.dev_cluster(project).socket_dir)
 
 
 def check_all(project: Project, *, target: str, url: str | None = None, server: str | None = None,
