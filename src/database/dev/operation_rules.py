@@ -87,6 +87,7 @@ class Operation:
     rewrites: bool = False  # measured on the throwaway database: the table got new storage
     proven_not_null: frozenset[str] = frozenset()  # columns a validated CHECK (col IS NOT NULL) already covers
     first_unguarded: bool = False  # the migration's first statement locking an existing table before any lock_timeout
+    held: str | None = None  # the strongest lock earlier statements of this (transactional) migration hold on the table
     exemptions: tuple[str, ...] = ()  # rules a ``-- dbtui:ignore rule: reason`` comment exempts it from
 
     def commands(self) -> Iterator[dict]:
@@ -183,6 +184,11 @@ def check_not_valid(op: Operation) -> Iterator[Problem]:
         if column is None and not constraint.get("skip_validation"):
             yield Problem(f"ADD CHECK scans all of {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait",
                           fix=_not_valid_fix(op, constraint, op.table or ""))
+    for cmd in op.commands():
+        if cmd["subtype"] == "AT_ValidateConstraint" and op.held == ACCESS_EXCLUSIVE:
+            yield Problem(f"VALIDATE scans all of {op.table}{{size}} while this migration's transaction still holds "
+                          "ACCESS EXCLUSIVE on it from an earlier statement: reads and writes wait for the scan",
+                          lock=ACCESS_EXCLUSIVE, fix=f"{op.sql};  -- move it to a later migration of its own")
 
 
 @_operation("adding-foreign-key-constraint", "a foreign key on an existing table is added NOT VALID, then validated",
@@ -490,6 +496,7 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
     text = node.sql
     statements, _ = table_statements(text, node.path, _OPERATIONS)  # unparsable: the database reports it below
     created: set[str] = set()
+    held: dict[str, str] = {}  # in a transactional migration, locks last until it commits
     timeout = guarded = False
     cursor = 0
     for statement in statements:
@@ -499,6 +506,10 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
         op = _describe(conn, statement, piece, node, created)
         if op.existing and op.lock and not timeout and not guarded:
             op, guarded = replace(op, first_unguarded=True), True
+        if op.table in held:
+            op = replace(op, held=held[op.table])
+        if node.transactional and op.table and op.lock:
+            held[op.table] = _strongest([held.get(op.table), op.lock]) or op.lock
         op = _run_measured(conn, node, text, statement.offset, piece, op)
         for r in OPERATION_RULES.values():
             yield from ((r, p, op) for p in r.check(op))
