@@ -15,7 +15,7 @@ from database.config import Project
 from database.dev import testdb
 from database.dev.annotations import parse_annotations
 from database.dev.conventions import Finding
-from database.dev.operation_rules import OPERATION_RULES, LOCK_ORDER, check_operations, size_text
+from database.dev.operation_rules import LOCK_ORDER, OPERATION_RULES, check_operations, size_text
 from database.errors import ConfigError, DbtuiError
 
 TABLES = 17
@@ -228,3 +228,26 @@ def test_size_text_is_rough_on_purpose() -> None:
     assert size_text(12_345_678, 3_300_000_000) == "~12 M rows, 3.1 GB"
     assert size_text(999, 8192) == "~999 rows, 8.0 kB"
     assert size_text(None, 100) == "rows unknown (never analyzed), 100 bytes"
+
+
+def test_unchanged_migrations_are_judged_from_the_cache(cases_project: Project, target: str, server_url: str,
+                                                        findings: list[Finding], monkeypatch) -> None:
+    from database.dev import operation_rules
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("replayed although nothing changed")
+
+    monkeypatch.setattr(operation_rules, "applied_clone", no_database)
+    again = check_operations(cases_project, target, server=server_url)
+    def key(f: Finding) -> tuple:
+        return f.rule, f.migration, f.line, f.table, f.column, f.lock, f.fix
+
+    assert [key(f) for f in again.findings] == [key(f) for f in findings]  # sizes are read afresh
+    path = cases_project.migrations / f"{IDS['index_risky']}.sql"
+    original = path.read_text()
+    path.write_text(original.replace("CREATE INDEX ON c1 (a)", "CREATE INDEX ON c1 (b)"))
+    try:
+        with pytest.raises(AssertionError, match="replayed"):
+            check_operations(cases_project, target, server=server_url)
+    finally:
+        path.write_text(original)

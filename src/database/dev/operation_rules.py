@@ -24,11 +24,16 @@ a ``-- dbtui:ignore <rule>: <reason>`` comment on the statement (on the lines ab
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pglast
 import psycopg
 from pglast import parser
 
@@ -452,19 +457,27 @@ def check_operations(project: Project, target: str, *, ids: Sequence[str] | None
     tree = load_tree(project.migrations)
     report = join_status(tree, {}) if all_migrations else read_status(target, tree)
     judged = tree.ids if all_migrations else list(ids) if ids is not None else plan_migrate(report)
-    found: list[tuple[Rule, Problem, Operation]] = []
+    found: list[dict] = []
     failed = None
-    if any(_may_lock(tree[i]) for i in judged):
+    cache = _Cache(project.data_dir / "cache" / "operations.json")
+    key = _cache_key(tree, report.applied, judged, server or target)
+    cached = cache.get(key)
+    if cached is not None:
+        found = cached
+    elif any(_may_lock(tree[i]) for i in judged):
         with applied_clone(target, report, server=server) as clone, psycopg.connect(clone, autocommit=True) as conn:
             for migration_id in judged:
                 try:
-                    found.extend(judge_migration(conn, tree[migration_id]))
+                    found.extend(_record(r, p, op) for r, p, op in judge_migration(conn, tree[migration_id]))
                 except ProblemFound as exc:
                     if not stop_at_failure:
                         raise
                     failed = exc
                     break
-    findings = _findings(found, annotations, project.root, _sizes(target, {op.table for _, _, op in found if op.table}))
+    if failed is None and cached is None:
+        cache.put(key, found)
+    sizes = _sizes(target, {f["table"] for f in found if f["table"]})
+    findings = _findings(found, tree, annotations, project.root, sizes)
     scope = f"all {len(judged)} migrations" if all_migrations else f"{len(judged)} pending migration{'s' if len(judged) != 1 else ''}"
     return OperationReport(tuple(findings), tuple(judged), scope, failed)
 
@@ -492,13 +505,16 @@ def _may_lock(node: MigrationNode) -> bool:
 
 
 def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[tuple[Rule, Problem, Operation]]:
-    """Run ``node`` on ``conn`` one statement at a time, judging each statement against the schema just before it."""
+    """Run ``node`` on ``conn`` one statement at a time, judging each statement against the schema just before it.
+    A transactional migration runs in one transaction, as it will for real (minus CONCURRENTLY, which it refuses)."""
     text = node.sql
     statements, _ = table_statements(text, node.path, _OPERATIONS)  # unparsable: the database reports it below
     created: set[str] = set()
     held: dict[str, str] = {}  # in a transactional migration, locks last until it commits
     timeout = guarded = False
     cursor = 0
+    if node.transactional:
+        conn.execute("BEGIN")
     for statement in statements:
         piece = statement.encoded.decode("utf-8")
         _execute(conn, node, text, cursor, text[cursor:statement.offset])
@@ -510,13 +526,23 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
             op = replace(op, held=held[op.table])
         if node.transactional and op.table and op.lock:
             held[op.table] = _strongest([held.get(op.table), op.lock]) or op.lock
-        op = _run_measured(conn, node, text, statement.offset, piece, op)
+        runnable = _CONCURRENTLY.sub("", piece, count=1) if node.transactional and stmt_concurrent(op) else piece
+        op = _run_measured(conn, node, text, statement.offset, runnable, op)
         for r in OPERATION_RULES.values():
             yield from ((r, p, op) for p in r.check(op))
         created.update(_created(op, created))
         timeout = timeout or _sets_lock_timeout(op)
     _execute(conn, node, text, cursor, text[cursor:])
+    if node.transactional:
+        conn.execute("COMMIT")
     conn.execute("RESET ALL")  # a migration's SET (lock_timeout, search_path) must not reach the next one
+
+
+_CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
+
+
+def stmt_concurrent(op: Operation) -> bool:
+    return bool(op.node.get("concurrent"))
 
 
 def _describe(conn: psycopg.Connection, statement: Statement, piece: str, node: MigrationNode, created: set[str]) -> Operation:
@@ -633,24 +659,69 @@ def size_text(rows: int | None, size: int) -> str:
     return f"{count}, {short(size, (' bytes', ' kB', ' MB', ' GB', ' TB'), 1024)}"
 
 
-def _findings(found: list[tuple[Rule, Problem, Operation]], annotations: Annotations, root: Path,
+def _record(r: Rule, problem: Problem, op: Operation) -> dict:
+    """What judging found, as plain data (what the cache keeps): sizes and the annotations' exemptions come later."""
+    return {"rule": r.id, "migration": op.migration.id, "table": op.table, "column": problem.column,
+            "message": problem.message, "line": op.line, "fix": problem.fix,
+            "lock": problem.lock or r.lock or op.lock, "exempt": r.id in op.exemptions}
+
+
+def _findings(found: list[dict], tree: MigrationTree, annotations: Annotations, root: Path,
               sizes: dict[str, tuple[int | None, int]]) -> list[Finding]:
     findings = []
-    for r, problem, op in found:
-        if _exempt(r.id, op, annotations):
+    for f in found:
+        if f["exempt"] or annotations.migration_exemption(f["migration"], f["rule"]) is not None:
             continue
-        rows, size = sizes.get(op.table or "", (None, None))
+        rows, size = sizes.get(f["table"] or "", (None, None))
         where = f" ({size_text(rows, size)})" if size is not None else ""
         findings.append(Finding(
-            rule=r.id, severity=r.severity, table=op.table, column=problem.column,
-            message=problem.message.replace("{size}", where), migration=relative(op.migration.path, root),
-            line=op.line, fix=problem.fix, lock=problem.lock or r.lock or op.lock, rows=rows, bytes=size,
+            rule=f["rule"], severity=OPERATION_RULES[f["rule"]].severity, table=f["table"], column=f["column"],
+            message=f["message"].replace("{size}", where), migration=relative(tree[f["migration"]].path, root),
+            line=f["line"], fix=f["fix"], lock=f["lock"], rows=rows, bytes=size,
         ))
     return findings
 
 
-def _exempt(rule_id: str, op: Operation, annotations: Annotations) -> bool:
-    return rule_id in op.exemptions or annotations.migration_exemption(op.migration.id, rule_id) is not None
+def _cache_key(tree: MigrationTree, applied: Sequence[str], judged: Sequence[str], server: str) -> str:
+    """Everything a judgement depends on: these rules, the server, the applied files and the judged ones, by content."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"{pglast.__version__}\0{urlsplit(server).netloc}\0{urlsplit(server).query}".encode())
+    checksums = {node.id: node.checksum for node in tree}
+    for label, ids in (("applied", sorted(applied)), ("judged", judged)):
+        digest.update(label.encode())
+        for migration_id in ids:
+            digest.update(f"\0{migration_id}:{checksums.get(migration_id, 'missing')}".encode())
+    return digest.hexdigest()
+
+
+class _Cache:
+    """Judgements by ``_cache_key`` in one JSON file under ``<data_dir>/cache``: re-checking unchanged migrations
+    replays nothing (only the sizes are read again). The newest few keys are kept; a broken file only costs a replay."""
+
+    KEPT = 8
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.entries: dict[str, list] = json.loads(path.read_bytes())["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries = {}
+
+    def get(self, key: str) -> list[dict] | None:
+        entry = self.entries.get(key)
+        return entry if isinstance(entry, list) else None
+
+    def put(self, key: str, found: list[dict]) -> None:
+        self.entries.pop(key, None)
+        self.entries[key] = found
+        kept = dict(list(self.entries.items())[-self.KEPT:])
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"entries": kept}), encoding="utf-8")
+            os.replace(temporary, self.path)  # atomic: a concurrent check reads the old file or the new one
+        except OSError:
+            pass  # a read-only project still checks, it just replays every time
 
 
 def _exemptions(piece: str, first_line: int, node: MigrationNode) -> Iterator[str]:
@@ -689,7 +760,7 @@ def unknown_migration_annotations(annotations: Annotations, tree: MigrationTree,
 
 def is_dev_cluster(url: str, project: Project) -> bool:
     """True when ``url`` is on the project's embedded development cluster (its Unix socket folder)."""
-    from urllib.parse import parse_qsl, urlsplit
+    from urllib.parse import parse_qsl
 
     from database.dev import server
 
