@@ -304,36 +304,28 @@ def _index_first(op: Operation, kind: str, columns: list[str]) -> str:
             f"ALTER TABLE {op.table} ADD CONSTRAINT {name} {kind} USING INDEX {name};")
 
 
-def _key_columns(constraint: dict, column: dict | None) -> list[str]:
-    if column is not None:
-        return [column["colname"]]
-    return [k["String"]["sval"] for k in constraint.get("keys", ())]
+def _keys_built_under_lock(op: Operation, contype: str, kind: str) -> Iterator[Problem]:
+    """A UNIQUE or PRIMARY KEY added without ``USING INDEX``: its index is built while the table is locked."""
+    if not op.existing:
+        return
+    for constraint, column in _added_constraints(op, contype):
+        if not constraint.get("indexname"):
+            columns = [column["colname"]] if column else [k["String"]["sval"] for k in constraint.get("keys", ())]
+            yield Problem(f"ADD {kind} builds its index with {op.table}{{size}} locked ACCESS EXCLUSIVE: reads and "
+                          "writes wait for the whole build", column["colname"] if column else None,
+                          fix=_index_first(op, kind, columns))
 
 
 @_operation("disallowed-unique-constraint", "UNIQUE on an existing table is added USING INDEX built concurrently",
             lock=ACCESS_EXCLUSIVE, squawk="disallowed-unique-constraint")
 def unique_constraint(op: Operation) -> Iterator[Problem]:
-    if not op.existing:
-        return
-    for constraint, column in _added_constraints(op, "CONSTR_UNIQUE"):
-        if not constraint.get("indexname"):
-            columns = _key_columns(constraint, column)
-            yield Problem(f"ADD UNIQUE builds its index with {op.table}{{size}} locked ACCESS EXCLUSIVE: reads and "
-                          "writes wait for the whole build", column["colname"] if column else None,
-                          fix=_index_first(op, "UNIQUE", columns))
+    yield from _keys_built_under_lock(op, "CONSTR_UNIQUE", "UNIQUE")
 
 
 @_operation("adding-serial-primary-key-field", "PRIMARY KEY on an existing table is added USING INDEX built concurrently",
             lock=ACCESS_EXCLUSIVE, squawk="adding-serial-primary-key-field")
 def primary_key(op: Operation) -> Iterator[Problem]:
-    if not op.existing:
-        return
-    for constraint, column in _added_constraints(op, "CONSTR_PRIMARY"):
-        if not constraint.get("indexname"):
-            columns = _key_columns(constraint, column)
-            yield Problem(f"ADD PRIMARY KEY builds its index with {op.table}{{size}} locked ACCESS EXCLUSIVE: reads "
-                          "and writes wait for the whole build", column["colname"] if column else None,
-                          fix=_index_first(op, "PRIMARY KEY", columns))
+    yield from _keys_built_under_lock(op, "CONSTR_PRIMARY", "PRIMARY KEY")
 
 
 @_operation("renaming-column", "no RENAME COLUMN on a table the app may still read",
