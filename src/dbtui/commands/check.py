@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.operation_rules import check_all  # imported when used, like every command's dependencies
 
+    ctx.require_session("check")
     result = check_all(ctx.project, target=ctx.url(), url=ctx.url() if args.database else None,
                        server=ctx.explicit_url(), all_migrations=args.all_migrations)
     if args.json:
