@@ -8,10 +8,13 @@ import importlib
 import os
 import platform
 import sys
+import tempfile
 import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench import common
 
 BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "tui"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -45,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME", help=f"some of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--no-write", action="store_true", help=f"do not rewrite {DOC.relative_to(DOC.parent.parent)}")
+    parser.add_argument("--sizes", choices=sorted(common.SIZES), default=os.environ.get("BENCH_SIZES", "full"),
+                        help="full: the sizes the goals speak of (slow); small: the same code on small sizes, quick")
     args = parser.parse_args(argv)
+    os.environ["BENCH_SIZES"] = args.sizes
+    writing = not args.no_write and not args.names
+    if not writing:  # a partial run keeps the committed charts
+        common.CHART_DIR = Path(tempfile.mkdtemp(prefix="dbtui-bench-charts-"))
     sections: list[str] = []
     failed = False
     for name in args.names or BENCHMARKS:
@@ -64,13 +73,18 @@ def main(argv: list[str] | None = None) -> int:
             sections += [f"## {name}", "", "Failed to run; see the console output.", ""]
             continue
         print_table(rows)
-        sections += [f"## {name}", "", (module.__doc__ or "").strip(), "", *_table(rows), ""]
-    if not args.no_write and not args.names:
+        charts = [f"![{caption}](bench/{file})" for file, caption in common.CHARTS]
+        for file, _ in common.CHARTS:
+            print(f"chart: {common.CHART_DIR / file}")
+        common.CHARTS.clear()
+        sections += [f"## {name}", "", (module.__doc__ or "").strip(), "", *_table(rows), "", *charts, ""]
+    if writing:
         DOC.parent.mkdir(exist_ok=True)
         stamp = dt.date.today().isoformat()
-        header = ["# Benchmarks", "", f"Measured with `python -m bench` on {stamp}: {_machine()}.",
+        header = ["# Benchmarks", "", f"Measured with `python -m bench --sizes {args.sizes}` on {stamp}: {_machine()}.",
                   "Each row: our median against the real peer's, measured in the same run; "
-                  "ratio = ours / peer (time, lower is better, unless the goal says throughput).", ""]
+                  "ratio = ours / peer (time, lower is better, unless the goal says throughput). Charts are log-log: "
+                  "a line parallel to a slope-1 line is linear growth; the growth rows state the fitted slope.", ""]
         DOC.write_text("\n".join(header + sections))
         print(f"wrote {DOC}")
     return 1 if failed else 0
