@@ -106,16 +106,19 @@ def marginal_growth(points: Sequence[tuple[float, float]]) -> float:
     return 0.0 if last <= 0 else last / overall if overall > 0 else math.inf
 
 
-LINEAR_SLOPE = 1.15  # above this log-log slope, or
-LINEAR_MARGIN = 1.6  # this marginal growth, a curve is worse than linear (run-to-run noise here is ±15%)
+# Above both this log-log slope and this marginal growth, a curve is worse than linear. Both, because on a loaded
+# machine either alone misfires on a linear tool (squawk measured slope 1.40 on 50 → 200 tables in one run), while a
+# quadratic cost over 100 → 2,000 shows a marginal growth near 4 and a slope well above 1.
+LINEAR_SLOPE = 1.15
+LINEAR_MARGIN = 1.6
 
 
 def growth(points: Sequence[tuple[float, float]]) -> tuple[str, bool]:
     """The growth measured, in words with its numbers, and whether it is linear or better."""
     slope = loglog_slope(points)
     margin = marginal_growth(points)
-    ok = slope <= LINEAR_SLOPE and margin <= LINEAR_MARGIN
-    word = "worse than linear" if not ok else "linear" if slope >= 0.85 else "sublinear"
+    ok = slope <= LINEAR_SLOPE or margin <= LINEAR_MARGIN
+    word = "worse than linear" if not ok else "sublinear" if slope < 0.85 else "linear"
     return f"{word} (slope {slope:.2f}, last/first step per item {margin:.2f})", ok
 
 

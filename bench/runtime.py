@@ -27,7 +27,6 @@ from database.xact import xact_admin, xact_customer
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSACTIONS = 10_000
-POOL = conn.POOL_SIZE
 TASKS = (1, 8, 64)
 GOAL = 0.9
 
@@ -65,9 +64,9 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
         async with xact_admin() as q:
             assert await q.orm.organization_get(id=org) is not None
 
-    limit = POOL + conn.MAX_OVERFLOW  # ours may open this many too
-    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=POOL, max_size=limit, open=False)
-    admin_pool = AsyncConnectionPool(url, min_size=POOL, max_size=limit, open=False)
+    limit = conn.POOL_SIZE + conn.MAX_OVERFLOW  # ours may open this many too
+    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=conn.POOL_SIZE, max_size=limit, open=False)
+    admin_pool = AsyncConnectionPool(url, min_size=conn.POOL_SIZE, max_size=limit, open=False)
     await customer_pool.open(wait=True)
     await admin_pool.open(wait=True)
 

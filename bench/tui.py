@@ -1,12 +1,13 @@
-"""Benchmark: time to the first full frame of ``dbtui`` against a minimal Textual app that shows one label.
+"""Benchmark: ``dbtui`` (the TUI) against a minimal Textual app that shows one label, at growing migration trees.
 
 Each sample is a fresh Python process (imports included, as a person starting the app pays them, from bytecode as
-an installed package has it), running the app headless at 120×36. "First full frame" for dbtui is the first frame handed to the terminal that shows the Migrations
-tab with every migration listed from the files; the status fills in when the database answers (reported as well).
-The peer is the smallest Textual app: one Label, its first frame, measured the same way. Both run in the same
-benchmark run, alternating, medians of REPEAT.
-Goal (issue 7): dbtui's first frame at most 0.4 s after the minimal app's, with this repo's migrations and with a
-generated tree of 200.
+an installed package has it), running the app headless at 120×36, on a migrated clone of the tree. "First full frame"
+for dbtui is the first frame handed to the terminal that shows the Migrations tab with every migration listed from
+the files; "status filled" the first one that shows the state of each from the database (until then, keys that act
+on a migration have nothing to act on). The peer is the smallest Textual app: one Label, its first frame, measured
+the same way. Both run in the same benchmark run, alternating, medians of REPEAT. Goal: status filled ≤ 0.3 s after
+the minimal app's first frame, at every size (first frame: ≤ 0.4 s, the earlier goal). Peak memory of the dbtui
+process (the app open on the tree, status filled) is reported at each size.
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 
-from bench.common import fmt_seconds, generate_migration_tree, row
+from bench.common import chart, fmt_bytes, fmt_seconds, generate_migration_tree, growth_rows, row, sizes
 from database.config import Project
 from database.dev import testdb
 
 REPO = Path(__file__).resolve().parent.parent
-REPEAT = 7
-GOAL_SECONDS = 0.4
-DATABASE = "dbtui_bench_tui"
+REPEAT = 5
+FRAME_GOAL = 0.4
+STATUS_GOAL = 0.3
 
 # Each child marks the first frame the app hands to the terminal (``App._display``, called with every compositor
 # update; headless, it is computed the same way and then not written) that shows what is measured, and prints it.
@@ -87,15 +86,18 @@ app.run(headless=True, size=(120, 36))
 
 
 def _sample(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, float]:
-    """Seconds from starting the process to each line it prints."""
+    """Seconds from starting the process to each line it prints, and its peak RSS in bytes (``rss``)."""
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env)
     marks = {}
     assert child.stdout is not None
     for line in child.stdout:
         marks[line.strip()] = time.perf_counter() - start
-    if child.wait() != 0:
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
         raise RuntimeError(f"benchmark child failed with exit code {child.returncode}")
+    marks["rss"] = usage.ru_maxrss * 1024
     return marks
 
 
@@ -108,51 +110,60 @@ def _bytecode_env(cache: Path) -> dict[str, str]:
     return env
 
 
-def _project(root: Path, migrations: Path | None) -> Path:
+def _project(root: Path, count: int) -> Path:
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "bench"\n\n[tool.dbtui]\n', encoding="utf-8")
-    if migrations is None:
-        generate_migration_tree(root / "migrations", 200)
-    else:
-        (root / "migrations").symlink_to(migrations)
+    generate_migration_tree(root / "migrations", count)
     return root
 
 
 def run() -> list[dict]:
     server = testdb.server_url(Project.load(REPO))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = testdb.with_database(server, DATABASE)
     rows = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = _bytecode_env(Path(tmp) / "pycache")
-            trees = {
-                "this repo's migrations": _project(Path(tmp) / "repo", REPO / "migrations"),
-                "generated tree of 200": _project(Path(tmp) / "gen200", None),
-            }
-            for label, project in trees.items():
-                ours, status, peer = [], [], []
+    curve: dict[str, list[tuple[float, float]]] = {"frame": [], "status": [], "peer": [], "rss": [], "peer_rss": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _bytecode_env(Path(tmp) / "pycache")
+        for count in sizes("migrations"):
+            project = _project(Path(tmp) / f"m{count}", count)
+            url = testdb.create_database(migrations_dir=project / "migrations", url=server)
+            try:
+                ours, status, peer, rss, peer_rss = [], [], [], [], []
                 _sample(MINIMAL_CHILD, env=env)  # warm the file and bytecode caches once
                 _sample(DBTUI_CHILD, str(project), url, env=env)
                 for _ in range(REPEAT):
                     marks = _sample(DBTUI_CHILD, str(project), url, env=env)
                     ours.append(marks["frame"])
                     status.append(marks["status"])
-                    peer.append(_sample(MINIMAL_CHILD, env=env)["frame"])
-                ours_s, peer_s = statistics.median(ours), statistics.median(peer)
-                rows.append(row(f"first full frame, {label}", fmt_seconds(ours_s), fmt_seconds(peer_s), ours_s / peer_s,
-                                f"≤ {GOAL_SECONDS} s over peer", ours_s - peer_s <= GOAL_SECONDS))
-                rows.append(row(f"status filled from the database, {label}", fmt_seconds(statistics.median(status)),
-                                fmt_seconds(peer_s), statistics.median(status) / peer_s, "(reported)", True))
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+                    rss.append(marks["rss"])
+                    minimal = _sample(MINIMAL_CHILD, env=env)
+                    peer.append(minimal["frame"])
+                    peer_rss.append(minimal["rss"])
+            finally:
+                testdb.drop_database(url)
+            n = count + 1
+            frame_s, status_s, peer_s = (statistics.median(v) for v in (ours, status, peer))
+            for key, value in (("frame", frame_s), ("status", status_s), ("peer", peer_s), ("rss", max(rss) / 1e6),
+                               ("peer_rss", max(peer_rss) / 1e6)):
+                curve[key].append((n, value))
+            rows += [
+                row(f"first full frame, {n:,} migrations", fmt_seconds(frame_s), fmt_seconds(peer_s), frame_s / peer_s,
+                    f"≤ +{FRAME_GOAL} s over peer", frame_s - peer_s <= FRAME_GOAL),
+                row(f"status filled from the database, {n:,} migrations", fmt_seconds(status_s), fmt_seconds(peer_s),
+                    status_s / peer_s, f"≤ +{STATUS_GOAL} s over peer", status_s - peer_s <= STATUS_GOAL),
+                row(f"peak memory, TUI open on {n:,} migrations", fmt_bytes(max(rss)), fmt_bytes(max(peer_rss)),
+                    max(rss) / max(peer_rss), "(reported)", True),
+            ]
+    rows += [growth_rows("TUI status filled", "migrations", curve["status"], curve["peer"]),
+             growth_rows("TUI peak memory", "migrations", curve["rss"])]
+    chart("tui", "TUI: first frame and status filled (new process)", "migrations", "s",
+          {"dbtui status filled": curve["status"], "dbtui first frame": curve["frame"],
+           "one-label app": curve["peer"]})
+    chart("tui_memory", "TUI peak memory (RSS)", "migrations", "MB",
+          {"dbtui": curve["rss"], "one-label app": curve["peer_rss"]})
     return rows
 
 
 if __name__ == "__main__":
-    print(f"{'work':<52} {'ours':>9} {'peer':>9} {'ratio':>6}  {'goal':<20} met")
-    for r in run():
-        print(f"{r['work']:<52} {r['ours']:>9} {r['peer']:>9} {r['ratio']:>6.2f}  {r['goal']:<20} {r['met']}")
+    from bench.__main__ import print_table
+
+    print_table(run())
