@@ -7,8 +7,9 @@ Two kinds of connection, from two pools that never share a connection:
   ``app.user_id`` and ``app.organization_id`` set so Row Level Security policies see who is asking. Because the
   role is the *login* role, ``RESET ROLE``, ``SET ROLE`` and ``SET SESSION AUTHORIZATION`` cannot give admin rights
   back. Code in a customer transaction may run any SQL (docs/security.md): the identity is sealed to the backend and
-  the transaction, no server-side prepared statement is ever run, and every check-in sheds the session state. ``$DATABASE_CUSTOMER_URL`` (or ``configure(customer_url=...)``) names its credentials where the server needs
-  a password; by default the admin URL is reused with the user swapped and the password dropped.
+  the transaction, no server-side prepared statement is ever run, and every check-in sheds the session state.
+  ``$DATABASE_CUSTOMER_URL`` (or ``configure(customer_url=...)``) names its credentials where the server needs a
+  password; by default the admin URL is reused with the user swapped and the password dropped.
 
 Pools are per event loop (asyncio connections cannot cross loops), so tests, workers and apps with several loops
 each get their own.
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -69,6 +71,7 @@ _SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
 _secrets: dict[URL, str] = {}
 
 _customer_url: str | None = None
+_replica_url: str | None = None
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
 
 
@@ -76,14 +79,16 @@ class InvalidIdentity(DbtuiError, ValueError):
     """A user or organization id that cannot identify anyone (empty, not a string, too long)."""
 
 
-def configure(url: str | None, *, customer_url: str | None = None) -> None:
-    """Use ``url`` (and ``customer_url`` for customer connections) from now on; ``None`` restores the defaults.
+def configure(url: str | None, *, customer_url: str | None = None, replica_url: str | None = None) -> None:
+    """Use ``url`` (``customer_url`` for customer connections, ``replica_url`` for read-only transactions) from now
+    on; ``None`` restores the defaults.
 
     Pools made before are forgotten; call ``await dispose()`` first to close them promptly.
     """
-    global _customer_url
+    global _customer_url, _replica_url
     config.configure(url)
     _customer_url = customer_url
+    _replica_url = replica_url
     _engines.clear()
 
 
@@ -98,20 +103,67 @@ def customer_url() -> str:
     return urlunsplit(parts._replace(netloc=f"{CUSTOMER_ROLE}@{host}"))
 
 
+def replica_url() -> str | None:
+    """Where read-only transactions run: configure(replica_url=) · $DATABASE_REPLICA_URL; None: on the primary."""
+    return _replica_url or config.replica_url_if_set()
+
+
+def _as_customer(url: str) -> str:
+    """``url``'s server and database, logged in with the customer URL's credentials."""
+    who = urlsplit(customer_url()).netloc.rsplit("@", 1)[0]
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{who}@{parts.netloc.rsplit('@', 1)[-1]}"))
+
+
+def _url(kind: str) -> str:
+    if kind == "admin":
+        return config.database_url()
+    if kind == "customer":
+        return customer_url()
+    replica = replica_url()
+    assert replica is not None
+    return replica if kind == "admin-replica" else _as_customer(replica)
+
+
+def _pooler_safe(engine: AsyncEngine) -> None:
+    """Behind a transaction-mode pooler each transaction may run on another server connection, where a statement
+    psycopg prepared on this client connection does not exist (or another one of the same name does). So new
+    connections get server-side preparation turned off (``prepare_threshold = None`` overrides the generated ORM's
+    ``prepare=True``) when the pooler setting says so, or, on ``auto``, when the server's answer shows a pooler:
+    it hands out its own cancel key, so the pid the client was told is not the backend's."""
+    mode = config.pooler_mode()
+    if mode in ("none", "session"):
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        driver: psycopg.AsyncConnection = dbapi_connection.driver_connection
+        if mode == "auto":
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+            cursor.close()
+            dbapi_connection.rollback()
+            if backend_pid == driver.info.backend_pid:
+                return
+        driver.prepare_threshold = None
+
+
 def _engine(kind: str) -> AsyncEngine:
     per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
     engine = per_loop.get(kind)
     if engine is None:
-        url = config.database_url() if kind == "admin" else customer_url()
+        url = _url(kind)
         engine = create_async_engine(
             config.psycopg_dialect_url(url),
-            async_creator=functools.partial(_connect_customer, url) if kind == "customer" else None,
+            async_creator=functools.partial(_connect_customer, url) if kind.startswith("customer") else None,
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_recycle=3600,
             pool_reset_on_return=None,  # Pooled.release() rolls back only when a transaction is open
             connect_args=_connect_args(kind),
         )
+        _pooler_safe(engine)
         per_loop[kind] = engine
     return engine
 
@@ -120,7 +172,7 @@ def _connect_args(kind: str) -> dict[str, object]:
     """Customer connections never prepare server-side statements: a tenant could DEALLOCATE one and PREPARE its own
     under the same name, and the next customer on the connection would run it with its own identity."""
     args: dict[str, object] = {"application_name": f"database.{kind}"}
-    if kind == "customer":
+    if kind.startswith("customer"):
         args["prepare_threshold"] = None
     return args
 
@@ -204,10 +256,18 @@ class Pooled:
 
 
 @asynccontextmanager
-async def checkout(kind: str, identity: dict[str, str | int] | None = None) -> AsyncIterator[Pooled]:
-    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given."""
-    pooled = Pooled(*await _raw_connection(kind), customer=kind == "customer")
+async def checkout(
+    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
+) -> AsyncIterator[Pooled]:
+    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given.
+
+    ``readonly``: its transactions are read-only, and run on the replica when one is configured.
+    """
+    pool = f"{kind}-replica" if readonly and replica_url() else kind
+    pooled = Pooled(*await _raw_connection(pool), customer=kind == "customer")
     try:
+        if pooled.driver.read_only != (readonly or None):  # BEGIN READ ONLY; None: the server's default again
+            await pooled.driver.set_read_only(readonly or None)
         if identity is not None:
             # Straight to the driver: the statement is fixed; psycopg opens the transaction implicitly with it.
             await pooled.driver.execute(SET_IDENTITY, identity, prepare=False)
