@@ -290,7 +290,7 @@ async def _connect_customer(url: str) -> psycopg.AsyncConnection:
     connects again, before SQLAlchemy runs its first query on it.
     """
     for _ in range(3):
-        connection = await psycopg.AsyncConnection.connect(url, **_connect_args("customer"))
+        connection = await psycopg.AsyncConnection.connect(config.libpq_url(url), **_connect_args("customer"))
         if not await _clear_role_defaults(connection.info.user):
             return connection
         await connection.close()
