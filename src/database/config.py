@@ -5,9 +5,11 @@ Only the standard library is used here: the runtime imports this module in produ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +24,8 @@ DEFAULTS = {
     "orm": "src/database/orm.py",
     "data_dir": ".dbtui",
 }
+# Seconds an embedded server that dbtui started may sit with no client connected before it stops itself (0: never).
+DEFAULT_IDLE_TIMEOUT = 900
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Project:
     orm: Path
     data_dir: Path
     database_url: str | None = None
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     direct_database_url: str | None = None
     pooler: str | None = None
 
@@ -66,15 +71,20 @@ class Project:
             value = settings.get(key, default)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"[tool.dbtui] {key} must be a non-empty string", path=pyproject)
-            paths[key] = (root / value).resolve()
-        for key in _OTHER_KEYS:
+            # The data folder is not resolved: a link planted there must reach dbtui's checks, not be followed.
+            paths[key] = Path(os.path.normpath(root / value)) if key == "data_dir" else (root / value).resolve()
+        for key in _STRING_KEYS:
             if settings.get(key) is not None and not isinstance(settings[key], str):
                 raise ConfigError(f"[tool.dbtui] {key} must be a string", path=pyproject)
+        idle = settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
+        if isinstance(idle, bool) or not isinstance(idle, int) or idle < 0:
+            raise ConfigError("[tool.dbtui] idle_timeout must be a whole number of seconds, 0 to never stop", path=pyproject)
         pooler = settings.get("pooler") or None
         if pooler is not None:
             check_pooler(pooler, f"[tool.dbtui] pooler in {pyproject}")
         return cls(root=root, database_url=settings.get("database_url") or None,
-                   direct_database_url=settings.get("direct_database_url") or None, pooler=pooler, **paths)
+                   direct_database_url=settings.get("direct_database_url") or None, pooler=pooler,
+                   idle_timeout=idle, **paths)
 
 
 def find_project(start: Path | str | None = None) -> Project:
@@ -96,7 +106,8 @@ def find_project(start: Path | str | None = None) -> Project:
     return Project.load(candidates[0])
 
 
-_OTHER_KEYS = ("database_url", "direct_database_url", "pooler")
+_STRING_KEYS = ("database_url", "direct_database_url", "pooler")
+_OTHER_KEYS = (*_STRING_KEYS, "idle_timeout")
 POOLER_MODES = ("auto", "none", "session", "transaction")
 _configured_url: str | None = None
 _configured_pooler: str | None = None
@@ -164,10 +175,24 @@ def libpq_url(url: str) -> str:
 
 
 def check_url(url: str, source: str) -> str:
-    """``url`` if it is a PostgreSQL URL; else a ConfigError naming where it came from (never echoing a password)."""
+    """``url`` if it is a PostgreSQL URL libpq can read; else a ConfigError naming where it came from (never echoing
+    a password). Checked here, once, so a typo in the URL is never reported as a failure of what used it."""
+    from psycopg import ProgrammingError, conninfo
+
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
+    try:
+        conninfo.conninfo_to_dict(url if scheme != "postgresql+psycopg" else "postgresql" + url[len(scheme):])
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8"
+                          f" (in {scrub(url)!r:.80})") from None
+    except ProgrammingError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        with contextlib.suppress(ValueError):
+            if password := urlsplit(url).password:  # libpq quotes the token it cannot read: it may be the password
+                detail = detail.replace(password, "***")
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: {detail} (in {scrub(url)!r:.80})") from None
     return url
 
 
@@ -188,16 +213,46 @@ def database_url_if_set(project: Project | None = None) -> str:
     raise LookupError("no database URL configured")
 
 
+UrlFallback = Callable[[Project], str]
+FALLBACK_ENTRY_POINTS = "database.url_fallback"
+_url_fallback: UrlFallback | None = None
+
+
+def register_url_fallback(fallback: UrlFallback | None) -> None:
+    """Tooling registers here where a project's database is when no URL is set (the embedded development cluster).
+
+    The runtime never imports tooling: it knows the fallback only through this hook, or through the
+    ``database.url_fallback`` entry point that the tooling distribution declares (so an app run in development, which
+    imports only the runtime, still finds the embedded cluster). ``None`` clears it.
+    """
+    global _url_fallback
+    _url_fallback = fallback
+
+
+def _fallback() -> UrlFallback | None:
+    if _url_fallback is None:
+        from importlib.metadata import entry_points  # only in development: production sets a URL
+
+        for entry in entry_points(group=FALLBACK_ENTRY_POINTS):
+            register_url_fallback(entry.load())
+            break
+    return _url_fallback
+
+
 def database_url(project: Project | None = None) -> str:
-    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · embedded cluster."""
+    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · the fallback that
+    tooling registered (the embedded development cluster)."""
     try:
         return database_url_if_set(project)
     except LookupError:
         pass
-    # Development fallback only: production always sets a URL, so this tooling import never happens there.
-    from database.dev import server
-
-    return server.dev_cluster(project or find_project()).ensure_running()
+    fallback = _fallback()
+    if fallback is None:
+        raise ConfigError(
+            "no database URL: set DATABASE_URL or database_url in [tool.dbtui] (the embedded development cluster "
+            "comes with the dbtui tooling, which is not installed)"
+        )
+    return fallback(project or find_project())
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^@\s'\"]+@")

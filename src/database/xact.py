@@ -57,9 +57,9 @@ async def _transaction(pooled: Pooled) -> AsyncIterator[Q]:
     except BaseException:
         if not (driver.broken or driver.closed):  # a dead connection is discarded by release()
             with contextlib.suppress(psycopg.Error):  # the block's own error is the one worth seeing
-                await driver.rollback()
+                await pooled.end(commit=False)
         raise
-    await driver.commit()
+    await pooled.end(commit=True)
 
 
 @asynccontextmanager
