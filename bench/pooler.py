@@ -50,7 +50,7 @@ def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
         for tasks in (1, 8):
             measured = asyncio.run(_measure(pooled, org, user, tasks, total, rounds, {"prepare_threshold": None}))
             for kind, (ours, peer) in measured.items():
-                ratios = [o / p for o, p in zip(ours, peer)]
+                ratios = [o / p for o, p in zip(ours, peer, strict=True)]
                 ratio = statistics.median(ours) / statistics.median(peer)
                 rows.append(row(f"{total:,} xact_{kind} + :one query via PgBouncer, {tasks} task{'s' if tasks > 1 else ''}",
                                 f"{statistics.median(ours):,.0f} tx/s (ratio {min(ratios):.2f}–{max(ratios):.2f})",

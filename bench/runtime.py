@@ -67,7 +67,7 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
 
     async def raw_customer() -> None:
         async with customer_pool.connection() as c:
-            await c.execute(conn._SET_IDENTITY, identity)
+            await c.execute(conn.SET_IDENTITY, identity)
             cur = psycopg.AsyncRawCursor(c)
             await cur.execute(orm.ORGANIZATION_GET, (org,), prepare=True)
             assert await cur.fetchone() is not None
