@@ -139,6 +139,8 @@ def _pooler_safe(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connected(dbapi_connection: Any, _record: object) -> None:
         driver: psycopg.AsyncConnection = dbapi_connection.driver_connection
+        if driver.prepare_threshold is None:  # customer connections never prepare: nothing to find out
+            return
         if mode == "auto":
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT pg_backend_pid()")
