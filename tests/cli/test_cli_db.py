@@ -23,6 +23,8 @@ def runtime(monkeypatch):
     root = Path(tempfile.mkdtemp(prefix="dbtui-cli-shm-", dir=SHM))
     os.chmod(root, 0o1777)
     monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr("database.config._configured_url", None)  # the session database of the pytest plugin
     yield root
     shutil.rmtree(root, ignore_errors=True)
 

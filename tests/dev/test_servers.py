@@ -34,6 +34,8 @@ def runtime(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(root, 0o1777)
     monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr("database.config._configured_url", None)  # the session database of the pytest plugin
     yield root
     for record in server.read_records():
         servers.cluster_of(record).stop()
@@ -80,15 +82,17 @@ def test_two_projects_and_a_worktree_share_one_scratch_server(runtime, folder):
     assert oct(server.scratch_cluster().socket_dir.stat().st_mode & 0o777) == "0o700"
 
 
-def _watchers(base: Path) -> list[int]:
+def _watchers(runtime: Path) -> list[int]:
+    """The idle watcher processes of the user folder ``runtime``."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            args = cmdline.read_bytes().split(b"\0")
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"watch-idle" in args and str(base).encode() in args:
-            found.append(int(cmdline.parent.name))
+        if b"watch-idle" in args and f"DBTUI_RUNTIME_DIR={runtime}".encode() in env:
+            found.append(int(proc.name))
     return found
 
 
@@ -104,14 +108,14 @@ def test_idle_scratch_server_stops_and_starts_again_on_demand(runtime, folder):
     url = testdb.server_url(project)
     scratch = server.scratch_cluster(project)
     pid = scratch.read_record().pid
-    assert _watchers(scratch.base)
+    assert len(_watchers(runtime)) == 1  # one per user, whatever the number of servers
     with psycopg.connect(url) as client:  # a connected client: never idle, however long
         time.sleep(3)
         assert client.execute("SELECT 1").fetchone() == (1,)
     assert _wait_until(lambda: scratch.read_record().stop_reason is not None)
     assert scratch.read_record().stop_reason == "stopped after 1 s without clients"
     assert not scratch.answers() and not server.process_alive(pid)
-    assert _wait_until(lambda: not _watchers(scratch.base))
+    assert _wait_until(lambda: not _watchers(runtime))  # nothing left to watch: it ends
     assert testdb.server_url(project) == url and scratch.answers()  # the next use starts it again
     assert scratch.read_record().pid != pid
 
