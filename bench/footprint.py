@@ -35,24 +35,23 @@ def _day_of_work(project: Project) -> None:
     testdb.wait_for_spares()
 
 
-def _watchers(views: list[servers.ServerView]) -> list[int]:
-    """Idle watcher processes of these servers."""
-    bases = {str(Path(v.data_dir).parent.parent).encode() for v in views}
+def _watchers() -> list[int]:
+    """The idle watcher of this run's user folder (one per user)."""
+    mine = f"DBTUI_RUNTIME_DIR={os.environ['DBTUI_RUNTIME_DIR']}".encode()
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            args = cmdline.read_bytes().split(b"\0")
+            if b"watch-idle" in (proc / "cmdline").read_bytes().split(b"\0") and mine in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
         except OSError:
-            continue
-        if b"watch-idle" in args and bases & set(args):
-            found.append(int(cmdline.parent.name))
+            pass
     return found
 
 
 def _row(label: str, views: list[servers.ServerView]) -> str:
     pids = [v.pid for v in views if v.pid]
     processes = sum(1 + sum(1 for _ in _children(pid)) for pid in pids)
-    watchers = _watchers(views)
+    watchers = _watchers()
     memory = sum(v.memory_bytes or 0 for v in views) / 2**20
     watching = sum(servers.memory_use(w) or 0 for w in watchers) / 2**20
     dev_disk = sum(v.disk_bytes for v in views if v.kind == "dev") / 2**20
