@@ -5,6 +5,7 @@ Only the standard library is used here: the runtime imports this module in produ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -108,10 +109,24 @@ def configure(url: str | None) -> None:
 
 
 def check_url(url: str, source: str) -> str:
-    """``url`` if it is a PostgreSQL URL; else a ConfigError naming where it came from (never echoing a password)."""
+    """``url`` if it is a PostgreSQL URL libpq can read; else a ConfigError naming where it came from (never echoing
+    a password). Checked here, once, so a typo in the URL is never reported as a failure of what used it."""
+    from psycopg import ProgrammingError, conninfo
+
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
+    try:
+        conninfo.conninfo_to_dict(url if scheme != "postgresql+psycopg" else "postgresql" + url[len(scheme):])
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8"
+                          f" (in {scrub(url)!r:.80})") from None
+    except ProgrammingError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        with contextlib.suppress(ValueError):
+            if password := urlsplit(url).password:  # libpq quotes the token it cannot read: it may be the password
+                detail = detail.replace(password, "***")
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: {detail} (in {scrub(url)!r:.80})") from None
     return url
 
 

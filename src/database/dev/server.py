@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 SERVER_ACCOUNT_FALLBACK = "dbtui-postgres"
 PORT = 5432  # only names the socket file; no TCP listener is opened
 START_TIMEOUT = 60
+CLUSTER_MB = 40  # an initdb'd cluster, started (measured: 38 MB on PostgreSQL 18, 16 MB of it WAL)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,9 @@ def _run(args: list[str], *, check: bool = True, timeout: float = 120) -> subpro
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd="/", timeout=timeout, **kwargs)
     if check and done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
-        raise ServerError(f"{Path(args[0]).name} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+        # the cause, not the last words ("initdb: removing data directory" follows a FATAL that says why)
+        telling = [line for line in detail if re.search(r"\b(PANIC|FATAL|ERROR|error)\b|No space left", line)]
+        raise ServerError(f"{Path(args[0]).name} failed: {(telling or detail)[-1] if detail else f'exit {done.returncode}'}")
     return done
 
 
@@ -606,11 +610,20 @@ class Cluster:
         staging = self.base / "pg" / "data.initdb"
         if staging.exists():
             shutil.rmtree(staging)
-        _run(
-            [binaries.tool("initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "--no-instructions", *(["--no-sync"] if self.fast else [])],
-            timeout=300,
-        )
+        try:
+            _run(
+                [binaries.tool("initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                 "--locale=C", "--no-instructions", *(["--no-sync"] if self.fast else [])],
+                timeout=300,
+            )
+        except ServerError as exc:
+            if "No space left on device" not in exc.message:
+                raise
+            free = shutil.disk_usage(self.base).free // 2**20
+            raise ServerError(
+                f"{self.base} is full ({free} MB free; a new cluster needs about {CLUSTER_MB} MB): free some space "
+                f"there, then retry ({exc.message})"
+            ) from None
         conf = [
             "# dbtui: a development cluster on a private Unix socket",
             "max_connections = 200",
