@@ -341,9 +341,9 @@ class _ServerLog:
 
     @classmethod
     def of(cls, conn: psycopg.Connection, url: str) -> _ServerLog | None:
-        from database.dev import server, testdb
+        from database.dev import server
 
-        if not testdb.is_local_server(url):
+        if not server.is_local_server(url):
             return None
         row = conn.execute("SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
                            " THEN current_setting('data_directory') END").fetchone()
