@@ -43,7 +43,7 @@ class Project:
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT
 
     @classmethod
-    def load(cls, root: Path) -> "Project":
+    def load(cls, root: Path) -> Project:
         """Read ``root/pyproject.toml``; a broken file is a ConfigError naming file and line."""
         root = root.resolve()
         pyproject = root / "pyproject.toml"

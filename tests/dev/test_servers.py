@@ -28,21 +28,6 @@ def folder() -> Iterator[Path]:
     shutil.rmtree(made, ignore_errors=True)
 
 
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Path]:
-    """A stand-in for /dev/shm; every server started in it is stopped afterwards (before ``folder`` goes)."""
-    root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-    os.chmod(root, 0o1777)
-    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setattr("database.config._configured_url", None)  # the session database of the pytest plugin
-    yield root
-    for record in server.read_records():
-        servers.cluster_of(record).stop()
-        shutil.rmtree(record.socket_dir, ignore_errors=True)
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def _project(root: Path, table: str, *, idle_timeout: int = 0) -> Project:
     (root / "migrations").mkdir(parents=True)
     (root / "migrations" / "0001_one.sql").write_text(f"CREATE TABLE {table}_enum (value TEXT PRIMARY KEY);\n")

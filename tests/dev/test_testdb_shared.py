@@ -54,7 +54,7 @@ def test_concurrent_builders_all_succeed(tmp_path, own_server):
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, own_server, *job], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for job in jobs]
     results = [p.communicate(timeout=300) for p in procs]
-    failures = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, results) if p.returncode != 0]
+    failures = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, results, strict=True) if p.returncode != 0]
     assert failures == []
     assert all(out.strip() == "ok" for out, _ in results)
 

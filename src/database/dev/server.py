@@ -193,7 +193,7 @@ def _binaries_for_account() -> Binaries:
         os.chmod(target.parent, 0o755)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
         shutil.copytree(install, staging / "pg", symlinks=True)
-        for root, dirs, files in os.walk(staging):
+        for root, _dirs, _files in os.walk(staging):
             os.chmod(root, 0o755)
         os.chmod(staging, 0o755)
         try:
@@ -489,7 +489,7 @@ class Cluster:
         finally:
             os.close(fd)
 
-    def ensure_running(self, on_start: Callable[[], None] | None = None) -> str:
+    def ensure_running(self, on_start: Callable[[], object] | None = None) -> str:
         """Start the cluster unless it already answers; returns the admin URL. Safe to call from many processes.
 
         ``on_start`` runs, under the start lock, before a start (the scratch server collects garbage then).

@@ -146,7 +146,7 @@ def collect() -> list[Freed]:
         if not (project_gone or not Path(record.data_dir).is_dir()):
             continue
         cluster = cluster_of(record)
-        memory = _stop_orphan(record) or 0
+        memory = stop_orphan(record) or 0
         shutil.rmtree(cluster.socket_dir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             cluster.record_path.unlink()
@@ -190,8 +190,9 @@ def _unless_busy(lock: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _stop_orphan(record: ServerRecord) -> int | None:
-    """Stop a server whose data folder is gone (pg_ctl cannot: it needs the folder); returns the memory it held."""
+def stop_orphan(record: ServerRecord) -> int | None:
+    """Stop the server of ``record`` without its data folder (pg_ctl needs it; it may be gone), when the process is
+    identified as serving that folder; returns the memory it held, None when it was not running."""
     pid = record.pid
     if not (server.process_alive(pid) and server.serving_data_dir(pid) == Path(record.data_dir).resolve()):
         return None  # not running, or the pid now belongs to something else: never signal it
