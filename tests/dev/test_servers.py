@@ -21,8 +21,9 @@ from dbtui.cli import main
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    """Where the test's projects live: a folder the server account can reach (pytest's tmp_path is root-only)."""
-    made = Path(tempfile.mkdtemp(prefix="dbtui-test-projects-"))
+    """Where the test's projects live: a folder the server account can reach (pytest's tmp_path is root-only), on
+    tmpfs where there is one (initdb's final sync of a development cluster takes seconds on a busy disk)."""
+    made = Path(tempfile.mkdtemp(prefix="dbtui-test-projects-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(made, 0o755)
     yield made
     shutil.rmtree(made, ignore_errors=True)
@@ -94,8 +95,8 @@ def test_idle_scratch_server_stops_and_starts_again_on_demand(runtime, folder):
     scratch = server.scratch_cluster(project)
     pid = scratch.read_record().pid
     assert len(_watchers(runtime)) == 1  # one per user, whatever the number of servers
-    with psycopg.connect(url) as client:  # a connected client: never idle, however long
-        time.sleep(3)
+    with psycopg.connect(url) as client:  # a connected client: never idle, however long (ten looks at it here)
+        time.sleep(2)
         assert client.execute("SELECT 1").fetchone() == (1,)
     assert _wait_until(lambda: scratch.read_record().stop_reason is not None)
     assert scratch.read_record().stop_reason == "stopped after 1 s without clients"

@@ -197,12 +197,11 @@ def stop_orphan(record: ServerRecord) -> int | None:
     if not (server.process_alive(pid) and server.serving_data_dir(pid) == Path(record.data_dir).resolve()):
         return None  # not running, or the pid now belongs to something else: never signal it
     memory = memory_use(pid)
-    os.kill(pid, signal.SIGINT)  # fast shutdown
+    # Immediate shutdown: with the data folder gone there is nothing to write back, and a checkpoint would only fail.
+    os.kill(pid, signal.SIGQUIT)
     deadline = time.time() + 20
     while server.process_alive(pid) and time.time() < deadline:
         time.sleep(0.1)
-    if server.process_alive(pid) and server.serving_data_dir(pid) == Path(record.data_dir).resolve():
-        os.kill(pid, signal.SIGQUIT)
     return memory or 0
 
 
