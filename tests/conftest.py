@@ -5,15 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-<<<<<<< HEAD
-import tempfile
-from collections.abc import Iterator
-=======
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
->>>>>>> main
 from pathlib import Path
 
 import psycopg
