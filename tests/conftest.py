@@ -181,3 +181,22 @@ def project_copy(tmp_path: Path) -> Project:
     shutil.copy(REPO / "schema_annotations.yaml", tmp_path / "schema_annotations.yaml")
     (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\ndata_dir = ".dbtui"\n')
     return Project.load(tmp_path)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own stand-in for /dev/shm ($DBTUI_RUNTIME_DIR: world-writable and sticky, like it), with no database
+    URL set: the shared scratch server and the server records the test makes are its own, and `db stop` never touches
+    the real ones. Every server started in it is stopped afterwards, even one whose folder the test deleted."""
+    from database.dev import server, servers
+
+    root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    os.chmod(root, 0o1777)
+    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr("database.config._configured_url", None)  # the session database of the pytest plugin
+    yield root
+    for record in server.read_records():
+        servers.cluster_of(record).stop() or servers.stop_orphan(record)
+        shutil.rmtree(record.socket_dir, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
