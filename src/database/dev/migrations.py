@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from database import config, lock
+from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
 from database.dev.migration_tree import (MigrationNode, MigrationTree, display_path, line_of, load_tree,
                                          parse_error_at, read_text)
@@ -99,6 +100,19 @@ class MigrationError(ProblemFound):
 def apply_all(url: str, directory: Path) -> list[str]:
     """Apply every pending migration in ``directory`` to ``url``; returns the ids applied, in order."""
     return list(migrate(url, directory).done)
+
+
+@dataclass(frozen=True)
+class Migrator:
+    """The migrator ``testdb`` builds templates with (its ``Migrator`` protocol): content hash and apply."""
+
+    directory: Path
+
+    def digest(self) -> str:
+        return migrations_digest(self.directory)
+
+    def migrate(self, url: str) -> None:
+        apply_all(url, self.directory)
 
 
 def migrate(url: str, directory: Path | MigrationTree, target: str | None = None, *, on_event: OnEvent | None = None,
@@ -327,9 +341,9 @@ class _ServerLog:
 
     @classmethod
     def of(cls, conn: psycopg.Connection, url: str) -> _ServerLog | None:
-        from database.dev import server, testdb
+        from database.dev import server
 
-        if not testdb.is_local_server(url):
+        if not server.is_local_server(url):
             return None
         row = conn.execute("SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
                            " THEN current_setting('data_directory') END").fetchone()
@@ -423,13 +437,13 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
     """
     from yoyo.exceptions import LockTimeout
 
-    from database.dev import server, testdb
+    from database.dev import server
 
     row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
     if row:
         pid, since = row
         # Ours (pid) is stale for sure: this process holds the advisory lock, so none of its runs is using it.
-        if testdb.is_local_server(url) and (pid == os.getpid() or not server.process_alive(pid)):
+        if server.is_local_server(url) and (pid == os.getpid() or not server.process_alive(pid)):
             emit(Notice(f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"))
             backend.break_lock()
         else:

@@ -128,6 +128,7 @@ def _progress(event: MigrationEvent) -> None:
 def _migrate(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migration_preview, migrations
 
+    ctx.require_session("migrate")
     url, directory = ctx.url(), ctx.project.migrations
     if args.dry_run:
         result = migration_preview.dry_run(url, directory, args.id, on_event=_progress)
@@ -160,6 +161,7 @@ def _rollback(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migrations
     from database.dev.migration_status import read_status
 
+    ctx.require_session("rollback")
     url, directory = ctx.url(), ctx.project.migrations
     if not args.yes:
         planned = migrations.rollback_plan(read_status(url, directory), args.id, unmark=args.unmark)
