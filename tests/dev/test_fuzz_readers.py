@@ -84,7 +84,7 @@ def test_migration_reader(tmp_path: Path) -> None:
         kind, data = _mutate(originals[path], rng)
         path.write_bytes(data)
 
-        def read() -> None:
+        def read(path: Path = path) -> None:
             tree = load_tree(folder)
             changed = path.name.removesuffix(".rollback.sql").removesuffix(".sql")
             direction = "rollback" if path.name.endswith(".rollback.sql") else "apply"
@@ -104,7 +104,7 @@ def test_query_reader() -> None:
             text = data.decode("utf-8")  # as codegen reads it; undecodable bytes are refused before parsing
         except UnicodeDecodeError:
             text = data.decode("latin-1")  # still worth parsing: odd characters everywhere
-        _answer(lambda: parse_queries(text, path), path, data, f"seed {SEED + 1} case {n}: {kind} of queries.sql")
+        _answer(lambda text=text: parse_queries(text, path), path, data, f"seed {SEED + 1} case {n}: {kind} of queries.sql")
 
 
 def test_annotations_reader(tmp_path: Path) -> None:

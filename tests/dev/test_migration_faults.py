@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from migration_fixtures import BRANCHED, write_migrations
 
 from database import lock
 from database.dev import migrations
@@ -14,7 +15,6 @@ from database.dev.migration_status import read_status
 from database.dev.migrations import MigrationError
 from database.errors import ProblemFound
 from dbtui.cli import main
-from migration_fixtures import BRANCHED, write_migrations
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ calls) gives the same ``file:line`` answer, exit 2, and applies nothing.
 from __future__ import annotations
 
 import codecs
-from pathlib import Path
 
 import psycopg
 import pytest

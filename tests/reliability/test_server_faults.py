@@ -24,9 +24,9 @@ from psycopg import sql
 
 from database.config import Project
 from database.dev import migrations, server, testdb
+from database.dev.codegen.watch import Event, Failed, Finished, Started, watch
 from database.dev.migrations import MigrationError, Notice
 from database.errors import ServerError
-from database.dev.codegen.watch import Event, Failed, Finished, Started, watch
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-
 from database.errors import ConfigError
 
 SQL_SUFFIX = ".sql"
