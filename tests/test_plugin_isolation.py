@@ -3,8 +3,7 @@ its own, which later tests never see; without it such writes stay in the session
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from app_runner import run_app_tests
 
 from database.config import Project
 
@@ -55,14 +54,6 @@ async def test_3_later_tests_see_the_shared_write_only(database_url):
 
 
 def test_fresh_database_isolates_admin_writes(project_copy: Project) -> None:
-    root = project_copy.root
-    (root / "test_app.py").write_text(APP_TESTS)
-    (root / "pyproject.toml").write_text(
-        (root / "pyproject.toml").read_text()
-        + '\n[tool.pytest.ini_options]\nasyncio_mode = "auto"\nasyncio_default_fixture_loop_scope = "session"\n'
-        'asyncio_default_test_loop_scope = "session"\n'
-    )
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_app.py"],
-                          cwd=root, capture_output=True, text=True, timeout=300)
+    done = run_app_tests(project_copy, APP_TESTS, "-W", "error")  # a pool left open is a ResourceWarning: an error
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "3 passed" in done.stdout and "warning" not in done.stdout.lower(), done.stdout[-3000:]

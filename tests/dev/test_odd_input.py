@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import codecs
 
-import psycopg
 import pytest
+from migration_fixtures import public_tables
 
 from database.config import Project
 from database.dev import migrations
@@ -20,11 +20,6 @@ from database.errors import ConfigError
 from dbtui.cli import main
 
 CUT = "-- depends: 0006_row_level_security\nCREATE TABLE w (id int\n"
-
-
-def _tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def test_cut_off_migration_is_a_syntax_error_at_its_last_line(cut_project: Proje
         migrations.migrate(empty_database, cut_project.migrations)
     assert str(raised.value).endswith("0007_cut.sql:2: syntax error at end of input; nothing was applied")
     assert raised.value.exit_code == 2
-    assert _tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["migrate", "--dry-run"], ["codegen"], ["check"]])
@@ -49,7 +44,7 @@ def test_every_command_reports_the_cut_off_migration_in_one_line(cut_project: Pr
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("dbtui: error: "), err
     assert "0007_cut.sql:2: syntax error at end of input" in err
-    assert _tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 def test_watch_reports_the_cut_off_migration_and_goes_on(cut_project: Project, server_url: str) -> None:
@@ -76,7 +71,7 @@ def test_a_byte_order_mark_does_not_hide_the_depends_line(project_copy: Project,
     assert tree["0099_bom"].depends == (head,)
     assert tree.heads == ["0099_bom"]
     assert migrations.migrate(empty_database, project_copy.migrations).done[-1] == "0099_bom"
-    assert "bom" in _tables(empty_database)  # the mark is not sent to the server either
+    assert "bom" in public_tables(empty_database)  # the mark is not sent to the server either
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
