@@ -16,6 +16,7 @@ from database.dev import migrations
 from database.dev.codegen.runner import Compiler
 from database.dev.codegen.watch import Failed, run_once
 from database.dev.migration_tree import load_tree
+from database.dev.source_map import build_source_map
 from database.errors import ConfigError
 from dbtui.cli import main
 
@@ -72,6 +73,14 @@ def test_a_byte_order_mark_does_not_hide_the_depends_line(project_copy: Project,
     assert tree.heads == ["0099_bom"]
     assert migrations.migrate(empty_database, project_copy.migrations).done[-1] == "0099_bom"
     assert "bom" in public_tables(empty_database)  # the mark is not sent to the server either
+
+
+def test_a_byte_order_mark_does_not_hide_a_table_from_the_source_map(project_copy: Project) -> None:
+    """``check`` names the file and line that created a table: a BOM before it must not make that unknown."""
+    path = project_copy.migrations / "0003_organizations_users.sql"
+    path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    origin = build_source_map(project_copy.migrations).tables["organizations"]
+    assert (origin.path.name, origin.line) == (path.name, 3)
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
