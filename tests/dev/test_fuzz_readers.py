@@ -101,7 +101,7 @@ def test_query_reader() -> None:
     for n in range(CASES["queries"]):
         kind, data = _mutate(original, rng)
         try:
-            text = data.decode("utf-8")  # as codegen reads it; undecodable bytes are refused before parsing
+            text = data.decode("utf-8-sig")  # as codegen reads it; undecodable bytes are refused before parsing
         except UnicodeDecodeError:
             text = data.decode("latin-1")  # still worth parsing: odd characters everywhere
         _answer(lambda text=text: parse_queries(text, path), path, data, f"seed {SEED + 1} case {n}: {kind} of queries.sql")

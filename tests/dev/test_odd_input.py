@@ -83,6 +83,14 @@ def test_a_byte_order_mark_does_not_hide_a_table_from_the_source_map(project_cop
     assert (origin.path.name, origin.line) == (path.name, 3)
 
 
+def test_a_byte_order_mark_does_not_hide_the_first_query(project_copy: Project, server_url: str) -> None:
+    with Compiler(project_copy, url=server_url) as compiler:
+        plain = compiler.compile().signatures
+    project_copy.queries.write_bytes(codecs.BOM_UTF8 + project_copy.queries.read_bytes())
+    with Compiler(project_copy, url=server_url) as compiler:
+        assert compiler.compile().signatures == plain
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
 def test_utf16_file_says_so(project_copy: Project, encoding: str) -> None:
     data = "-- depends: 0006_row_level_security\nCREATE TABLE u (id BIGINT);\n".encode(encoding)
