@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from database import config
 from database.config import Project
 from database.dev import server, servers, testdb
 from dbtui.cli import main
@@ -34,6 +35,9 @@ def runtime(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(root, 0o1777)
     monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    # Servers of this folder only: not a database URL an earlier test (the plugin's database_url) configured.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr(config, "_configured_url", None)
     yield root
     for record in server.read_records():
         servers.cluster_of(record).stop()

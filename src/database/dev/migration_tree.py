@@ -301,10 +301,10 @@ def new_migration(directory: Path, name: str) -> NewMigration:
 
     Names become file names and ids, so only lowercase letters, digits and underscores are accepted.
     """
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: "$" alone would accept a trailing newline
         suggestion = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
         suggestion = re.sub(r"^[0-9_]+", "", suggestion)[:60]
-        hint = f" (try {suggestion!r})" if suggestion and _NAME.match(suggestion) else ""
+        hint = f" (try {suggestion!r})" if suggestion and _NAME.fullmatch(suggestion) else ""
         raise ConfigError(
             f"bad migration name {name!r}: use lowercase letters, digits and underscores, starting with a letter,"
             f" at most 60 characters; the number is added for you{hint}"
