@@ -332,7 +332,7 @@ def primary_key(op: Operation) -> Iterator[Problem]:
             lock=ACCESS_EXCLUSIVE, squawk="renaming-column")
 def renaming_column(op: Operation) -> Iterator[Problem]:
     if op.kind == "RenameStmt" and op.node.get("renameType") == "OBJECT_COLUMN" and op.existing:
-        old, new = op.node.get("subname"), op.node["newname"]
+        old, new = op.node.get("subname") or "", op.node["newname"]
         yield Problem(f"renaming {op.table}.{old} to {new} breaks every running app instance that still uses {old}",
                       old, fix=(f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <type>;\n"
                                 f"-- write both from the app, backfill {ident(new)}, switch reads, drop {ident(old)} "
@@ -561,7 +561,8 @@ def _describe(conn: psycopg.Connection, statement: Statement, piece: str, node: 
 
 
 def _exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
 
 
 _FACTS = """
@@ -582,7 +583,7 @@ def _run_measured(conn: psycopg.Connection, node: MigrationNode, text: str, offs
     if not (op.existing and op.kind == "AlterTableStmt"):
         _execute(conn, node, text, offset, piece)
         return op
-    storage, proven = conn.execute(_FACTS, (op.table,)).fetchone()
+    storage, proven = conn.execute(_FACTS, (op.table,)).fetchone() or (None, [])
     _execute(conn, node, text, offset, piece)
     after = conn.execute("SELECT relfilenode FROM pg_class WHERE oid = to_regclass(%s)", (op.table,)).fetchone()
     return replace(op, rewrites=after is not None and after[0] != storage, proven_not_null=frozenset(proven))
@@ -621,7 +622,8 @@ def _sets_lock_timeout(op: Operation) -> bool:
     """``SET [LOCAL] lock_timeout = <not zero>`` (zero means wait forever)."""
     if op.kind != "VariableSetStmt" or op.node.get("name") != "lock_timeout" or op.node.get("kind") != "VAR_SET_VALUE":
         return False
-    value = next(iter(op.node.get("args", ())), {}).get("A_Const", {})
+    args: list[dict] = op.node.get("args") or [{}]
+    value = args[0].get("A_Const", {})
     if "ival" in value:
         return value["ival"].get("ival", 0) != 0
     return not re.fullmatch(r"\s*0+\s*(?:us|ms|s|min|h|d)?\s*", value.get("sval", {}).get("sval", "0"))
