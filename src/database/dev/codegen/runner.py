@@ -139,8 +139,6 @@ class Compiler:
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
-        from database.dev.codegen.emit import emit
-
         key = cache.key(self.project, self.server_url)
         path = _relative(self.project, self.project.queries)
         try:
@@ -161,6 +159,8 @@ class Compiler:
             # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
             self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
             return output
+        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
+
         if self._entry is None or self._entry.key != key:
             self._entry = cache.load(self.project, key)
         entry = self._entry
