@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.conventions import check  # imported when used, like every command's dependencies: fast start-up
 
+    ctx.require_session("check")
     result = check(ctx.project, url=ctx.url() if args.database else None, server=ctx.explicit_url())
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -47,8 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for another migrator (default {DEFAULT_LOCK_TIMEOUT:g})")
+    parser.add_argument("--lock-timeout", type=_seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                        help=f"how long to wait for another migrator; 0: do not wait (default {DEFAULT_LOCK_TIMEOUT:g})")
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more (argparse turns the ValueError into a usage error, exit 2)."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(text)
+    return value
 
 
 _STATE = {"applied": "●", "pending": "○", "edited": "✱", "missing": "✗"}
@@ -120,6 +128,7 @@ def _progress(event: MigrationEvent) -> None:
 def _migrate(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migration_preview, migrations
 
+    ctx.require_session("migrate")
     url, directory = ctx.url(), ctx.project.migrations
     if args.dry_run:
         result = migration_preview.dry_run(url, directory, args.id, on_event=_progress)
@@ -152,6 +161,7 @@ def _rollback(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migrations
     from database.dev.migration_status import read_status
 
+    ctx.require_session("rollback")
     url, directory = ctx.url(), ctx.project.migrations
     if not args.yes:
         planned = migrations.rollback_plan(read_status(url, directory), args.id, unmark=args.unmark)

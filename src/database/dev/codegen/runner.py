@@ -101,17 +101,15 @@ class Compiler:
     def close(self) -> None:
         """Store what the compiles learnt, close the connection and drop the throwaway database."""
         self.save_cache()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self.database_url is not None:
+        conn, url = self._conn, self.database_url
+        # forgotten first: when the server is gone the drop below fails, and the next compile must start afresh
+        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
+        if conn is not None:
+            conn.close()
+        if url is not None:
             from database.dev import testdb
 
-            testdb.drop_database(self.database_url)  # WITH (FORCE): a pg_dump still running fails, unread
-            self.database_url = None
-        self._analyzer = None
-        self._schema = None
-        self._digest = None
+            testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
 
     def _ensure_database(self, *, dump: bool) -> Analyzer:
         """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
