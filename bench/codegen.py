@@ -76,14 +76,15 @@ def _project(root: Path) -> Project:
     return Project.load(root)
 
 
-def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float, float]:
+def _cold_runs(project: Project) -> tuple[float, float, float, float]:
     """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, after a migration
     change (template built), and of ``sqlc generate``."""
-    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "--database-url", server_url, "codegen"]
+    # As a developer runs it: no URL, so throwaway databases live on the shared scratch server.
+    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "codegen"]
     sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
     # As an installed tool runs: with its bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE, which would
     # recompile every dbtui module on every run); the cache goes to a temporary folder, filled by the warm-up run.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "DATABASE_URL")}
     env |= {"PYTHONWARNINGS": "ignore", "PYTHONPYCACHEPREFIX": str(project.root / ".pycache")}
 
     def warm() -> None:
@@ -165,7 +166,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
         project = _project(Path(folder))
         testdb.ensure_template(server_url, project.migrations)
-        warm, cold, template, sqlc = _cold_runs(project, server_url)
+        warm, cold, template, sqlc = _cold_runs(project)
         latency = _watch_latency(project, server_url)
     url = testdb.create_database(project=Project.load(REPO))
     try:
