@@ -160,6 +160,12 @@ def test_stored_outputs_are_used_and_a_corrupt_one_is_ignored(project_copy: Proj
     assert done.stdout.strip() == "True"
 
 
+def test_the_key_covers_every_stage_that_shapes_the_outputs() -> None:
+    """Stored outputs are emitted files: the emitter, the tracer and the annotations reader are in the key too."""
+    names = {path.name for path in cache._SOURCES}
+    assert {"emit.py", "trace.py", "infer.py", "parse.py", "runner.py", "catalog.py", "annotations.py"} <= names
+
+
 def test_the_key_covers_migrations_server_and_url(project_copy: Project, server_url: str, monkeypatch) -> None:
     first = cache.key(project_copy, server_url)
     assert cache.key(project_copy, server_url) == first

@@ -71,3 +71,17 @@ def test_schema_sql_keeps_the_details_that_matter() -> None:
         assert detail in committed
     for volatile in ("\\restrict", "Dumped from", "_yoyo", "yoyo_lock", "OWNER TO", "GRANT "):
         assert volatile not in committed
+
+
+def test_the_pooler_check_runs_only_when_the_database_is_needed(project_copy: Project, server_url: str,
+                                                                monkeypatch) -> None:
+    """Asking whether the URL is a pooler means a connection: a run the cache answers makes none."""
+    from database.dev import session
+
+    asked: list[str] = []
+    monkeypatch.setattr(session, "behind_pooler", lambda url: asked.append(url) or False)
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 1  # described every query
+    project_copy.orm.unlink()
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 1  # from the cache: no connection
+    project_copy.queries.write_text(project_copy.queries.read_text() + "\n-- name: Extra :one\nSELECT 1 AS one;\n")
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 2  # a new query: checked again
