@@ -1,9 +1,10 @@
 """Codegen against sqlc, on generated schemas with 5 queries per table, at growing query counts, in one run:
 
 (a) a cold ``dbtui codegen`` (a new process) vs ``sqlc generate`` with its built-in json output on the same schema
-    and queries, two ways: with the codegen cache warm (migrations unchanged since the last run: no database work
-    at all), and with no cache (the first run after a migration change: the database is cloned, dumped and asked
-    about every query; the migrations template is already built) — reported, with peak memory;
+    and queries, three ways, each with its goal at every size: with the codegen cache warm (migrations unchanged since
+    the last run: no database work at all) — ≤ 1.0x; with no cache (the database is cloned, dumped and asked about
+    every query; the migrations template is already built) — ≤ 2x; and the first run after a migration change (the
+    template is built too: the migrations applied) — ≤ 4x; peak memory reported;
 (b) watch mode, from a save of queries.sql that edits one query to orm.py written — goal ≤ 0.25x of
     ``sqlc generate`` at every size;
 (c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal ≤ 1.2x.
@@ -79,14 +80,15 @@ def _project(root: Path, tables: int) -> Project:
     return Project.load(root)
 
 
-def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float, int]:
-    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, and of ``sqlc generate``;
-    the largest peak RSS of ``dbtui codegen``."""
-    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "--database-url", server_url, "codegen"]
+def _cold_runs(project: Project, tables: int) -> tuple[float, float, float, float, int]:
+    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, after a migration
+    change (template built), and of ``sqlc generate``; the largest peak RSS of ``dbtui codegen``."""
+    # As a developer runs it: no URL, so throwaway databases live on the shared scratch server.
+    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "codegen"]
     sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
     # As an installed tool runs: with its bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE, which would
     # recompile every dbtui module on every run); the cache goes to a temporary folder, filled by the warm-up run.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "DATABASE_URL")}
     env |= {"PYTHONWARNINGS": "ignore", "PYTHONPYCACHEPREFIX": str(project.root / ".pycache")}
 
     peak = [0]
@@ -99,11 +101,21 @@ def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float, 
         shutil.rmtree(cache.folder(project), ignore_errors=True)
         warm()
 
+    changes = iter(range(1, 1000))
+    migration = project.migrations / "0001_schema.sql"
+
+    def migration_changed() -> None:  # a new comment: another migrations digest, so another template
+        migration.write_text(_schema(tables) + f"-- change {next(changes)}\n")
+        no_cache()
+
     def peer() -> None:
         shutil.rmtree(project.root / "sqlc_out", ignore_errors=True)
         subprocess.run(sqlc, check=True, capture_output=True, cwd=project.root)
 
-    return median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=3), median_seconds(peer, repeat=5), peak[0]
+    times = (median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=3),
+             median_seconds(migration_changed, repeat=3), median_seconds(peer, repeat=5))
+    migration.write_text(_schema(tables))
+    return (*times, peak[0])
 
 
 def _watch_latency(project: Project, server_url: str, tables: int, saves: int = 5) -> float:
@@ -158,27 +170,31 @@ async def _per_call(url: str) -> tuple[float, float]:
 def run() -> list[dict[str, Any]]:
     server_url = testdb.server_url(Project.load(REPO))
     rows: list[dict[str, Any]] = []
-    curve: dict[str, list[tuple[float, float]]] = {k: [] for k in ("warm", "cold", "watch", "sqlc", "rss")}
+    curve: dict[str, list[tuple[float, float]]] = {k: [] for k in ("warm", "cold", "template", "watch", "sqlc", "rss")}
     for queries in sizes("queries"):
         tables = queries // QUERIES_PER_TABLE
         with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
             project = _project(Path(folder), tables)
             testdb.ensure_template(server_url, project.migrations)
-            warm, cold, sqlc, rss = _cold_runs(project, server_url)
+            warm, cold, template, sqlc, rss = _cold_runs(project, tables)
             latency = _watch_latency(project, server_url, tables)
-        for key, value in (("warm", warm), ("cold", cold), ("watch", latency), ("sqlc", sqlc), ("rss", rss / 1e6)):
+        for key, value in (("warm", warm), ("cold", cold), ("template", template), ("watch", latency), ("sqlc", sqlc),
+                           ("rss", rss / 1e6)):
             curve[key].append((queries, value))
+        largest = queries == max(sizes("queries"))
         rows += [
             row(f"(a) cold `dbtui codegen`, {queries} queries, cache warm (migrations unchanged) vs `sqlc generate`",
-                fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "(reported)", True,
-                summary=queries == max(sizes("queries"))),
-            row(f"(a') cold `dbtui codegen`, {queries} queries, no cache (after a migration change) vs `sqlc generate`",
-                fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "(reported)", True),
+                fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "≤ 1.0x", warm / sqlc <= 1.0, summary=largest),
+            row(f"(a') cold `dbtui codegen`, {queries} queries, no cache (template built) vs `sqlc generate`",
+                fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "≤ 2x", cold / sqlc <= 2.0),
+            row(f"(a'') cold `dbtui codegen`, {queries} queries, after a migration change (builds the template) vs "
+                "`sqlc generate`", fmt_seconds(template), fmt_seconds(sqlc), template / sqlc, "≤ 4x",
+                template / sqlc <= 4.0),
             row(f"(b) watch, {queries} queries: save of queries.sql → orm.py written vs `sqlc generate`",
                 fmt_seconds(latency), fmt_seconds(sqlc), latency / sqlc, f"≤ {WATCH_GOAL}x",
-                latency / sqlc <= WATCH_GOAL, summary=queries == max(sizes("queries"))),
+                latency / sqlc <= WATCH_GOAL, summary=largest),
             row(f"peak memory of `dbtui codegen`, {queries} queries", fmt_bytes(rss), "-", None, "(reported)", True,
-                summary=queries == max(sizes("queries"))),
+                summary=largest),
         ]
     url = testdb.create_database(project=Project.load(REPO))
     try:
@@ -188,6 +204,7 @@ def run() -> list[dict[str, Any]]:
     rows += [
         growth_rows("cold dbtui codegen, cache warm", "queries", curve["warm"], curve["sqlc"]),
         growth_rows("cold dbtui codegen, no cache", "queries", curve["cold"], curve["sqlc"]),
+        growth_rows("cold dbtui codegen, after a migration change", "queries", curve["template"], curve["sqlc"]),
         growth_rows("watch", "queries", curve["watch"], curve["sqlc"]),
         growth_rows("peak memory of dbtui codegen", "queries", curve["rss"]),
         row("(c) generated `:one` call vs raw psycopg (prepared)", fmt_seconds(ours_call), fmt_seconds(peer_call),

@@ -52,7 +52,10 @@ async def _drive(one_transaction, tasks: int, total: int) -> float:
     return per_task * tasks / (time.perf_counter() - start)
 
 
-async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> dict[str, tuple[float, float]]:
+async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int,
+                   raw_kwargs: dict[str, Any] | None = None) -> dict[str, tuple[list[float], list[float]]]:
+    """Per kind (customer, admin): ours and raw psycopg's throughput in each round. ``raw_kwargs`` go to the raw
+    side's connections (``prepare_threshold=None`` behind a transaction-mode pooler, as the runtime does there)."""
     conn.configure(url)
     identity = await conn.customer_identity(user, org)
 
@@ -65,8 +68,9 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
             assert await q.orm.organization_get(id=org) is not None
 
     limit = conn.POOL_SIZE + conn.MAX_OVERFLOW  # ours may open this many too
-    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=conn.POOL_SIZE, max_size=limit, open=False)
-    admin_pool = AsyncConnectionPool(url, min_size=conn.POOL_SIZE, max_size=limit, open=False)
+    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=conn.POOL_SIZE, max_size=limit, open=False,
+                                        kwargs=raw_kwargs)
+    admin_pool = AsyncConnectionPool(url, min_size=conn.POOL_SIZE, max_size=limit, open=False, kwargs=raw_kwargs)
     await customer_pool.open(wait=True)
     await admin_pool.open(wait=True)
 
@@ -94,8 +98,7 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
     await customer_pool.close()
     await admin_pool.close()
     await conn.dispose()
-    med = {k: statistics.median(v) for k, v in results.items()}
-    return {"customer": (med["ours_customer"], med["raw_customer"]), "admin": (med["ours_admin"], med["raw_admin"])}
+    return {kind: (results[f"ours_{kind}"], results[f"raw_{kind}"]) for kind in ("customer", "admin")}
 
 
 def _in_child(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> tuple[dict, int]:
@@ -115,12 +118,15 @@ def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
         for tasks in TASKS:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
                 measured, rss = child.submit(_in_child, url, org, user, tasks, total, rounds).result()
-            for kind, (ours, peer) in measured.items():
+            for kind, (ours_rounds, peer_rounds) in measured.items():
+                ours, peer = statistics.median(ours_rounds), statistics.median(peer_rounds)
+                ratios = [o / p for o, p in zip(ours_rounds, peer_rounds, strict=True)]
                 ratio = ours / peer
                 curve[kind].append((tasks, ours))
                 curve[f"raw_{kind}"].append((tasks, peer))
                 rows.append(row(f"{total:,} xact_{kind} + :one query, {tasks} task{'s' if tasks > 1 else ''}",
-                                f"{ours:,.0f} tx/s", f"{peer:,.0f} tx/s (raw psycopg pool)", ratio,
+                                f"{ours:,.0f} tx/s (round ratios {min(ratios):.2f}–{max(ratios):.2f})",
+                                f"{peer:,.0f} tx/s (raw psycopg pool)", ratio,
                                 f"≥ {GOAL}x throughput", ratio >= GOAL, summary=True))
             curve["rss"].append((tasks, rss / 1e6))
             rows.append(row(f"peak memory, both pools and {tasks} task{'s' if tasks > 1 else ''}", fmt_bytes(rss),
