@@ -100,8 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         stamp = dt.date.today().isoformat()
         header = ["# Benchmarks", "", f"Measured with `python -m bench --sizes {args.sizes}` on {stamp}: {_machine()}.",
                   "Each row: our median against the real peer's, measured in the same run; "
-                  "ratio = ours / peer (time, lower is better, unless the goal says throughput). Charts are log-log: "
-                  "a line parallel to a slope-1 line is linear growth; the growth rows state the fitted slope.", ""]
+                  "ratio = ours / peer (time, lower is better, unless the goal says throughput).", "",
+                  "Growth is measured, not assumed: each curve is timed at growing sizes and the growth row gives the "
+                  "least-squares slope of log(time) against log(size) (1: linear, 2: quadratic, below 1: a fixed cost "
+                  "dominating) and the cost per added item over the last step divided by that over the first step "
+                  "(about 1 when linear, 4 or more for a quadratic cost over these sizes). A curve is called worse than "
+                  "linear when both exceed their bound (slope 1.15, step ratio 1.6): on a loaded machine either alone "
+                  "misfires on linear tools. Charts are log-log, so equal slopes mean equal growth.", "",
+                  "The machine is shared (2 cores, load average 10-15 from other work during these runs): absolute "
+                  "times are slow and noisy; the ratios, ours against the peer measured alternately in the same run, "
+                  "are what the goals speak of. `BENCH_SIZES=small` (or `--sizes small`) runs the same code on small "
+                  "sizes in a few minutes. This run used a scratch server of its own (`DBTUI_RUNTIME_DIR`), so other "
+                  "users' tests on the shared scratch server could not stop it mid-run.", ""]
         DOC.write_text("\n".join(header + sections))
         print(f"wrote {DOC}")
         _write_summary(summary, f"{stamp}, `--sizes {args.sizes}`")

@@ -2,7 +2,19 @@
 psycopg (``AsyncConnectionPool`` with the same limits as ours, the same identity statement, the same query, for
 customers unprepared and with the same session reset in the COMMIT message, as ours does), with 1,
 8 and 64 concurrent tasks, interleaved rounds in one process per task count. Goal: ≥ 0.9x raw psycopg's throughput
-(ratio = ours / peer, higher is better). The peak memory of that process (both pools, all tasks) is reported too."""
+(ratio = ours / peer, higher is better). The peak memory of that process (both pools, all tasks) is reported too.
+
+The pool: SQLAlchemy's asyncio queue pool, kept after measuring. ``xact_*`` already run the transaction on the
+psycopg connection (the ORM, COMMIT, the customer's session reset piggybacked on it); SQLAlchemy's share is one
+check-out and one check-in, a greenlet hop each. The suspected cost at 64 tasks was overflow churn (10 kept + 20
+overflow: SQLAlchemy closes an overflow connection when it comes back, psycopg_pool keeps it). An A/B in separate
+processes, 8 and 64 tasks, 10 + 20 overflow against 30 kept and no overflow, gave round ratios between 0.56 and 1.08
+for both configurations on this loaded machine: no difference above the noise, and the 30-kept configuration once
+timed out waiting for a connection at 64 tasks. So nothing changed. Putting psycopg_pool under ``xact_*`` (with
+``q.conn`` a SQLAlchemy AsyncConnection built on the borrowed connection only when used) would leave only our own
+work per transaction (the identity proof, the Q object); it is not built yet: it needs SQLAlchemy's Connection over a
+connection its pool does not own, with dead-connection recovery and reset-on-return redone on psycopg_pool's
+``check``/``reset`` hooks, and tests/security, tests/runtime and tests/reliability re-run against it."""
 
 from __future__ import annotations
 
