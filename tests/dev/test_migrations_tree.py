@@ -128,3 +128,17 @@ def test_status_report_looks_migrations_up_by_id(folder: Path) -> None:
     assert report["0000_gone"].missing and report["0000_gone"].applied
     with pytest.raises(KeyError):
         report["0009_nope"]
+
+
+def test_the_migrations_digest_ignores_rollback_files(folder: Path) -> None:
+    """A template is the migrated database, which no rollback file shapes: editing one must not rebuild it (and the
+    digest, asked on every create_database(), need not stat them)."""
+    from database.dev.fingerprint import migrations_digest
+
+    before = migrations_digest(folder)
+    rollback = next(folder.glob("*.rollback.sql"))
+    rollback.write_text(rollback.read_text() + "-- edited\n")
+    assert migrations_digest(folder) == before
+    forward = folder / rollback.name.replace(".rollback.sql", ".sql")
+    forward.write_text(forward.read_text() + "-- edited\n")
+    assert migrations_digest(folder) != before
