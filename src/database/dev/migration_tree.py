@@ -12,6 +12,7 @@ import codecs
 import difflib
 import hashlib
 import heapq
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -188,7 +189,9 @@ def load_tree(directory: Path) -> MigrationTree:
     if not directory.is_dir():
         raise ConfigError(f"migrations folder not found: {directory}")
     # broken symlinks count: reading them gives a clear error instead of a silently missing migration
-    files = sorted(p for p in directory.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith("."))
+    # (the directory entry's type, no stat per file: 2,000 migrations are 4,000 files)
+    files = [directory / name for name in sorted(
+        e.name for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith("."))]
     names = {p.name for p in files}
     parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
     for path in files:
@@ -211,9 +214,9 @@ def load_tree(directory: Path) -> MigrationTree:
         rollback = path.with_name(migration_id + ROLLBACK_SUFFIX)
         text = read_text(path)
         depends, transactional, depends_line = _directives(path, text)
-        if rollback.is_file():
+        if rollback.name in names:
             read_text(rollback)  # unreadable rollback files are reported now, not halfway through a rollback
-        parsed[migration_id] = (path, rollback if rollback.is_file() else None, depends, transactional,
+        parsed[migration_id] = (path, rollback if rollback.name in names else None, depends, transactional,
                                 hashlib.sha256(text.encode("utf-8")).hexdigest(), depends_line)
     for migration_id, (path, _, depends, _, _, line) in parsed.items():
         for dep in depends:
@@ -226,8 +229,9 @@ def load_tree(directory: Path) -> MigrationTree:
         for dep in depends:
             children[dep].append(migration_id)
     order = _topological_order({i: v[2] for i, v in parsed.items()}, children, parsed)
+    position = {migration_id: n for n, migration_id in enumerate(order)}  # order.index per child was quadratic
     return MigrationTree(directory, tuple(
-        MigrationNode(i, parsed[i][0], parsed[i][1], parsed[i][2], tuple(sorted(children[i], key=order.index)),
+        MigrationNode(i, parsed[i][0], parsed[i][1], parsed[i][2], tuple(sorted(children[i], key=position.__getitem__)),
                       parsed[i][3], parsed[i][4], parsed[i][5])
         for i in order
     ))
