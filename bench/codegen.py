@@ -27,8 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import (chart, fmt_bytes, fmt_seconds, growth_rows, measure_process, median_seconds, row,
-                          sizes)
+from bench.common import chart, fmt_bytes, fmt_seconds, growth_rows, measure_process, median_seconds, row, sizes
 from database import orm
 from database.config import Project
 from database.dev import testdb

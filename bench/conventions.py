@@ -22,8 +22,8 @@ from pathlib import Path
 
 from bench.common import chart, fmt_seconds, full_sizes, growth_rows, median_seconds, row, sizes
 from database.config import Project
-from database.dev import testdb
 from database.dev import server as pg_server
+from database.dev import testdb
 from database.dev.annotations import load_annotations
 from database.dev.catalog import read_catalog
 from database.dev.conventions import check
@@ -98,6 +98,24 @@ def write_migrations(directory: Path, tables: int) -> None:
         previous_file = name
 
 
+def _measure(project: Project, url: str, squawk: str, pg_dump: str) -> tuple[list, float, float, float, float, float]:
+    """The findings, and the median seconds of: the check, squawk, the schema view, the schema dump, bare pg_dump."""
+    findings: list = []
+
+    def ours() -> None:
+        findings[:] = check(project, url=url).findings
+
+    files = sorted(str(p) for p in project.migrations.glob("*.sql"))
+    ours_s = median_seconds(ours, repeat=REPEAT, warmup=1)
+    peer_s = median_seconds(lambda: subprocess.run([squawk, *files], capture_output=True), repeat=REPEAT)
+    view_s = median_seconds(lambda: schema_text(read_catalog(url), load_annotations(project.annotations)),
+                            repeat=REPEAT)
+    dump_s = median_seconds(lambda: dump_schema(url), repeat=REPEAT)
+    bare_s = median_seconds(lambda: subprocess.run([pg_dump, "--schema-only", "--dbname", url], capture_output=True,
+                                                   check=True), repeat=REPEAT)
+    return findings, ours_s, peer_s, view_s, dump_s, bare_s
+
+
 def run() -> list[dict]:
     server = testdb.server_url(Project.load(REPO))
     squawk = shutil.which("squawk") or "squawk"
@@ -113,19 +131,7 @@ def run() -> list[dict]:
             write_migrations(project.migrations, size)
             url = testdb.create_database(migrations_dir=project.migrations, url=server)
             try:
-                findings = []
-
-                def ours() -> None:
-                    findings[:] = check(project, url=url).findings
-
-                files = sorted(str(p) for p in project.migrations.glob("*.sql"))
-                ours_s = median_seconds(ours, repeat=REPEAT, warmup=1)
-                peer_s = median_seconds(lambda: subprocess.run([squawk, *files], capture_output=True), repeat=REPEAT)
-                view_s = median_seconds(lambda: schema_text(read_catalog(url), load_annotations(project.annotations)),
-                                        repeat=REPEAT)
-                dump_s = median_seconds(lambda: dump_schema(url), repeat=REPEAT)
-                bare_s = median_seconds(lambda: subprocess.run([pg_dump, "--schema-only", "--dbname", url],
-                                                               capture_output=True, check=True), repeat=REPEAT)
+                findings, ours_s, peer_s, view_s, dump_s, bare_s = _measure(project, url, squawk, pg_dump)
             finally:
                 testdb.drop_database(url)
         for key, value in (("check", ours_s), ("squawk", peer_s), ("view", view_s), ("dump", dump_s),

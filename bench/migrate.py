@@ -17,8 +17,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench.common import (chart, fmt_bytes, fmt_seconds, full_sizes, generate_migration_tree, growth_rows,
-                          measure_process, median_seconds, row, sizes)
+from bench.common import (
+    chart,
+    fmt_bytes,
+    fmt_seconds,
+    full_sizes,
+    generate_migration_tree,
+    growth_rows,
+    measure_process,
+    median_seconds,
+    row,
+    sizes,
+)
 from database.config import Project, psycopg_dialect_url
 from database.dev import server, testdb
 from database.dev.migration_status import read_status
@@ -74,20 +84,20 @@ def run() -> list[dict[str, Any]]:
             project, tree = _project(Path(folder) / "p", count)
             files = [str(p) for p in sorted(tree.glob("*.sql")) if not p.name.endswith(".rollback.sql")]
             repeat = _repeat(count)
-            ours, rss = _timed_on_fresh(server_url, lambda url: [str(BIN / "dbtui"), "--project", str(project),
-                                                                 "--database-url", url, "migrate"], repeat)
-            floor, _ = _timed_on_fresh(server_url, lambda url: [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url,
-                                                                *(arg for f in files for arg in ("-f", f))], repeat)
-            yoyo = None if count > YOYO_APPLY_MAX else _timed_on_fresh(
-                server_url, lambda url: [str(BIN / "yoyo"), "apply", "--batch", "--no-config-file", "--database",
-                                         psycopg_dialect_url(url), str(tree)], repeat)[0]
+            ours, rss = _timed_on_fresh(server_url, lambda url, project=project: [
+                str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "migrate"], repeat)
+            floor, _ = _timed_on_fresh(server_url, lambda url, files=files: [
+                psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *(arg for f in files for arg in ("-f", f))], repeat)
+            yoyo = None if count > YOYO_APPLY_MAX else _timed_on_fresh(server_url, lambda url, tree=tree: [
+                str(BIN / "yoyo"), "apply", "--batch", "--no-config-file", "--database", psycopg_dialect_url(url),
+                str(tree)], repeat)[0]
             url = testdb.create_database(migrations_dir=tree, url=server_url)  # the template is built untimed
             try:
-                status = median_seconds(lambda: read_status(url, tree), repeat=5, warmup=1)
-                status_cli = median_seconds(lambda: measure_process(
+                status = median_seconds(lambda url=url, tree=tree: read_status(url, tree), repeat=5, warmup=1)
+                status_cli = median_seconds(lambda url=url, project=project: measure_process(
                     [str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "status", "--json"]),
                     repeat=repeat + 2)
-                yoyo_list = median_seconds(lambda: measure_process(
+                yoyo_list = median_seconds(lambda url=url, tree=tree: measure_process(
                     [str(BIN / "yoyo"), "list", "--no-config-file", "--database", psycopg_dialect_url(url),
                      str(tree)]), repeat=repeat + 2)
             finally:

@@ -23,18 +23,17 @@ import multiprocessing
 import resource
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from concurrent.futures import ProcessPoolExecutor
-
 from bench.common import chart, fmt_bytes, growth_rows, row
 from database import conn, orm
-from database.dev import testdb
 from database.config import Project
+from database.dev import testdb
 from database.xact import xact_admin, xact_customer
 
 REPO = Path(__file__).resolve().parent.parent

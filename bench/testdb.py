@@ -106,7 +106,7 @@ def run(repeat: int = REPEAT) -> list[dict[str, Any]]:
                     spare / bare, f"≤ {SPARE_GOAL * 1e3:.0f} ms", spare <= SPARE_GOAL, summary=count == counts[-1]),
             ]
             if count == counts[0]:
-                peer = median_seconds(lambda: _yoyo_build(server_url, tree), repeat=1, warmup=0)
+                peer = median_seconds(lambda tree=tree: _yoyo_build(server_url, tree), repeat=1, warmup=0)
                 rows.append(row(f"create_database(), {n:,} migrations, spare ready vs building it with yoyo",
                                 fmt_seconds(spare), fmt_seconds(peer), spare / peer, "(reported)", True))
     rows += [growth_rows("create_database() cold clone", "migrations", curve["clone"], curve["bare"]),

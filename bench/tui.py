@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from bench.common import chart, fmt_bytes, fmt_seconds, generate_migration_tree, growth_rows, row, sizes
 from database.config import Project
 from database.dev import testdb
