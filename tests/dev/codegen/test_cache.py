@@ -37,6 +37,7 @@ def _compile(project: Project, server_url: str) -> tuple[tuple[str, ...], str]:
         return compiler.analyzed, output.orm
 
 
+@pytest.mark.pinned_server
 def test_a_warm_run_describes_nothing_and_gives_identical_bytes(project_copy: Project, server_url: str) -> None:
     generate(project_copy, url=server_url)
     cold = _outputs(project_copy)

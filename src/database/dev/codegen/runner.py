@@ -145,7 +145,7 @@ class Compiler:
         key = cache.key(self.project, self.server_url)
         path = _relative(self.project, self.project.queries)
         try:
-            text = self.project.queries.read_text(encoding="utf-8")
+            text = self.project.queries.read_text(encoding="utf-8-sig")  # a byte order mark would hide the first query
         except FileNotFoundError:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
