@@ -11,6 +11,7 @@ Goal (issue 6): ≤ 0.3 s at 500 tables, and linear growth (time per table at 50
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import subprocess
@@ -106,17 +107,17 @@ def run() -> list[dict]:
             try:
                 findings = []
 
-                def ours() -> None:
+                def ours(project: Project = project, url: str = url, findings: list = findings) -> None:
                     findings[:] = check(project, url=url).findings
 
-                def cold() -> None:
+                def cold(project: Project = project) -> None:
                     shutil.rmtree(project.data_dir / "cache", ignore_errors=True)
                     ours()
 
                 ours_s = median_seconds(ours, repeat=REPEAT, warmup=0)
                 cold_s = median_seconds(cold, repeat=REPEAT, warmup=0) if size == max(SIZES) else None
                 files = sorted(str(p) for p in project.migrations.glob("*.sql"))
-                peer_s = median_seconds(lambda: subprocess.run([squawk, *files], capture_output=True), repeat=REPEAT, warmup=0) if squawk else None
+                peer_s = median_seconds(functools.partial(subprocess.run, [squawk, *files], capture_output=True), repeat=REPEAT, warmup=0) if squawk else None
             finally:
                 testdb.drop_database(url)
         per_table[size] = ours_s / size

@@ -15,8 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.common import row
 from database import conn, orm
-from database.dev import testdb
 from database.config import Project
+from database.dev import testdb
 from database.xact import xact_admin, xact_customer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -73,7 +73,7 @@ _secrets: dict[URL, str] = {}
 
 _customer_url: str | None = None
 _replica_url: str | None = None
-_engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
 
 
 class InvalidIdentity(DbtuiError, ValueError):

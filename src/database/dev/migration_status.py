@@ -7,7 +7,7 @@ no DDL, no locks, so it is safe and fast against any database. Missing tables me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -124,7 +124,7 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
         raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
-    return {i: AppliedRecord(i, at.replace(tzinfo=timezone.utc), checksums.get(i)) for i, at in rows}
+    return {i: AppliedRecord(i, at.replace(tzinfo=UTC), checksums.get(i)) for i, at in rows}
 
 
 def _first_line(exc: BaseException) -> str:

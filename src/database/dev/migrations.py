@@ -242,7 +242,7 @@ def _failing_statement(conn: psycopg.Connection, statements: tuple[str, ...]) ->
     index = None
     try:
         with conn.transaction(force_rollback=True):
-            for index, statement in enumerate(statements):
+            for index, statement in enumerate(statements):  # noqa: B007 (the except clause reads index)
                 conn.execute(sql.SQL(statement))
     except psycopg.Error:
         return index

@@ -8,6 +8,7 @@ leaves the origin unknown, and unparsable statements are reported as ``problems`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,7 @@ def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> Sourc
         except (OSError, UnicodeDecodeError) as exc:
             source_map.problems.append(SourceProblem(path, None, f"cannot read: {exc}"))
             continue
-        events, problems = cache.get(data, lambda: file_events(text))
+        events, problems = cache.get(data, functools.partial(file_events, text))
         source_map.problems.extend(SourceProblem(path, line, message) for line, message in problems)
         _replay(source_map, path, events)
     cache.save()
