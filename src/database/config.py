@@ -44,7 +44,7 @@ class Project:
     pooler: str | None = None
 
     @classmethod
-    def load(cls, root: Path) -> "Project":
+    def load(cls, root: Path) -> Project:
         """Read ``root/pyproject.toml``; a broken file is a ConfigError naming file and line."""
         root = root.resolve()
         pyproject = root / "pyproject.toml"

@@ -25,6 +25,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -136,8 +137,10 @@ def _pooler_safe(engine: AsyncEngine) -> None:
         return
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connected(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _connected(dbapi_connection: Any, _record: object) -> None:
         driver: psycopg.AsyncConnection = dbapi_connection.driver_connection
+        if driver.prepare_threshold is None:  # customer connections never prepare: nothing to find out
+            return
         if mode == "auto":
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT pg_backend_pid()")

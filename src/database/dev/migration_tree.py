@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-
 from database.errors import ConfigError
 
 SQL_SUFFIX = ".sql"
@@ -176,7 +175,10 @@ def parse_error_at(text: str, exc: Exception) -> tuple[str, int]:
     location = rest[0] if rest and isinstance(rest[0], int) else None
     if location is None:
         location = len(text.rstrip()) - 1
-    return str(message), line_of(text, location)
+    first, *more = str(message).splitlines() or [""]
+    if more:  # "at or near" quotes the rest of an unterminated string or comment, over many lines: its start will do
+        first = f'{first[:60]}…"'
+    return first, line_of(text, location)
 
 
 def load_tree(directory: Path) -> MigrationTree:

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode = migrate.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="apply to a throwaway clone and print the schema change; the database is not touched")
     mode.add_argument("--verify", action="store_true", help="on a clone, check each pending migration survives apply, rollback, apply")
+    migrate.add_argument("--yes", "-y", action="store_true",
+                         help="apply statements that lock or rewrite live tables without asking (asked only for a "
+                              "database other than the embedded development one)")
     _lock_timeout(migrate)
     migrate.set_defaults(func=_migrate)
 
@@ -152,9 +155,37 @@ def _migrate(args: argparse.Namespace, ctx: Context) -> int:
             raise ProblemFound(f"{len(failed)} of {len(results)} migration(s) do not round-trip: {', '.join(failed)}")
         print(f"verified {len(results)} migration(s): apply, rollback, apply restore the schema exactly")
         return 0
+    if not args.yes and not _confirm_risky(ctx, url, args.id):
+        print("nothing applied")
+        return 0
     result = migrations.migrate(url, directory, args.id, on_event=_progress, lock_timeout=args.lock_timeout)
     print(f"applied {len(result.done)} migration(s)" if result.done else "nothing to apply: up to date")
     return 0
+
+
+def _confirm_risky(ctx: Context, url: str, target: str | None) -> bool:
+    """Before migrating a database other than the embedded development one: list the planned statements that lock or
+    rewrite live tables and ask. No terminal to ask on: refuse (exit 2), nothing applied."""
+    from database.config import redact
+    from database.dev.migration_status import plan_migrate, read_status
+    from database.dev.operation_rules import check_operations, is_dev_cluster
+    from dbtui.commands.check import format_operations
+
+    if is_dev_cluster(url, ctx.project):
+        return True
+    planned = plan_migrate(read_status(url, ctx.project.migrations), target)
+    # A migration that fails on the clone stops the judging there; the real run then reports it like any failure.
+    risky = list(check_operations(ctx.project, url, ids=planned, stop_at_failure=True).findings) if planned else []
+    if not risky:
+        return True
+    rules = ", ".join(dict.fromkeys(f.rule for f in risky))
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{len(risky)} statement(s) would lock or rewrite live tables of {redact(url)} ({rules}); "
+                          "pass --yes to apply anyway (no terminal to ask on); nothing was applied",
+                          path=risky[0].migration, line=risky[0].line)
+    print("\n".join(format_operations(risky)))
+    answer = input(f"apply {len(planned)} migration(s) with {len(risky)} risky statement(s) to {redact(url)}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:

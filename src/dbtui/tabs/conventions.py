@@ -1,6 +1,7 @@
-"""Conventions tab: ``dbtui check`` findings in a table, filtered by rule, severity or table, with the fix hint;
-``enter`` jumps to the migration that created the offending table or column; ``c`` reruns. Shows annotation
-coverage. Checks run like the CLI's: on a throwaway database migrated from the project's files.
+"""Conventions tab: ``dbtui check`` findings in a table, filtered by rule, severity, table or migration, with the
+fix hint; ``enter`` jumps to the migration that created the offending table or column (or holds the risky statement);
+``c`` reruns. Shows annotation coverage. Checks run like the CLI's: on a throwaway database migrated from the
+project's files, and the operation rules on the migrations pending on the app's database (the ``lock`` column).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dbtui.widgets.sql_view import SqlView
 if TYPE_CHECKING:
     from database.dev.conventions import CheckResult, Finding
 
-FILTERS = ("rule", "severity", "table")
+FILTERS = ("rule", "severity", "table", "migration")
 
 
 class ConventionsTab(Vertical):
@@ -29,6 +30,7 @@ class ConventionsTab(Vertical):
         self.project = project
         self.result: CheckResult | None = None
         self.shown: list[Finding] = []
+        self.url: str | None = None  # the app's database: operation rules judge what is pending there
 
     def compose(self) -> ComposeResult:
         yield Label("Checks have not run yet: press c.", id="conventions-summary")
@@ -37,14 +39,16 @@ class ConventionsTab(Vertical):
                 yield Select[str]([], prompt=f"any {name}", id=f"filter-{name}", allow_blank=True)
         with Horizontal(id="conventions-body"):
             table: DataTable[Any] = DataTable(id="conventions-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("severity", "rule", "table", "column", "where")
+            table.add_columns("severity", "rule", "lock", "table", "column", "where")
             yield table
             with VerticalScroll(id="conventions-detail"):
                 yield Static("", id="finding-message")
                 yield SqlView(id="finding-fix")
 
     def database_ready(self, url: str) -> None:
-        """Checks use their own throwaway database; they run on ``c`` or when the tab is first shown."""
+        """Checks use their own throwaway database; they run on ``c`` or when the tab is first shown. The app's
+        database says which migrations are pending."""
+        self.url = url
 
     def on_mount(self) -> None:
         """Mounted when first shown or when ``c`` is pressed: either way, check."""
@@ -58,12 +62,13 @@ class ConventionsTab(Vertical):
         if self.app.task_running("checks"):  # type: ignore[attr-defined]
             return
         self.query_one("#conventions-summary", Label).update("Checking…")
-        project = self.project
+        project, url = self.project, self.url
 
         def job() -> CheckResult:
             from database.dev.conventions import check  # pglast: imported on first use, not at start
+            from database.dev.operation_rules import check_all
 
-            return check(project)
+            return check_all(project, target=url) if url else check(project)
 
         self.app.run_task(self, "checks", job)  # type: ignore[attr-defined]
 
@@ -105,7 +110,8 @@ class ConventionsTab(Vertical):
         table.clear()
         for finding in self.shown:
             severity = Text(finding.severity, style="red" if finding.severity == "error" else "yellow")
-            table.add_row(severity, finding.rule, finding.table or "", finding.column or "", finding.location or "")
+            table.add_row(severity, finding.rule, finding.lock or "", finding.table or "", finding.column or "",
+                          finding.location or "")
         self._show_detail(self.shown[0] if self.shown else None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -122,6 +128,8 @@ class ConventionsTab(Vertical):
             return
         text = Text()
         text.append(f"{finding.rule}", style="bold").append(f" ({finding.severity})\n")
+        if finding.lock:
+            text.append(f"takes {finding.lock}\n", style="bold yellow")
         text.append(finding.message)
         if finding.location:
             text.append(f"\n\n{finding.location}", style="cyan").append("  enter: show the migration", style="dim")
