@@ -763,9 +763,13 @@ def dev_cluster(project: Project) -> Cluster:
 
 def scratch_cluster(project: Project | None = None) -> Cluster:
     """The fast cluster (fsync off, on tmpfs where there is one) for throwaway databases, shared by every project
-    and worktree of this user: templates are keyed by migrations content, so they never collide."""
+    and worktree of this user: templates are keyed by migrations content, so they never collide.
+
+    Other server binaries (``$DBTUI_PG_BIN``, e.g. to test against the production server's major version) get a
+    scratch cluster of their own, ``scratch-<major>``, beside the pinned server's."""
     idle = project.idle_timeout if project is not None else DEFAULT_IDLE_TIMEOUT
-    return Cluster(user_home() / "scratch", fast=True, kind="scratch", idle_timeout=idle)
+    name = f"scratch-{find_binaries().major}" if os.environ.get("DBTUI_PG_BIN") else "scratch"
+    return Cluster(user_home() / name, fast=True, kind="scratch", idle_timeout=idle)
 
 
 def development_url(project: Project) -> str:

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Tree
+
+from dbtui.untrusted import visible
 
 if TYPE_CHECKING:
     from database.dev.locks import LockInfo
@@ -29,7 +32,8 @@ def age(since: datetime | None, now: datetime) -> str:
 
 
 def lock_label(lock: LockInfo) -> str:
-    return lock.name if lock.name is not None else f"key {lock.key}"
+    """The lock's name (another client's text: escaped, and no markup), or its key."""
+    return escape(visible(lock.name)) if lock.name is not None else f"key {lock.key}"
 
 
 class LocksTab(Vertical):
@@ -84,7 +88,7 @@ class LocksTab(Vertical):
                 str(lock.key),
                 str(lock.pid),
                 "held" if lock.granted else "[yellow]waiting[/yellow]",
-                lock.application_name,
+                escape(visible(lock.application_name)),
                 f"{lock.since:%H:%M:%S}" if lock.since else "",
                 age(lock.since, now),
                 ", ".join(map(str, lock.blocked_by)),
