@@ -45,7 +45,7 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
                                annotations.description(table.name) or f"A row of ``{table.name}``.",
                                {c.name: annotations.description(table.name, c.name) for c in table.columns}))
     for method in methods:
-        if method.returns == "row":
+        if method.returns == "row" and method.row_class is not None:  # a "row" method always names its class
             fields = [(f.name, _field_type(f)) for f in method.fields]
             body.append(_dataclass(method.row_class, fields, f"A result row of ``{method.query.name}``.", {}))
         if method.query.kind in _TAKES_ROWS:
