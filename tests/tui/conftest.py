@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -28,7 +28,7 @@ class FrozenClock(Clock):
     """Always the same wall time, and every duration zero: screenshots do not depend on when they were taken."""
 
     def now(self) -> datetime:
-        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     def monotonic(self) -> float:
         return 0.0
@@ -51,13 +51,17 @@ def tui_project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fixed_database(server_url: str) -> Iterator[str]:
-    """An empty database whose name never changes (snapshots show the name in the header)."""
+    """An empty database whose name never changes (snapshots show the name in the header).
+
+    The scratch server is shared by every checkout and worktree of the user, so test runs elsewhere may want the same
+    name right now: a session advisory lock on it, held for the test, makes them take turns.
+    """
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE))
     with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SNAPSHOT_DATABASE,))
         conn.execute(drop)
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
-    yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
-    with psycopg.connect(server_url, autocommit=True) as conn:
+        yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
         conn.execute(drop)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from pathlib import Path
 
 import psycopg
@@ -32,7 +33,7 @@ async def test_header_names_database_and_health(tui_project: Path, empty_databas
 
 async def test_database_away_and_back(tui_project: Path, server_url: str) -> None:
     """Start with no database: the app opens and says so; it reconnects when the database appears, and again later."""
-    name = "dbtui_tui_reconnect"
+    name = f"dbtui_tui_reconnect_{os.getpid()}"  # the scratch server is shared with other checkouts' test runs
     url = testdb.with_database(server_url, name)
 
     def run(statement: str) -> None:
