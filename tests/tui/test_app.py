@@ -24,7 +24,7 @@ async def test_header_names_database_and_health(tui_project: Path, empty_databas
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.database_ok, what="database health")
-        assert app.sub_title.endswith("(local socket) · ● connected")
+        assert app.sub_title.endswith("(socket) · ● connected")
         assert testdb.database_name(empty_database) in app.sub_title
         assert gc.isenabled()  # paused for the start only, until the first frame
         assert app.focused is app.query_one("#migrations-table")  # the screen's AUTO_FOCUS
@@ -44,7 +44,11 @@ async def test_database_away_and_back(tui_project: Path, server_url: str) -> Non
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
-            assert "unreachable, retrying" in app.sub_title and "does not exist" in app.sub_title
+            assert app.sub_title.endswith("✗ unreachable · retrying · l: why")  # fits 80 columns
+            assert "does not exist" in app.log_entries[-1].message  # the reason in full: the log screen (l)
+            await pilot.press("l")
+            assert "does not exist" in text_of(app.screen, "#log-text")
+            await pilot.press("escape")
             assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
             run("CREATE DATABASE {}")
             await wait_for(pilot, lambda: app.database_ok, what="reconnect")
@@ -76,7 +80,7 @@ async def test_palette_offers_every_action(tui_project: Path, empty_database: st
         assert isinstance(app.screen, CommandPalette)
         hits = [hit async for hit in ActionsProvider(app.screen).discover()]
         assert [hit.display for hit in hits] == [action.title for action in ACTIONS]
-        assert {binding.action for binding in app.BINDINGS} <= {action.name for action in ACTIONS}  # every key
+        assert {binding.action for binding in app.BINDINGS} <= {action.action for action in ACTIONS}  # every key
         await pilot.press(*"prev")
         results = app.screen.query_one(CommandList)
         await wait_for(pilot, lambda: results.option_count > 0, what="palette hits")
@@ -117,8 +121,11 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
         try:
             await asyncio.wait_for(held.wait(), 10)
             await wait_for(pilot, lambda: table.row_count == 1, what="lock row")
-            assert table.get_row_at(0)[0] == "tui-test-lock"
-            assert table.get_row_at(0)[3] == "held"
+            lock, state, application, client, pid = map(str, table.get_row_at(0)[:5])
+            assert (lock, state, client) == ("tui-test-lock", "held", "local")  # local: the Unix socket
+            with psycopg.connect(empty_database) as conn:  # the holder as it names itself, by backend pid
+                row = conn.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", (int(pid),)).fetchone()
+            assert row is not None and application == row[0]
         finally:
             release.set()
             await task

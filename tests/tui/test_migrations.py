@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from database.dev import migrations
 from database.dev.migration_status import read_status
@@ -97,10 +97,12 @@ async def test_new_migration_and_bad_name(tui_project: Path, empty_database: str
         await pilot.press("n")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"Bad!", "enter")
-        await wait_for(pilot, lambda: any("bad migration name" in n.message for n in app._notifications), what="error")
+        assert isinstance(app.screen, PromptScreen)  # the prompt stays, with the reason and what was typed
+        assert "bad migration name 'Bad!'" in text_of(app.screen, "#prompt-error")
+        assert app.screen.query_one(Input).value == "Bad!"
         assert not list((tui_project / "migrations").glob("0007*"))
-        await pilot.press("n")
-        await pilot.press(*"invoices", "enter")
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"invoices", "enter")
+        assert not isinstance(app.screen, PromptScreen)
         await wait_for(pilot, lambda: tab.migrations is not None and "0007_invoices" in tab.migrations, what="new row")
         await wait_for(pilot, lambda: tab.selected_id() == "0007_invoices", what="selected")
         assert tab.migrations["0007_invoices"].depends == ("0006_row_level_security",)

@@ -1,0 +1,78 @@
+"""What a migrate or rollback would do, worked out before anything runs: the confirmation the TUI shows.
+
+The same planners as ``dbtui migrate`` / ``dbtui rollback`` (on a fresh status), plus what a person deciding wants to
+see: for a rollback, the SQL it will run and the tables and columns it drops; for a migrate, the convention errors
+that the pending migrations bring (``dbtui check``'s own findings, on the migrations about to run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from database.config import Project
+from database.dev.migration_status import StatusReport, plan_migrate, read_status
+
+
+@dataclass(frozen=True)
+class Plan:
+    direction: str  # "migrate" or "rollback"
+    target: str | None  # None: every pending migration
+    report: StatusReport  # the status it was planned on
+    ids: list[str]  # in the order they run (a rollback: newest first)
+    statements: list[tuple[str, str]]  # (migration id, the SQL it runs), for a rollback
+    drops: list[str]  # what a rollback drops: "table invoices", "column users.nickname"
+    warnings: list[str]  # convention errors in the pending migrations, "file:line: rule: message"
+
+
+def plan_run(url: str, project: Project, direction: str, target: str | None) -> Plan:
+    """Plan ``direction`` ("migrate" or "rollback") up to ``target``; raises what the CLI raises when refused."""
+    from database.dev.migrations import rollback_plan
+
+    report = read_status(url, project.migrations)
+    if direction == "migrate":
+        ids = plan_migrate(report, target)
+        files = [report.tree[i].path for i in ids]
+        return Plan(direction, target, report, ids, [], [], convention_errors(project, files) if ids else [])
+    ids = rollback_plan(report, target or "")
+    statements = [(i, report.tree[i].rollback_sql or "") for i in ids]
+    drops = [dropped for _, sql in statements for dropped in dropped_objects(sql)]
+    return Plan(direction, target, report, ids, statements, drops, [])
+
+
+def dropped_objects(sql: str) -> list[str]:
+    """The tables and columns ``sql`` drops, as ``table x`` / ``column t.c`` (pglast, the server's parser)."""
+    import pglast
+    from pglast import ast, enums
+
+    try:
+        statements = pglast.parse_sql(sql)
+    except pglast.parser.ParseError:
+        return []  # the run reports the syntax error with its line
+    dropped = []
+    for raw in statements:
+        statement = raw.stmt
+        if isinstance(statement, ast.DropStmt) and statement.removeType == enums.ObjectType.OBJECT_TABLE:
+            for name in statement.objects or ():
+                dropped.append("table " + ".".join(part.sval for part in name))
+        elif isinstance(statement, ast.AlterTableStmt):
+            for command in statement.cmds or ():
+                if isinstance(command, ast.AlterTableCmd) and command.subtype == enums.AlterTableType.AT_DropColumn:
+                    dropped.append(f"column {statement.relation.relname}.{command.name}")
+    return dropped
+
+
+def convention_errors(project: Project, files: list[Path]) -> list[str]:
+    """Errors ``dbtui check`` finds in migration ``files`` (warnings, and findings in other files, left out)."""
+    from database.dev.conventions import check
+    from database.errors import DbtuiError
+
+    try:
+        findings = check(project).findings
+    except DbtuiError as exc:  # e.g. a pending migration that does not apply: the run itself will say where
+        return [f"conventions not checked: {exc}"]
+    return [
+        f"{finding.location}: {finding.rule}: {finding.message}"
+        for finding in findings
+        if finding.severity == "error" and finding.migration and project.root / finding.migration in set(files)
+    ]
