@@ -70,7 +70,8 @@ BINDINGS: list[Binding] = [
 
 def keys_table() -> str:
     """The key table of the help screen, in Markdown."""
-    rows = [f"| `{action.shown_keys}` | {action.help} |" for action in ACTIONS if action.keys]
+    rows = [f"| {' / '.join(f'`{key}`' for key in action.shown_keys.split(' / '))} | {action.help} |"
+            for action in ACTIONS if action.keys]
     rows.append("| `ctrl+p` | Command palette: every action by name |")
     rows.append("| `Home` / `End` / `PgUp` / `PgDn` | First / last row, a page up / down, in every list |")
     return "| key | does |\n|---|---|\n" + "\n".join(rows)

@@ -59,10 +59,11 @@ def fixed_database(server_url: str) -> Iterator[str]:
         conn.execute(drop)
 
 
-def make_app(project: Path, url: str, *, heartbeat: float = 1.0) -> DbtuiApp:
+def make_app(project: Path, url: str, *, heartbeat: float = 1.0, watch_files: bool = True) -> DbtuiApp:
     """The app on ``project`` and ``url`` with a frozen clock. Tests of reconnecting or live locks beat faster; the
     others keep the app's second, so that Pilot's waits for an idle process are not held up by the heartbeat."""
-    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
+    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat,
+                    watch_files=watch_files)
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:
