@@ -186,7 +186,8 @@ async def test_edit_opens_the_finding_at_its_line(tui_project: Path, empty_datab
         await wait_for(pilot, lambda: "-- edited" in tab.migrations["0007_gadgets"].sql, what="reloaded")
 
 
-async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empty_database: str) -> None:
+async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empty_database: str,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
     app = make_app(tui_project, empty_database)
     with pytest.raises(ZeroDivisionError):
         async with app.run_test(size=SIZE) as pilot:
@@ -195,6 +196,8 @@ async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empt
     assert app.return_code == 1
     assert app.crash_log == tui_project / ".dbtui" / "dbtui-crash.log"
     assert "ZeroDivisionError" in app.crash_log.read_text()
-    assert any("dbtui crashed" in str(renderable) for renderable in app._exit_renderables)
+    shown = capfd.readouterr().err  # what the terminal shows once the app has given it back
+    assert "dbtui crashed; please report this." in shown and "ZeroDivisionError" in shown
+    assert "The traceback is also in" in shown  # (the path, wrapped to the terminal)
 
 
