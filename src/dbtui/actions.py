@@ -57,7 +57,7 @@ ACTIONS: list[Action] = [
     Action("log", "l", "show_log", "Messages", "Every error and notification so far, in full"),
     *(Action(f"tab-{pane}", str(number), f"show_tab('{pane}')", f"Go to {title}", f"Show the {title} tab")
       for number, (pane, title) in enumerate(TABS.items(), 1)),
-    Action("help", "f1,question_mark", "help", "Help", "Keys and what each tab shows", "Help"),
+    Action("help", "question_mark,f1", "help", "Help", "Keys and what each tab shows", "Help"),
     Action("quit", "q", "quit", "Quit", "Leave dbtui", "Quit"),
 ]
 

@@ -143,7 +143,7 @@ class DbtuiApp(App[int]):
             for pane_id in LATER_TABS:
                 yield TabPane(TABS[pane_id], id=pane_id)
         yield Input(placeholder="filter: type to narrow the list · enter keep · escape clear", id="filter")
-        yield Footer()
+        yield Footer(compact=True)  # every key of the footer fits 80 columns
         yield Static("", id="too-small")
 
     def on_load(self) -> None:

@@ -65,7 +65,7 @@ class CodegenTab(TabContent):
             table.add_column("time", width=8)
             table.add_column("duration", width=8)
             table.add_column("trigger", width=20)
-            table.add_column("result", width=20)
+            table.add_column("result", width=30)
             yield table
         with VerticalScroll(id="codegen-detail"):
             yield Static("", id="codegen-result")

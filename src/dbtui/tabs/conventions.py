@@ -66,11 +66,12 @@ class ConventionsTab(TabContent):
 
     def files_changed(self, changed: ProjectChanges) -> None:
         if changed.migrations or changed.annotations:
-            self.run_checks()
+            self.run_checks(files_changed=True)
 
-    def run_checks(self) -> None:
+    def run_checks(self, *, files_changed: bool = False) -> None:
+        """Check now; while a check runs, once more after it when files changed since it started."""
         if self.checking:
-            self.again = True
+            self.again = self.again or files_changed
             return
         self.checking = True
         self.query_one("#conventions-summary", Label).update("Checking…")
@@ -130,7 +131,9 @@ class ConventionsTab(TabContent):
         table.clear()
         for finding in self.shown:
             severity = Text(finding.severity, style="red" if finding.severity == "error" else "yellow")
-            table.add_row(severity, finding.rule, finding.table or "", finding.column or "", finding.location or "")
+            # The file name and line: the folder is the same for every finding (the detail pane has the path).
+            where = Path(finding.location).name if finding.location else ""
+            table.add_row(severity, finding.rule, finding.table or "", finding.column or "", where)
         self._show_detail(self.shown[0] if self.shown else None)
 
     def on_data_table_row_highlighted(self, event: ListTable.RowHighlighted) -> None:
