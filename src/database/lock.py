@@ -1,4 +1,5 @@
-"""Named advisory locks: ``async with pg_advisory_lock("name"):`` excludes every other holder of that name.
+"""Named advisory locks: ``async with pg_advisory_lock("name"):`` excludes every other holder of that name, also
+between clients of a transaction-mode pooler (PgBouncer).
 
 The key is derived stably from the name (the first 8 bytes of its SHA-256, a signed bigint), so any process, any
 language, computes the same key. The holding connection carries the name in ``application_name`` so that
@@ -45,31 +46,32 @@ class LockTimeout(TimeoutError):
 
 @asynccontextmanager
 async def pg_advisory_lock(name: str, *, timeout: float | None = None) -> AsyncIterator[None]:
-    """Hold the session-level advisory lock ``name`` for the block; wait at most ``timeout`` seconds.
+    """Hold the advisory lock ``name`` for the block; wait at most ``timeout`` seconds.
 
-    The lock lives on a dedicated connection (not a pooled one), so it is held for exactly as long as the block:
-    leaving the block in any way (normally, by exception or by cancellation) closes that connection and the server
-    releases the lock, even where an unlock statement could not have been sent.
+    The lock is transaction-level (``pg_advisory_xact_lock``), taken in a transaction kept open for the whole block
+    on a connection of its own (not a pooled one). That holds directly and behind a transaction-mode pooler alike:
+    the pooler keeps one server connection for an open transaction, whereas a session-level lock would stay on a
+    server connection the pooler hands to someone else, and its unlock could run on another one. Leaving the block
+    in any way (normally, by exception or by cancellation) ends the transaction or closes the connection, and the
+    server releases the lock, even where no statement could have been sent. The name is set as
+    ``application_name`` for the transaction (``SET LOCAL``: a pooler does not pass a client's startup name on).
     """
     if not isinstance(name, str) or not name:
         raise ValueError("lock name must be a non-empty string")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 seconds")
-    options = f"-c lock_timeout={int(timeout * 1000) if timeout else 0}"
-    if timeout == 0:
-        options = "-c lock_timeout=1"  # 0 means "wait forever" to Postgres; "do not wait" is the next best thing
-    url = config.database_url()
-    conn = await psycopg.AsyncConnection.connect(
-        url.replace("postgresql+psycopg://", "postgresql://", 1),
-        autocommit=True,
-        application_name=application_name(name),
-        options=options,
-    )
+    # 0 means "wait forever" to Postgres; for timeout=0, "do not wait", 1 ms is the next best thing.
+    lock_timeout = "0" if timeout is None else f"{max(int(timeout * 1000), 1)}ms"
+    conn = await psycopg.AsyncConnection.connect(config.libpq_url(config.database_url()),
+                                                 application_name=application_name(name))
     try:
+        await conn.execute("SELECT set_config('application_name', %s, true), set_config('lock_timeout', %s, true)",
+                           (application_name(name), lock_timeout))
         try:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
         except psycopg.errors.LockNotAvailable:
             raise LockTimeout(f"advisory lock {name!r} not acquired within {timeout} s") from None
         yield
+        await conn.rollback()  # a clean end: a pooler can hand the server connection on instead of closing it
     finally:
         await conn.close()

@@ -57,20 +57,23 @@ async def _transaction(pooled: Pooled) -> AsyncIterator[Q]:
     except BaseException:
         if not (driver.broken or driver.closed):  # a dead connection is discarded by release()
             with contextlib.suppress(psycopg.Error):  # the block's own error is the one worth seeing
-                await driver.rollback()
+                await pooled.end(commit=False)
         raise
-    await driver.commit()
+    await pooled.end(commit=True)
 
 
 @asynccontextmanager
-async def xact_admin() -> AsyncIterator[Q]:
-    """A transaction on an admin connection."""
-    async with checkout("admin") as pooled, _transaction(pooled) as q:
+async def xact_admin(*, readonly: bool = False) -> AsyncIterator[Q]:
+    """A transaction on an admin connection; ``readonly``: a read-only one, on the replica when one is configured
+    (``DATABASE_REPLICA_URL``), else on the primary."""
+    async with checkout("admin", readonly=readonly) as pooled, _transaction(pooled) as q:
         yield q
 
 
 @asynccontextmanager
-async def xact_customer(user_id: str, organization_id: str) -> AsyncIterator[Q]:
-    """A transaction on a customer connection: Row Level Security limits it to the organization's rows."""
-    async with checkout("customer", await customer_identity(user_id, organization_id)) as pooled, _transaction(pooled) as q:
+async def xact_customer(user_id: str, organization_id: str, *, readonly: bool = False) -> AsyncIterator[Q]:
+    """A transaction on a customer connection: Row Level Security limits it to the organization's rows.
+    ``readonly`` as for ``xact_admin``: same rows, same policies, on the replica when there is one."""
+    identity = await customer_identity(user_id, organization_id)
+    async with checkout("customer", identity, readonly=readonly) as pooled, _transaction(pooled) as q:
         yield q

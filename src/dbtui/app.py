@@ -551,7 +551,7 @@ def run_app(ctx: Context) -> int:
     """``dbtui`` with no subcommand. A broken project or database URL fails here, as one line, before the screen is
     taken; a database that is merely down is shown in the app, which keeps retrying. A crash exits 1."""
     ctx.project
-    ctx.explicit_url()
+    ctx.require_session("the TUI", unreachable_ok=True)
     app = DbtuiApp(ctx)
     app.run()
     return app.return_code or 0

@@ -7,6 +7,7 @@ share: global options, the run context, and turning errors into one line and an 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -38,14 +39,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoticeHandler(logging.Handler):
+    """Warnings the database packages log (a new cluster created, …): one scrubbed line each on stderr, written to
+    the ``sys.stderr`` of the moment (the TUI captures it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(scrub(record.getMessage()) + "\n")
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("database")
+    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
+        handler = _NoticeHandler(logging.WARNING)
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtui`` console script; returns the exit code."""
+    _show_notices()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     ctx = Context(project_dir=args.project, database_url=args.database_url)
+    from database.dev import server  # stdlib only: names this command in the record of a server it starts
+
+    server.set_starter(" ".join(["dbtui", args.command or "(TUI)", *([args.db_command] if args.command == "db" else [])]))
     try:
         if args.command is None:
             from dbtui.app import run_app
@@ -71,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a bug of ours: still one line unless --debug
         sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for details)") + "\n")
         return exit_codes.USAGE
+    finally:
+        server.set_starter(None)
 
 
 def _first_line(exc: BaseException) -> str:

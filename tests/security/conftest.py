@@ -49,3 +49,4 @@ async def tenants(database_url: str) -> Tenants:
         ).scalar_one()
     return Tenants(mine, theirs, outsider)
 
+

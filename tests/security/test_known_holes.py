@@ -7,31 +7,17 @@
    otherwise reveal that user's row through the users policy.
 """
 
-import asyncio
-
 import pytest
 from sqlalchemy import text
 
-from database import conn
+from attacker import on_every_pooled_connection, run
+
 from database.xact import xact_customer
-
-
-async def _stamp_every_pooled_connection(tenant, statement: str | None = None) -> None:
-    """Run as ``tenant`` on every connection the customer pool keeps, so the next checkout is one of them."""
-
-    async def one(ready: asyncio.Barrier) -> None:
-        async with xact_customer(tenant.user_id, tenant.organization_id) as q:
-            if statement:
-                await q.conn.execute(text(statement))
-            await ready.wait()  # hold it until all are out, so each runs on its own connection
-
-    ready = asyncio.Barrier(conn.POOL_SIZE)
-    await asyncio.wait_for(asyncio.gather(*[one(ready) for _ in range(conn.POOL_SIZE)]), 20)
 
 
 async def test_a_rollback_inside_a_customer_block_never_falls_back_to_another_customer(tenants):
     theirs, mine = tenants.theirs, tenants.mine
-    await _stamp_every_pooled_connection(theirs)  # the victim used these connections earlier
+    await on_every_pooled_connection(theirs, run())  # the victim used these connections earlier
     async with xact_customer(mine.user_id, mine.organization_id) as q:
         await q.conn.rollback()  # e.g. an app that catches an error and carries on
         seen = (await q.conn.execute(text("SELECT id FROM projects"))).scalars().all()
@@ -41,7 +27,7 @@ async def test_a_rollback_inside_a_customer_block_never_falls_back_to_another_cu
 async def test_a_temporary_table_never_reaches_the_next_customer(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     with pytest.raises(Exception, match="permission denied: customer connections may not run CREATE TABLE"):
-        await _stamp_every_pooled_connection(mine, "CREATE TEMP TABLE projects (LIKE public.projects INCLUDING DEFAULTS)")
+        await on_every_pooled_connection(mine, run("CREATE TEMP TABLE projects (LIKE public.projects INCLUDING DEFAULTS)"))
     async with xact_customer(theirs.user_id, theirs.organization_id) as q:  # the victim's next request
         await q.conn.execute(text("INSERT INTO projects (organization_id, name) VALUES (:o, 'victim secret')"),
                              {"o": theirs.organization_id})

@@ -106,3 +106,25 @@ async def test_findings_filter_and_jump_to_migration(tui_project: Path, empty_da
         migrations = app.query_one(MigrationsTab)
         await wait_for(pilot, lambda: migrations.selected_id() == "0007_gadgets", what="jump")
         assert app.query_one("TabbedContent").active == "migrations"
+
+
+async def test_risky_pending_statements_show_their_lock(tui_project: Path, empty_database: str,
+                                                        scratch_server: str) -> None:
+    (tui_project / "migrations" / "0007_index.sql").write_text(
+        "-- depends: 0006_row_level_security\nSET LOCAL lock_timeout = '5s';\nCREATE INDEX ON projects (name);\n",
+        encoding="utf-8",
+    )
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        tab: ConventionsTab = await app.tab("conventions")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: tab.result is not None and tab.result.operations_scope, timeout=60, what="checks")
+        assert "operations: 1 risky statement in 7 pending migrations" in text_of(app, "#conventions-summary")
+        app.query_one("#filter-migration", Select).value = "migrations/0007_index.sql"
+        await wait_for(pilot, lambda: tab.shown and all(f.migration.endswith("0007_index.sql") for f in tab.shown),
+                       what="filter")
+        [finding] = tab.shown
+        assert (finding.rule, finding.lock, finding.line) == ("require-concurrent-index-creation", "SHARE", 3)
+        table = app.query_one("#conventions-table", DataTable)
+        assert [str(cell) for cell in table.get_row_at(0)][1:4] == ["require-concurrent-index-creation", "SHARE", "projects"]
+        assert "takes SHARE" in str(app.query_one("#finding-message").render())

@@ -17,6 +17,9 @@ from database.dev.migration_status import read_status
 
 DBTUI = str(Path(sys.executable).parent / "dbtui")
 
+# .ci/run installs tmux where it can; elsewhere these tests say why they did not run.
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+
 
 class Tmux:
     """One detached tmux session on a private socket."""
@@ -54,7 +57,6 @@ class Tmux:
 
 @pytest.fixture
 def tmux_dbtui(tui_project: Path, empty_database: str) -> Iterator[Tmux]:
-    assert shutil.which("tmux"), "tmux is needed for this test (apt-get install tmux)"
     # COLUMNS/LINES (set by pytest's terminal) would pin the size the app sees: the real terminal must decide.
     session = Tmux(["env", "-u", "COLUMNS", "-u", "LINES", DBTUI, "--database-url", empty_database], tui_project)
     yield session

@@ -11,7 +11,12 @@ Format (every key optional; an exemption needs a reason)::
         description: Global reference data.
         ignore:
           organization-scoped: Shared by all organizations.
+    migrations:
+      0007_drop_legacy_flags:
+        ignore:
+          ban-drop-column: The app stopped reading these columns in release 41.
 
+``migrations.<id>.ignore`` exempts one migration from an operation rule (``database.dev.operation_rules``).
 The file is read with line numbers kept, so every later finding about it (an unknown table, a rule that does not
 exist) can point at ``schema_annotations.yaml:line``. A missing file is simply empty annotations.
 """
@@ -42,11 +47,22 @@ class TableAnnotation:
 
 
 @dataclass(frozen=True)
+class MigrationAnnotation:
+    """One migration's entry: the operation rules it is exempt from, with reasons and YAML lines."""
+
+    id: str
+    line: int
+    ignore: dict[str, str] = field(default_factory=dict)
+    ignore_lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Annotations:
     """The whole file; ``path`` is where it was (or would be) read from."""
 
     path: Path | None = None
     tables: dict[str, TableAnnotation] = field(default_factory=dict)
+    migrations: dict[str, MigrationAnnotation] = field(default_factory=dict)
 
     def table(self, name: str) -> TableAnnotation | None:
         return self.tables.get(name)
@@ -61,6 +77,11 @@ class Annotations:
     def exemption(self, table: str, rule: str) -> str | None:
         """The reason ``table`` is exempt from ``rule``, or None."""
         entry = self.tables.get(table)
+        return entry.ignore.get(rule) if entry else None
+
+    def migration_exemption(self, migration_id: str, rule: str) -> str | None:
+        """The reason migration ``migration_id`` is exempt from operation rule ``rule``, or None."""
+        entry = self.migrations.get(migration_id)
         return entry.ignore.get(rule) if entry else None
 
 
@@ -95,17 +116,24 @@ def parse_annotations(text: str, path: Path | str | None = None) -> Annotations:
         return Annotations(path=path)
     top = reader.mapping(root, "the file")
     tables: dict[str, TableAnnotation] = {}
+    migrations: dict[str, MigrationAnnotation] = {}
     for key, value in top:
-        if key.value != "tables":
-            raise reader.error(key, f"unknown key {key.value!r} (expected 'tables')")
+        if key.value not in ("tables", "migrations"):
+            raise reader.error(key, f"unknown key {key.value!r} (expected 'tables' or 'migrations')")
         if _is_null(value):
             continue
-        for name_node, body in reader.mapping(value, "tables"):
+        for name_node, body in reader.mapping(value, key.value):
+            if key.value == "migrations":
+                name = reader.name(name_node, "migration id")
+                if name in migrations:
+                    raise reader.error(name_node, f"migration {name!r} is annotated twice")
+                migrations[name] = reader.migration(name, name_node, body)
+                continue
             name = reader.name(name_node, "table name")
             if name in tables:
                 raise reader.error(name_node, f"table {name!r} is annotated twice")
             tables[name] = reader.table(name, name_node, body)
-    return Annotations(path=path, tables=tables)
+    return Annotations(path=path, tables=tables, migrations=migrations)
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -146,7 +174,6 @@ class _Reader:
         return str(node.value).strip()
 
     def table(self, name: str, name_node: yaml.ScalarNode, body: yaml.Node) -> TableAnnotation:
-        import yaml
 
         line = name_node.start_mark.line + 1
         if _is_null(body):
@@ -167,15 +194,36 @@ class _Reader:
                     columns[column] = self.text(text, f"description of {name}.{column}")
                     column_lines[column] = column_node.start_mark.line + 1
             elif key.value == "ignore":
-                for rule_node, reason in ([] if _is_null(value) else self.mapping(value, f"ignore of {name!r}")):
-                    rule = self.name(rule_node, "rule id")
-                    if _is_null(reason) or (isinstance(reason, yaml.ScalarNode) and not reason.value.strip()):
-                        raise self.error(rule_node, f"exemption of {name!r} from {rule!r} needs a reason")
-                    ignore[rule] = self.text(reason, f"reason for exempting {name!r} from {rule!r}")
-                    ignore_lines[rule] = rule_node.start_mark.line + 1
+                ignore, ignore_lines = self.ignore(name, value)
             else:
                 raise self.error(key, f"unknown key {key.value!r} in table {name!r} (expected description, columns, ignore)")
         return TableAnnotation(
             name=name, line=line, description=description, columns=columns, ignore=ignore,
             column_lines=column_lines, ignore_lines=ignore_lines,
         )
+
+    def ignore(self, name: str, value: yaml.Node) -> tuple[dict[str, str], dict[str, int]]:
+        """An ``ignore:`` mapping of rule id to reason (a reason is required), and the line of each rule."""
+        import yaml
+
+        ignore: dict[str, str] = {}
+        lines: dict[str, int] = {}
+        for rule_node, reason in ([] if _is_null(value) else self.mapping(value, f"ignore of {name!r}")):
+            rule = self.name(rule_node, "rule id")
+            if _is_null(reason) or (isinstance(reason, yaml.ScalarNode) and not reason.value.strip()):
+                raise self.error(rule_node, f"exemption of {name!r} from {rule!r} needs a reason")
+            ignore[rule] = self.text(reason, f"reason for exempting {name!r} from {rule!r}")
+            lines[rule] = rule_node.start_mark.line + 1
+        return ignore, lines
+
+    def migration(self, name: str, name_node: yaml.ScalarNode, body: yaml.Node) -> MigrationAnnotation:
+        line = name_node.start_mark.line + 1
+        if _is_null(body):
+            return MigrationAnnotation(id=name, line=line)
+        ignore: dict[str, str] = {}
+        ignore_lines: dict[str, int] = {}
+        for key, value in self.mapping(body, f"migration {name!r}"):
+            if key.value != "ignore":
+                raise self.error(key, f"unknown key {key.value!r} in migration {name!r} (expected ignore)")
+            ignore, ignore_lines = self.ignore(name, value)
+        return MigrationAnnotation(id=name, line=line, ignore=ignore, ignore_lines=ignore_lines)

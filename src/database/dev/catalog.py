@@ -26,7 +26,8 @@ class Column:
     default: str | None  # as Postgres prints it back: "generate_id('org'::text)", 'now()'
     collation: str | None  # 'C', 'default', … ; None for types without collation
     category: str  # pg_type.typcategory of the element type: 'S' string, 'N' numeric, 'D' date/time, …
-    position: int
+    position: int  # pg_attribute.attnum: after DROP COLUMN there are holes, so never an index into ``columns``
+    type_oid: int = 0  # pg_attribute.atttypid
 
     @property
     def element_type(self) -> str:
@@ -75,6 +76,16 @@ class Policy:
     with_check: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EnumType:
+    """A ``CREATE TYPE … AS ENUM`` type; ``labels`` in their sort order."""
+
+    oid: int
+    schema: str
+    name: str
+    labels: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Table:
     schema: str
@@ -86,13 +97,24 @@ class Table:
     policies: tuple[Policy, ...] = ()
     rls_enabled: bool = False
     rls_forced: bool = False
+    oid: int = 0
+    kind: str = "table"  # 'table' | 'view' | 'materialized view' (views only when asked for)
+    definition: str | None = None  # a view's query, as pg_get_viewdef() prints it
 
     def column(self, name: str) -> Column | None:
         return self._columns_by_name.get(name)
 
+    def attribute(self, attnum: int) -> Column | None:
+        """The column PostgreSQL numbers ``attnum`` (what a statement's describe reports), dropped ones being holes."""
+        return self._columns_by_attnum.get(attnum)
+
     @cached_property
     def _columns_by_name(self) -> dict[str, Column]:
         return {c.name: c for c in self.columns}
+
+    @cached_property
+    def _columns_by_attnum(self) -> dict[int, Column]:
+        return {c.position: c for c in self.columns}
 
     @cached_property
     def primary_key(self) -> Constraint | None:
@@ -109,20 +131,58 @@ class Table:
 
 @dataclass(frozen=True)
 class Catalog:
+    """Tables keyed ``name`` in public, ``schema.name`` elsewhere; ``search_path``: the schemas an unqualified name
+    is looked up in, in order (``current_schemas(false)``)."""
+
     tables: dict[str, Table] = field(default_factory=dict)
+    search_path: tuple[str, ...] = ("public",)
+    enums: tuple[EnumType, ...] = ()  # ENUM types of the schemas read
 
     def to_dict(self) -> dict:
-        """JSON-ready data (tuples become lists)."""
-        return {"tables": [asdict(t) for t in self.tables.values()]}
+        """JSON-ready data (tuples become lists), without what only this database knows (oids)."""
+        tables = []
+        for table in self.tables.values():
+            data = asdict(table)
+            for key in _INTERNAL_TABLE_FIELDS:
+                del data[key]
+            for column in data["columns"]:
+                del column["type_oid"]
+            tables.append(data)
+        return {"tables": tables}
+
+    def by_oid(self, oid: int) -> Table | None:
+        return self._by_oid.get(oid)
+
+    def find(self, name: str, schema: str | None = None) -> Table | None:
+        """The table or view a statement means by ``[schema.]name``, as PostgreSQL resolves it."""
+        for candidate in (schema,) if schema else self.search_path:
+            table = self.tables.get(name if candidate == "public" else f"{candidate}.{name}")
+            if table is not None:
+                return table
+        return None
+
+    @cached_property
+    def _by_oid(self) -> dict[int, Table]:
+        return {t.oid: t for t in self.tables.values()}
+
+
+_INTERNAL_TABLE_FIELDS = ("oid", "kind", "definition")
 
 
 _KINDS = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclusion"}
 
+# The schemas read: those asked for, or (``schemas=None``) every schema but PostgreSQL's own.
+_SCHEMAS = ("(n.nspname = ANY(%(schemas)s) OR %(all_schemas)s AND n.nspname <> 'information_schema'"
+            " AND n.nspname NOT LIKE 'pg\\_%%')")
+
+_RELKINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+
 # Each query returns rows for every table of the schemas at once; the tables are keyed by oid.
-_TABLES = """
-SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
+_TABLES = f"""
+SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relkind,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
+WHERE c.relkind = ANY(%(relkinds)s) AND NOT c.relispartition AND {_SCHEMAS}
   AND NOT c.relname LIKE ANY(%(tool_tables)s)
 ORDER BY n.nspname, c.relname
 """
@@ -130,24 +190,24 @@ ORDER BY n.nspname, c.relname
 # A default holds no column reference (only a generated column's expression does), so it is deparsed without its
 # table: pg_get_expr(expr, relid) opens the relation, and building 500 relcache entries in a fresh backend cost more
 # than the rest of the query.
-_COLUMNS = """
+_COLUMNS = f"""
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, CASE WHEN a.attgenerated <> '' THEN d.adrelid ELSE 0 END),
-       co.collname, coalesce(et.typcategory, t.typcategory), a.attnum
+       co.collname, coalesce(et.typcategory, t.typcategory), a.attnum, a.atttypid
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
-WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind = ANY(%(relkinds)s) AND {_SCHEMAS} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
 # Key columns come back as attribute numbers and are named from the columns already read (a per-row subquery
 # into pg_attribute costs 5x more); only CHECK and EXCLUDE texts, and expression or partial indexes, need the
 # server's deparser.
-_CONSTRAINTS = """
+_CONSTRAINTS = f"""
 SELECT k.conrelid, k.conname, k.contype, k.conkey,
        CASE WHEN k.contype IN ('c', 'x') OR k.condeferrable OR k.confupdtype NOT IN ('a', ' ')
                  OR k.confmatchtype NOT IN ('s', ' ') THEN pg_get_constraintdef(k.oid) END,
@@ -156,20 +216,20 @@ SELECT k.conrelid, k.conname, k.contype, k.conkey,
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class rc ON rc.oid = k.confrelid LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-WHERE n.nspname = ANY(%(schemas)s) AND k.contype IN ('p', 'f', 'u', 'c', 'x')
+WHERE {_SCHEMAS} AND k.contype IN ('p', 'f', 'u', 'c', 'x')
 ORDER BY k.conrelid, k.conname
 """
 
-_INDEXES = """
+_INDEXES = f"""
 SELECT i.indrelid, ic.relname, (i.indkey::int2[])[0:i.indnkeyatts - 1], i.indisunique, i.indisprimary,
        i.indpred IS NOT NULL, am.amname,
        CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR i.indnkeyatts <> i.indnatts
-                 OR NOT i.indoption::int2[] <@ '{0}' OR am.amname <> 'btree'
+                 OR NOT i.indoption::int2[] <@ '{{0}}' OR am.amname <> 'btree'
             THEN pg_get_indexdef(i.indexrelid) END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s)
+WHERE {_SCHEMAS}
 ORDER BY i.indrelid, ic.relname
 """
 
@@ -178,18 +238,18 @@ SELECT a.attrelid, a.attnum, a.attname FROM pg_attribute a
 WHERE a.attrelid = ANY(%(relids)s) AND a.attnum > 0 AND NOT a.attisdropped
 """
 
-_TRIGGERS = """
+_TRIGGERS = f"""
 SELECT tg.tgrelid, tg.tgname, tg.tgtype, p.proname, tg.tgenabled <> 'D'
 FROM pg_trigger tg
 JOIN pg_proc p ON p.oid = tg.tgfoid
 JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s) AND NOT tg.tgisinternal
+WHERE {_SCHEMAS} AND NOT tg.tgisinternal
 ORDER BY tg.tgrelid, tg.tgname
 """
 
 # Policy expressions name the table's columns, so deparsing them opens every table (see _COLUMNS); a caller that
 # only needs to know which policies exist (the convention rules) skips that.
-_POLICIES = """
+_POLICIES = f"""
 SELECT p.polrelid, p.polname, p.polcmd,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r),
        p.polpermissive,
@@ -197,7 +257,7 @@ SELECT p.polrelid, p.polname, p.polcmd,
        CASE WHEN %(expressions)s THEN pg_get_expr(p.polwithcheck, p.polrelid) END
 FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s)
+WHERE {_SCHEMAS}
 ORDER BY p.polrelid, p.polname
 """
 
@@ -223,30 +283,43 @@ def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
     return Trigger(name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled)
 
 
-_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES)
+_ENUMS = f"""
+SELECT t.oid, n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE {_SCHEMAS}
+GROUP BY t.oid, n.nspname, t.typname
+ORDER BY n.nspname, t.typname
+"""
+
+_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES, _ENUMS)
 
 
-def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("public",), *,
-                 policy_expressions: bool = True) -> Catalog:
-    """Read every table of ``schemas`` (a URL or an open connection) in one pipelined round trip of six queries,
-    whatever the table count. ``policy_expressions=False`` leaves ``Policy.using``/``with_check`` as None, which
-    saves opening every table in the server (the convention rules only ask whether a policy exists)."""
+def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | None = ("public",), *,
+                 policy_expressions: bool = True, views: bool = False) -> Catalog:
+    """Read every table of ``schemas`` (a URL or an open connection; None: every schema but PostgreSQL's own) in one
+    pipelined round trip of eight queries, whatever the table count. ``policy_expressions=False`` leaves
+    ``Policy.using``/``with_check`` as None, which saves opening every table in the server (the convention rules
+    only ask whether a policy exists). ``views``: views and materialized views too (codegen reads their columns)."""
     if isinstance(source, str):
         with psycopg.connect(source, autocommit=True) as conn:
-            return read_catalog(conn, schemas, policy_expressions=policy_expressions)
-    params = {"schemas": list(schemas), "tool_tables": list(TOOL_TABLES), "expressions": policy_expressions}
+            return read_catalog(conn, schemas, policy_expressions=policy_expressions, views=views)
+    params = {"schemas": list(schemas or ()), "all_schemas": schemas is None, "tool_tables": list(TOOL_TABLES),
+              "expressions": policy_expressions, "relkinds": ["r", "p", "v", "m"] if views else ["r", "p"]}
     with source.pipeline():  # the server runs the next query while this process decodes the previous one
         cursors = [source.cursor() for _ in _QUERIES]
         for cur, query in zip(cursors, _QUERIES):
             cur.execute(query, params)
-        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows = (
+        path_cursor = source.cursor()
+        path_cursor.execute("SELECT current_schemas(false)")
+        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows, enum_rows = (
             cur.fetchall() for cur in cursors)
+        search_path = tuple(path_cursor.fetchone()[0])  # type: ignore[index]
         tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in tables_rows}
         columns: dict[int, list[Column]] = defaultdict(list)
         names: dict[tuple[int, int], str] = {}
-        for oid, name, type_, not_null, default, collation, category, position in column_rows:
+        for oid, name, type_, not_null, default, collation, category, position, type_oid in column_rows:
             names[(oid, position)] = name
-            columns[oid].append(Column(name, type_, not_null, default, collation, category, position))
+            columns[oid].append(Column(name, type_, not_null, default, collation, category, position, type_oid))
         outside = sorted({r[5] for r in constraint_rows if r[2] == "f"} - columns.keys())
         if outside:  # foreign keys into schemas we did not read: name their columns too
             with source.cursor() as cur:
@@ -276,11 +349,13 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] = ("
     for oid, name, cmd, roles, permissive, using, with_check in policy_rows:
         policies[oid].append(Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
     tables = {}
-    for oid, schema, name, rls, forced in tables_rows:
+    for oid, schema, name, rls, forced, relkind, definition in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"
         tables[key] = Table(
             schema=schema, name=name, columns=tuple(columns.get(oid, ())), constraints=tuple(constraints.get(oid, ())),
             indexes=tuple(indexes.get(oid, ())), triggers=tuple(triggers.get(oid, ())),
-            policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced,
+            policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced, oid=oid,
+            kind=_RELKINDS[relkind], definition=definition,
         )
-    return Catalog(tables=tables)
+    enums = tuple(EnumType(oid, schema, name, tuple(labels)) for oid, schema, name, labels in enum_rows)
+    return Catalog(tables=tables, search_path=search_path, enums=enums)

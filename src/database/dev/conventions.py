@@ -46,12 +46,15 @@ class Problem:
     fix: str | None = None
     table: str | None = None
     origin: Origin | None = None
+    lock: str | None = None  # operation rules: the lock the statement takes, when it differs from the rule's
 
 
 @dataclass(frozen=True)
 class Finding:
     """One violation. ``migration`` is the file (relative to the project) that created the table or column —
-    or ``schema_annotations.yaml`` for annotation rules; ``None`` with ``line`` when the origin is unknown."""
+    or ``schema_annotations.yaml`` for annotation rules; ``None`` with ``line`` when the origin is unknown.
+    Operation rules (``database.dev.operation_rules``) point at the statement instead, and add the lock it takes
+    and, when the target database has the table, its estimated ``rows`` and ``bytes``."""
 
     rule: str
     severity: str
@@ -61,6 +64,9 @@ class Finding:
     migration: str | None
     line: int | None
     fix: str | None = None
+    lock: str | None = None
+    rows: int | None = None
+    bytes: int | None = None
 
     @property
     def location(self) -> str | None:
@@ -72,6 +78,7 @@ class Finding:
         return {
             "rule": self.rule, "severity": self.severity, "table": self.table, "column": self.column,
             "message": self.message, "migration": self.migration, "line": self.line, "fix": self.fix,
+            "lock": self.lock, "rows": self.rows, "bytes": self.bytes,
         }
 
 
@@ -92,6 +99,7 @@ class CheckResult:
     findings: tuple[Finding, ...]
     coverage: Coverage
     source_problems: tuple[SourceProblem, ...] = ()  # paths relative to the project
+    operations_scope: str | None = None  # what the operation rules judged ("2 pending migrations"), None: not run
 
     @property
     def errors(self) -> int:
@@ -110,8 +118,12 @@ class CheckResult:
         """``2 errors, 1 warning in 6 tables; annotations: 5/6 tables, 30/34 columns described``."""
         c = self.coverage
         counts = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((self.errors, "error"), (self.warnings, "warning")))
-        return (f"{counts if self.findings else 'no findings'} in {c.tables} table{'s' if c.tables != 1 else ''}; "
+        text = (f"{counts if self.findings else 'no findings'} in {c.tables} table{'s' if c.tables != 1 else ''}; "
                 f"annotations: {c.tables_described}/{c.tables} tables, {c.columns_described}/{c.columns} columns described")
+        if self.operations_scope is not None:
+            risky = sum(f.lock is not None for f in self.findings)
+            text += f"; operations: {risky} risky statement{'s' if risky != 1 else ''} in {self.operations_scope}"
+        return text
 
     def to_dict(self) -> dict:
         return {
@@ -135,17 +147,21 @@ class Rule:
     id: str
     summary: str
     severity: str
-    applies_to: str  # "table": every non-enum table · "enum": *_enum tables · "schema": once, with the context
+    applies_to: str  # "table": every non-enum table · "enum": *_enum tables · "schema": once, with the context ·
+    #                  "statement": a migration statement (operation rules, in their own registry)
     check: Callable
+    lock: str | None = None  # operation rules: the lock level the statement takes
+    squawk: str | None = None  # operation rules: squawk's rule of the same meaning, if any
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR) -> Callable:
-    """Register a rule function under its DESIGN.md id."""
+def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR,
+         registry: dict[str, Rule] = RULES, lock: str | None = None, squawk: str | None = None) -> Callable:
+    """Register a rule function under its DESIGN.md id (operation rules pass their own ``registry``)."""
     def register(function: Callable) -> Callable:
-        RULES[id] = Rule(id, summary, severity, applies_to, function)
+        registry[id] = Rule(id, summary, severity, applies_to, function, lock, squawk)
         return function
     return register
 
@@ -435,7 +451,7 @@ def check_catalog(catalog: Catalog, annotations: Annotations | None = None, sour
     exempt = annotations.exemption if annotations.tables else lambda table, rule: None
     findings = [_finding(r, p, table, source_map, root) for r, p, table in problems if not (table and exempt(table, r.id))]
     findings.sort(key=lambda f: (f.table or "", f.migration or "", f.line or 0, f.rule, f.column or ""))
-    problems_found = tuple(replace(p, path=Path(_relative(p.path, root))) for p in source_map.problems)
+    problems_found = tuple(replace(p, path=Path(relative(p.path, root))) for p in source_map.problems)
     return CheckResult(tuple(findings), _coverage(catalog, annotations), problems_found)
 
 
@@ -443,12 +459,13 @@ def _finding(r: Rule, p: Problem, table: str | None, source_map: SourceMap, root
     origin = p.origin or (source_map.column(table, p.column) if p.column else source_map.table(table or ""))
     return Finding(
         rule=r.id, severity=r.severity, table=table, column=p.column, message=p.message,
-        migration=_relative(origin.path, root) if origin else None, line=origin.line if origin else None, fix=p.fix,
+        migration=relative(origin.path, root) if origin else None, line=origin.line if origin else None, fix=p.fix,
     )
 
 
 @lru_cache(maxsize=4096)
-def _relative(path: Path, root: Path | None) -> str:
+def relative(path: Path, root: Path | None) -> str:
+    """``path`` relative to the project ``root`` when it is below it (how findings name files)."""
     if root is not None:
         try:
             return str(path.resolve().relative_to(root.resolve()))

@@ -20,7 +20,7 @@ def migrations_digest(directory: Path) -> str:
         entries = sorted(
             (e.name, e.stat().st_size, e.stat().st_mtime_ns)
             for e in os.scandir(directory)
-            if e.is_file() and e.name.endswith((".sql", ".py"))
+            if e.is_file() and e.name.lower().endswith((".sql", ".py"))  # .SQL too: load_tree refuses it
         )
     except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"migrations folder not found: {directory}") from None

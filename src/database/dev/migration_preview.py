@@ -101,8 +101,10 @@ def _diff(a: str, b: str, name_a: str, name_b: str) -> str:
 
 
 @contextmanager
-def applied_clone(url: str, report: StatusReport, on_event: migrations.OnEvent | None = None) -> Iterator[str]:
-    """A throwaway database on ``url``'s server holding exactly the migrations ``url`` has applied; dropped after."""
+def applied_clone(url: str, report: StatusReport, on_event: migrations.OnEvent | None = None, *,
+                  server: str | None = None) -> Iterator[str]:
+    """A throwaway database on ``url``'s server (or on ``server``) holding exactly the migrations ``url`` has
+    applied; dropped after."""
     tree = report.tree
     if report.missing:
         raise ConfigError(f"cannot reproduce the database: applied migrations missing on disk: {', '.join(report.missing)}")
@@ -121,7 +123,7 @@ def applied_clone(url: str, report: StatusReport, on_event: migrations.OnEvent |
                 for path in (node.path, node.rollback_path):
                     if path:
                         shutil.copyfile(path, Path(folder) / path.name)
-        clone = testdb.create_database(migrations_dir=Path(folder), url=testdb.with_database(url, "postgres"))
+        clone = testdb.create_database(migrations_dir=Path(folder), url=testdb.with_database(server or url, "postgres"))
     try:
         yield clone
     finally:

@@ -8,6 +8,7 @@ the tree touches no database.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import heapq
@@ -136,11 +137,18 @@ class MigrationTree:
 
 
 def read_text(path: Path) -> str:
-    """A migration file's text; unreadable or non-UTF-8 files are a one-line ConfigError naming the file."""
+    """A migration file's text; unreadable or non-UTF-8 files are a one-line ConfigError naming the file.
+
+    A UTF-8 byte order mark (some Windows editors write one) is dropped: left in, it hides a first-line
+    ``-- depends:`` from the directive parser and is a syntax error to the server."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=display_path(path)) from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError("UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8",
+                          path=display_path(path), line=1)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -161,6 +169,16 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, max(offset, 0)) + 1
 
 
+def parse_error_at(text: str, exc: Exception) -> tuple[str, int]:
+    """pglast's ``ParseError`` as ``(message, line)``. Its location is a character offset into ``text``, or None
+    when the text ends mid-statement ("syntax error at end of input"): that error is on the last line with text."""
+    message, *rest = exc.args or (str(exc),)
+    location = rest[0] if rest and isinstance(rest[0], int) else None
+    if location is None:
+        location = len(text.rstrip()) - 1
+    return str(message), line_of(text, location)
+
+
 def load_tree(directory: Path) -> MigrationTree:
     """Read every migration in ``directory``; bad input (cycles, unknown dependencies, unreadable files) raises
     ConfigError naming the file and line."""
@@ -178,6 +196,13 @@ def load_tree(directory: Path) -> MigrationTree:
             continue
         if path.suffix == ".py":
             raise ConfigError("dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=display_path(path))
+        if path.suffix.lower() == SQL_SUFFIX and path.suffix != SQL_SUFFIX:
+            # yoyo skips it too: a migration that silently never runs is worse than a refusal
+            lower = path.name.lower()
+            fixed = (path.name[:-len(ROLLBACK_SUFFIX)] + ROLLBACK_SUFFIX if lower.endswith(ROLLBACK_SUFFIX)
+                     else path.stem + SQL_SUFFIX)
+            raise ConfigError(f"migration files end in lowercase {SQL_SUFFIX}; rename it to {fixed} (or move it out "
+                              f"of {directory.name}/)", path=display_path(path))
         if path.suffix != SQL_SUFFIX:
             continue
         migration_id = path.name.removesuffix(SQL_SUFFIX)

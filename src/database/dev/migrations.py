@@ -20,9 +20,11 @@ Applying and rolling back run DDL; reading state does not (see ``migration_statu
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +33,10 @@ import psycopg
 from psycopg import sql
 
 from database import config, lock
+from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
-from database.dev.migration_tree import MigrationNode, MigrationTree, display_path, line_of, load_tree, read_text
+from database.dev.migration_tree import (MigrationNode, MigrationTree, display_path, line_of, load_tree,
+                                         parse_error_at, read_text)
 from database.errors import ConfigError, ProblemFound, ServerError
 
 LOCK_NAME = "dbtui:migrate"
@@ -82,7 +86,8 @@ class RunResult:
 
 
 class MigrationError(ProblemFound):
-    """A migration failed on the server; it was rolled back, the ones before it in the run stay applied."""
+    """A migration failed on the server; it was rolled back (a ``-- transactional: false`` one only partly ran: the
+    message says which statements took effect), the ones before it in the run stay applied."""
 
     def __init__(self, message: str, *, migration_id: str, done: tuple[str, ...], planned: tuple[str, ...],
                  path: Path | None = None, line: int | None = None) -> None:
@@ -95,6 +100,19 @@ class MigrationError(ProblemFound):
 def apply_all(url: str, directory: Path) -> list[str]:
     """Apply every pending migration in ``directory`` to ``url``; returns the ids applied, in order."""
     return list(migrate(url, directory).done)
+
+
+@dataclass(frozen=True)
+class Migrator:
+    """The migrator ``testdb`` builds templates with (its ``Migrator`` protocol): content hash and apply."""
+
+    directory: Path
+
+    def digest(self) -> str:
+        return migrations_digest(self.directory)
+
+    def migrate(self, url: str) -> None:
+        apply_all(url, self.directory)
 
 
 def migrate(url: str, directory: Path | MigrationTree, target: str | None = None, *, on_event: OnEvent | None = None,
@@ -133,7 +151,7 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
     emit = on_event or (lambda event: None)
     tree = directory if isinstance(directory, MigrationTree) else load_tree(directory)
     done: list[str] = []
-    with _migrate_lock(url, lock_timeout, emit):
+    with _migrate_lock(url, lock_timeout, emit) as log:
         report = read_status(url, tree)  # read under the lock: another migrator may just have applied some
         planned = tuple(plan(report))
         for edited in report.edited:
@@ -142,6 +160,8 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
             return RunResult(direction, planned, ())
         prepared = _prepare(tree, planned, direction)
         backend = _backend(url)
+        failure: MigrationError | None = None
+        node: MigrationNode | None = None
         try:
             with _yoyo_lock(backend, url, lock_timeout, emit):
                 backend.ensure_internal_schema_updated()
@@ -154,12 +174,22 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
                     started = time.perf_counter()
                     try:
                         _run_one(backend.connection, prepared[migration_id], node, step, book)
-                    except _StatementFailed as failed:
-                        error = _migration_error(failed, node, prepared[migration_id], step, tuple(done), planned)
-                        emit(MigrationFailed(migration_id, step, error))
-                        raise error from None
+                    except (_StatementFailed, psycopg.OperationalError) as exc:
+                        failed = exc if isinstance(exc, _StatementFailed) else _StatementFailed(exc, None)
+                        failure = (_connection_lost(url, log, failed, node, prepared[migration_id], step, tuple(done),
+                                                    planned) if backend.connection.closed else
+                                   _migration_error(failed, node, prepared[migration_id], step, tuple(done), planned))
+                        emit(MigrationFailed(migration_id, step, failure))
+                        raise failure from None
                     done.append(migration_id)
                     emit(MigrationDone(migration_id, step, time.perf_counter() - started))
+        except psycopg.OperationalError as exc:
+            if not backend.connection.closed:
+                raise
+            # The server went away before the first migration, or yoyo could not delete its lock row afterwards (the
+            # row names this process: the next run removes it). What failed first is the news.
+            raise failure or _connection_lost(url, log, _StatementFailed(exc, None), node, None, direction,
+                                              tuple(done), planned) from None
         finally:
             with contextlib.suppress(Exception):
                 backend.connection.close()
@@ -275,13 +305,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[None]:
-    """The ``dbtui:migrate`` advisory lock on an idle connection of its own: it dies with this process."""
+def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[_ServerLog | None]:
+    """The ``dbtui:migrate`` advisory lock on an idle connection of its own: it dies with this process. Yields
+    where the server logs, when it is an embedded cluster on this machine (for the error if the server goes away).
+
+    A timeout of 0 means do not wait (Postgres' ``lock_timeout = 0`` would wait forever)."""
     conn = _connect(url, application_name=lock.application_name(LOCK_NAME))
     key = lock.lock_key(LOCK_NAME)
     try:
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
             holder = _lock_holder(conn, key)
+            if timeout <= 0:
+                raise ProblemFound(f"another migrator ({holder}) holds the migration lock and the lock timeout is 0,"
+                                   " so dbtui did not wait; nothing was changed, try again when it has finished")
             emit(Notice(f"waiting for another migrator ({holder}) to finish; giving up after {timeout:g} s"))
             conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",))
             try:
@@ -291,9 +327,80 @@ def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[None]:
                     f"another migrator ({_lock_holder(conn, key)}) still holds the migration lock after {timeout:g} s;"
                     " nothing was applied, try again when it has finished"
                 ) from None
-        yield
+        yield _ServerLog.of(conn, url)
     finally:
         conn.close()  # ends the session, which releases the lock
+
+
+@dataclass(frozen=True)
+class _ServerLog:
+    """An embedded cluster's log file and its size when the run began: what it says after that is this run's news."""
+
+    path: Path
+    offset: int
+
+    @classmethod
+    def of(cls, conn: psycopg.Connection, url: str) -> _ServerLog | None:
+        from database.dev import server
+
+        if not server.is_local_server(url):
+            return None
+        row = conn.execute("SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
+                           " THEN current_setting('data_directory') END").fetchone()
+        if not row or not row[0]:
+            return None
+        log = server.Cluster(Path(row[0]).parent.parent).log_file  # the embedded layout: <base>/pg/{data,server.log}
+        with contextlib.suppress(OSError):
+            return cls(log, log.stat().st_size)
+        return None
+
+    def news(self) -> str:
+        """What the server's log says happened since the run began: stopped (a shutdown request), or crashed (its
+        first PANIC or FATAL, a full disk's "No space left on device" say)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(max(self.offset, handle.seek(0, os.SEEK_END) - 256 * 1024))
+                lines = handle.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return f"it stopped or crashed; see its log {self.path}"
+        said = [m for m in map(_LOG_LINE.search, lines) if m]
+        crash = next((m for m in said if m["level"] in ("PANIC", "FATAL") and not _SHUTDOWN_NOISE.search(m["text"])), None)
+        if crash:
+            full = " (the disk is full: free some space, then start it again)" if "No space left" in crash["text"] else ""
+            return f"it crashed; its log {self.path} says: {crash['level']}: {crash['text']}{full}"
+        stop = next((m for m in said if "shutdown request" in m["text"]), None)
+        if stop:
+            return f"it was stopped (its log {self.path} says: {stop['text']})"
+        return f"it stopped or crashed; see its log {self.path}"
+
+
+_LOG_LINE = re.compile(r"\b(?P<level>PANIC|FATAL|ERROR|LOG):\s+(?P<text>.*\S)")
+# What every backend logs while a server shuts down or restarts: consequences, not the cause.
+_SHUTDOWN_NOISE = re.compile(r"shutting down|terminating connection|starting up|in recovery")
+
+
+def _connection_lost(url: str, log: _ServerLog | None, failed: _StatementFailed, node: MigrationNode | None,
+                     prepared: _Prepared | None, step: str, done: tuple[str, ...],
+                     planned: tuple[str, ...]) -> MigrationError:
+    """The connection died mid-run: say so, whether the server is up now, what its log says, and where the run
+    stopped. psycopg's own words ("the connection is closed") name no cause."""
+    what = f"while {'applying' if step == 'apply' else 'rolling back'} {node.id}" if node else "before the first migration"
+    message = f"lost the connection to the server {what} ({_first_line(failed.error)}); "
+    message += log.news() if log else "see the server's log for why"
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            message += "; it answers again now"
+    except psycopg.Error:
+        message += "; it does not answer now"
+    if node is not None:
+        if prepared is not None and not node.transactional and failed.index is not None:
+            message += f" [{_partly_done(node.id, prepared, failed.index)}"
+        else:
+            message += f" [{node.id} is not marked applied: `dbtui status` shows the state once the server is back"
+        before = f"; done before it: {', '.join(done)}" if done else ""
+        rest = len(planned) - len(done) - 1
+        message += f"{before}{f'; {rest} not run' if rest else ''}]"
+    return MigrationError(message, migration_id=node.id if node else "", done=done, planned=planned)
 
 
 def _lock_holder(conn: psycopg.Connection, key: int) -> str:
@@ -330,25 +437,35 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
     """
     from yoyo.exceptions import LockTimeout
 
-    from database.dev import server, testdb
+    from database.dev import server
 
     row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
     if row:
         pid, since = row
-        if testdb.is_local_server(url) and not server.process_alive(pid):
+        # Ours (pid) is stale for sure: this process holds the advisory lock, so none of its runs is using it.
+        if server.is_local_server(url) and (pid == os.getpid() or not server.process_alive(pid)):
             emit(Notice(f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"))
             backend.break_lock()
         else:
             emit(Notice(f"waiting for yoyo's lock, held by process {pid} since {since:%H:%M:%S}"))
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(backend.lock(timeout=timeout))
+            stack.enter_context(backend.lock(timeout=max(timeout, 0.001)))  # yoyo waits forever on 0: try once
         except LockTimeout:
+            waited = f"after {timeout:g} s" if timeout > 0 else "(lock timeout 0: dbtui did not wait)"
             raise ProblemFound(
-                f"yoyo's lock is still held by process {row[0] if row else '?'} after {timeout:g} s; if no migration is"
-                " running, remove it with `yoyo break-lock`"
+                f"yoyo's lock is still held by process {row[0] if row else '?'} {waited}; nothing was changed; if no"
+                " migration is running, remove it with `yoyo break-lock`"
             ) from None
-        yield
+        try:
+            yield
+        finally:
+            if backend.connection.closed:
+                # The server went away: yoyo would warn about a nested transaction, then fail to delete its row.
+                # The row names this process; the next run removes it.
+                with warnings.catch_warnings(), contextlib.suppress(psycopg.OperationalError):
+                    warnings.simplefilter("ignore")
+                    stack.close()
 
 
 @dataclass(frozen=True)
@@ -391,9 +508,9 @@ def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
     try:
         slices = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError as exc:
-        message, index = exc.args if len(exc.args) == 2 else (str(exc), 0)
+        message, line = parse_error_at(text, exc)
         raise ConfigError(f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
-                          path=display_path(path), line=line_of(text, index)) from None
+                          path=display_path(path), line=line) from None
     return text, [text[s] for s in slices], [s.start for s in slices]
 
 
@@ -406,13 +523,35 @@ def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _P
         message += f" ({exc.diag.message_detail})"
     if exc.diag.message_hint:
         message += f" (hint: {exc.diag.message_hint})"
-    undone = "rolled back" if step == "apply" else "left applied"
+    if node.transactional or failed.index is None or step == "unmark":
+        undone = f"{node.id} {'rolled back' if step == 'apply' else 'left applied'}"
+    else:
+        undone = _partly_done(node.id, prepared, failed.index)
     before = f"; done before it: {', '.join(done)}" if done else ""
     rest = len(planned) - len(done) - 1
-    message += f" [{node.id} {undone}{before}{f'; {rest} not run' if rest else ''}]"
+    message += f" [{undone}{before}{f'; {rest} not run' if rest else ''}]"
     path = prepared.path
     return MigrationError(message, migration_id=node.id, done=done, planned=planned,
                           path=display_path(path) if path else None, line=_error_line(failed, prepared))
+
+
+def _partly_done(migration_id: str, prepared: _Prepared, failed: int) -> str:
+    """What a ``-- transactional: false`` file left behind: its statements before the failed one took effect (each
+    committed on its own), the ones after it did not run, and it is not marked applied, so ``migrate`` runs the whole
+    file again: what already ran must be undone, or be safe to run twice, first."""
+    total = len(prepared.statements)
+    ran = "none of its statements took effect"
+    if failed:
+        end = prepared.offsets[failed - 1] + len(prepared.statements[failed - 1]) - 1
+        first, last = line_of(prepared.text, prepared.offsets[0]), line_of(prepared.text, end)
+        span = f"statement 1 (line {first})" if failed == 1 else f"statements 1-{failed} (lines {first}-{last})"
+        ran = f"{span} took effect and stay"
+    after = total - failed - 1
+    skipped = f", {after} after it did not run" if after else ""
+    advice = ("undo what took effect (or make it safe to run twice, e.g. IF NOT EXISTS), fix the failed statement, "
+              "then migrate again: the whole file runs again" if failed else "fix it, then migrate again")
+    return (f"{migration_id} is not transactional: {ran}; statement {failed + 1} failed{skipped}; it is not marked "
+            f"applied; {advice}")
 
 
 def _error_line(failed: _StatementFailed, prepared: _Prepared) -> int | None:

@@ -2,7 +2,9 @@
 
 The same planners as ``dbtui migrate`` / ``dbtui rollback`` (on a fresh status), plus what a person deciding wants to
 see: for a rollback, the SQL it will run and the tables and columns it drops; for a migrate, the convention errors
-that the pending migrations bring (``dbtui check``'s own findings, on the migrations about to run).
+that the pending migrations bring (``dbtui check``'s own findings, on the migrations about to run) and, for a
+database other than the embedded development one, the statements that would lock or rewrite live tables (the
+operation rules ``dbtui migrate`` asks about).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Plan:
     statements: list[tuple[str, str]]  # (migration id, the SQL it runs), for a rollback
     drops: list[str]  # what a rollback drops: "table invoices", "column users.nickname"
     warnings: list[str]  # convention errors in the pending migrations, "file:line: rule: message"
+    risky: list[str]  # statements that lock or rewrite live tables (not on the dev cluster), like ``warnings``
 
 
 def plan_run(url: str, project: Project, direction: str, target: str | None) -> Plan:
@@ -33,11 +36,12 @@ def plan_run(url: str, project: Project, direction: str, target: str | None) -> 
     if direction == "migrate":
         ids = plan_migrate(report, target)
         files = [report.tree[i].path for i in ids]
-        return Plan(direction, target, report, ids, [], [], convention_errors(project, files) if ids else [])
+        return Plan(direction, target, report, ids, [], [], convention_errors(project, files) if ids else [],
+                    risky_statements(project, url, ids))
     ids = rollback_plan(report, target or "")
     statements = [(i, report.tree[i].rollback_sql or "") for i in ids]
     drops = [dropped for _, sql in statements for dropped in dropped_objects(sql)]
-    return Plan(direction, target, report, ids, statements, drops, [])
+    return Plan(direction, target, report, ids, statements, drops, [], [])
 
 
 def dropped_objects(sql: str) -> list[str]:
@@ -76,3 +80,14 @@ def convention_errors(project: Project, files: list[Path]) -> list[str]:
         for finding in findings
         if finding.severity == "error" and finding.migration and project.root / finding.migration in set(files)
     ]
+
+
+def risky_statements(project: Project, url: str, ids: list[str]) -> list[str]:
+    """What ``dbtui migrate`` asks about before migrating ``url``: statements of ``ids`` that lock or rewrite live
+    tables; none on the embedded development cluster (nobody else uses it)."""
+    from database.dev.operation_rules import check_operations, is_dev_cluster
+
+    if not ids or is_dev_cluster(url, project):
+        return []
+    report = check_operations(project, url, ids=ids, stop_at_failure=True)
+    return [f"{finding.location}: {finding.rule}: {finding.message}" for finding in report.findings]

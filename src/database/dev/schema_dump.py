@@ -22,8 +22,13 @@ from database.errors import ServerError
 # Bookkeeping tables of the migration tooling: not part of the application's schema (pg_dump patterns).
 EXCLUDED_TABLES = ("_yoyo_*", "yoyo_lock", "_dbtui_*")
 
-# pg_dump lines that differ between runs or machines without the schema differing.
-_VOLATILE = re.compile(r"^(\\restrict |\\unrestrict |-- Dumped from database version |-- Dumped by pg_dump version )")
+# pg_dump lines that differ between runs or machines without the schema differing, and session settings that only
+# newer servers know (pg_dump 17+ writes ``SET transaction_timeout``, which PostgreSQL 16 and older refuse): left out
+# so that schema.sql loads into every supported server (14-18).
+_DROPPED = re.compile(
+    r"^(\\restrict |\\unrestrict |-- Dumped from database version |-- Dumped by pg_dump version "
+    r"|SET transaction_timeout = )"
+)
 _BANNER = re.compile(r"^--\n-- PostgreSQL database dump( complete)?\n--\n", re.MULTILINE)
 
 
@@ -36,7 +41,7 @@ def dump_schema(url: str) -> str:
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()
         raise ServerError(f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
-    body = "".join(line for line in done.stdout.splitlines(keepends=True) if not _VOLATILE.match(line))
+    body = "".join(line for line in done.stdout.splitlines(keepends=True) if not _DROPPED.match(line))
     body = _BANNER.sub("", body).strip("\n")  # only the ends: blank lines inside function bodies are content
     header = (f"-- Squashed schema: pg_dump -s (PostgreSQL {binaries.major}) of a freshly migrated database, "
               "plus the rows of the *_enum tables.\n-- Written by dbtui; do not edit.\n")

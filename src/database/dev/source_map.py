@@ -191,8 +191,9 @@ def _public(relation: dict | None) -> bool:
 
 
 # Statements that can create, change or drop a table; everything else (functions, policies, data) is never parsed.
+LEADING = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # blanks and comments before a statement's first word
 _TABLE_DDL = re.compile(
-    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # leading blanks and comments
+    LEADING +
     r"(?:CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE|ALTER\s+TABLE|DROP\s+TABLE)\b",
     re.IGNORECASE | re.DOTALL,
 )
@@ -206,13 +207,15 @@ class Statement:
     node: dict
     first_line: int  # line of the statement's first character (comments included) in its file
     encoded: bytes  # the statement's text: parse-tree locations are UTF-8 byte offsets into it
+    offset: int = 0  # where the statement's text (comments included) starts in its file, in characters
 
     def line(self, location: int | None) -> int:
         return self.first_line + self.encoded.count(b"\n", 0, max(location or 0, 0))
 
 
-def table_statements(text: str, path: Path) -> tuple[list[Statement], list[SourceProblem]]:
-    """The table DDL of a SQL file, parsed with pglast; statements it cannot parse become problems, not errors."""
+def table_statements(text: str, path: Path, pattern: re.Pattern[str] = _TABLE_DDL) -> tuple[list[Statement], list[SourceProblem]]:
+    """The table DDL of a SQL file (or the statements ``pattern`` matches), parsed with pglast; statements it cannot
+    parse become problems, not errors."""
     try:
         pieces = parser.split(text, with_parser=False)  # the scanner alone: fast, and fine with PG syntax pglast lacks
     except parser.ParseError as exc:
@@ -225,7 +228,7 @@ def table_statements(text: str, path: Path) -> tuple[list[Statement], list[Sourc
             continue
         line += text.count("\n", cursor, at)
         cursor = at
-        if not _TABLE_DDL.match(piece):
+        if not pattern.match(piece):
             continue
         try:
             parsed = json.loads(parser.parse_sql_json(piece))
@@ -235,7 +238,7 @@ def table_statements(text: str, path: Path) -> tuple[list[Statement], list[Sourc
         encoded = piece.encode("utf-8")
         for raw in parsed.get("stmts", ()):
             [(kind, node)] = raw["stmt"].items()
-            statements.append(Statement(kind, node, line, encoded))
+            statements.append(Statement(kind, node, line, encoded, at))
     return statements, problems
 
 

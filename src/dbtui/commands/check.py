@@ -1,10 +1,11 @@
-"""``dbtui check [--json] [--database]``: convention and annotation findings, like a linter."""
+"""``dbtui check [--json] [--database] [--all]``: convention, annotation and operation findings, like a linter."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from itertools import groupby
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbtui import exit_codes
@@ -17,19 +18,25 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "check", help="convention and annotation findings",
-        description="Check the schema against the conventions and schema_annotations.yaml. By default a fresh "
-                    "throwaway database is migrated from migrations/ and checked; exit 1 when an error is found.",
+        description="Check the schema against the conventions and schema_annotations.yaml, and the migrations "
+                    "pending on the database (--database-url, else the development one) for statements that lock or "
+                    "rewrite a live table. By default a fresh throwaway database is migrated from migrations/ and "
+                    "checked; exit 1 when an error is found.",
     )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--database", action="store_true",
                         help="check the development database (or --database-url) as it is, instead of a fresh one")
+    parser.add_argument("--all", action="store_true", dest="all_migrations",
+                        help="judge the statements of every migration, not only the pending ones")
     parser.set_defaults(func=_check)
 
 
 def _check(args: argparse.Namespace, ctx: Context) -> int:
-    from database.dev.conventions import check  # imported when used, like every command's dependencies: fast start-up
+    from database.dev.operation_rules import check_all  # imported when used, like every command's dependencies
 
-    result = check(ctx.project, url=ctx.url() if args.database else None, server=ctx.explicit_url())
+    ctx.require_session("check")
+    result = check_all(ctx.project, target=ctx.url(), url=ctx.url() if args.database else None,
+                       server=ctx.explicit_url(), all_migrations=args.all_migrations)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -38,11 +45,14 @@ def _check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def format_result(result: CheckResult) -> str:
-    """Findings grouped by table, ``file:line: rule: message`` with the fix below, then notes and a summary."""
+    """Convention findings grouped by table, operation findings by migration, ``file:line: rule: message`` with the
+    fix below, then notes and a summary."""
     out: list[str] = []
-    for table, findings in groupby(result.findings, key=lambda f: f.table or ""):
+    schema = [f for f in result.findings if f.lock is None]
+    for table, findings in groupby(schema, key=lambda f: f.table or ""):
         out.append(f"{table}:")
         out.extend(_finding_lines(f) for f in findings)
+    out.extend(format_operations([f for f in result.findings if f.lock is not None]))
     for problem in result.source_problems:
         where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
         out.append(f"{where}: note: {problem.message}; source lines from it are unknown")
@@ -50,12 +60,22 @@ def format_result(result: CheckResult) -> str:
     return "\n".join(out)
 
 
+def format_operations(findings: list[Finding]) -> list[str]:
+    """Risky statements grouped by migration: ``file:line: rule [LOCK]: message`` and the fix."""
+    out: list[str] = []
+    for migration, group in groupby(findings, key=lambda f: f.migration or ""):
+        out.append(f"{Path(migration).name.removesuffix('.sql')} (statements that lock or rewrite live tables):")
+        out.extend(_finding_lines(f) for f in group)
+    return out
+
+
 def _finding_lines(finding: Finding) -> str:
     from database.dev.conventions import ERROR
 
     severity = "" if finding.severity == ERROR else f" ({finding.severity})"
+    lock = f" [{finding.lock}]" if finding.lock else ""
     where = finding.location or "(source line unknown)"
-    lines = [f"  {where}: {finding.rule}{severity}: {finding.message}"]
+    lines = [f"  {where}: {finding.rule}{severity}{lock}: {finding.message}"]
     if finding.fix:
         fix = finding.fix.splitlines()
         lines.append("      fix: " + fix[0])

@@ -26,6 +26,7 @@ def _codegen(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.codegen import generate  # imported when used, like every command's dependencies: fast start-up
 
     project = ctx.project
+    ctx.require_session("codegen")
     result = generate(project, url=ctx.explicit_url(), check=args.check)
     for warning in result.output.warnings:
         print(warning, file=sys.stderr)
@@ -43,6 +44,7 @@ def _watch(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.codegen.watch import Failed, Finished, Started, watch
 
     project = ctx.project
+    ctx.require_session("watch")
     for event in watch(project, url=ctx.explicit_url()):
         if isinstance(event, Started):
             print(f"compiling ({event.reason}) …", flush=True)

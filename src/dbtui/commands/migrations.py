@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode = migrate.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="apply to a throwaway clone and print the schema change; the database is not touched")
     mode.add_argument("--verify", action="store_true", help="on a clone, check each pending migration survives apply, rollback, apply")
+    migrate.add_argument("--yes", "-y", action="store_true",
+                         help="apply statements that lock or rewrite live tables without asking (asked only for a "
+                              "database other than the embedded development one)")
     _lock_timeout(migrate)
     migrate.set_defaults(func=_migrate)
 
@@ -47,8 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for another migrator (default {DEFAULT_LOCK_TIMEOUT:g})")
+    parser.add_argument("--lock-timeout", type=_seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                        help=f"how long to wait for another migrator; 0: do not wait (default {DEFAULT_LOCK_TIMEOUT:g})")
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more (argparse turns the ValueError into a usage error, exit 2)."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(text)
+    return value
 
 
 _STATE = {"applied": "●", "pending": "○", "edited": "✱", "missing": "✗"}
@@ -120,6 +131,7 @@ def _progress(event: MigrationEvent) -> None:
 def _migrate(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migration_preview, migrations
 
+    ctx.require_session("migrate")
     url, directory = ctx.url(), ctx.project.migrations
     if args.dry_run:
         result = migration_preview.dry_run(url, directory, args.id, on_event=_progress)
@@ -143,15 +155,44 @@ def _migrate(args: argparse.Namespace, ctx: Context) -> int:
             raise ProblemFound(f"{len(failed)} of {len(results)} migration(s) do not round-trip: {', '.join(failed)}")
         print(f"verified {len(results)} migration(s): apply, rollback, apply restore the schema exactly")
         return 0
+    if not args.yes and not _confirm_risky(ctx, url, args.id):
+        print("nothing applied")
+        return 0
     result = migrations.migrate(url, directory, args.id, on_event=_progress, lock_timeout=args.lock_timeout)
     print(f"applied {len(result.done)} migration(s)" if result.done else "nothing to apply: up to date")
     return 0
+
+
+def _confirm_risky(ctx: Context, url: str, target: str | None) -> bool:
+    """Before migrating a database other than the embedded development one: list the planned statements that lock or
+    rewrite live tables and ask. No terminal to ask on: refuse (exit 2), nothing applied."""
+    from database.config import redact
+    from database.dev.migration_status import plan_migrate, read_status
+    from database.dev.operation_rules import check_operations, is_dev_cluster
+    from dbtui.commands.check import format_operations
+
+    if is_dev_cluster(url, ctx.project):
+        return True
+    planned = plan_migrate(read_status(url, ctx.project.migrations), target)
+    # A migration that fails on the clone stops the judging there; the real run then reports it like any failure.
+    risky = list(check_operations(ctx.project, url, ids=planned, stop_at_failure=True).findings) if planned else []
+    if not risky:
+        return True
+    rules = ", ".join(dict.fromkeys(f.rule for f in risky))
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{len(risky)} statement(s) would lock or rewrite live tables of {redact(url)} ({rules}); "
+                          "pass --yes to apply anyway (no terminal to ask on); nothing was applied",
+                          path=risky[0].migration, line=risky[0].line)
+    print("\n".join(format_operations(risky)))
+    answer = input(f"apply {len(planned)} migration(s) with {len(risky)} risky statement(s) to {redact(url)}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev import migrations
     from database.dev.migration_status import read_status
 
+    ctx.require_session("rollback")
     url, directory = ctx.url(), ctx.project.migrations
     if not args.yes:
         planned = migrations.rollback_plan(read_status(url, directory), args.id, unmark=args.unmark)

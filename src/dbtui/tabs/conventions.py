@@ -1,6 +1,7 @@
-"""Conventions tab: ``dbtui check`` findings in a table, filtered by rule, severity or table, with the fix hint;
-``enter`` jumps to the migration that created the offending table or column; ``c`` reruns. Shows annotation
-coverage. Checks run like the CLI's: on a throwaway database migrated from the project's files.
+"""Conventions tab: ``dbtui check`` findings in a table, filtered by rule, severity, table or migration, with the
+fix hint; ``enter`` jumps to the migration that created the offending table or column (or holds the risky statement);
+``c`` reruns. Shows annotation coverage. Checks run like the CLI's: on a throwaway database migrated from the
+project's files, and the operation rules on the migrations pending on the app's database (the ``lock`` column).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from database.dev.conventions import CheckResult, Finding
     from database.dev.project_watch import ProjectChanges
 
-FILTERS = ("rule", "severity", "table")
+FILTERS = ("rule", "severity", "table", "migration")
 
 
 def matches(finding: Finding, text: str) -> bool:
@@ -39,6 +40,7 @@ class ConventionsTab(TabContent):
         self.project = project
         self.result: CheckResult | None = None
         self.shown: list[Finding] = []
+        self.url: str | None = None  # the app's database: operation rules judge what is pending there
         self.filter = ""
         self.checking = False
         self.again = False  # files changed while checking: check once more after
@@ -50,11 +52,16 @@ class ConventionsTab(TabContent):
                 yield Select[str]([], prompt=f"any {name}", id=f"filter-{name}", allow_blank=True)
         with Horizontal(id="conventions-body"):
             table: ListTable[Any] = ListTable(id="conventions-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("severity", "rule", "table", "column", "where")
+            table.add_columns("severity", "rule", "lock", "table", "column", "where")
             yield table
             with VerticalScroll(id="conventions-detail"):
                 yield Static("", id="finding-message")
                 yield SqlView(id="finding-fix")
+
+    def database_ready(self, url: str) -> None:
+        """Checks use their own throwaway database; they run on ``c`` or when the tab is first shown. The app's
+        database says which migrations are pending."""
+        self.url = url
 
     def on_mount(self) -> None:
         """Mounted when first shown or when ``c`` is pressed: either way, check."""
@@ -75,14 +82,16 @@ class ConventionsTab(TabContent):
             return
         self.checking = True
         self.query_one("#conventions-summary", Label).update("Checking…")
-        self._check()
+        self._check(self.url)
 
     @work(thread=True, exit_on_error=False, group="checks")
-    def _check(self) -> None:
+    def _check(self, url: str | None) -> None:
         from database.dev.conventions import check  # pglast: imported on first use, not at start
+        from database.dev.operation_rules import check_all
 
         project = self.project
-        messages.deliver(self, lambda: check(project), messages.ChecksDone, messages.ChecksFailed)
+        job = (lambda: check_all(project, target=url)) if url else (lambda: check(project))
+        messages.deliver(self, job, messages.ChecksDone, messages.ChecksFailed)
 
     def _checked(self) -> None:
         self.checking = False
@@ -133,7 +142,7 @@ class ConventionsTab(TabContent):
             severity = Text(finding.severity, style="red" if finding.severity == "error" else "yellow")
             # The file name and line: the folder is the same for every finding (the detail pane has the path).
             where = Path(finding.location).name if finding.location else ""
-            table.add_row(severity, finding.rule, finding.table or "", finding.column or "", where)
+            table.add_row(severity, finding.rule, finding.lock or "", finding.table or "", finding.column or "", where)
         self._show_detail(self.shown[0] if self.shown else None)
 
     def on_data_table_row_highlighted(self, event: ListTable.RowHighlighted) -> None:
@@ -150,6 +159,8 @@ class ConventionsTab(TabContent):
             return
         text = Text()
         text.append(f"{finding.rule}", style="bold").append(f" ({finding.severity})\n")
+        if finding.lock:
+            text.append(f"takes {finding.lock}\n", style="bold yellow")
         text.append(finding.message)
         if finding.location:
             text.append(f"\n\n{finding.location}", style="cyan").append("  enter: show the migration", style="dim")

@@ -445,8 +445,13 @@ class MigrationsTab(TabContent):
 
 
 def confirm_warnings(plan: Plan) -> list[str]:
-    """What the confirmation warns of: data a rollback drops, convention errors the pending migrations bring."""
+    """What the confirmation warns of: data a rollback drops, statements that lock live tables, convention errors
+    the pending migrations bring."""
     warnings = [f"drops {dropped} (and its data)" for dropped in plan.drops]
+    if plan.risky:
+        warnings.append(f"{len(plan.risky)} statement{'s' if len(plan.risky) != 1 else ''} would lock or rewrite "
+                        "live tables:")
+        warnings.extend(f"  {risky}" for risky in plan.risky)
     if plan.warnings:
         warnings.append(f"{len(plan.warnings)} convention error{'s' if len(plan.warnings) != 1 else ''} "
                         "(dbtui check) in these migrations; y applies them anyway:")

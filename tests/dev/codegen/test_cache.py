@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 from database.config import Project
 from database.dev import server
 from database.dev.codegen import cache, generate
-from database.dev.codegen.runner import Compiler, validate_module
+from database.dev.codegen.files import validate_module
+from database.dev.codegen.runner import Compiler
 from database.errors import DbtuiError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -68,9 +71,9 @@ def test_a_query_edit_describes_only_that_query(project_copy: Project, server_ur
     project_copy.queries.write_text(text.replace("ORDER BY created_at, id;", "ORDER BY name;", 1))
     analyzed, warm = _compile(project_copy, server_url)
     assert len(analyzed) == 1
+    shutil.rmtree(cache.folder(project_copy) / "outputs")  # not the whole outputs: the analyses must answer
     assert _compile(project_copy, server_url)[0] == ()  # and the new analysis was stored
-    for path in _cache_files(project_copy):
-        path.unlink()
+    shutil.rmtree(cache.folder(project_copy))
     analyzed, cold = _compile(project_copy, server_url)
     assert len(analyzed) == text.count("-- name:") and warm == cold
 
@@ -124,9 +127,36 @@ def test_a_corrupt_cache_file_is_ignored_and_replaced(project_copy: Project, ser
     for corrupt in (good[: len(good) // 2], "", json.dumps(data), json.dumps({**json.loads(good), "format": 0})):
         path.write_text(corrupt)
         project_copy.orm.unlink()
+        shutil.rmtree(cache.folder(project_copy) / "outputs")  # so the entry must answer
         generate(project_copy, url=server_url)
         assert _outputs(project_copy) == expected
         assert json.loads(path.read_text())["methods"] == json.loads(good)["methods"]
+
+
+def test_stored_outputs_are_used_and_a_corrupt_one_is_ignored(project_copy: Project, server_url: str) -> None:
+    """The same migrations, queries and annotations: outputs and the ORM's bytecode come from the outputs cache;
+    a damaged stored output is a miss, and damaged bytecode is only compiled again by the importer."""
+    generate(project_copy, url=server_url)
+    expected = _outputs(project_copy)
+    [stored] = (cache.folder(project_copy) / "outputs").glob("*.json")
+    pyc = stored.with_suffix(".pyc")
+    assert pyc.read_bytes()[16:] and stored.read_text().startswith("{")
+    with Compiler(project_copy, url=server_url) as compiler:
+        assert compiler.compile().cached and compiler.analyzed == ()
+    good = stored.read_text()
+    for damaged in (good[: len(good) // 2], json.dumps({"schema": 1, "orm": "", "signatures": [], "warnings": []})):
+        stored.write_text(damaged)
+        project_copy.orm.unlink()
+        generate(project_copy, url=server_url)
+        assert _outputs(project_copy) == expected and stored.read_text() == good
+    pyc.write_bytes(b"not bytecode")
+    project_copy.orm.unlink()
+    generate(project_copy, url=server_url)
+    assert _outputs(project_copy) == expected
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    done = subprocess.run([sys.executable, "-c", "import orm; print(len(orm.AsyncQuerier.__dict__) > 3)"],
+                          cwd=project_copy.root, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
 
 
 def test_the_key_covers_migrations_server_and_url(project_copy: Project, server_url: str, monkeypatch) -> None:

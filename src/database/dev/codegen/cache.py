@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -24,16 +25,17 @@ from typing import Any
 from database import config
 from database.config import Project
 from database.dev import server
+from database.dev.codegen.files import write_atomic
 from database.dev.codegen.model import Catalog, Method, Query, Table
 from database.dev.fingerprint import migrations_digest
 
-FORMAT = 3
+FORMAT = 4
 KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
 
 _HERE = Path(__file__).resolve().parent
 # The code whose output is cached: a change to any of it (an upgrade, a fix) must not serve old answers.
 _SOURCES = (_HERE / "model.py", _HERE / "parse.py", _HERE / "infer.py", _HERE / "cache.py",
-            _HERE.parent / "schema_dump.py")
+            _HERE.parent / "schema_dump.py", _HERE.parent / "catalog.py")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Entry:
     queries_digest: str | None = None  # of the queries.sql text that ``queries`` were parsed from
     queries: tuple[Query, ...] = ()
     methods: dict[str, Method] = field(default_factory=dict)
+    parse_warnings: tuple[str, ...] = ()  # queries.sql's statements skipped for want of an annotation
 
 
 def key(project: Project, url: str | None) -> str:
@@ -107,6 +110,7 @@ def load(project: Project, cache_key: str) -> Entry:
             _decode(str, data["queries_digest"]),
             _decode(tuple[Query, ...], data["queries"]),
             {_decode(str, k): _decode(Method, v, tables, query=None) for k, v in data["methods"].items()},
+            _decode(tuple[str, ...], data["parse_warnings"]),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Entry(cache_key)
@@ -115,8 +119,6 @@ def load(project: Project, cache_key: str) -> Entry:
 def save(project: Project, entry: Entry, current: list[Query]) -> None:
     """Store ``entry`` (complete: schema and catalog known) with the analyses of the ``current`` queries only,
     atomically; drop the oldest files."""
-    from database.dev.codegen.runner import write_atomic
-
     keys = {query_key(q) for q in current}
     data = {
         "format": FORMAT,
@@ -126,6 +128,7 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
         "queries_digest": entry.queries_digest,
         "queries": _encode(entry.queries),
         "methods": {k: _encode(m, tables=True) for k, m in entry.methods.items() if k in keys},
+        "parse_warnings": list(entry.parse_warnings),
     }
     directory = folder(project)
     try:
@@ -135,6 +138,53 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only makes the next run slower
+
+
+# --- whole outputs ---------------------------------------------------------------------------------------------------
+# The same cache key, queries.sql and annotations give the same files: a run with all three unchanged (the usual
+# ``dbtui codegen``, ``--check`` in CI, a fresh checkout) reads the outputs and the ORM's bytecode from here, without
+# decoding the entry, emitting or compiling anything.
+
+OUTPUTS_KEPT = 16
+
+
+def output_key(cache_key: str, queries: str, annotations: bytes | None, orm: Path) -> str:
+    """What the outputs depend on beyond the cache key; the ORM's path and the interpreter for its bytecode."""
+    parts = [cache_key, queries_digest(queries), hashlib.sha256(annotations).hexdigest() if annotations is not None
+             else None, str(orm), sys.implementation.cache_tag]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def load_output(project: Project, key: str) -> tuple[dict[str, Any], bytes | None] | None:
+    """The outputs stored for ``key`` (schema, orm, signatures, warnings) and the ORM's .pyc bytes, if any."""
+    base = folder(project) / "outputs" / key
+    try:
+        data = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
+        if set(data) != {"schema", "orm", "signatures", "warnings"} or not all(
+                isinstance(data[k], str) for k in ("schema", "orm")):
+            return None
+        data["signatures"], data["warnings"] = tuple(data["signatures"]), tuple(data["warnings"])
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        pyc: bytes | None = base.with_suffix(".pyc").read_bytes()  # checked by hash on import: never stale
+    except OSError:
+        pyc = None
+    return data, pyc
+
+
+def save_output(project: Project, key: str, output: dict[str, Any], pyc: bytes | None) -> None:
+    directory = folder(project) / "outputs"
+    try:
+        if pyc is not None:
+            write_atomic(directory / f"{key}.pyc", pyc)
+        write_atomic(directory / f"{key}.json", json.dumps(output, separators=(",", ":")))
+        files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in files[OUTPUTS_KEPT:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".pyc").unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _encode(value: Any, *, tables: bool = False) -> Any:

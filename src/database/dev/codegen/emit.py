@@ -31,11 +31,15 @@ class Module:
 
 def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, queries: str, migrations: str) -> Module:
     """Render the module; ``queries`` and ``migrations`` are project-relative paths named in its header."""
-    enums = [t for t in catalog.tables if t.enum_values is not None]
-    tables = [t for t in catalog.tables if t.enum_values is None]
+    used = {m.table.oid for m in methods if m.table} | {f.embed.oid for m in methods for f in m.fields if f.embed}
+    emitted = [t for t in catalog.tables if t.schema in catalog.search_path or t.oid in used]
+    enums = [t for t in emitted if t.enum_values is not None]
+    tables = [t for t in emitted if t.enum_values is None]
     body: list[str] = []
     for table in enums:
-        body.append(_enum(table))
+        body.append(_enum(table.class_name, f"The rows of ``{table.name}``.", table.enum_values or ()))
+    for enum in catalog.enums:
+        body.append(_enum(enum.class_name, f"The ENUM type ``{enum.name}``.", enum.values))
     for table in tables:
         body.append(_dataclass(table.class_name, [_plain_field(c) for c in table.columns],
                                annotations.description(table.name) or f"A row of ``{table.name}``.",
@@ -44,13 +48,14 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
         if method.returns == "row":
             fields = [(f.name, _field_type(f)) for f in method.fields]
             body.append(_dataclass(method.row_class, fields, f"A result row of ``{method.query.name}``.", {}))
-        if method.query.kind == "copyfrom":
+        if method.query.kind in _TAKES_ROWS:
             fields = [(a.name, _annotation(a.type, a.nullable)) for a in method.arguments]
-            body.append(_dataclass(method.params_class, fields, f"One row for ``{method.query.name}`` to copy in.", {}))
+            what = "to copy in" if method.query.kind == "copyfrom" else "of the batch"
+            body.append(_dataclass(method.params_class, fields, f"One row for ``{method.query.name}`` {what}.", {}))
     for method in methods:
         body.append(f"{_constant(method)} = {_literal(method.sql)}")
     prelude, bodies = _querier_prelude(), ["\n".join(_method(m)) for m in methods]
-    top = [_header(queries, migrations) + _imports(catalog, methods)] + body
+    top = [_header(queries, migrations) + _imports(catalog, emitted, methods)] + body
     source = "\n\n\n".join(top + ["".join([prelude, *("\n\n" + b for b in bodies)])]) + "\n"
     parts = (*top, prelude, *(f"class AsyncQuerier:\n{b}" for b in bodies))
     return Module(source, tuple(_signature(m) for m in methods), parts)
@@ -61,16 +66,18 @@ def _header(queries: str, migrations: str) -> str:
             'Do not edit: change the queries or the migrations and run `dbtui codegen` again.\n"""\n\n')
 
 
-def _imports(catalog: Catalog, methods: list[Method]) -> str:
-    types = [c.type for t in catalog.tables for c in t.columns]
+def _imports(catalog: Catalog, tables: list[Table], methods: list[Method]) -> str:
+    types = [c.type for t in tables for c in t.columns]
     types += [a.type for m in methods for a in m.arguments] + [f.type for m in methods for f in m.fields]
     needed = {line for t in types for line in t.imports}
     stdlib = {"from dataclasses import dataclass", "from typing import TYPE_CHECKING, Any"}
     stdlib |= {line for line in needed if not line.startswith("from typing ")}
-    if any(t.enum_values is not None for t in catalog.tables):
+    if any(t.enum_values is not None for t in tables) or catalog.enums:
         stdlib.add("from enum import StrEnum")
-    if any(m.query.kind == "copyfrom" for m in methods):
+    if any(m.query.kind in _TAKES_ROWS for m in methods):
         stdlib.add("from collections.abc import Iterable")
+    if any(m.query.kind == "iter" for m in methods):
+        stdlib.add("from collections.abc import AsyncIterator")
     merged: dict[str, set[str]] = {}
     for line in stdlib:
         module, names = line[len("from "):].split(" import ")
@@ -98,6 +105,9 @@ def _field_type(field: Field) -> str:
 
 
 def _docstring(text: str, indent: str) -> str:
+    """A docstring for any text from the annotations file: as written when it reads well so, else its repr."""
+    if text.endswith('"') or any(not (c.isprintable() or c in "\n\t") for c in text):
+        return f"{indent}{text!r}"
     text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return f'{indent}"""{text}"""'
 
@@ -107,27 +117,38 @@ def _dataclass(name: str, fields: list[tuple[str, str]], doc: str, comments: dic
     for field_name, annotation in fields:
         comment = comments.get(field_name)
         if comment:
-            lines.append(f"{INDENT}#: {' '.join(comment.split())}")
+            lines.append(f"{INDENT}#: {''.join(c for c in ' '.join(comment.split()) if c.isprintable())}")
         lines.append(f"{INDENT}{field_name}: {annotation}")
     if not fields:
         lines.append(f"{INDENT}pass")
     return "\n".join(lines)
 
 
-def _enum(table: Table) -> str:
-    lines = [f"class {table.class_name}(StrEnum):", _docstring(f"The rows of ``{table.name}``.", INDENT), ""]
+def _enum(class_name: str, doc: str, values: tuple[str, ...]) -> str:
+    lines = [f"class {class_name}(StrEnum):", _docstring(doc, INDENT), ""]
     used: set[str] = set()
-    for value in table.enum_values or ():
-        member = re.sub(r"\W", "_", value).upper() or "EMPTY"
-        if member[0].isdigit():
-            member = "_" + member
-        while member in used:
-            member += "_"
+    for value in values:
+        member = _member(value, used)
         used.add(member)
         lines.append(f"{INDENT}{member} = {value!r}")
-    if not table.enum_values:
+    if not values:
         lines.append(f"{INDENT}pass")
     return "\n".join(lines)
+
+
+def _member(value: str, used: set[str]) -> str:
+    """A StrEnum member name for any value: ``'op!en'`` → ``OP_EN``, ``'2fa'`` → ``_2FA``, ``''`` → ``EMPTY``; never
+    one of Enum's reserved ``_sunder_`` names, never a name already taken (``OP_EN_2``)."""
+    base = re.sub(r"\W+", "_", value).strip("_").upper()
+    if not base.isidentifier():
+        base = re.sub(r"[^A-Z0-9_]+", "_", base.encode("ascii", "ignore").decode().upper()).strip("_")
+    base = base or "EMPTY"
+    if base[0].isdigit():
+        base = "_" + base
+    member, suffix = base, 2
+    while member in used:
+        member, suffix = f"{base}_{suffix}", suffix + 1
+    return member
 
 
 def _constant(method: Method) -> str:
@@ -163,22 +184,31 @@ def _querier_prelude() -> str:
     ])
 
 
+# Kinds whose method takes an iterable of ``<Name>Params`` rows instead of keyword arguments.
+_TAKES_ROWS = ("copyfrom", "batchexec", "batchone", "batchmany")
+_BATCH = ("batchexec", "batchone", "batchmany")
+
+
 def _returns(method: Method) -> str:
+    kind = method.query.kind
     if method.returns == "none":
         return "None"
-    if method.returns == "rowcount":
-        return "int"
+    if method.returns in ("rowcount", "exists"):
+        single = "int" if method.returns == "rowcount" else "bool"
+        return f"list[{single}]" if kind in _BATCH else single
     if method.returns == "cursor":
         return "AsyncRawCursor[Any]"
-    item = method.row_class if method.returns in ("table", "row") else _field_type(method.fields[0])
-    if method.query.kind == "one":
-        return item if item.endswith("| None") else f"{item} | None"  # type: ignore[operator]
-    return f"list[{item}]"
+    item: str = method.row_class if method.returns in ("table", "row") else _field_type(method.fields[0])  # type: ignore[assignment]
+    optional = item if item.endswith("| None") else f"{item} | None"
+    return {"one": optional, "execlastid": optional, "iter": f"AsyncIterator[{item}]", "batchone": f"list[{optional}]",
+            "batchmany": f"list[list[{item}]]"}.get(kind, f"list[{item}]")
 
 
 def _parameters(method: Method) -> str:
     if method.query.kind == "copyfrom":
         return f"self, rows: Iterable[{method.params_class}]"
+    if method.query.kind in _BATCH:
+        return f"self, params: Iterable[{method.params_class}]"
     if not method.arguments:
         return "self"
     return "self, *, " + ", ".join(f"{a.name}: {_annotation(a.type, a.nullable)}" for a in method.arguments)
@@ -206,27 +236,31 @@ def _build(method: Method) -> str:
         field = method.fields[0]
         return _loaded(field.type, field.nullable, "r[0]")
     parts: list[str] = []
-    index = 0
+    index, total = 0, sum(f.width for f in method.fields)
     for field in method.fields:
         if field.embed is None:
             parts.append(_loaded(field.type, field.nullable, f"r[{index}]"))
         else:
             inner = [_loaded(c.type, c.nullable, f"r[{index + k}]") for k, c in enumerate(field.embed.columns)]
-            row = _call(field.embed.class_name, inner, index)
+            row = _call(field.embed.class_name, inner, index, total)
             parts.append(f"None if r[{index}] is None else {row}" if field.nullable else row)
         index += field.width
-    return _call(method.row_class, parts, 0)  # type: ignore[arg-type]
+    return _call(method.row_class, parts, 0, total)  # type: ignore[arg-type]
 
 
-def _call(name: str, parts: list[str], start: int) -> str:
+def _call(name: str, parts: list[str], start: int, total: int) -> str:
+    """``name(...)`` of the row's columns ``start`` on; ``*r`` when they are the whole row (``total`` columns)."""
     if parts == [f"r[{start + k}]" for k in range(len(parts))]:
-        return f"{name}(*r)" if start == 0 else f"{name}(*r[{start}:{start + len(parts)}])"
+        whole = start == 0 and len(parts) == total
+        return f"{name}(*r)" if whole else f"{name}(*r[{start}:{start + len(parts)}])"
     return f"{name}({', '.join(parts)})"
 
 
 def _method(method: Method) -> list[str]:
     constant = _constant(method)
     lines = [f"{INDENT}async def {method.method}({_parameters(method)}) -> {_returns(method)}:"]
+    if method.query.comments:
+        lines.append(_docstring("\n".join(method.query.comments), INDENT * 2))
     body = ["cur = await self._cursor()"]
     if method.query.kind == "copyfrom":
         values = ", ".join(_dumped(a, f"row.{a.name}") for a in method.arguments)
@@ -238,18 +272,54 @@ def _method(method: Method) -> list[str]:
             f"{INDENT * 2}count += 1",
             "return count",
         ]
+    elif method.query.kind in _BATCH:
+        body += _batch(method, constant)
     else:
-        args = [_dumped(a, a.name) for a in method.arguments]
-        params = f"({', '.join(args)}{',' if len(args) == 1 else ''})"
+        params = _tuple([_dumped(a, a.name) for a in method.arguments])
+        if method.query.kind == "iter" and method.returns != "rowcount":
+            body += [f"async for r in cur.stream({constant}, {params}):", f"{INDENT}yield {_build(method)}"]
+            return lines + [INDENT * 2 + line for line in body]
         body.append(f"await cur.execute({constant}, {params}, prepare=True)")
         if method.returns == "rowcount":
             body.append("return cur.rowcount")
+        elif method.returns == "exists":
+            body.append("return await cur.fetchone() is not None")
         elif method.returns == "cursor":
             body.append("return cur")
         elif method.returns != "none":
             build = _build(method)
-            if method.query.kind == "one":
+            if method.query.kind in ("one", "execlastid"):
                 body += ["r = await cur.fetchone()", f"return None if r is None else {build}"]
             else:
                 body.append(f"return [{build} for r in await cur.fetchall()]")
     return lines + [INDENT * 2 + line for line in body]
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+
+
+def _batch(method: Method, constant: str) -> list[str]:
+    """One ``executemany`` (psycopg sends it in one pipeline: one round trip), then each row's result in order."""
+    kind = method.query.kind
+    lines = [f"batch = [{_tuple([_dumped(a, f'p.{a.name}') for a in method.arguments])} for p in params]"]
+    if kind == "batchexec":
+        return lines + ["if batch:", f"{INDENT}await cur.executemany({constant}, batch)"]
+    if method.returns == "exists":
+        each = "(await cur.fetchone()) is not None"
+    elif method.returns == "rowcount":
+        each = "cur.rowcount"
+    elif kind == "batchone":
+        each = f"None if (r := await cur.fetchone()) is None else {_build(method)}"
+    else:
+        each = f"[{_build(method)} for r in await cur.fetchall()]"
+    return lines + [
+        "if not batch:",
+        f"{INDENT}return []",
+        f"await cur.executemany({constant}, batch, returning=True)",
+        "out = []",
+        "while True:",
+        f"{INDENT}out.append({each})",
+        f"{INDENT}if not cur.nextset():",
+        f"{INDENT * 2}return out",
+    ]

@@ -8,39 +8,81 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import psycopg
 from pglast import ast, parse_sql
-from pglast.enums import JoinType, SetOperation
+from pglast.enums import SetOperation
 from pglast.parser import ParseError
-from psycopg.pq import DiagnosticField, ExecStatus
+from psycopg.pq import DiagnosticField, ExecStatus, Format
 from psycopg.pq.abc import PGconn, PGresult
 
-from database.dev import schema_dump
+from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.model import (Argument, Catalog, Column, Field, Method, PyType, Query, Table, class_name_for,
-                                         identifier, snake)
+from database.dev.codegen.model import (
+    Argument,
+    Catalog,
+    Column,
+    EnumClass,
+    Field,
+    Method,
+    PyType,
+    Query,
+    Table,
+    class_name_for,
+    identifier,
+    method_name,
+    snake,
+)
+from database.dev.codegen.trace import (
+    Scope,
+    Source,
+    add_sources,
+    derived_columns,
+    expand_star,
+    expr_nullable,
+    output_list,
+    star_of,
+    statement_scope,
+    walk,
+)
 
 # --- types ------------------------------------------------------------------------------------------------------------
 
+def _t(annotation: str, *imports: str) -> PyType:
+    return PyType(annotation, imports)
+
+
+_DATETIME, _DATE, _DECIMAL = "from datetime import datetime", "from datetime import date", "from decimal import Decimal"
+_RANGE, _MULTIRANGE = "from psycopg.types.range import Range", "from psycopg.types.multirange import Multirange"
+_IP = "from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network"
+_RANGES = {"int4": ("int",), "int8": ("int",), "num": ("Decimal", _DECIMAL), "date": ("date", _DATE),
+           "ts": ("datetime", _DATETIME), "tstz": ("datetime", _DATETIME)}
+
+# What psycopg's loaders give for the built-in types it adapts (text format, as the generated methods fetch). A type
+# it has no loader for arrives as its text: ``str`` (bit strings, money, geometric types, tsvector, macaddr, xid,
+# extension types such as citext or ltree), except arrays, which stay their literal text and so are typed Any.
 _SCALARS: dict[str, PyType] = {
-    **{n: PyType("int") for n in ("int2", "int4", "int8", "oid", "xid", "cid")},
-    **{n: PyType("float") for n in ("float4", "float8")},
-    "numeric": PyType("Decimal", ("from decimal import Decimal",)),
-    "bool": PyType("bool"),
-    "timestamptz": PyType("datetime", ("from datetime import datetime",)),
-    "timestamp": PyType("datetime", ("from datetime import datetime",)),
-    "date": PyType("date", ("from datetime import date",)),
-    "time": PyType("time", ("from datetime import time",)),
-    "timetz": PyType("time", ("from datetime import time",)),
-    "interval": PyType("timedelta", ("from datetime import timedelta",)),
-    "uuid": PyType("UUID", ("from uuid import UUID",)),
-    "bytea": PyType("bytes"),
+    **{n: _t("int") for n in ("int2", "int4", "int8", "oid")},
+    **{n: _t("float") for n in ("float4", "float8")},
+    "numeric": _t("Decimal", _DECIMAL),
+    "bool": _t("bool"),
+    "timestamptz": _t("datetime", _DATETIME),
+    "timestamp": _t("datetime", _DATETIME),
+    "date": _t("date", _DATE),
+    "time": _t("time", "from datetime import time"),
+    "timetz": _t("time", "from datetime import time"),
+    "interval": _t("timedelta", "from datetime import timedelta"),
+    "uuid": _t("UUID", "from uuid import UUID"),
+    "bytea": _t("bytes"),
     "json": PyType("Any", ("from typing import Any",), json=True),
     "jsonb": PyType("Any", ("from typing import Any",), json=True),
+    "inet": _t("IPv4Address | IPv6Address | IPv4Interface | IPv6Interface", _IP),  # an interface when it has a prefix
+    "cidr": _t("IPv4Network | IPv6Network", _IP),
+    "record": _t("tuple[str | None, ...]"),  # psycopg gives a row value's fields as text
+    **{f"{n}range": _t(f"Range[{a[0]}]", _RANGE, *a[1:]) for n, a in _RANGES.items()},
+    **{f"{n}multirange": _t(f"Multirange[{a[0]}]", _MULTIRANGE, *a[1:]) for n, a in _RANGES.items()},
 }
 _ANY = PyType("Any", ("from typing import Any",))
 
@@ -51,74 +93,115 @@ class TypeMap:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.known: dict[int, PyType | None] = {}
+        self.enums: dict[int, str] = {}  # ENUM type oid → its StrEnum class (set with the catalog)
+        self._all: dict[int, tuple] | None = None
 
     def get(self, oid: int) -> PyType | None:
         """None when there is no good mapping (the caller falls back to Any and warns)."""
         if oid not in self.known:
-            row = self.conn.execute(
-                "SELECT typname, typcategory, typelem, typbasetype, typtype FROM pg_type WHERE oid = %s", (oid,)
-            ).fetchone()
-            self.known[oid] = self._map(row) if row else None
+            row = self._rows().get(oid)
+            self.known[oid] = self._map(oid, row) if row else None
         return self.known[oid]
 
-    def _map(self, row: tuple) -> PyType | None:
-        name, category, elem, base, kind = row
+    def _rows(self) -> dict[int, tuple]:
+        """All of pg_type in one query (a few hundred rows, ~ms), instead of a round trip per type."""
+        if self._all is None:
+            rows = self.conn.execute("SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
+                                     " typnamespace::regnamespace::text FROM pg_type").fetchall()
+            self._all = {row[0]: row[1:] for row in rows}
+        return self._all
+
+    def _map(self, oid: int, row: tuple) -> PyType | None:
+        name, category, elem, base, kind, namespace = row
         if kind == "d":
             return self.get(base)
+        if oid in self.enums:
+            return PyType(self.enums[oid], enum=self.enums[oid])
+        loaded = psycopg.adapters.get_loader(oid, Format.TEXT) is not None
         if category == "A" and elem:
             inner = self.get(elem)
-            return None if inner is None else PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
-        if name in _SCALARS:
+            if inner is None or not loaded:  # psycopg gives an array it has no loader for as its literal text
+                return None
+            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+        if namespace == "pg_catalog" and name in _SCALARS and loaded:
             return _SCALARS[name]
-        if category == "S" or kind == "e":  # text, varchar, char, name, citext, native enums
+        if kind == "p":  # pseudo-types: void, anyelement, …
+            return None
+        if kind == "c":  # a composite value arrives as its text: '(1,x)'
             return PyType("str")
-        return None
+        return PyType("str") if not loaded or category == "S" else None
 
 
 # --- the catalog ------------------------------------------------------------------------------------------------------
 
 
 def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
-    """Every table on the search path (not the migration tool's) with its columns; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
-    rows = conn.execute(
-        """
-        SELECT c.oid, n.nspname, c.relname, a.attname, a.atttypid, a.attnotnull,
-               (SELECT r.relname FROM pg_constraint k JOIN pg_class r ON r.oid = k.confrelid
-                 WHERE k.contype = 'f' AND k.conrelid = c.oid AND k.conkey = ARRAY[a.attnum]
-                   AND r.relname LIKE '%\\_enum' ORDER BY k.conname LIMIT 1)
-          FROM pg_class c
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE c.relkind IN ('r', 'p', 'v', 'm')
-           AND n.nspname = ANY (current_schemas(false))
-         ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C", a.attnum
-        """
-    ).fetchall()
-    rows = [r for r in rows if not any(fnmatch.fnmatchcase(r[2], p) for p in schema_dump.EXCLUDED_TABLES)]
-    enum_tables = sorted({(r[1], r[2]) for r in rows if r[2].endswith("_enum")})
-    values: dict[str, tuple[str, ...]] = {}
-    for schema, name in enum_tables:
-        query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(psycopg.sql.Identifier(schema, name))
-        values[name] = tuple(v for (v,) in conn.execute(query))
+    """The project's one catalog (``database.dev.catalog``: tables and views of every schema, columns by attnum)
+    typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
+    schema = read_catalog(conn, None, policy_expressions=False, views=True)
+    search_path = schema.search_path
+    enums = tuple(EnumClass(e.oid, e.schema, e.name, class_name_for(
+        e.name, None if e.schema in search_path else e.schema, singular=False), e.labels) for e in schema.enums)
+    types.enums.update((e.oid, e.class_name) for e in enums)
+    values: dict[int, tuple[str, ...]] = {}
+    for table in schema.tables.values():
+        if table.name.endswith("_enum") and table.kind == "table" and table.column("value"):
+            query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(
+                psycopg.sql.Identifier(table.schema, table.name))
+            values[table.oid] = tuple(v for (v,) in conn.execute(query))
     tables: list[Table] = []
-    current: list = []
-    for row in rows + [None]:
-        if current and (row is None or row[0] != current[0][0]):
-            oid, schema, name = current[0][:3]
-            columns = []
-            for *_, column, type_oid, notnull, enum_ref in current:
-                if name.endswith("_enum") and column == "value":
-                    pytype = PyType(class_name_for(name), enum=class_name_for(name))
-                elif enum_ref:
-                    pytype = PyType(class_name_for(enum_ref), enum=class_name_for(enum_ref))
-                else:
-                    pytype = types.get(type_oid) or _ANY
-                columns.append(Column(column, pytype, not notnull))
-            tables.append(Table(oid, schema, name, class_name_for(name), tuple(columns), values.get(name)))
-            current = []
-        if row is not None:
-            current.append(row)
-    return Catalog(tuple(tables))
+    for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
+        enum_refs = {}
+        for key in table.foreign_keys:
+            target = key.references.rpartition(".")[2] if key.references else ""
+            if len(key.columns) == 1 and target.endswith("_enum") and key.referenced_columns == ("value",):
+                enum_refs.setdefault(key.columns[0], target)
+        class_name = class_name_for(table.name, None if table.schema in search_path else table.schema)
+        columns = []
+        for column in table.columns:
+            if table.oid in values and column.name == "value":
+                pytype = PyType(class_name, enum=class_name)
+            elif column.name in enum_refs:
+                pytype = PyType(class_name_for(enum_refs[column.name]), enum=class_name_for(enum_refs[column.name]))
+            else:
+                pytype = types.get(column.type_oid) or _ANY
+            columns.append(Column(column.name, pytype, not column.not_null, column.position))
+        tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
+    definitions = {t.oid: t.definition for t in schema.tables.values() if t.definition}
+    return _traced_views(Catalog(tuple(tables), search_path, enums), definitions)
+
+
+def _traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
+    """Views and materialized views with each column's nullability traced through their definitions (every view
+    column is "nullable" in pg_attribute); a view is traced after the views it reads."""
+    done: dict[int, Table] = {t.oid: t for t in catalog.tables if t.oid not in definitions}
+    tables = {t.oid: t for t in catalog.tables}
+
+    def trace(oid: int, seen: frozenset[int]) -> Table:
+        if oid in done:
+            return done[oid]
+        table = tables[oid]
+        try:
+            stmt = parse_sql(definitions[oid])[0].stmt
+        except ParseError:
+            done[oid] = table
+            return table
+        for node in walk(stmt):  # views it reads first
+            if isinstance(node, ast.RangeVar):
+                used = catalog.by_name(node.relname, node.schemaname or None)
+                if used is not None and used.oid in definitions and used.oid not in seen | {oid}:
+                    trace(used.oid, seen | {oid})
+        current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
+        columns = derived_columns(stmt, current)
+        if columns is not None and len(columns) == len(table.columns):
+            table = replace(table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in
+                                                 zip(table.columns, columns)))
+        done[oid] = table
+        return table
+
+    for oid in definitions:
+        trace(oid, frozenset())
+    return Catalog(tuple(done[t.oid] for t in catalog.tables), catalog.search_path, catalog.enums)
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -189,19 +272,6 @@ def _pipeline_result(pgconn: PGconn) -> PGresult:
     return result
 
 
-@dataclass
-class _Source:
-    """A FROM item visible to the select list: a table (``table`` set) or a subquery/function."""
-
-    table: Table | None
-    nullable: bool
-
-
-@dataclass
-class _Scope:
-    sources: dict[str, _Source] = field(default_factory=dict)
-
-
 class Analyzer:
     """Analyses queries against one database connection; reuse it to keep the connection and type cache warm."""
 
@@ -210,6 +280,7 @@ class Analyzer:
         self.types = TypeMap(conn)
         self.catalog = load_catalog(conn, self.types)
         self._described: dict[str, _Described | _Refused] = {}
+        self._functions: dict[tuple[tuple[str, ...], int], tuple[str | None, ...]] = {}
 
     def describe_all(self, queries: Sequence[Query]) -> None:
         """Ask the server about all these statements at once; the next ``analyze`` of each uses the answer."""
@@ -220,21 +291,26 @@ class Analyzer:
         self._check_embeds(query, stmt, path)
         described = self._describe(query, path)
         warnings: list[str] = []
-        targets = _param_targets(stmt, self.catalog)
+        targets = _param_targets(stmt, self.catalog, self._argument_names)
         arguments = self._arguments(query, described, targets, warnings, path)
-        method = snake(query.name)
+        method = method_name(query.name)
         if query.kind == "copyfrom":
             return self._copyfrom(query, stmt, method, arguments, described, path)
-        if query.kind in ("one", "many") and not described.names:
-            raise CodegenError(f":{query.kind} query returns no columns (use :exec or :execrows, or add RETURNING)",
-                               path=path, line=query.line)
-        if query.kind == "exec":
+        if query.kind == "execlastid" and not described.names:
+            raise CodegenError(":execlastid query returns no columns (add RETURNING id)", path=path, line=query.line)
+        if query.kind in ("exec", "batchexec"):
             return Method(query, method, query.sql, arguments, "none", warnings=tuple(warnings))
-        if query.kind == "execrows":
+        if query.kind in ("execrows", "many", "iter", "batchmany") and not described.names:
             return Method(query, method, query.sql, arguments, "rowcount", warnings=tuple(warnings))
+        if query.kind in ("one", "batchone") and not described.names:  # sqlc accepts these too: was there a row?
+            return Method(query, method, query.sql, arguments, "exists", warnings=tuple(warnings))
         if query.kind == "execresult":
             return Method(query, method, query.sql, arguments, "cursor", warnings=tuple(warnings))
         fields, table = self._result(query, stmt, described, warnings, path)
+        if query.kind == "execlastid":  # the id RETURNING gives back (PostgreSQL has no "last insert id")
+            first = replace(fields[0], nullable=True) if table is None else Field(
+                fields[0].name, table.columns[0].type, True)
+            return Method(query, method, query.sql, arguments, "value", (first,), None, tuple(warnings))
         if table is not None:
             return Method(query, method, query.sql, arguments, "table", fields, table, tuple(warnings))
         returns = "value" if len(fields) == 1 and fields[0].embed is None else "row"
@@ -257,24 +333,42 @@ class Analyzer:
             raise CodegenError(f"{query.name}: cannot analyse: {exc}", path=path, line=query.line) from None
 
     def _check_embeds(self, query: Query, stmt: ast.Node, path: str) -> None:
-        scope, _ = _select_shape(stmt, self.catalog)
+        scope, _ = _shape(stmt, self.catalog)
         for embed in query.embeds:
             source = scope.sources.get(embed.table)
             if source is None or source.table is None:
                 raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
                                    path=path, line=query.line_of(embed.offset))
 
+    def _argument_names(self, name: list[str], count: int) -> tuple[str | None, ...]:
+        """The parameter names of the function ``name`` called with ``count`` arguments, where every candidate
+        (overloads, variadic, defaults aside) agrees; None where they do not or it has none."""
+        key = (tuple(name), count)
+        if key not in self._functions:
+            rows = self.conn.execute(
+                "SELECT p.proargnames[1:%(count)s] FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE p.proname = %(name)s AND p.pronargs = %(count)s AND p.proargmodes IS NULL"
+                " AND (n.nspname = %(schema)s OR %(schema)s IS NULL AND n.nspname = ANY(current_schemas(true)))",
+                {"name": name[-1], "schema": name[-2] if len(name) > 1 else None, "count": count},
+            ).fetchall()
+            columns = [set(names) for names in zip(*[r[0] for r in rows if r[0]])] if rows and all(r[0] for r in rows) else []
+            self._functions[key] = tuple(next(iter(c)) or None if len(c) == 1 else None for c in columns)
+        return self._functions[key]
+
     def _pytype(self, oid: int, what: str, warnings: list[str]) -> PyType:
         mapped = self.types.get(oid)
         if mapped is None:
-            name = self.conn.execute("SELECT format_type(%s, NULL)", (oid,)).fetchone()[0]
-            warnings.append(f"{what}: no Python type for {name}; typed as Any")
+            name, array = self.conn.execute("SELECT format_type(%s, NULL), typcategory = 'A' FROM pg_type WHERE oid = %s",
+                                            (oid, oid)).fetchone()
+            why = " (psycopg loads it as text)" if array else ""
+            warnings.append(f"{what}: no Python type for {name}{why}; typed as Any")
             return _ANY
         return mapped
 
     def _column(self, origin: tuple[int, int]) -> Column | None:
+        """The table column a result column is (the describe's table oid and attnum), if it is a plain one."""
         table = self.catalog.by_oid(origin[0]) if origin[0] else None
-        return table.columns[origin[1] - 1] if table and 0 < origin[1] <= len(table.columns) else None
+        return table.attribute(origin[1]) if table else None
 
     # -- parameters
 
@@ -305,19 +399,17 @@ class Analyzer:
 
     def _result(self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str],
                 path: str) -> tuple[tuple[Field, ...], Table | None]:
-        scope, exprs = _select_shape(stmt, self.catalog)
-        per_column = _align(exprs, scope, len(described.names))
-        nullable_params = {p.number for p in query.params if p.nullable}
+        scope, exprs = _shape(stmt, self.catalog)
         columns: list[Column] = []
-        for i, name in enumerate(described.names):
-            expr, source = per_column[i] if per_column else (None, None)
+        for i, (name, nullable) in enumerate(zip(described.names, _nullability(query, stmt, scope, exprs,
+                                                                              len(described.names), self.catalog))):
             origin = self._column(described.origins[i])
             if origin is not None:
                 pytype = origin.type
-                nullable = origin.nullable or _source_nullable(expr, source, scope, described.origins[i][0])
+                if pytype == _ANY:  # said once per query that reads it
+                    self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
             else:
                 pytype = self._pytype(described.type_oids[i], f"{query.name}: column {name}", warnings)
-                nullable = True if expr is None else _expr_nullable(expr, scope, nullable_params)
             columns.append(Column(name, pytype, nullable))
         embeds = self._embeds(query, exprs, scope, columns, path)
         if not embeds:
@@ -343,7 +435,7 @@ class Analyzer:
         if len(oids) != 1 or 0 in oids:
             return None
         table = self.catalog.by_oid(oids.pop())
-        if table is None or [n for _, n in described.origins] != list(range(1, len(table.columns) + 1)):
+        if table is None or [n for _, n in described.origins] != [c.attnum for c in table.columns]:
             return None
         if table.enum_values is not None:
             return None
@@ -351,7 +443,7 @@ class Analyzer:
             return None
         return table
 
-    def _embeds(self, query: Query, exprs: list, scope: _Scope, columns: list[Column],
+    def _embeds(self, query: Query, exprs: list, scope: Scope, columns: list[Column],
                 path: str) -> dict[int, tuple[Table, bool]]:
         """Column index where each sqlc.embed starts → (table, whether the whole row may be missing)."""
         if not query.embeds:
@@ -393,6 +485,25 @@ class Analyzer:
         return Method(query, method, copy, ordered, "rowcount")
 
 
+def _nullability(query: Query, stmt: ast.Node, scope: Scope, exprs: list, total: int, catalog: Catalog) -> list[bool]:
+    """Whether each result column may be NULL, traced through the statement (see ``trace``); unknown: it may."""
+    if isinstance(stmt, ast.SelectStmt) and stmt.op != SetOperation.SETOP_NONE:  # any branch may bring a NULL
+        branches = derived_columns(stmt, catalog)
+        return [n for _, n in branches] if branches and len(branches) == total else [True] * total
+    if isinstance(stmt, ast.SelectStmt) and any(isinstance(n, ast.GroupingSet) for n in walk(stmt.groupClause)):
+        return [True] * total  # ROLLUP, CUBE, GROUPING SETS put NULL in the grouped columns
+    nullable_params = {p.number for p in query.params if p.nullable}
+    out = []
+    for item in _align(exprs, scope, total) or [None] * total:
+        if item is None:
+            out.append(True)
+        elif isinstance(item, tuple):
+            out.append(item[0].column_nullable(item[1]))
+        else:
+            out.append(expr_nullable(item, scope, nullable_params))
+    return out
+
+
 def embeds_name(table: Table) -> str:
     """The field holding an embedded row is named after the table, singular (``users`` → ``user``)."""
     return snake(table.class_name)
@@ -409,64 +520,24 @@ def _unique(name: str, used: set[str]) -> str:
 # --- structure (pglast) -----------------------------------------------------------------------------------------------
 
 
-def _walk(node: object) -> Iterator[ast.Node]:
-    if isinstance(node, ast.Node):
-        yield node
-        for name in node:
-            yield from _walk(getattr(node, name))
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
+def _shape(stmt: ast.Node, catalog: Catalog) -> tuple[Scope, list]:
+    """The FROM items the output list sees (a set operation's leftmost branch names the columns), and the list."""
+    scope = statement_scope(stmt, catalog)
+    leftmost = stmt
+    while isinstance(leftmost, ast.SelectStmt) and leftmost.op != SetOperation.SETOP_NONE:
+        leftmost = leftmost.larg
+    if leftmost is not stmt:
+        scope = statement_scope(leftmost, catalog, scope.ctes)
+    return scope, output_list(stmt)
 
 
-def _add_sources(item: ast.Node | None, nullable: bool, scope: _Scope, catalog: Catalog) -> None:
-    if isinstance(item, ast.RangeVar):
-        name = item.alias.aliasname if item.alias else item.relname
-        scope.sources[name] = _Source(catalog.by_name(item.relname), nullable)
-    elif isinstance(item, ast.JoinExpr):
-        kind = item.jointype
-        _add_sources(item.larg, nullable or kind in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL), scope, catalog)
-        _add_sources(item.rarg, nullable or kind in (JoinType.JOIN_LEFT, JoinType.JOIN_FULL), scope, catalog)
-    elif isinstance(item, (ast.RangeSubselect, ast.RangeFunction)) and item.alias:
-        scope.sources[item.alias.aliasname] = _Source(None, nullable)
-
-
-def _select_shape(stmt: ast.Node, catalog: Catalog) -> tuple[_Scope, list]:
-    """The FROM items visible to the output list, and the output list (select list or RETURNING)."""
-    scope = _Scope()
-    if isinstance(stmt, ast.SelectStmt):
-        while stmt.op != SetOperation.SETOP_NONE:  # UNION etc.: the left branch names the columns
-            stmt = stmt.larg
-        for item in stmt.fromClause or ():
-            _add_sources(item, False, scope, catalog)
-        return scope, list(stmt.targetList or ())
-    if isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
-        _add_sources(stmt.relation, False, scope, catalog)
-        for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
-            _add_sources(item, False, scope, catalog)
-        returning = stmt.returningClause.exprs if stmt.returningClause else ()
-        return scope, list(returning or ())
-    return scope, []
-
-
-def _star(target: ast.Node) -> tuple[bool, str | None]:
-    """Whether a select-list item is ``*`` or ``x.*``, and x."""
-    value = getattr(target, "val", None)
-    if isinstance(value, ast.ColumnRef) and isinstance(value.fields[-1], ast.A_Star):
-        return True, value.fields[-2].sval if len(value.fields) > 1 else None
-    return False, None
-
-
-def _widths(exprs: list, scope: _Scope, total: int) -> list[int] | None:
+def _widths(exprs: list, scope: Scope, total: int) -> list[int] | None:
     """How many result columns each select-list item gives; None when that cannot be known."""
     widths: list[int | None] = []
     for target in exprs:
-        star, qualifier = _star(target)
-        if not star:
-            widths.append(1)
-            continue
-        source = scope.sources.get(qualifier) if qualifier else None
-        widths.append(len(source.table.columns) if source and source.table else None)
+        star, qualifier = star_of(target)
+        expanded = expand_star(qualifier, scope) if star else None
+        widths.append(len(expanded) if expanded is not None else None if star else 1)
     unknown = [i for i, w in enumerate(widths) if w is None]
     if len(unknown) == 1:
         widths[unknown[0]] = total - sum(w for w in widths if w is not None)
@@ -475,82 +546,31 @@ def _widths(exprs: list, scope: _Scope, total: int) -> list[int] | None:
     return widths  # type: ignore[return-value]
 
 
-def _align(exprs: list, scope: _Scope, total: int) -> list[tuple[ast.Node | None, str | None]] | None:
-    """For each result column: the select-list expression it comes from, or (for a star) the source alias."""
+def _align(exprs: list, scope: Scope, total: int) -> list[ast.Node | tuple[Source, str] | None] | None:
+    """For each result column: its select-list expression, or for a ``*`` the (FROM item, column) it expands to
+    (None when the ``*`` cannot be expanded)."""
     widths = _widths(exprs, scope, total)
     if widths is None:
         return None
-    out: list[tuple[ast.Node | None, str | None]] = []
+    out: list[ast.Node | tuple[Source, str] | None] = []
     for target, width in zip(exprs, widths):
-        star, qualifier = _star(target)
-        out.extend([(None, qualifier or "*")] * width if star else [(target.val, None)])
+        star, qualifier = star_of(target)
+        if not star:
+            out.append(target.val)
+            continue
+        expanded = expand_star(qualifier, scope)
+        out.extend(expanded if expanded is not None and len(expanded) == width else [None] * width)
     return out
 
 
-def _source_nullable(expr: ast.Node | None, source: str | None, scope: _Scope, table_oid: int) -> bool:
-    """Whether a plain column reference may be NULL because its FROM item is on the outer side of a join."""
-    if isinstance(expr, ast.ColumnRef) and len(expr.fields) > 1:
-        source = expr.fields[-2].sval
-    if source and source != "*":
-        found = scope.sources.get(source)
-        return bool(found and found.nullable)
-    candidates = [s for s in scope.sources.values() if s.table is None or s.table.oid == table_oid]
-    return any(s.nullable for s in candidates) if expr is not None or source == "*" else True
-
-
-def _column_nullable(ref: ast.ColumnRef, scope: _Scope) -> bool:
-    """A column inside an expression: NULL when its column allows it or its FROM item is an outer join's side."""
-    names = [f.sval for f in ref.fields if isinstance(f, ast.String)]
-    if not names or len(names) != len(ref.fields):
-        return True
-    if len(names) > 1:
-        candidates = [scope.sources[names[-2]]] if names[-2] in scope.sources else []
-    else:
-        candidates = [s for s in scope.sources.values() if s.table and any(c.name == names[-1] for c in s.table.columns)]
-    if len(candidates) != 1 or candidates[0].table is None:
-        return True
-    column = next((c for c in candidates[0].table.columns if c.name == names[-1]), None)
-    return column is None or column.nullable or candidates[0].nullable
-
-
-_NEVER_NULL_FUNCS = {"count", "row_number", "rank", "dense_rank", "now", "exists", "generate_id", "gen_random_uuid"}
-
-
-def _expr_nullable(expr: ast.Node, scope: _Scope, nullable_params: set[int]) -> bool:
-    """Conservative: True unless the expression cannot be NULL."""
-    if isinstance(expr, ast.ColumnRef):
-        return _column_nullable(expr, scope)
-    if isinstance(expr, ast.A_Const):
-        return bool(expr.isnull)
-    if isinstance(expr, ast.TypeCast):
-        return _expr_nullable(expr.arg, scope, nullable_params)
-    if isinstance(expr, ast.ParamRef):
-        return expr.number in nullable_params
-    if isinstance(expr, ast.CoalesceExpr):
-        return all(_expr_nullable(a, scope, nullable_params) for a in expr.args)
-    if isinstance(expr, ast.FuncCall):
-        return expr.funcname[-1].sval not in _NEVER_NULL_FUNCS
-    if isinstance(expr, (ast.NullTest, ast.BooleanTest, ast.SQLValueFunction)):
-        return False
-    if isinstance(expr, ast.SubLink):
-        return expr.subLinkType != 0  # EXISTS_SUBLINK
-    if isinstance(expr, ast.BoolExpr):
-        return any(_expr_nullable(a, scope, nullable_params) for a in expr.args)
-    if isinstance(expr, ast.A_Expr) and expr.kind == 0:  # a plain operator: strict, NULL only from a NULL operand
-        operands = [e for e in (expr.lexpr, expr.rexpr) if e is not None]
-        return any(_expr_nullable(e, scope, nullable_params) for e in operands)
-    if isinstance(expr, ast.CaseExpr):
-        results = [w.result for w in expr.args] + [expr.defresult]
-        return any(r is None or _expr_nullable(r, scope, nullable_params) for r in results)
-    return True
-
-
-def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Column | None, bool]]:
-    """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored)."""
-    scope, _ = _select_shape(stmt, catalog)
-    for node in _walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
+def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[list[str], int], tuple[str | None, ...]]
+                   ) -> dict[int, tuple[str, Column | None, bool]]:
+    """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored); else the
+    function argument it is passed as (``say_hello($1)`` → ``s``, as sqlc names it)."""
+    scope, _ = _shape(stmt, catalog)
+    for node in walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
         if isinstance(node, ast.RangeVar) and (node.alias.aliasname if node.alias else node.relname) not in scope.sources:
-            _add_sources(node, False, scope, catalog)
+            add_sources(node, False, scope, catalog)
     found: dict[int, tuple[str, Column | None, bool]] = {}
 
     def column_of(ref: ast.ColumnRef, tables: list[Table]) -> tuple[str, Column | None] | None:
@@ -568,9 +588,9 @@ def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Col
             node = node.arg
         return node.number if isinstance(node, ast.ParamRef) else None
 
-    all_tables = [s.table for s in scope.sources.values() if s.table]
+    all_tables = list({id(s.table): s.table for s in scope.sources.values() if s.table}.values())
     relation = getattr(stmt, "relation", None)
-    own = catalog.by_name(relation.relname) if isinstance(relation, ast.RangeVar) else None
+    own = catalog.by_name(relation.relname, relation.schemaname or None) if isinstance(relation, ast.RangeVar) else None
     if isinstance(stmt, ast.InsertStmt) and stmt.cols and stmt.selectStmt is not None:
         for values in stmt.selectStmt.valuesLists or ():
             for target, value in zip(stmt.cols, values):
@@ -584,7 +604,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Col
             if number is not None:
                 column = next((c for c in own.columns if c.name == target.name), None) if own else None
                 found.setdefault(number, (target.name, column, True))
-    for node in _walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, ast.A_Expr):
             for this, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 number = param_number(this)
@@ -596,5 +616,15 @@ def _param_targets(stmt: ast.Node, catalog: Catalog) -> dict[int, tuple[str, Col
             for clause, name in ((node.limitCount, "limit"), (node.limitOffset, "offset")):
                 number = param_number(clause)
                 if number is not None:
+                    found.setdefault(number, (name, None, False))
+    for node in walk(stmt):
+        passed = [param_number(getattr(a, "arg", a)) for a in getattr(node, "args", None) or ()]
+        if isinstance(node, ast.FuncCall) and any(n is not None and n not in found for n in passed):
+            names = argument_names([f.sval for f in node.funcname], len(node.args))
+            for arg, name in zip(node.args, names + (None,) * len(node.args)):
+                if isinstance(arg, ast.NamedArgExpr):
+                    arg, name = arg.arg, arg.name
+                number = param_number(arg)
+                if number is not None and name:
                     found.setdefault(number, (name, None, False))
     return found

@@ -44,6 +44,7 @@ class Query:
     sql: str
     params: tuple[Param, ...]
     embeds: tuple[Embed, ...]
+    comments: tuple[str, ...] = ()  # comment lines between the annotation and the statement
 
     def line_of(self, offset: int) -> int:
         """The queries.sql line holding character ``offset`` of the rewritten SQL."""
@@ -65,9 +66,12 @@ class PyType:
 
 @dataclass(frozen=True)
 class Column:
+    """A table's column (``attnum`` as PostgreSQL numbers it, holes after DROP COLUMN) or a result column (0)."""
+
     name: str
     type: PyType
     nullable: bool
+    attnum: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,17 +85,43 @@ class Table:
     columns: tuple[Column, ...]
     enum_values: tuple[str, ...] | None = None  # set for *_enum tables
 
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def attribute(self, attnum: int) -> Column | None:
+        """The column a statement's describe reports as ``(oid, attnum)``: by number, never by position."""
+        return next((c for c in self.columns if c.attnum == attnum), None)
+
+
+@dataclass(frozen=True)
+class EnumClass:
+    """A PostgreSQL ENUM type, emitted as a StrEnum like the ``*_enum`` tables."""
+
+    oid: int
+    schema: str
+    name: str
+    class_name: str
+    values: tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class Catalog:
+    """Tables and views of every schema; ``search_path`` resolves unqualified names (and says which are emitted)."""
+
     tables: tuple[Table, ...]
+    search_path: tuple[str, ...] = ("public",)
+    enums: tuple[EnumClass, ...] = ()
 
     def by_oid(self, oid: int) -> Table | None:
         return next((t for t in self.tables if t.oid == oid), None)
 
-    def by_name(self, name: str) -> Table | None:
-        matches = [t for t in self.tables if t.name == name]
-        return next((t for t in matches if t.schema == "public"), matches[0] if matches else None)
+    def by_name(self, name: str, schema: str | None = None) -> Table | None:
+        """What PostgreSQL means by ``[schema.]name``: the first schema of the search path that has it."""
+        for candidate in (schema,) if schema else self.search_path:
+            table = next((t for t in self.tables if t.name == name and t.schema == candidate), None)
+            if table is not None:
+                return table
+        return None
 
 
 @dataclass(frozen=True)
@@ -147,11 +177,30 @@ class Method:
 # --- names ------------------------------------------------------------------------------------------------------------
 
 
+# Words of a CamelCase name, as sqlc reads acronyms: ``GetVampireIDs`` → Get, Vampire, IDs; ``HTTPServer`` → HTTP,
+# Server; an acronym's plural keeps its ``s`` (``IDs``, ``URLs``).
+_WORDS = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
+
+
 def snake(name: str) -> str:
-    """``OrganizationsList`` → ``organizations_list`` (already snake_case names stay)."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
-    return text.lower()
+    """``OrganizationsList`` → ``organizations_list``, ``GetVampireIDs`` → ``get_vampire_ids`` (snake_case stays)."""
+    if name == name.lower():
+        return name
+    lead = name[: len(name) - len(name.lstrip("_"))]
+    parts = ["_".join(w.lower() for w in _WORDS.findall(chunk)) for chunk in name.split("_") if chunk]
+    return lead + "_".join(p for p in parts if p)
+
+
+# Members of the generated querier that a method must not replace.
+QUERIER_MEMBERS = frozenset({"_conn", "_pg", "_cursor"})
+
+
+def method_name(query: str) -> str:
+    """The querier method of a query: snake_case, never a keyword (``In`` → ``in_``), a querier member or a dunder."""
+    name = identifier(snake(query))
+    if name in QUERIER_MEMBERS or name.startswith("__") or name in ("self", "rows", "params"):
+        name += "_"
+    return name
 
 
 def _camel(name: str) -> str:
@@ -168,11 +217,14 @@ def _singular(word: str) -> str:
     return word
 
 
-def class_name_for(table: str) -> str:
-    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``."""
+def class_name_for(table: str, schema: str | None = None, *, singular: bool = True) -> str:
+    """``organizations`` → ``Organization``; ``membership_role_enum`` → ``MembershipRole``; a ``schema`` (given for
+    tables off the search path) comes first: ``audit.events`` → ``AuditEvent``. ENUM types keep their number
+    (``singular=False``: ``status`` → ``Status``)."""
     base = table[: -len("_enum")] if table.endswith("_enum") else table
+    base = f"{schema}_{base}" if schema else base
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", base) if p]
-    if parts and not table.endswith("_enum"):
+    if parts and singular and not table.endswith("_enum"):
         parts[-1] = _singular(parts[-1])
     name = "".join(p[:1].upper() + p[1:] for p in parts) or "Table"
     return name if name[0].isalpha() else "T" + name
@@ -183,4 +235,10 @@ def identifier(name: str) -> str:
     text = re.sub(r"\W", "_", name)
     if not text or text[0].isdigit():
         text = "_" + text
-    return text + "_" if keyword.iskeyword(text) or text in ("self", "rows") else text
+    if not text.isidentifier():  # word characters Python does not take at that place: keep the ASCII ones
+        text = "_" + re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return text + "_" if keyword.iskeyword(text) or text in RESERVED else text
+
+
+# Names the generated methods use for themselves: a parameter or field called so gets a trailing underscore.
+RESERVED = frozenset({"self", "rows", "params", "cur", "r"})

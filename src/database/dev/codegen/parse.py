@@ -23,18 +23,22 @@ from pglast import parser
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import Embed, Param, Query
 
-KINDS = ("one", "many", "exec", "execrows", "execresult", "copyfrom")
-_ANNOTATION = re.compile(r"--\s*name:\s*(?P<rest>.*)$")
+KINDS = ("one", "many", "iter", "exec", "execrows", "execresult", "execlastid", "copyfrom", "batchexec", "batchone",
+         "batchmany")
+# ``-- name: Name :kind`` or ``/* name: Name :kind */`` (a block comment on one line), as sqlc reads them.
+_ANNOTATION = re.compile(r"(?:--|/\*)\s*name:\s*(?P<rest>.*?)\s*(?:\*/)?\s*$", re.DOTALL)
 _NAME_AND_KIND = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+:(?P<kind>\w+)\s*")
 _MACROS = ("arg", "narg", "slice", "embed")
 
 
-def parse_queries(text: str, path: Path | str, memo: dict[str, Query] | None = None) -> list[Query]:
+def parse_queries(text: str, path: Path | str, memo: dict[str, Query | int] | None = None,
+                  warnings: list[str] | None = None) -> list[Query]:
     """Every annotated query of the file, in order; a CodegenError at ``path:line`` for the first problem.
 
-    ``memo`` (watch mode): each statement's text (with its annotation) → its Query as if it began on line 1; a
-    statement found there is not scanned again, only moved to its line. After a good parse it holds this file's
-    statements only."""
+    A statement with no annotation is skipped, as sqlc does, with a ``path:line: warning:`` appended to
+    ``warnings``. ``memo`` (watch mode): each statement's text (with its annotation) → its Query as if it began on
+    line 1; a statement found there is not scanned again, only moved to its line. After a good parse it holds this
+    file's statements only."""
     path = Path(path)
     try:
         slices = parser.split(text, with_parser=False, only_slices=True)
@@ -42,7 +46,7 @@ def parse_queries(text: str, path: Path | str, memo: dict[str, Query] | None = N
         raise CodegenError(f"cannot read: {exc}", path=path, line=_line(text, getattr(exc, "location", 0))) from None
     queries: list[Query] = []
     seen: dict[str, int] = {}
-    parsed: dict[str, Query] = {}
+    parsed: dict[str, Query | int] = {}
     covered = 0
     line, counted = 1, 0  # the line of offset ``counted``
     for piece in slices:
@@ -51,19 +55,24 @@ def parse_queries(text: str, path: Path | str, memo: dict[str, Query] | None = N
         known = memo.get(chunk) if memo is not None else None
         if known is None:
             query = _parse_statement(text, piece.start, piece.stop, path)
-            known = _moved_down(query, 1 - line)
+            known = query if isinstance(query, int) else _moved_down(query, 1 - line)
         else:
-            query = _moved_down(known, line - 1)
+            query = known if isinstance(known, int) else _moved_down(known, line - 1)
         parsed[chunk] = known
         _no_stray_annotation(text, covered, piece.start, path)
         covered = piece.stop
+        if isinstance(query, int):  # no annotation: the offset of its first token
+            if warnings is not None:
+                warnings.append(f"{path}:{_line(text, piece.start + query)}: warning: statement has no "
+                                "'-- name: Name :kind' annotation; skipped (as sqlc does)")
+            continue
         if query.name in seen:
             raise CodegenError(f"duplicate query name {query.name!r} (first at line {seen[query.name]})", path=path, line=query.line)
         seen[query.name] = query.line
         queries.append(query)
     _no_stray_annotation(text, covered, len(text), path)
     if not queries:
-        raise CodegenError("no queries: add one as '-- name: Name :one' followed by a statement", path=path, line=1)
+        raise CodegenError("no queries: annotate a statement as '-- name: Name :one'", path=path, line=1)
     if memo is not None:
         memo.clear()
         memo.update(parsed)
@@ -83,14 +92,16 @@ def _no_stray_annotation(text: str, start: int, stop: int, path: Path) -> None:
     if "name:" not in text[start:stop]:  # the usual gap: white space and a semicolon
         return
     for token in parser.scan(text[start:stop]):
-        if token.name == "SQL_COMMENT" and _ANNOTATION.match(text[start + token.start : start + token.end + 1]):
+        if token.name in ("SQL_COMMENT", "C_COMMENT") and _ANNOTATION.match(text[start + token.start : start + token.end + 1]):
             raise CodegenError("'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start))
 
 
-def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query:
+def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | int:
+    """The annotated statement ``text[start:stop]``; for one with no annotation, the offset of its SQL in the chunk."""
     chunk = text[start:stop]
     tokens = parser.scan(chunk)
     annotation: tuple[str, int] | None = None
+    comments: list[str] = []  # the "--" lines after the annotation: the method's docstring, as sqlc does
     body = 0
     for index, token in enumerate(tokens):
         if token.name not in ("SQL_COMMENT", "C_COMMENT"):
@@ -101,11 +112,13 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query:
             if annotation is not None:
                 raise CodegenError("two '-- name:' annotations for one statement", path=path, line=_line(text, start + token.start))
             annotation = (comment, start + token.start)
+        elif annotation is not None and token.name == "SQL_COMMENT":
+            comments.append(comment[2:].strip())
     else:
         body = len(tokens)
     sql_start = start + tokens[body].start if body < len(tokens) else stop
     if annotation is None:
-        raise CodegenError("statement has no '-- name: Name :kind' annotation before it", path=path, line=_line(text, sql_start))
+        return sql_start - start
     comment, at = annotation
     line = _line(text, at)
     rest = _ANNOTATION.match(comment).group("rest").strip()  # type: ignore[union-attr]
@@ -117,7 +130,7 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query:
         raise CodegenError(f"unknown query kind ':{kind}' (expected one of {', '.join(':' + k for k in KINDS)})", path=path, line=line)
     source = text[sql_start:stop].rstrip()
     rewritten, params, embeds = _rewrite(source, [t for t in tokens[body:]], start - sql_start, path, _line(text, sql_start))
-    return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds)
+    return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds, tuple(comments))
 
 
 class _Rewriter:
@@ -191,43 +204,56 @@ def _moved(edits: list[tuple[int, int, str]], offset: int) -> int:
 
 
 def _is_word(tok: tuple) -> bool:
-    return tok[2] == "IDENT" or tok[3].replace("_", "a").isalnum()
+    return tok[2] in ("IDENT", "SCONST") or tok[3].replace("_", "a").isalnum()
 
 
 def _word(text: str) -> str:
-    return text[1:-1] if text.startswith('"') else text.lower()
+    """A name as written: ``"Quoted"`` and ``'quoted'`` (sqlc's form) keep their case, bare words are folded."""
+    if text[:1] in ('"', "'") and text[-1:] == text[:1]:
+        return text[1:-1].replace(text[0] * 2, text[0])
+    return text.lower()
 
 
 def _macro(rw: _Rewriter, toks: list, i: int) -> int:
-    """``sqlc.<macro>(<name>)`` at token ``i``; returns the index after it."""
+    """``sqlc.<macro>(<name>)`` at token ``i`` (``sqlc.embed(schema.table)`` too); returns the index after it."""
     start = toks[i][0]
-    shape = [t[3] for t in toks[i + 1 : i + 6]]
-    if len(shape) < 5 or shape[2] != "(" or shape[4] != ")" or not _is_word(toks[i + 4]):
+    shape = [t[3] for t in toks[i + 1 : i + 4]]
+    close = i + 4
+    while close < len(toks) and toks[close][3] not in (")", "("):
+        close += 1
+    inner = toks[i + 4 : close]
+    names = [t for k, t in enumerate(inner) if k % 2 == 0]
+    well_formed = (len(shape) == 3 and shape[2] == "(" and close < len(toks) and toks[close][3] == ")" and names
+                   and all(_is_word(t) for t in names) and all(t[3] == "." for k, t in enumerate(inner) if k % 2)
+                   and len(inner) % 2 == 1)
+    if not well_formed:
         raise rw.error("expected sqlc.arg(name), sqlc.narg(name), sqlc.slice(name) or sqlc.embed(table)", start)
-    macro, arg = shape[1].lower(), _word(shape[3])
-    stop = toks[i + 5][1]
+    macro, parts = shape[1].lower(), [_word(t[3]) for t in names]
+    arg, stop = parts[-1], toks[close][1]
     if macro not in _MACROS:
         raise rw.error(f"unknown macro sqlc.{macro} (expected one of {', '.join('sqlc.' + m for m in _MACROS)})", start)
+    if len(parts) > (2 if macro == "embed" else 1):
+        raise rw.error(f"sqlc.{macro} takes one name, not {'.'.join(parts)}", start)
     if macro == "embed":
-        rw.replace(start, stop, f"{_quote(arg)}.*")
-        rw.embeds.append((arg, start))
+        rw.replace(start, stop, ".".join(_quote(p) for p in parts) + ".*")
+        rw.embeds.append((".".join(parts), start))
     elif macro == "slice":
         number = rw.named_param(arg, start, is_slice=True)
         before = [t[3].upper() for t in toks[max(i - 3, 0) : i]]
-        after = toks[i + 6] if i + 6 < len(toks) else None
+        after = toks[close + 1] if close + 1 < len(toks) else None
         if before[-2:] in (["ANY", "("], ["ALL", "("], ["SOME", "("]):
             rw.replace(start, stop, f"${number}")
         elif before[-2:] == ["IN", "("] and after is not None and after[3] == ")":
             negated = len(before) == 3 and before[0] == "NOT"
             first = toks[i - 3 if negated else i - 2][0]
             rw.replace(first, after[1], f"{'<> ALL' if negated else '= ANY'}(${number})")
-            return i + 7
+            return close + 2
         else:
             raise rw.error(f"sqlc.slice({arg}) must be written as 'IN (sqlc.slice({arg}))' or '= ANY(sqlc.slice({arg}))'", start)
     else:
         number = rw.named_param(arg, start, nullable=macro == "narg")
         rw.replace(start, stop, f"${number}")
-    return i + 6
+    return close + 1
 
 
 def _quote(identifier: str) -> str:

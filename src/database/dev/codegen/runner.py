@@ -14,10 +14,9 @@ are described.
 
 from __future__ import annotations
 
-import __future__
+import contextlib
 import dataclasses
-import os
-import tempfile
+import importlib.util
 import threading
 import types
 from concurrent.futures import Future
@@ -25,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import database.dev.codegen.cache as cache
 from database.config import Project
-from database.dev.fingerprint import migrations_digest
-from database.dev.codegen import cache
 from database.dev.codegen.errors import CodegenError
-from database.errors import DbtuiError
+from database.dev.codegen.files import validate_module, write_atomic
+from database.dev.fingerprint import migrations_digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,6 +50,7 @@ class Output:
     signatures: tuple[str, ...]
     warnings: tuple[str, ...]
     parts: tuple[str, ...] = ()
+    cached: bool = False  # read from the outputs cache (compiled when it was stored, if its bytecode was)
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,15 @@ class Compiler:
         self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
         # Between compiles (watch mode): each statement's parse, the annotations by their file's stat, and the
         # ORM parts known to byte-compile, so a save costs in proportion to what it changed.
-        self._parsed: dict[str, Query] = {}
+        self._parsed: dict[str, Query | int] = {}
         self._annotations: tuple[tuple[int, int] | None, Annotations] | None = None
         self._compiled: frozenset[str] = frozenset()
+        # The last compile's outputs to store (key, Output) and the ORM's .pyc bytes (read after writing it, or
+        # stored with the outputs).
+        self._output: tuple[str, Output] | None = None
+        self._bytecode: bytes | None = None
 
-    def __enter__(self) -> "Compiler":
+    def __enter__(self) -> Compiler:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None) -> None:
@@ -97,17 +101,15 @@ class Compiler:
     def close(self) -> None:
         """Store what the compiles learnt, close the connection and drop the throwaway database."""
         self.save_cache()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self.database_url is not None:
+        conn, url = self._conn, self.database_url
+        # forgotten first: when the server is gone the drop below fails, and the next compile must start afresh
+        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
+        if conn is not None:
+            conn.close()
+        if url is not None:
             from database.dev import testdb
 
-            testdb.drop_database(self.database_url)  # WITH (FORCE): a pg_dump still running fails, unread
-            self.database_url = None
-        self._analyzer = None
-        self._schema = None
-        self._digest = None
+            testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
 
     def _ensure_database(self, *, dump: bool) -> Analyzer:
         """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
@@ -138,9 +140,6 @@ class Compiler:
         from database.dev.codegen.emit import emit
 
         key = cache.key(self.project, self.server_url)
-        if self._entry is None or self._entry.key != key:
-            self._entry = cache.load(self.project, key)
-        entry = self._entry
         path = _relative(self.project, self.project.queries)
         try:
             text = self.project.queries.read_text(encoding="utf-8")
@@ -148,13 +147,30 @@ class Compiler:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CodegenError(f"cannot read: {exc}", path=path) from None
+        try:
+            annotations: bytes | None = self.project.annotations.read_bytes()
+        except OSError:
+            annotations = None
+        output_key = cache.output_key(key, text, annotations, self.project.orm)
+        stored = cache.load_output(self.project, output_key)
+        if stored is not None:  # the same inputs as a run before: its outputs, no decoding, emitting or compiling
+            data, self._bytecode = stored
+            output = Output(data["schema"], data["orm"], data["signatures"], data["warnings"], (), cached=True)
+            # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
+            self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
+            return output
+        if self._entry is None or self._entry.key != key:
+            self._entry = cache.load(self.project, key)
+        entry = self._entry
         changed = False
         digest = cache.queries_digest(text)
         if entry.queries_digest != digest:
             from database.dev.codegen.parse import parse_queries
 
-            parsed = parse_queries(text, path, self._parsed)
+            skipped: list[str] = []
+            parsed = parse_queries(text, path, self._parsed, skipped)
             entry.queries, entry.queries_digest, changed = tuple(parsed), digest, True
+            entry.parse_warnings = tuple(skipped)
         queries = list(entry.queries)
         keys = [cache.query_key(q) for q in queries]
         missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
@@ -179,8 +195,10 @@ class Compiler:
             self._unsaved = queries
         module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
                       migrations=_relative(self.project, self.project.migrations))
-        warnings = tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
-        return Output(entry.schema, module.source, module.signatures, warnings, module.parts)
+        warnings = entry.parse_warnings + tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
+        output = Output(entry.schema, module.source, module.signatures, warnings, module.parts)
+        self._output, self._bytecode = (output_key, output), None
+        return output
 
     def _load_annotations(self) -> Annotations:
         """The annotations file, parsed again only when its size or mtime changed."""
@@ -198,6 +216,12 @@ class Compiler:
     def save_cache(self) -> None:
         """Store what the compiles since the last save learnt; called once the files are written, as it is not on
         their path (watch mode: when no save has come for a while, so it never delays one)."""
+        if self._output is not None and (not self._output[1].cached or self._bytecode):
+            key, output = self._output
+            self._output = None
+            cache.save_output(self.project, key, {"schema": output.schema, "orm": output.orm,
+                                                  "signatures": list(output.signatures),
+                                                  "warnings": list(output.warnings)}, self._bytecode)
         if self._unsaved is None or self._entry is None:
             return
         queries, self._unsaved = self._unsaved, None
@@ -220,15 +244,22 @@ class Compiler:
             raise
 
     def write(self, output: Output, *, check: bool = False) -> tuple[Path, ...]:
-        """Write the files that differ (atomically; the ORM only once it imports); returns those files."""
-        files = {self.project.schema: output.schema, self.project.orm: output.orm}
+        """Write the files that differ (atomically; the ORM only once it imports, with its bytecode); returns them."""
+        orm = self.project.orm
+        files = {self.project.schema: output.schema, orm: output.orm}
         stale = tuple(path for path, text in files.items() if _read(path) != text)
-        if not check:
-            if self.project.orm in stale:
-                validate_module(output.orm, _relative(self.project, self.project.orm), output.parts, self._compiled)
-                self._compiled = frozenset(output.parts)
-            for path in stale:
-                write_atomic(path, files[path])
+        if check or not stale:
+            return stale
+        known = output.cached and self._bytecode is not None  # compiled when it was stored
+        if orm in stale and not known:
+            validate_module(output.orm, _relative(self.project, orm), output.parts, self._compiled)
+            self._compiled = frozenset(output.parts)
+        for path in stale:
+            bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
+            write_atomic(path, files[path], bytecode=bytecode)
+        if orm in stale and self._output is not None and self._output[1] is output and not known:
+            with contextlib.suppress(OSError):
+                self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
         return stale
 
 
@@ -260,40 +291,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-
-def validate_module(source: str, name: str, parts: tuple[str, ...] = (), compiled: frozenset[str] = frozenset()) -> None:
-    """Byte-compile the generated module before it replaces the old one: never write one that cannot load.
-
-    With its ``parts`` (``emit.Module.parts``), only those not in ``compiled`` (known good) are compiled, and the
-    whole source only to locate a failure."""
-    flags = __future__.annotations.compiler_flag  # the parts are compiled as the module's first line says
-    try:
-        for part in parts or (source,):
-            if part not in compiled:
-                compile(part, name, "exec", flags=flags, dont_inherit=True)
-    except SyntaxError as exc:  # a bug in the emitter: keep the old file and say where
-        line = None
-        try:
-            compile(source, name, "exec", flags=flags, dont_inherit=True)
-        except SyntaxError as whole:
-            line = whole.lineno
-        raise DbtuiError(f"generated module does not compile ({exc.msg}); the old file is kept",
-                         path=name, line=line) from None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename it over ``path``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

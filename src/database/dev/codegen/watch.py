@@ -3,15 +3,18 @@
 ``watch()`` is a generator of events, the same loop for ``dbtui watch`` (which prints them) and the TUI (which runs
 it in a worker thread and stops it with ``stop_event``). One ``Compiler`` lives for the whole session: its database
 and connection stay warm and unchanged queries are not analysed again. A failed run leaves the last good files in
-place; the next good save recovers.
+place; the next good save recovers. When the database server stops or cannot be reached, the run says so and the
+watch goes on: the scratch server is started again at once, a configured one is tried every SERVER_RETRY_S seconds
+and the watch compiles as soon as it answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import watchfiles
 
 from database.config import Project
 from database.dev.codegen.runner import Compiler
-from database.errors import DbtuiError
+from database.errors import DbtuiError, ServerError
 
 # Editors save in bursts (write a temporary file, rename it, touch it; "save all" writes the files a few ms apart):
 # compile once nothing new has happened for QUIET_MS, but never wait over MAX_WAIT_MS. This is watchfiles' ``step``:
@@ -32,6 +35,8 @@ MAX_WAIT_MS = 400
 # stat() is compared with what the last compile read (the watcher starts after the first compile, so a save during
 # that compile is otherwise never seen).
 RESCAN_MS = 1000
+# While the database server is down: how often watch checks whether it answers again.
+SERVER_RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Failed:
     location: str | None
     message: str
     query: str | None = None
+    server_down: bool = False  # the database server does not answer: watch waits for it and compiles again
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message
@@ -65,21 +71,62 @@ class Failed:
 Event = Started | Finished | Failed
 
 
-def run_once(compiler: Compiler, reason: str) -> Iterator[Event]:
-    """One compile-and-write, reported as Started then Finished or Failed."""
+def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generator[Event, None, bool]:
+    """One compile-and-write, reported as Started then Finished or Failed; returns True when it failed because the
+    database server does not answer (watch then waits for it).
+
+    A server that went away and answers again (the scratch server is started again on demand) gets one more run."""
     yield Started(reason)
     began = time.perf_counter()
     try:
         output = compiler.compile()
         written = compiler.write(output)
+    except (ServerError, psycopg.OperationalError) as exc:  # stopped, crashed, or never reachable
+        failure = _first_line(exc)
     except DbtuiError as exc:
         yield Failed(time.perf_counter() - began, exc.location, exc.message, getattr(exc, "query", None))
-        return
-    except psycopg.Error as exc:  # the server went away: start afresh on the next change
+        return False
+    except psycopg.Error as exc:
+        _forget_database(compiler)
+        yield Failed(time.perf_counter() - began, None, f"database error: {_first_line(exc)}")
+        return False
+    else:
+        yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
+        return False
+    _forget_database(compiler)
+    duration = time.perf_counter() - began
+    if not server_answers(compiler):
+        yield Failed(duration, None, f"the database server does not answer ({failure}); waiting for it, compiling "
+                                     f"again when it is back", server_down=True)
+        return True
+    if not again:
+        yield Failed(duration, None, f"database error: {failure}")
+        return False
+    yield Failed(duration, None, f"the database server went away ({failure}); it answers again")
+    return (yield from run_once(compiler, "the database server answers again", again=False))
+
+
+def server_answers(compiler: Compiler) -> bool:
+    """True when the server the compiler uses accepts a connection; asking for the scratch server starts it."""
+    from database.dev import testdb
+
+    try:
+        url = testdb.with_database(compiler.server_url or testdb.server_url(compiler.project), "postgres")
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except (ServerError, psycopg.Error):
+        return False
+
+
+def _forget_database(compiler: Compiler) -> None:
+    """Start afresh on the next run; the throwaway database cannot be dropped while its server is away."""
+    with contextlib.suppress(DbtuiError, psycopg.Error):
         compiler.close()
-        yield Failed(time.perf_counter() - began, None, f"database error: {str(exc).strip().splitlines()[0]}")
-        return
-    yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> str:
@@ -102,24 +149,32 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
         candidate = Path(path)
         if candidate in (queries, annotations):
             return True
-        return candidate.parent == migrations and candidate.suffix in (".sql", ".py")
+        return candidate.parent == migrations and candidate.suffix.lower() in (".sql", ".py")
 
     folders = sorted({str(p) for p in (queries.parent, annotations.parent, migrations) if p.is_dir()})
     with Compiler(project, url=url) as compiler:
         compiled = _fingerprint(project)
-        yield from run_once(compiler, "start")
+        down = yield from run_once(compiler, "start")
+        retry_at = time.monotonic() + SERVER_RETRY_S
         for changes in watchfiles.watch(*folders, watch_filter=relevant, debounce=MAX_WAIT_MS, step=QUIET_MS,
                                         rust_timeout=RESCAN_MS, yield_on_timeout=True,
                                         stop_event=stop_event, recursive=False, raise_interrupt=False):
             if not changes:  # quiet for RESCAN_MS
                 compiler.save_cache()
-                if _fingerprint(project) == compiled:
+                if down and time.monotonic() >= retry_at:
+                    retry_at = time.monotonic() + SERVER_RETRY_S
+                    if not server_answers(compiler):
+                        continue
+                    reason = "the database server answers again"
+                elif _fingerprint(project) == compiled:
                     continue
-                reason = "changed while compiling"
+                else:
+                    reason = "changed while compiling"
             else:
                 reason = _reason(project, changes)
             compiled = _fingerprint(project)
-            yield from run_once(compiler, reason)
+            down = yield from run_once(compiler, reason)
+            retry_at = time.monotonic() + SERVER_RETRY_S
 
 
 def _fingerprint(project: Project) -> tuple:
@@ -132,7 +187,7 @@ def _fingerprint(project: Project) -> tuple:
         return info.st_size, info.st_mtime_ns
 
     try:
-        migrations = sorted(e.name for e in os.scandir(project.migrations) if e.name.endswith((".sql", ".py")))
+        migrations = sorted(e.name for e in os.scandir(project.migrations) if e.name.lower().endswith((".sql", ".py")))
     except OSError:
         migrations = []
     paths = [project.queries, project.annotations, *(project.migrations / name for name in migrations)]

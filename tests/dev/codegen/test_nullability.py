@@ -1,0 +1,126 @@
+"""Nullability as good as sqlc's, never unsafe: each result column traced to where it comes from (functions, CTEs,
+subqueries in FROM, views and materialized views, tables off the search path, self-joins, set operations), and
+every generated method run on rows full of NULLs to check that no field typed NOT NULL ever holds one."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+SCHEMA = """
+CREATE SCHEMA hidden;
+CREATE TABLE hidden.notes (id bigint PRIMARY KEY, body text NOT NULL, extra text);
+CREATE TABLE people (
+    id bigint PRIMARY KEY, name text NOT NULL, nick text, boss_id bigint REFERENCES people, born date NOT NULL,
+    data jsonb NOT NULL DEFAULT '{}'
+);
+CREATE VIEW people_view AS
+    SELECT p.id, p.name, p.nick, b.name AS boss_name, upper(p.name) AS shout
+    FROM people p LEFT JOIN people b ON b.id = p.boss_id;
+CREATE MATERIALIZED VIEW name_counts AS SELECT name, count(*) AS n FROM people GROUP BY name;
+CREATE VIEW view_of_view AS SELECT id, boss_name, shout FROM people_view;
+"""
+
+QUERIES = """\
+-- name: Seed :exec
+INSERT INTO people (id, name, nick, boss_id, born) VALUES (1, 'Ada', NULL, NULL, '1815-12-10'), (2, 'Bo', 'b', 1, '1990-01-02');
+
+-- name: SeedNotes :exec
+INSERT INTO hidden.notes VALUES (1, 'hello', NULL);
+
+-- name: Refresh :exec
+REFRESH MATERIALIZED VIEW name_counts;
+
+-- name: Functions :many
+SELECT count(*) AS c, json_build_object('a', p.nick) AS j, date_trunc('month', p.born) AS m, lower(p.name) AS l,
+       lower(p.nick) AS ln, max(p.name) AS mx, array_position(ARRAY[1], 2) AS ap, p.data->>'x' AS dx,
+       concat(p.nick, '!') AS cc, greatest(p.nick, p.name) AS g
+FROM people p GROUP BY p.born, p.name, p.nick, p.data;
+
+-- name: Series :many
+SELECT g, generate_series(1, 2) AS h FROM generate_series(1, 3) g;
+
+-- name: FromCte :many
+WITH x AS (SELECT id, nick, coalesce(nick, name) AS label FROM people) SELECT id, nick, label FROM x;
+
+-- name: CteOuterJoin :many
+WITH x AS (SELECT p.id, b.name AS boss FROM people p LEFT JOIN people b ON b.id = p.boss_id) SELECT id, boss FROM x;
+
+-- name: FromSubquery :many
+SELECT s.name, s.n FROM (SELECT name, count(*) AS n FROM people GROUP BY name) s;
+
+-- name: SubqueryOuterJoin :many
+SELECT s.boss, s.id FROM (SELECT p.id, b.name AS boss FROM people p LEFT JOIN people b ON b.id = p.boss_id) s;
+
+-- name: FromView :many
+SELECT * FROM people_view;
+
+-- name: FromMatview :many
+SELECT name, n FROM name_counts;
+
+-- name: ViewOfView :many
+SELECT * FROM view_of_view;
+
+-- name: OtherSchema :many
+SELECT body, extra FROM hidden.notes;
+
+-- name: SelfJoin :many
+SELECT * FROM people a LEFT JOIN people b ON b.id = a.boss_id;
+
+-- name: UnionNull :many
+SELECT name FROM people UNION ALL SELECT NULL;
+
+-- name: UnionValue :many
+SELECT name FROM people UNION SELECT 'x';
+
+-- name: Rollup :many
+SELECT name, count(*) AS n FROM people GROUP BY ROLLUP (name);
+
+-- name: Sublinks :one
+SELECT (SELECT count(*) FROM people) AS c, EXISTS (SELECT 1 FROM people) AS e, ARRAY(SELECT id FROM people) AS a;
+"""
+
+MAY_BE_NULL = {  # result row class → the fields that may be NULL; every other field is NOT NULL
+    "FunctionsRow": {"ln", "mx", "ap", "dx"},
+    "SeriesRow": set(),
+    "FromCteRow": {"nick"},
+    "CteOuterJoinRow": {"boss"},
+    "FromSubqueryRow": set(),
+    "SubqueryOuterJoinRow": {"boss"},
+    "PeopleView": {"nick", "boss_name"},
+    "NameCount": set(),
+    "ViewOfView": {"boss_name"},
+    "OtherSchemaRow": {"extra"},
+    "SelfJoinRow": {"nick", "boss_id", "id_2", "name_2", "nick_2", "boss_id_2", "born_2", "data_2"},
+    "SublinksRow": {"c"},
+}
+
+
+def test_nullability_is_traced_and_never_unsafe(compile_project) -> None:
+    app = compile_project([SCHEMA], QUERIES)
+    orm = app.orm
+    for name, nullable in MAY_BE_NULL.items():
+        fields = getattr(orm, name).__annotations__
+        assert {f for f, t in fields.items() if t.endswith("| None")} == nullable, name
+    signatures = {s.split("(")[0]: s.split(" -> ")[1] for s in app.result.output.signatures}
+    assert signatures["union_null"] == "list[str | None]" and signatures["union_value"] == "list[str]"
+    assert signatures["rollup"] == "list[RollupRow]" and orm.RollupRow.__annotations__["name"] == "str | None"
+    assert signatures["from_view"] == "list[PeopleView]" and signatures["from_matview"] == "list[NameCount]"
+
+    async def body(q) -> None:
+        await q.seed()
+        await q.seed_notes()
+        await q.refresh()
+        for method_name, method in inspect.getmembers(q, inspect.iscoroutinefunction):
+            if method_name.startswith("_") or method_name in ("seed", "seed_notes", "refresh"):
+                continue
+            got = await method()
+            for row in got if isinstance(got, list) else [got]:
+                if not dataclasses.is_dataclass(row):  # a single value: NULL only where its type says so
+                    assert row is not None or "| None" in signatures[method_name], method_name
+                    continue
+                for field in dataclasses.fields(row):  # the promise the types make, checked on real NULLs
+                    if not str(field.type).endswith("| None"):
+                        assert getattr(row, field.name) is not None, (method_name, field.name)
+
+    app.run(body)

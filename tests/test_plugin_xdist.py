@@ -1,0 +1,38 @@
+"""The bundled pytest plugin works under pytest-xdist (``pytest -n``): every worker gets its own migrated database,
+and each test its own organization, in an app's project."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from database.config import Project
+
+APP_TESTS = '''
+import pytest
+from database import xact
+
+@pytest.mark.parametrize("n", range(6))
+async def test_sees_only_its_organization(n, database_url, organization):
+    async with xact.xact_customer(organization.user_id, organization.id) as q:
+        orgs = await q.orm.organizations_list()
+    assert [o.id for o in orgs] == [organization.id]
+    with open("urls.txt", "a") as f:
+        f.write(database_url + "\\n")
+'''
+
+
+def test_plugin_under_xdist(project_copy: Project) -> None:
+    root = project_copy.root
+    (root / "test_app.py").write_text(APP_TESTS)
+    (root / "pyproject.toml").write_text(
+        (root / "pyproject.toml").read_text()
+        + '\n[tool.pytest.ini_options]\nasyncio_mode = "auto"\nasyncio_default_fixture_loop_scope = "session"\n'
+        'asyncio_default_test_loop_scope = "session"\n'
+    )
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "test_app.py"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "6 passed" in done.stdout
+    urls = set((root / "urls.txt").read_text().split())
+    assert len(urls) == 2  # one session database per worker
