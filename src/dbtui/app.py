@@ -65,12 +65,13 @@ class Clock:
 describe_error = messages.describe_error  # (kept importable from here: the CLI and tests use it)
 
 
-def database_label(url: str | None, *, embedded: bool = False) -> str:
-    """What the header calls the database: its name and where it lives, never a password or a socket path."""
+def database_label(url: str | None, *, embedded: bool = False, auto_started: bool = False) -> str:
+    """What the header calls the database: its name and where it lives, never a password or a socket path; for the
+    embedded cluster, whether a command started it on demand (it stops itself when idle)."""
     if url is None:
         return "embedded cluster"
     if embedded:
-        return f"embedded · {database_label(url)}"
+        return f"embedded{', auto-started' if auto_started else ''} · {database_label(url)}"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -282,13 +283,15 @@ class DbtuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="heartbeat")
     def _probe(self) -> None:
-        def probe() -> tuple[str, list[LockInfo]]:
-            from database.dev import locks
+        def probe() -> messages.HeartbeatOk:
+            from database.dev import locks, server
 
             url = self.ctx.url()  # may start the embedded cluster: only ever in this worker
-            return url, locks.list_locks(url)
+            held = locks.list_locks(url)
+            record = server.dev_cluster(self.ctx.project).read_record() if self.ctx.explicit_url() is None else None
+            return messages.HeartbeatOk(url, held, auto_started=bool(record and record.auto_started))
 
-        messages.deliver(self, probe, lambda result: messages.HeartbeatOk(*result), messages.HeartbeatFailed)
+        messages.deliver(self, probe, lambda ok: ok, messages.HeartbeatFailed)
 
     def on_heartbeat_ok(self, message: messages.HeartbeatOk) -> None:
         self.locks = message.locks
@@ -297,7 +300,8 @@ class DbtuiApp(App[int]):
         was_ok = self.database_ok
         self.url = message.url
         self.database_ok = True
-        self.label = database_label(message.url, embedded=self.ctx.explicit_url() is None)
+        self.label = database_label(message.url, embedded=self.ctx.explicit_url() is None,
+                                    auto_started=message.auto_started)
         self._show_health()
         if not was_ok:
             if was_ok is False:

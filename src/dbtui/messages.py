@@ -74,12 +74,14 @@ def deliver(target: MessagePump, job: Callable[[], T], done: Callable[[T], Messa
 
 
 class HeartbeatOk(Message):
-    """The database answered the heartbeat; ``locks`` is what it holds right now."""
+    """The database answered the heartbeat; ``locks`` is what it holds right now; ``auto_started``: the embedded
+    cluster was started on demand by a command (not by ``dbtui db start``)."""
 
-    def __init__(self, url: str, locks: list[LockInfo]) -> None:
+    def __init__(self, url: str, locks: list[LockInfo], *, auto_started: bool = False) -> None:
         super().__init__()
         self.url = url
         self.locks = locks
+        self.auto_started = auto_started
 
 
 class HeartbeatFailed(Failure):

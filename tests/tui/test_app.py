@@ -12,6 +12,7 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, OptionList
 
 from database.dev import testdb
+from database.dev.migration_tree import load_tree
 from database.lock import pg_advisory_lock
 from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
@@ -87,7 +88,7 @@ async def test_palette_offers_every_action(tui_project: Path, empty_database: st
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen), what="preview")
         await wait_for(pilot, lambda: app.screen.result is not None, timeout=60, what="dry run")
-        assert len(app.screen.result.planned) == 6
+        assert len(app.screen.result.planned) == len(load_tree(tui_project / "migrations"))
 
 
 async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str) -> None:

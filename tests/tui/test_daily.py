@@ -104,8 +104,9 @@ async def test_rollback_confirmation_shows_sql_and_dropped_tables(tui_project: P
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         screen = app.screen
         assert "drops table memberships (and its data)" in screen.warnings
-        assert [migration for migration, _ in screen.sql] == ["0006_row_level_security", "0004_memberships"]
-        assert "DROP TABLE memberships" in screen.sql[1][1]
+        assert [migration for migration, _ in screen.sql] == screen.steps  # each step's SQL, in the order it runs
+        assert screen.steps[-2:] == ["0006_row_level_security", "0004_memberships"]
+        assert "DROP TABLE memberships" in screen.sql[-1][1]
         await pilot.press("escape")
 
 
