@@ -123,6 +123,7 @@ async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_da
         tab = await ready(pilot, app)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert any("conventions not checked: " in w and "0007_broken.sql:3" in w for w in app.screen.warnings)
         await pilot.press("y")
         await wait_for(pilot, lambda: "✗" in text_of(app, "#migrations-steps"), what="failure shown")
         steps = text_of(app, "#migrations-steps")

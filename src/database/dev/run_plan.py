@@ -26,6 +26,7 @@ class Plan:
     drops: list[str]  # what a rollback drops: "table invoices", "column users.nickname"
     warnings: list[str]  # convention errors in the pending migrations, "file:line: rule: message"
     risky: list[str]  # statements that lock or rewrite live tables (not on the dev cluster), like ``warnings``
+    unchecked: str | None = None  # why the conventions could not be checked (the run itself will say more)
 
 
 def plan_run(url: str, project: Project, direction: str, target: str | None) -> Plan:
@@ -35,9 +36,14 @@ def plan_run(url: str, project: Project, direction: str, target: str | None) -> 
     report = read_status(url, project.migrations)
     if direction == "migrate":
         ids = plan_migrate(report, target)
+        from database.errors import DbtuiError
+
         files = [report.tree[i].path for i in ids]
-        return Plan(direction, target, report, ids, [], [], convention_errors(project, files) if ids else [],
-                    risky_statements(project, url, ids))
+        try:
+            warnings = convention_errors(project, files) if ids else []
+        except DbtuiError as exc:  # e.g. a pending migration that does not apply: the run itself will say where
+            return Plan(direction, target, report, ids, [], [], [], risky_statements(project, url, ids), str(exc))
+        return Plan(direction, target, report, ids, [], [], warnings, risky_statements(project, url, ids))
     ids = rollback_plan(report, target or "")
     statements = [(i, report.tree[i].rollback_sql or "") for i in ids]
     drops = [dropped for _, sql in statements for dropped in dropped_objects(sql)]
@@ -69,15 +75,10 @@ def dropped_objects(sql: str) -> list[str]:
 def convention_errors(project: Project, files: list[Path]) -> list[str]:
     """Errors ``dbtui check`` finds in migration ``files`` (warnings, and findings in other files, left out)."""
     from database.dev.conventions import check
-    from database.errors import DbtuiError
 
-    try:
-        findings = check(project).findings
-    except DbtuiError as exc:  # e.g. a pending migration that does not apply: the run itself will say where
-        return [f"conventions not checked: {exc}"]
     return [
         f"{finding.location}: {finding.rule}: {finding.message}"
-        for finding in findings
+        for finding in check(project).findings
         if finding.severity == "error" and finding.migration and project.root / finding.migration in set(files)
     ]
 

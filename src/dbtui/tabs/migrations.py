@@ -456,4 +456,6 @@ def confirm_warnings(plan: Plan) -> list[str]:
         warnings.append(f"{len(plan.warnings)} convention error{'s' if len(plan.warnings) != 1 else ''} "
                         "(dbtui check) in these migrations; y applies them anyway:")
         warnings.extend(f"  {warning}" for warning in plan.warnings)
+    if plan.unchecked:
+        warnings.append(f"conventions not checked: {plan.unchecked}")
     return warnings
