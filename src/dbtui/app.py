@@ -406,9 +406,7 @@ class DbtuiApp(App[int]):
     # -- actions --------------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MAIN_SCREEN_ACTIONS and not isinstance(self.screen, MainScreen):
-            return False
-        return True
+        return action not in self.MAIN_SCREEN_ACTIONS or isinstance(self.screen, MainScreen)
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

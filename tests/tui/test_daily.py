@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 from textual.widgets import DataTable
 
-from database.dev import migrations, testdb
+from database.dev import testdb
 from dbtui.actions import ACTIONS
 from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.migrations import MigrationsTab
@@ -23,7 +23,7 @@ from .conftest import REPO, SIZE, make_app, text_of, wait_for
 GADGETS = "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n"
 
 
-async def ready(pilot, app) -> MigrationsTab:  # noqa: ANN001
+async def ready(pilot, app) -> MigrationsTab:
     tab = app.query_one(MigrationsTab)
     await wait_for(pilot, lambda: tab.report is not None, what="migration status")
     return tab

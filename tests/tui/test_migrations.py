@@ -9,12 +9,12 @@ from textual.widgets import DataTable, Input
 
 from database.dev import migrations
 from database.dev.migration_status import read_status
+from database.dev.migration_tree import load_tree
 from database.dev.migrations import rollback_plan
 from dbtui.tabs.migrations import MigrationsTab, graph_rows
 from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.preview import PreviewScreen
 from dbtui.widgets.prompt import PromptScreen
-from database.dev.migration_tree import load_tree
 
 from .conftest import SIZE, make_app, text_of, wait_for
 
@@ -23,7 +23,7 @@ def applied(url: str, project: Path) -> list[str]:
     return read_status(url, project / "migrations").applied
 
 
-async def ready(pilot, app) -> MigrationsTab:  # noqa: ANN001
+async def ready(pilot, app) -> MigrationsTab:
     tab = app.query_one(MigrationsTab)
     await wait_for(pilot, lambda: tab.report is not None, what="migration status")
     return tab

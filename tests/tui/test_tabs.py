@@ -100,7 +100,7 @@ async def test_mouse_bursts_every_pair(tui_project: Path, empty_database: str) -
             click_tab(app, second)  # both in flight at once
             chosen = second
 
-            def last_chosen() -> bool:
+            def last_chosen(start: int = start, second: str = second) -> bool:
                 nonlocal chosen
                 # Clicks on two widgets posted at the very same moment may reach them in either order (a hand is
                 # never that fast): the tab chosen last is the one whose click the tab bar took last.
