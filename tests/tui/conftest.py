@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -28,7 +28,7 @@ class FrozenClock(Clock):
     """Always the same wall time, and every duration zero: screenshots do not depend on when they were taken."""
 
     def now(self) -> datetime:
-        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     def monotonic(self) -> float:
         return 0.0
@@ -57,6 +57,32 @@ def fixed_database(server_url: str) -> Iterator[str]:
     yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(drop)
+
+
+class LateDatabase:
+    """A database that does not exist when the app starts: the test creates (and drops) it while the app runs."""
+
+    def __init__(self, server_url: str, name: str) -> None:
+        self.server_url, self.name = server_url, name
+        self.url = testdb.with_database(server_url, name)
+
+    def run(self, statement: str) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+
+    def create(self) -> None:
+        self.run("CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        self.run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+@pytest.fixture
+def late_database(server_url: str, request: pytest.FixtureRequest) -> Iterator[LateDatabase]:
+    database = LateDatabase(server_url, f"dbtui_tui_late_{request.node.name[:40].lower()}")
+    database.drop()
+    yield database
+    database.drop()
 
 
 def make_app(project: Path, url: str, *, heartbeat: float = 1.0, watch_files: bool = True) -> DbtuiApp:

@@ -7,7 +7,6 @@ import gc
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, OptionList
 
@@ -18,7 +17,7 @@ from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.preview import PreviewScreen
 
-from .conftest import SIZE, make_app, text_of, wait_for
+from .conftest import SIZE, LateDatabase, make_app, text_of, wait_for
 
 
 async def test_header_names_database_and_health(tui_project: Path, empty_database: str) -> None:
@@ -31,35 +30,24 @@ async def test_header_names_database_and_health(tui_project: Path, empty_databas
         assert app.focused is app.query_one("#migrations-table")  # the screen's AUTO_FOCUS
 
 
-async def test_database_away_and_back(tui_project: Path, server_url: str) -> None:
+async def test_database_away_and_back(tui_project: Path, late_database: LateDatabase) -> None:
     """Start with no database: the app opens and says so; it reconnects when the database appears, and again later."""
-    name = "dbtui_tui_reconnect"
-    url = testdb.with_database(server_url, name)
-
-    def run(statement: str) -> None:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-    run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    app = make_app(tui_project, url, heartbeat=0.2)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
-            assert app.sub_title.endswith("✗ unreachable · retrying · l: why")  # fits 80 columns
-            assert "does not exist" in app.log_entries[-1].message  # the reason in full: the log screen (l)
-            await pilot.press("l")
-            assert "does not exist" in text_of(app.screen, "#log-text")
-            await pilot.press("escape")
-            assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
-            run("CREATE DATABASE {}")
-            await wait_for(pilot, lambda: app.database_ok, what="reconnect")
-            assert app.sub_title.endswith("● connected")
-            run("DROP DATABASE {} WITH (FORCE)")
-            await wait_for(pilot, lambda: app.database_ok is False, what="second outage")
-            run("CREATE DATABASE {}")
-            await wait_for(pilot, lambda: app.database_ok, what="second reconnect")
-    finally:
-        run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    app = make_app(tui_project, late_database.url, heartbeat=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
+        assert app.sub_title.endswith("✗ unreachable · retrying · l: why")  # fits 80 columns
+        assert "does not exist" in app.log_entries[-1].message  # the reason in full: the log screen (l)
+        await pilot.press("l")
+        assert "does not exist" in text_of(app.screen, "#log-text")
+        await pilot.press("escape")
+        assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
+        late_database.create()
+        await wait_for(pilot, lambda: app.database_ok, what="reconnect")
+        assert app.sub_title.endswith("● connected")
+        late_database.drop()
+        await wait_for(pilot, lambda: app.database_ok is False, what="second outage")
+        late_database.create()
+        await wait_for(pilot, lambda: app.database_ok, what="second reconnect")
 
 
 async def test_help_opens_and_any_key_closes(tui_project: Path, empty_database: str) -> None:

@@ -6,19 +6,16 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from textual.widgets import DataTable
 
-from database.dev import testdb
 from dbtui.actions import ACTIONS
 from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.migrations import MigrationsTab
 from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.help_screen import HelpScreen, help_text
 
-from .conftest import REPO, SIZE, make_app, text_of, wait_for
+from .conftest import REPO, SIZE, LateDatabase, make_app, text_of, wait_for
 
 GADGETS = "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n"
 
@@ -29,31 +26,20 @@ async def ready(pilot, app) -> MigrationsTab:
     return tab
 
 
-async def test_migrate_pressed_before_the_database_answers(tui_project: Path, server_url: str) -> None:
+async def test_migrate_pressed_before_the_database_answers(tui_project: Path, late_database: LateDatabase) -> None:
     """``m`` while the status is still ``…`` says "Loading…" and opens the confirmation once the database answers."""
-    name = "dbtui_tui_early_key"
-    url = testdb.with_database(server_url, name)
-
-    def run(statement: str) -> None:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-    run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    app = make_app(tui_project, url, heartbeat=0.2)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            tab = app.query_one(MigrationsTab)
-            assert tab.report is None  # the status cannot have arrived: the database does not exist yet
-            await pilot.press("m")
-            assert any(n.message.startswith("Loading…") for n in app._notifications)
-            assert not isinstance(app.screen, ConfirmScreen)
-            run("CREATE DATABASE {}")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            assert app.screen.steps == tab.migrations.ids
-            await pilot.press("y")
-            await wait_for(pilot, lambda: tab.report is not None and not tab.report.pending, what="applied")
-    finally:
-        run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    app = make_app(tui_project, late_database.url, heartbeat=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = app.query_one(MigrationsTab)
+        assert tab.report is None  # the status cannot have arrived: the database does not exist yet
+        await pilot.press("m")
+        assert any(n.message.startswith("Loading…") for n in app._notifications)
+        assert not isinstance(app.screen, ConfirmScreen)
+        late_database.create()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert app.screen.steps == tab.migrations.ids
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.report is not None and not tab.report.pending, what="applied")
 
 
 async def test_files_saved_elsewhere_show_up(tui_project: Path, empty_database: str) -> None:
@@ -144,6 +130,8 @@ async def test_keys_people_expect(tui_project: Path, empty_database: str) -> Non
         assert tab.shown == tab.migrations.ids and app.focused is table
         await pilot.press("4")
         assert app.query_one("TabbedContent").active == "locks"
+        await pilot.press("s")  # only the project's own embedded cluster is started, never a configured database
+        assert any("set explicitly" in n.message for n in app._notifications)
 
 
 def test_help_and_docs_list_every_key() -> None:
