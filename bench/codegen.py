@@ -1,9 +1,10 @@
 """Codegen against sqlc, on a generated schema of 10 tables and 50 queries, in one run:
 
 (a) a cold ``dbtui codegen`` (a new process) vs ``sqlc generate`` with its built-in json output on the same schema
-    and queries — goal <= 1.5x — two ways: with the codegen cache warm (migrations unchanged since the last run: no
-    database work at all; the goal applies here), and with no cache (the first run after a migration change: the
-    database is cloned, dumped and asked about every query; the migrations template is already built);
+    and queries, three ways: with the codegen cache warm (migrations unchanged since the last run: no database work
+    at all) — goal <= 1.0x; with no cache (the database is cloned, dumped and asked about every query; the
+    migrations template is already built) — goal <= 2x; and the first run after a migration change (the template
+    is built too: the migrations applied) — goal <= 4x;
 (b) watch mode, from a save of queries.sql to orm.py written — goal <= 0.25x of ``sqlc generate``;
 (c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal <= 1.2x.
 """
@@ -75,13 +76,15 @@ def _project(root: Path) -> Project:
     return Project.load(root)
 
 
-def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float]:
-    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, and of ``sqlc generate``."""
-    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "--database-url", server_url, "codegen"]
+def _cold_runs(project: Project) -> tuple[float, float, float, float]:
+    """Median seconds of a new ``dbtui codegen`` process with the cache warm, with no cache, after a migration
+    change (template built), and of ``sqlc generate``."""
+    # As a developer runs it: no URL, so throwaway databases live on the shared scratch server.
+    dbtui = [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "codegen"]
     sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
     # As an installed tool runs: with its bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE, which would
     # recompile every dbtui module on every run); the cache goes to a temporary folder, filled by the warm-up run.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "DATABASE_URL")}
     env |= {"PYTHONWARNINGS": "ignore", "PYTHONPYCACHEPREFIX": str(project.root / ".pycache")}
 
     def warm() -> None:
@@ -92,11 +95,21 @@ def _cold_runs(project: Project, server_url: str) -> tuple[float, float, float]:
         shutil.rmtree(cache.folder(project), ignore_errors=True)
         warm()
 
+    changes = iter(range(1, 1000))
+    migration = project.migrations / "0001_schema.sql"
+
+    def migration_changed() -> None:  # a new comment: another migrations digest, so another template
+        migration.write_text(_schema() + f"-- change {next(changes)}\n")
+        no_cache()
+
     def peer() -> None:
         shutil.rmtree(project.root / "sqlc_out", ignore_errors=True)
         subprocess.run(sqlc, check=True, capture_output=True, cwd=project.root)
 
-    return median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=5), median_seconds(peer, repeat=5)
+    times = (median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=5),
+             median_seconds(migration_changed, repeat=5), median_seconds(peer, repeat=5))
+    migration.write_text(_schema())
+    return times
 
 
 def _watch_latency(project: Project, server_url: str, saves: int = 7) -> float:
@@ -153,7 +166,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="dbtui-bench-codegen-") as folder:
         project = _project(Path(folder))
         testdb.ensure_template(server_url, project.migrations)
-        warm, cold, sqlc = _cold_runs(project, server_url)
+        warm, cold, template, sqlc = _cold_runs(project)
         latency = _watch_latency(project, server_url)
     url = testdb.create_database(project=Project.load(REPO))
     try:
@@ -162,9 +175,11 @@ def run() -> list[dict[str, Any]]:
         testdb.drop_database(url)
     return [
         row("(a) cold `dbtui codegen`, 50 queries, cache warm (migrations unchanged) vs `sqlc generate`",
-            fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "<= 1.5x", warm / sqlc <= 1.5),
-        row("(a') cold `dbtui codegen`, 50 queries, no cache (first run after a migration change) vs `sqlc generate`",
-            fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "(<= 1.5x) reported", cold / sqlc <= 1.5),
+            fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "<= 1.0x", warm / sqlc <= 1.0),
+        row("(a') cold `dbtui codegen`, 50 queries, no cache (template built) vs `sqlc generate`",
+            fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "<= 2x", cold / sqlc <= 2.0),
+        row("(a'') cold `dbtui codegen`, 50 queries, after a migration change (builds the template) vs `sqlc generate`",
+            fmt_seconds(template), fmt_seconds(sqlc), template / sqlc, "<= 4x", template / sqlc <= 4.0),
         row("(b) watch: save of queries.sql → orm.py written vs `sqlc generate`", fmt_seconds(latency), fmt_seconds(sqlc),
             latency / sqlc, "<= 0.25x", latency / sqlc <= 0.25),
         row("(c) generated `:one` call vs raw psycopg (prepared)", fmt_seconds(ours_call), fmt_seconds(peer_call),

@@ -45,7 +45,10 @@ async def _drive(one_transaction, tasks: int, total: int) -> float:
     return per_task * tasks / (time.perf_counter() - start)
 
 
-async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> dict[str, tuple[float, float]]:
+async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int,
+                   raw_kwargs: dict[str, Any] | None = None) -> dict[str, tuple[list[float], list[float]]]:
+    """Per kind (customer, admin): ours and raw psycopg's throughput in each round. ``raw_kwargs`` go to the raw
+    side's connections (``prepare_threshold=None`` behind a transaction-mode pooler, as the runtime does there)."""
     conn.configure(url)
     identity = await conn.customer_identity(user, org)
 
@@ -57,14 +60,14 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
         async with xact_admin() as q:
             assert await q.orm.organization_get(id=org) is not None
 
-    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=POOL, max_size=POOL, open=False)
-    admin_pool = AsyncConnectionPool(url, min_size=POOL, max_size=POOL, open=False)
+    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=POOL, max_size=POOL, open=False, kwargs=raw_kwargs)
+    admin_pool = AsyncConnectionPool(url, min_size=POOL, max_size=POOL, open=False, kwargs=raw_kwargs)
     await customer_pool.open(wait=True)
     await admin_pool.open(wait=True)
 
     async def raw_customer() -> None:
         async with customer_pool.connection() as c:
-            await c.execute(conn._SET_IDENTITY, identity)
+            await c.execute(conn.SET_IDENTITY, identity)
             cur = psycopg.AsyncRawCursor(c)
             await cur.execute(orm.ORGANIZATION_GET, (org,), prepare=True)
             assert await cur.fetchone() is not None
@@ -85,8 +88,7 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
     await customer_pool.close()
     await admin_pool.close()
     await conn.dispose()
-    med = {k: statistics.median(v) for k, v in results.items()}
-    return {"customer": (med["ours_customer"], med["raw_customer"]), "admin": (med["ours_admin"], med["raw_admin"])}
+    return {kind: (results[f"ours_{kind}"], results[f"raw_{kind}"]) for kind in ("customer", "admin")}
 
 
 def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
@@ -97,7 +99,8 @@ def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
         rows = []
         for tasks in (1, 8):
             measured = asyncio.run(_measure(url, org, user, tasks, total, rounds))
-            for kind, (ours, peer) in measured.items():
+            for kind, samples in measured.items():
+                ours, peer = (statistics.median(s) for s in samples)
                 ratio = ours / peer
                 rows.append(row(f"{total:,} xact_{kind} + :one query, {tasks} task{'s' if tasks > 1 else ''}",
                                 f"{ours:,.0f} tx/s", f"{peer:,.0f} tx/s (raw psycopg pool)", ratio,

@@ -13,7 +13,7 @@ import pathspec
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
-class RuntimeFiles(BuildHookInterface):  # type: ignore[type-arg]
+class RuntimeFiles(BuildHookInterface):
     """Force-include the runtime's modules (not in an editable build: that one puts ../src on the path)."""
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:

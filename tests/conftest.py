@@ -28,7 +28,7 @@ THROUGH_POOLER = (TESTS / "runtime", TESTS / "security", TESTS / "reliability" /
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     path = metafunc.definition.path
     if "database_url" in metafunc.fixturenames and any(path.is_relative_to(p) for p in THROUGH_POOLER):
-        metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True, scope="session")
+        metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,17 +43,21 @@ def server_url(project: Project) -> str:
     return testdb.with_database(testdb.server_url(project), "postgres")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def database_route(request: pytest.FixtureRequest) -> str:
-    """How the runtime reaches the session database: ``direct`` or through ``pgbouncer`` (see THROUGH_POOLER)."""
+    """How the runtime reaches the session database in this test: ``direct`` or through ``pgbouncer``."""
     return getattr(request, "param", "direct")
 
 
 @pytest.fixture(scope="session")
-def session_database(project: Project) -> Iterator[str]:
-    """The migrated database the whole session shares (per-test isolation comes from the organization fixture)."""
+async def session_database(project: Project) -> AsyncIterator[str]:
+    """The migrated database the whole session shares (per-test isolation comes from the organization fixture);
+    the runtime is configured for it, directly, between tests."""
     url = testdb.create_database(project=project)
+    conn.configure(url)
     yield url
+    await conn.dispose()
+    conn.configure(None)
     testdb.drop_database(url)
 
 
@@ -67,17 +71,22 @@ def pooler(server_url: str) -> Iterator[pgbouncer.PgBouncer]:
     bouncer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def database_url(session_database: str, database_route: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """The session database (the pytest plugin's fixture, overridden): the runtime is configured for it, directly
-    or through PgBouncer as ``database_route`` says."""
-    url = session_database
-    if database_route == "pgbouncer":
-        url = request.getfixturevalue("pooler").url(testdb.database_name(session_database))
-    conn.configure(url)
-    yield url
+    """The session database (the pytest plugin's fixture, overridden), reached as ``database_route`` says. Through
+    PgBouncer only for the test: the runtime goes back to the direct URL after it, so no later test (nor the
+    tooling, e.g. testdb building a template) runs through the pooler by accident."""
+    if database_route == "direct":
+        yield session_database
+        return
+    url = request.getfixturevalue("pooler").url(testdb.database_name(session_database))
     await conn.dispose()
-    conn.configure(None)
+    conn.configure(url)
+    try:
+        yield url
+    finally:
+        await conn.dispose()
+        conn.configure(session_database)
 
 
 @dataclass(frozen=True)
@@ -172,3 +181,22 @@ def project_copy(tmp_path: Path) -> Project:
     shutil.copy(REPO / "schema_annotations.yaml", tmp_path / "schema_annotations.yaml")
     (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\ndata_dir = ".dbtui"\n')
     return Project.load(tmp_path)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own stand-in for /dev/shm ($DBTUI_RUNTIME_DIR: world-writable and sticky, like it), with no database
+    URL set: the shared scratch server and the server records the test makes are its own, and `db stop` never touches
+    the real ones. Every server started in it is stopped afterwards, even one whose folder the test deleted."""
+    from database.dev import server, servers
+
+    root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    os.chmod(root, 0o1777)
+    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr("database.config._configured_url", None)  # the session database of the pytest plugin
+    yield root
+    for record in server.read_records():
+        servers.cluster_of(record).stop() or servers.stop_orphan(record)
+        shutil.rmtree(record.socket_dir, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)

@@ -3,8 +3,7 @@ and each test its own organization, in an app's project."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from app_runner import run_app_tests
 
 from database.config import Project
 
@@ -24,14 +23,7 @@ async def test_sees_only_its_organization(n, database_url, organization):
 
 def test_plugin_under_xdist(project_copy: Project) -> None:
     root = project_copy.root
-    (root / "test_app.py").write_text(APP_TESTS)
-    (root / "pyproject.toml").write_text(
-        (root / "pyproject.toml").read_text()
-        + '\n[tool.pytest.ini_options]\nasyncio_mode = "auto"\nasyncio_default_fixture_loop_scope = "session"\n'
-        'asyncio_default_test_loop_scope = "session"\n'
-    )
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "test_app.py"],
-                          cwd=root, capture_output=True, text=True, timeout=300)
+    done = run_app_tests(project_copy, APP_TESTS, "-n", "2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "6 passed" in done.stdout
     urls = set((root / "urls.txt").read_text().split())

@@ -5,14 +5,13 @@ Only the standard library is used here: the runtime imports this module in produ
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 from database.errors import ConfigError
 
@@ -45,7 +44,7 @@ class Project:
     pooler: str | None = None
 
     @classmethod
-    def load(cls, root: Path) -> "Project":
+    def load(cls, root: Path) -> Project:
         """Read ``root/pyproject.toml``; a broken file is a ConfigError naming file and line."""
         root = root.resolve()
         pyproject = root / "pyproject.toml"
@@ -170,8 +169,17 @@ def replica_url_if_set() -> str | None:
 
 
 def libpq_url(url: str) -> str:
-    """The URL as libpq takes it (``postgresql://``), every parameter kept: sslmode, sslrootcert, passfile…"""
-    return "postgresql://" + check_url(url, "the database URL").split("://", 1)[1]
+    """The URL as libpq takes it (``postgresql://``), every parameter kept: sslmode, sslrootcert, passfile…
+
+    The user and password are re-escaped from what ``_userinfo`` found, so a password holding a bare ``@`` (or ``/``)
+    reaches the server as the password, never as part of "the host" that every connection error quotes.
+    """
+    url = "postgresql://" + check_url(url, "the database URL").split("://", 1)[1]
+    found = _userinfo(url)
+    if found is None or found[2] is None:
+        return url
+    scheme, user, password, rest = found
+    return f"{scheme}{quote(unquote(user), safe='')}:{quote(unquote(password), safe='')}@{rest}"
 
 
 def check_url(url: str, source: str) -> str:
@@ -179,6 +187,7 @@ def check_url(url: str, source: str) -> str:
     a password). Checked here, once, so a typo in the URL is never reported as a failure of what used it."""
     from psycopg import ProgrammingError, conninfo
 
+    _remember_password(url)  # before anything parses it: from now on scrub() masks it however a parser quotes it
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
@@ -188,17 +197,14 @@ def check_url(url: str, source: str) -> str:
         raise ConfigError(f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8"
                           f" (in {scrub(url)!r:.80})") from None
     except ProgrammingError as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        with contextlib.suppress(ValueError):
-            if password := urlsplit(url).password:  # libpq quotes the token it cannot read: it may be the password
-                detail = detail.replace(password, "***")
+        detail = scrub(str(exc).strip().splitlines()[0]) if str(exc).strip() else "unreadable"
         raise ConfigError(f"{source} is not a valid PostgreSQL URL: {detail} (in {scrub(url)!r:.80})") from None
     return url
 
 
 def psycopg_dialect_url(url: str) -> str:
     """The URL with the ``postgresql+psycopg://`` scheme that SQLAlchemy and yoyo use to pick psycopg 3."""
-    return "postgresql+psycopg://" + check_url(url, "the database URL").split("://", 1)[1]
+    return "postgresql+psycopg://" + libpq_url(url).split("://", 1)[1]
 
 
 def database_url_if_set(project: Project | None = None) -> str:
@@ -255,24 +261,54 @@ def database_url(project: Project | None = None) -> str:
     return fallback(project or find_project())
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^@\s'\"]+@")
+# Greedy to the last '@' of the token: a password may hold a bare '@'.
+_URL_PASSWORD = re.compile(r"(://[^:/?#@\s'\"]*:)[^\s'\"]*@")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+# Passwords of every URL check_url() saw, as any parser might quote them (longest first when masking).
+_passwords: set[str] = set()
+
+
+def _userinfo(url: str) -> tuple[str, str, str | None, str] | None:
+    """``url`` as (``scheme://``, user, password or None, the rest after ``@``), found without parsing it: the user
+    part ends at the last ``@`` before the query, as Python's urlsplit reads it (libpq stops at the first ``@``, and
+    a URL that a parser rejects is exactly the one whose error would quote the password). None: no user part."""
+    scheme, sep, rest = url.partition("://")
+    query = rest.find("?")
+    at = rest.rfind("@", 0, query if query >= 0 else len(rest))
+    if not sep or at < 0:
+        return None
+    if "/" in rest[:at]:  # an '@' in the path, not in a password: the user part, if any, ends at the first '@'
+        at = rest.find("@")
+        if "/" in rest[:at]:
+            return None
+    user, colon, password = rest[:at].partition(":")
+    return f"{scheme}://", user, password if colon else None, rest[at + 1:]
+
+
+def _remember_password(url: str) -> None:
+    found = _userinfo(url)
+    if found is None or not found[2]:
+        return
+    password = found[2]
+    _passwords.update({password, unquote(password)})
+    if "@" in password:  # libpq takes what follows the first '@' for the host, and quotes the host in its errors
+        _passwords.add(password.split("@", 1)[1] + "@")
 
 
 def scrub(text: str) -> str:
-    """Any text (an error, a log line) with passwords in URLs or ``password=`` keywords replaced by ``***``.
-
-    libpq quotes a connection string it cannot parse in its error, password included; everything we print about a
-    database passes through here.
-    """
-    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    """Any text (an error, a log line) with passwords replaced by ``***``: in URLs, in ``password=`` keywords, and
+    the password of every URL the project was given, wherever a parser quoted it (a bad ``%``-escape token, the
+    "host" after a bare ``@``). Everything we print about a database passes through here."""
+    text = _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    for password in sorted(_passwords, key=len, reverse=True):
+        text = text.replace(password, "***@" if password.endswith("@") else "***")
+    return text
 
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``: safe for logs, errors and the TUI header."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    found = _userinfo(url)
+    if found is None or found[2] is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    scheme, user, _, rest = found
+    return f"{scheme}{user}:***@{rest}"

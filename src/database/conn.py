@@ -25,6 +25,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -136,8 +137,10 @@ def _pooler_safe(engine: AsyncEngine) -> None:
         return
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connected(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _connected(dbapi_connection: Any, _record: object) -> None:
         driver: psycopg.AsyncConnection = dbapi_connection.driver_connection
+        if driver.prepare_threshold is None:  # customer connections never prepare: nothing to find out
+            return
         if mode == "auto":
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT pg_backend_pid()")
@@ -290,7 +293,7 @@ async def _connect_customer(url: str) -> psycopg.AsyncConnection:
     connects again, before SQLAlchemy runs its first query on it.
     """
     for _ in range(3):
-        connection = await psycopg.AsyncConnection.connect(url, **_connect_args("customer"))
+        connection = await psycopg.AsyncConnection.connect(config.libpq_url(url), **_connect_args("customer"))
         if not await _clear_role_defaults(connection.info.user):
             return connection
         await connection.close()

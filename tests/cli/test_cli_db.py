@@ -13,18 +13,7 @@ import pytest
 from database.config import Project
 from dbtui.cli import main
 
-
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-
-
-@pytest.fixture
-def runtime(monkeypatch):
-    """This test's own user folder (stand-in for /dev/shm/dbtui-<uid>): `db stop` never touches the real one."""
-    root = Path(tempfile.mkdtemp(prefix="dbtui-cli-shm-", dir=SHM))
-    os.chmod(root, 0o1777)
-    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
+
 # id: (depends, up, down or None)
 BRANCHED = {
     "0001_a": ("", "CREATE TABLE a (id BIGINT PRIMARY KEY);", "DROP TABLE a;"),
@@ -22,3 +24,9 @@ def write_migrations(folder: Path, spec: dict[str, tuple[str, str, str | None]])
         if down is not None:
             (folder / f"{migration_id}.rollback.sql").write_text(down + "\n")
     return folder
+
+
+def public_tables(url: str) -> set[str]:
+    """The tables in the public schema of ``url``: what a migration created, or did not."""
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from migration_fixtures import public_tables
 
 from database import lock
 from database.dev import migrations
@@ -14,18 +15,6 @@ from database.dev.migration_status import read_status
 from database.dev.migrations import MigrationError
 from database.errors import ProblemFound
 from dbtui.cli import main
-from migration_fixtures import BRANCHED, write_migrations
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", BRANCHED)
-
-
-def _tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-
 
 NON_TRANSACTIONAL = """\
 -- depends: 0005_e
@@ -49,7 +38,7 @@ def test_failed_non_transactional_migration_says_which_statements_took_effect(em
     assert ("0006_f is not transactional: statements 1-3 (lines 3-5) took effect and stay; statement 4 failed, 1 after"
             " it did not run; it is not marked applied; undo what took effect") in message
     assert raised.value.exit_code == 1 and "\n" not in message
-    assert "f" in _tables(empty_database) and "g" not in _tables(empty_database)
+    assert "f" in public_tables(empty_database) and "g" not in public_tables(empty_database)
     with psycopg.connect(empty_database) as conn:
         assert conn.execute("SELECT count(*) FROM f").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'f_id'").fetchone()[0] == 1
@@ -72,7 +61,7 @@ def test_lock_timeout_0_does_not_wait_for_another_migrator(empty_database: str, 
                                                r" migration lock and the lock timeout is 0, so dbtui did not wait;"
                                                r" nothing was changed"):
             migrations.migrate(empty_database, folder, lock_timeout=0)
-    assert _tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 @pytest.mark.timeout(60)

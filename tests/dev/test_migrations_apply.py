@@ -7,23 +7,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from migration_fixtures import BRANCHED, public_tables
 
 from database.config import psycopg_dialect_url
 from database.dev import migrations
 from database.dev.migration_status import plan_migrate, read_status
 from database.dev.migrations import MigrationDone, MigrationError, MigrationStarted, Notice
 from database.errors import ConfigError
-from migration_fixtures import BRANCHED, write_migrations
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", BRANCHED)
-
-
-def tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
 def apply_log(url: str) -> list[tuple[str, str]]:
@@ -34,7 +24,7 @@ def apply_log(url: str) -> list[tuple[str, str]]:
 def test_status_of_a_fresh_database_is_all_pending_and_creates_nothing(empty_database: str, folder: Path) -> None:
     report = read_status(empty_database, folder)
     assert report.pending == ["0001_a", "0002_b", "0003_c", "0004_d", "0005_e"] and report.applied == []
-    assert tables(empty_database) == set()  # no DDL: yoyo's tables do not exist after a status read
+    assert public_tables(empty_database) == set()  # no DDL: yoyo's tables do not exist after a status read
 
 
 def test_migrate_a_target_applies_exactly_its_ancestors(empty_database: str, folder: Path) -> None:
@@ -43,7 +33,7 @@ def test_migrate_a_target_applies_exactly_its_ancestors(empty_database: str, fol
     assert result.done == ("0001_a", "0002_b", "0003_c", "0004_d")
     assert [e.id for e in events if isinstance(e, MigrationStarted)] == list(result.done)
     assert [e.id for e in events if isinstance(e, MigrationDone)] == list(result.done)
-    assert {"a", "b", "c", "d"} <= tables(empty_database) and "e" not in tables(empty_database)
+    assert {"a", "b", "c", "d"} <= public_tables(empty_database) and "e" not in public_tables(empty_database)
     report = read_status(empty_database, folder)
     assert report.pending == ["0005_e"]
     assert report["0004_d"].edited is False and report["0004_d"].applied_at is not None
@@ -60,7 +50,7 @@ def test_rollback_takes_applied_descendants_newest_first(empty_database: str, fo
     plan = migrations.rollback_plan(read_status(empty_database, folder), "0003")
     result = migrations.rollback(empty_database, folder, "0003")
     assert list(result.done) == plan == ["0005_e", "0004_d", "0003_c"]
-    assert tables(empty_database) >= {"a", "b"} and not tables(empty_database) & {"c", "d", "e"}
+    assert public_tables(empty_database) >= {"a", "b"} and not public_tables(empty_database) & {"c", "d", "e"}
     assert read_status(empty_database, folder).applied == ["0001_a", "0002_b"]
 
 
@@ -79,7 +69,7 @@ def test_rollback_without_a_rollback_file_is_refused_unless_unmarked(empty_datab
     events = []
     migrations.rollback(empty_database, folder, "0004_d", unmark=True, on_event=events.append)
     assert [(e.id, e.direction) for e in events if isinstance(e, MigrationStarted)] == [("0005_e", "unmark"), ("0004_d", "rollback")]
-    assert "e" in tables(empty_database) and "d" not in tables(empty_database)  # unmarked: the schema is unchanged
+    assert "e" in public_tables(empty_database) and "d" not in public_tables(empty_database)  # unmarked: the schema is unchanged
     assert read_status(empty_database, folder).pending == ["0004_d", "0005_e"]
 
 
@@ -92,7 +82,7 @@ def test_failing_migration_rolls_back_itself_and_names_file_and_line(empty_datab
     error = raised.value
     assert error.exit_code == 1 and error.migration_id == "0003_c" and error.done == ("0001_a", "0002_b")
     assert str(error).startswith(f"{folder / '0003_c.sql'}:5: column \"nope\" does not exist")
-    assert tables(empty_database) == {"a", "b", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock", "_dbtui_migration"}
+    assert public_tables(empty_database) == {"a", "b", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock", "_dbtui_migration"}
     assert read_status(empty_database, folder).applied == ["0001_a", "0002_b"]
 
 
@@ -101,7 +91,7 @@ def test_error_in_a_rollback_file_points_into_it(empty_database: str, folder: Pa
     (folder / "0005_e.rollback.sql").write_text("DROP TABLE e;\nDROP TABLE nope;\n")
     with pytest.raises(MigrationError, match=r"0005_e.rollback.sql:2: table \"nope\" does not exist"):
         migrations.rollback(empty_database, folder, "0005_e")
-    assert "e" in tables(empty_database) and read_status(empty_database, folder).pending == []
+    assert "e" in public_tables(empty_database) and read_status(empty_database, folder).pending == []
 
 
 def test_syntax_error_applies_nothing(empty_database: str, folder: Path) -> None:
@@ -109,7 +99,7 @@ def test_syntax_error_applies_nothing(empty_database: str, folder: Path) -> None
     with pytest.raises(ConfigError, match=r"0004_d.sql:3: syntax error at or near \",\"; nothing was applied") as raised:
         migrations.migrate(empty_database, folder)
     assert raised.value.exit_code == 2
-    assert tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 def test_edited_after_apply_is_flagged_and_warned(empty_database: str, folder: Path) -> None:
@@ -141,7 +131,7 @@ def test_edits_are_applied_by_a_long_running_process(server_url: str, folder: Pa
     (folder / "0005_e.sql").write_text("-- depends: 0004_d\nCREATE TABLE e2 (id BIGINT);\n")
     (folder / "0005_e.rollback.sql").write_text("DROP TABLE e2;\n")
     migrations.migrate(empty_database, folder)
-    assert "e2" in tables(empty_database) and "e" not in tables(empty_database)
+    assert "e2" in public_tables(empty_database) and "e" not in public_tables(empty_database)
 
 
 def test_non_transactional_migration(empty_database: str, folder: Path) -> None:
@@ -170,7 +160,7 @@ def test_nothing_pending_runs_no_ddl(empty_database: str, folder: Path) -> None:
         f.unlink()
     (folder / "0001_a.rollback.sql").unlink()
     assert migrations.migrate(empty_database, folder).done == ()
-    assert tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 def test_apply_all_keeps_working_for_testdb(empty_database: str, folder: Path) -> None:
@@ -200,14 +190,14 @@ def test_statement_without_error_position_is_located_in_a_transactional_migratio
     (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n\nDROP TABLE nope;\nCREATE TABLE g (id BIGINT);\n")
     with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
         migrations.migrate(empty_database, folder)
-    assert "f" not in tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
+    assert "f" not in public_tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
 
 
 def test_non_transactional_failure_keeps_earlier_statements_and_names_the_line(empty_database: str, folder: Path) -> None:
     (folder / "0006_f.sql").write_text("-- depends: 0005_e\n-- transactional: false\nCREATE TABLE f (id BIGINT);\nDROP TABLE nope;\n")
     with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
         migrations.migrate(empty_database, folder)
-    assert "f" in tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
+    assert "f" in public_tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
 
 
 def test_transaction_control_in_a_transactional_migration_is_refused_before_anything_runs(empty_database: str,
@@ -215,4 +205,4 @@ def test_transaction_control_in_a_transactional_migration_is_refused_before_anyt
     (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n  /* done */ COMMIT;\n")
     with pytest.raises(ConfigError, match=r"0006_f.sql:3: COMMIT in a transactional migration"):
         migrations.migrate(empty_database, folder)
-    assert tables(empty_database) == set()
+    assert public_tables(empty_database) == set()

@@ -5,16 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from migration_fixtures import write_migrations
 from pglast import parser
 
 from database.dev.migration_tree import draw_graph, load_tree, new_migration
 from database.errors import ConfigError
-from migration_fixtures import BRANCHED, write_migrations
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", BRANCHED)
 
 
 def test_tree_with_a_branch_and_a_merge(folder: Path) -> None:

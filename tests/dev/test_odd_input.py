@@ -7,25 +7,20 @@ calls) gives the same ``file:line`` answer, exit 2, and applies nothing.
 from __future__ import annotations
 
 import codecs
-from pathlib import Path
 
-import psycopg
 import pytest
+from migration_fixtures import public_tables
 
 from database.config import Project
 from database.dev import migrations
 from database.dev.codegen.runner import Compiler
 from database.dev.codegen.watch import Failed, run_once
 from database.dev.migration_tree import load_tree
+from database.dev.source_map import build_source_map
 from database.errors import ConfigError
 from dbtui.cli import main
 
 CUT = "-- depends: 0006_row_level_security\nCREATE TABLE w (id int\n"
-
-
-def _tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def test_cut_off_migration_is_a_syntax_error_at_its_last_line(cut_project: Proje
         migrations.migrate(empty_database, cut_project.migrations)
     assert str(raised.value).endswith("0007_cut.sql:2: syntax error at end of input; nothing was applied")
     assert raised.value.exit_code == 2
-    assert _tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["migrate", "--dry-run"], ["codegen"], ["check"]])
@@ -50,7 +45,7 @@ def test_every_command_reports_the_cut_off_migration_in_one_line(cut_project: Pr
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("dbtui: error: "), err
     assert "0007_cut.sql:2: syntax error at end of input" in err
-    assert _tables(empty_database) == set()
+    assert public_tables(empty_database) == set()
 
 
 def test_watch_reports_the_cut_off_migration_and_goes_on(cut_project: Project, server_url: str) -> None:
@@ -70,14 +65,30 @@ def test_a_migration_named_in_upper_case_is_refused_not_ignored(project_copy: Pr
 
 
 def test_a_byte_order_mark_does_not_hide_the_depends_line(project_copy: Project, empty_database: str) -> None:
-    (head,) = load_tree(project_copy.migrations).heads
-    path = project_copy.migrations / "9000_bom.sql"
+    [head] = load_tree(project_copy.migrations).heads
+    path = project_copy.migrations / "0099_bom.sql"
     path.write_bytes(codecs.BOM_UTF8 + f"-- depends: {head}\nCREATE TABLE bom (id BIGINT);\n".encode())
     tree = load_tree(project_copy.migrations)
-    assert tree["9000_bom"].depends == (head,)
-    assert tree.heads == ["9000_bom"]
-    assert migrations.migrate(empty_database, project_copy.migrations).done[-1] == "9000_bom"
-    assert "bom" in _tables(empty_database)  # the mark is not sent to the server either
+    assert tree["0099_bom"].depends == (head,)
+    assert tree.heads == ["0099_bom"]
+    assert migrations.migrate(empty_database, project_copy.migrations).done[-1] == "0099_bom"
+    assert "bom" in public_tables(empty_database)  # the mark is not sent to the server either
+
+
+def test_a_byte_order_mark_does_not_hide_a_table_from_the_source_map(project_copy: Project) -> None:
+    """``check`` names the file and line that created a table: a BOM before it must not make that unknown."""
+    path = project_copy.migrations / "0003_organizations_users.sql"
+    path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    origin = build_source_map(project_copy.migrations).tables["organizations"]
+    assert (origin.path.name, origin.line) == (path.name, 3)
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_query(project_copy: Project, server_url: str) -> None:
+    with Compiler(project_copy, url=server_url) as compiler:
+        plain = compiler.compile().signatures
+    project_copy.queries.write_bytes(codecs.BOM_UTF8 + project_copy.queries.read_bytes())
+    with Compiler(project_copy, url=server_url) as compiler:
+        assert compiler.compile().signatures == plain
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])

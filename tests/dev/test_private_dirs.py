@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,16 +37,6 @@ def victim(tmp_path: Path) -> Iterator[Path]:
     before = _snapshot(target)
     yield target
     assert _snapshot(target) == before, "the planted link was followed"
-
-
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh stand-in for /dev/shm (world-writable and sticky, like it)."""
-    root = Path(tempfile.mkdtemp(prefix="dbtui-test-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-    os.chmod(root, 0o1777)
-    monkeypatch.setenv("DBTUI_RUNTIME_DIR", str(root))
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_planted_link_as_the_users_folder_is_refused(runtime, victim):

@@ -29,8 +29,11 @@ class Replica:
 
 
 @pytest.fixture
-async def replica(database_url: str, session_database: str, organization, monkeypatch) -> AsyncIterator[Replica]:
-    url = testdb.create_database()
+async def replica(database_url: str, session_database: str, server_url: str, project, organization,
+                  monkeypatch) -> AsyncIterator[Replica]:
+    # Made on the server directly: the runtime may be configured for PgBouncer, and a template built through a
+    # transaction-mode pooler would leave its session lock and an idle server connection behind.
+    url = testdb.create_database(project=project, url=server_url)
     with psycopg.connect(session_database, autocommit=True) as primary, psycopg.connect(url, autocommit=True) as c:
         secret = primary.execute("SELECT secret FROM app_private.identity_secret").fetchone()[0]
         c.execute("UPDATE app_private.identity_secret SET secret = %s", (secret,))

@@ -10,13 +10,12 @@
 import time
 
 import psycopg
+from attacker import on_every_pooled_connection, refused, run
 from psycopg import errors
 from sqlalchemy import text
 
 from database import conn
 from database.xact import xact_admin, xact_customer
-
-from attacker import on_every_pooled_connection, refused, run
 
 LOOT = "attacker.loot"
 IDENTITY = ("app.user_id", "app.organization_id", "app.identity_sig")
@@ -62,7 +61,7 @@ async def test_a_leaked_identity_is_useless_on_a_brand_new_connection(tenants):
     theirs = tenants.theirs
     leaked = await _leaked_identity(theirs)
     async with await psycopg.AsyncConnection.connect(conn.customer_url()) as attacker:
-        for name, value in zip(IDENTITY, leaked):
+        for name, value in zip(IDENTITY, leaked, strict=True):
             await attacker.execute("SELECT set_config(%s, %s, false)", (name, value))
         await attacker.commit()  # session-level, and a new transaction to use it in
         seen = await (await attacker.execute("SELECT count(*) FROM projects WHERE id = %s", (theirs.project_id,))).fetchone()
@@ -72,7 +71,7 @@ async def test_a_leaked_identity_is_useless_on_a_brand_new_connection(tenants):
 async def test_a_leaked_identity_is_useless_in_a_later_transaction_on_the_same_connection(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     leaked = await _leaked_identity(theirs)
-    replay = [f"SELECT set_config('{name}', '{value}', false)" for name, value in zip(IDENTITY, leaked)]
+    replay = [f"SELECT set_config('{name}', '{value}', false)" for name, value in zip(IDENTITY, leaked, strict=True)]
     seen = await on_every_pooled_connection(
         mine, run(*replay, f"SELECT count(*) FROM projects WHERE id = '{theirs.project_id}'"))
     assert {found[-1] for found in seen} == {0}

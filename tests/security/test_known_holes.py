@@ -8,9 +8,8 @@
 """
 
 import pytest
-from sqlalchemy import text
-
 from attacker import on_every_pooled_connection, run
+from sqlalchemy import text
 
 from database.xact import xact_customer
 

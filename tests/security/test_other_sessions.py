@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from attacker import refused
 from psycopg import errors
 from sqlalchemy import text
 
 from database import conn
 from database.xact import xact_admin, xact_customer
-
-from attacker import refused
 
 MARKER = "victim-query-text-7f3a"
 

@@ -6,12 +6,11 @@ cursors, LISTENs, session advisory locks. ``connect_db_customer`` is checked as 
 """
 
 import pytest
+from attacker import on_every_pooled_connection, run
 from sqlalchemy import text
 
 from database.conn import connect_db_customer
 from database.xact import xact_admin, xact_customer
-
-from attacker import on_every_pooled_connection, run
 
 # (what the attacker runs, what the next customer asks, the answer on a clean connection)
 LEFTOVERS = {

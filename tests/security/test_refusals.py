@@ -2,12 +2,11 @@
 harmlessly (DISCARD, RESET) shown to be harmless."""
 
 import pytest
+from attacker import refused
 from psycopg import errors
 from sqlalchemy import text
 
 from database.xact import xact_customer
-
-from attacker import refused
 
 PRIVILEGE = errors.InsufficientPrivilege
 REFUSED = {

@@ -6,13 +6,12 @@ it; what matters is that the defaults never take effect: every new customer conn
 """
 
 import pytest
+from attacker import refused
 from psycopg import errors
 from sqlalchemy import text
 
 from database import conn
 from database.xact import xact_admin, xact_customer
-
-from attacker import refused
 
 IN_THIS_DATABASE = ("DO $$ BEGIN EXECUTE 'ALTER ROLE app_customer IN DATABASE ' || quote_ident(current_database()) || ' SET {}';"
                     " END $$")

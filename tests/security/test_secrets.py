@@ -5,14 +5,16 @@ most: libpq quotes the whole connection string in its parse error, so every erro
 scrubbed (database.config.scrub).
 """
 
+import contextlib
 import logging
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from database import config, conn
 from database.lock import pg_advisory_lock
-from database.xact import xact_admin
+from database.xact import xact_admin, xact_customer
 from dbtui.app import DbtuiApp
 from dbtui.cli import main
 from dbtui.context import Context
@@ -25,6 +27,16 @@ REACHABLE_SHAPE = [  # parse fine, fail on connect or on an option
     f"postgresql://u:{SECRET}@127.0.0.1:1/db?sslmode=bogus",
 ]
 UNPARSABLE = [f"mysql://u:{SECRET}@h/db", f"postgresql://u:{SECRET}@[::1/db"]
+# Malformed in the password or around it: a parser's error quotes the token it stopped at, and libpq splits at the
+# first '@', so the rest of a password holding an unescaped '@' becomes "the host" in every error about it.
+MALFORMED = [
+    f"postgresql://u:%zz{SECRET}@127.0.0.1:1/db",  # a bad %-escape
+    f"postgresql://u:p@{SECRET}@127.0.0.1:1/db",  # an unescaped '@'
+    f"postgresql://u:{SECRET}@[::1/db",  # an unterminated IPv6 host
+    f"postgresql://u:{SECRET}@[fe80::1%zz]:1/db",
+    f"postgresql://u:{SECRET}@[::1]:99999/db",
+    f"postgres://u:{SECRET}%@127.0.0.1:1/db",
+]
 COMMANDS = [["status"], ["migrate"], ["locks"], ["check"], ["status", "--json"], ["locks", "--json"]]
 
 def _cli(capsys, url: str, command: list[str]) -> str:
@@ -40,14 +52,23 @@ def test_cli_errors_never_show_the_password(capsys, url, command):
     assert SECRET not in _cli(capsys, url, command)
 
 
-@pytest.mark.parametrize(("url", "command"), [
-    (UNPARSABLE[0], ["status"]),  # libpq quotes a conninfo it cannot parse, password included: the CLI scrubs it
-    (UNPARSABLE[0], ["locks"]),
-    (UNPARSABLE[1], ["status"]),
-    (UNPARSABLE[1], ["locks"]),
-])
-def test_cli_errors_for_unparsable_urls_never_show_the_password(capsys, url, command):
+@pytest.mark.parametrize("command", [["status"], ["locks"], ["--debug", "status"]], ids=" ".join)
+@pytest.mark.parametrize("url", UNPARSABLE + MALFORMED)
+def test_cli_errors_for_malformed_urls_never_show_the_password(capsys, url, command):
     assert SECRET not in _cli(capsys, url, command)
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_scrub_masks_what_any_parser_would_quote_of_a_password(url):
+    """Every URL the project takes is checked (config.check_url) before anything parses it; from then on scrub()
+    masks its password however a parser quotes it: the token, the percent-decoded value, the part after an '@'."""
+    password = url.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1]
+    with contextlib.suppress(config.ConfigError):
+        config.check_url(url, "DATABASE_URL")
+    quoted = [url, f'invalid percent-encoded token: "{password}"', f"failed to resolve host '{password.split('@')[-1]}@h'",
+              f"password {unquote(password)!r}"]
+    for text in quoted:
+        assert SECRET not in config.scrub(text), text
 
 
 def test_debug_tracebacks_never_show_the_password(capsys):
@@ -56,10 +77,11 @@ def test_debug_tracebacks_never_show_the_password(capsys):
     assert code != 0 and SECRET not in out + err
 
 
-async def test_runtime_errors_and_logs_never_show_the_password(caplog):
+@pytest.mark.parametrize("url", [REACHABLE_SHAPE[0], *MALFORMED])
+async def test_runtime_errors_and_logs_never_show_the_password(caplog, url):
     previous = config._configured_url
     await conn.dispose()
-    conn.configure(REACHABLE_SHAPE[0])
+    conn.configure(url)
     caplog.set_level(logging.DEBUG)  # everything SQLAlchemy, psycopg and we log
     for name in ("sqlalchemy.engine", "sqlalchemy.pool"):
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -70,12 +92,15 @@ async def test_runtime_errors_and_logs_never_show_the_password(caplog):
         with pytest.raises(Exception) as lock_error:
             async with pg_advisory_lock("secrets", timeout=1):
                 pass
+        with pytest.raises(Exception) as customer_error:
+            async with xact_customer("u", "o"):
+                pass
     finally:
         for name in ("sqlalchemy.engine", "sqlalchemy.pool"):
             logging.getLogger(name).setLevel(logging.WARNING)
         await conn.dispose()
         conn.configure(previous)
-    for error in (admin_error.value, lock_error.value):
+    for error in (admin_error.value, lock_error.value, customer_error.value):
         assert SECRET not in str(error) and SECRET not in repr(error)
     assert SECRET not in caplog.text
 
@@ -85,6 +110,7 @@ async def test_runtime_errors_and_logs_never_show_the_password(caplog):
     REACHABLE_SHAPE[1],
     REACHABLE_SHAPE[2],
     *UNPARSABLE,
+    *MALFORMED,
 ])
 async def test_tui_header_never_shows_the_password(url):
     app = DbtuiApp(Context(project_dir=REPO, database_url=url), heartbeat=0.05)
@@ -96,3 +122,17 @@ async def test_tui_header_never_shows_the_password(url):
         assert app.database_ok is False
         shown = app.sub_title + " ".join(str(n.message) for n in app._notifications)
     assert "unreachable" in shown and SECRET not in shown
+
+
+@pytest.mark.parametrize(("url", "password"), [
+    ("postgresql://u:p@ss@rd@h:1/db?sslmode=disable", "p@ss@rd"),
+    ("postgres://u:pa%40ss@h:1/db", "pa@ss"),
+    ("postgresql://u@h:1/db", None),
+])
+def test_a_bare_at_sign_in_the_password_reaches_libpq_as_the_password(url, password):
+    """Read as Python reads it (the last '@' ends the password), not as libpq would (the first '@': the rest becomes
+    a host every connection error quotes)."""
+    from psycopg import conninfo
+
+    parsed = conninfo.conninfo_to_dict(config.libpq_url(url))
+    assert (parsed.get("password"), parsed["host"], parsed["port"]) == (password, "h", "1")

@@ -109,8 +109,13 @@ def parse_annotations(text: str, path: Path | str | None = None) -> Annotations:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         raise DbtuiError(f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: its position is a character offset
+        line = text.count("\n", 0, exc.position) + 1
+        raise DbtuiError(f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})", path=path,
+                         line=line) from None
     except yaml.YAMLError as exc:
-        raise DbtuiError(f"invalid YAML: {exc}", path=path) from None
+        raise DbtuiError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                         path=path) from None
     reader = _Reader(path)
     if root is None or (isinstance(root, yaml.ScalarNode) and root.value == ""):
         return Annotations(path=path)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-
 from database.errors import ConfigError
 
 SQL_SUFFIX = ".sql"
@@ -176,7 +175,10 @@ def parse_error_at(text: str, exc: Exception) -> tuple[str, int]:
     location = rest[0] if rest and isinstance(rest[0], int) else None
     if location is None:
         location = len(text.rstrip()) - 1
-    return str(message), line_of(text, location)
+    first, *more = str(message).splitlines() or [""]
+    if more:  # "at or near" quotes the rest of an unterminated string or comment, over many lines: its start will do
+        first = f'{first[:60]}…"'
+    return first, line_of(text, location)
 
 
 def load_tree(directory: Path) -> MigrationTree:
@@ -299,10 +301,10 @@ def new_migration(directory: Path, name: str) -> NewMigration:
 
     Names become file names and ids, so only lowercase letters, digits and underscores are accepted.
     """
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: "$" alone would accept a trailing newline
         suggestion = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
         suggestion = re.sub(r"^[0-9_]+", "", suggestion)[:60]
-        hint = f" (try {suggestion!r})" if suggestion and _NAME.match(suggestion) else ""
+        hint = f" (try {suggestion!r})" if suggestion and _NAME.fullmatch(suggestion) else ""
         raise ConfigError(
             f"bad migration name {name!r}: use lowercase letters, digits and underscores, starting with a letter,"
             f" at most 60 characters; the number is added for you{hint}"

@@ -35,8 +35,15 @@ from psycopg import sql
 from database import config, lock
 from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
-from database.dev.migration_tree import (MigrationNode, MigrationTree, display_path, line_of, load_tree,
-                                         parse_error_at, read_text)
+from database.dev.migration_tree import (
+    MigrationNode,
+    MigrationTree,
+    display_path,
+    line_of,
+    load_tree,
+    parse_error_at,
+    read_text,
+)
 from database.errors import ConfigError, ProblemFound, ServerError
 
 LOCK_NAME = "dbtui:migrate"
@@ -64,7 +71,7 @@ class MigrationDone:
 class MigrationFailed:
     id: str
     direction: str
-    error: "MigrationError"
+    error: MigrationError
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ class _StatementFailed(Exception):
         self.error, self.index = error, index
 
 
-def _run_one(conn: psycopg.Connection, prepared: "_Prepared", node: MigrationNode, step: str, book: "_Bookkeeping") -> None:
+def _run_one(conn: psycopg.Connection, prepared: _Prepared, node: MigrationNode, step: str, book: _Bookkeeping) -> None:
     """One migration and its bookkeeping in a single transaction (after the fact when it is non-transactional).
 
     A transactional migration is one simple-protocol query: the file's text, then the bookkeeping statement. Postgres

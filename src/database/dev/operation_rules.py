@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import pglast
 import psycopg
 from pglast import parser
+from psycopg import sql
 
 from database.config import Project
 from database.dev import testdb
@@ -332,7 +333,7 @@ def primary_key(op: Operation) -> Iterator[Problem]:
             lock=ACCESS_EXCLUSIVE, squawk="renaming-column")
 def renaming_column(op: Operation) -> Iterator[Problem]:
     if op.kind == "RenameStmt" and op.node.get("renameType") == "OBJECT_COLUMN" and op.existing:
-        old, new = op.node.get("subname"), op.node["newname"]
+        old, new = op.node.get("subname") or "", op.node["newname"]
         yield Problem(f"renaming {op.table}.{old} to {new} breaks every running app instance that still uses {old}",
                       old, fix=(f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <type>;\n"
                                 f"-- write both from the app, backfill {ident(new)}, switch reads, drop {ident(old)} "
@@ -498,7 +499,10 @@ def _may_lock(node: MigrationNode) -> bool:
 
 def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[tuple[Rule, Problem, Operation]]:
     """Run ``node`` on ``conn`` one statement at a time, judging each statement against the schema just before it.
-    A transactional migration runs in one transaction, as it will for real (minus CONCURRENTLY, which it refuses)."""
+    A transactional migration runs in one transaction, as it will for real (minus CONCURRENTLY, which it refuses).
+
+    Two round trips per judged statement: what runs before it together with the facts about its table, then the
+    statement itself together with the table's storage after it (a rewrite gives the table new storage)."""
     text = node.sql
     statements, _ = table_statements(text, node.path, _OPERATIONS)  # unparsable: the database reports it below
     created: set[str] = set()
@@ -509,17 +513,22 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
         conn.execute("BEGIN")
     for statement in statements:
         piece = statement.encoded.decode("utf-8")
-        _execute(conn, node, text, cursor, text[cursor:statement.offset])
+        table, index = _target(statement)
+        facts = _execute(conn, node, text, cursor, text[cursor:statement.offset],
+                         then=_facts(table, index) if table or index else None)
         cursor = statement.offset + len(piece)
-        op = _describe(conn, statement, piece, node, created)
+        op = _describe(statement, piece, node, created, table, facts)
         if op.existing and op.lock and not timeout and not guarded:
             op, guarded = replace(op, first_unguarded=True), True
         if op.table in held:
             op = replace(op, held=held[op.table])
         if node.transactional and op.table and op.lock:
             held[op.table] = _strongest([held.get(op.table), op.lock]) or op.lock
-        runnable = _CONCURRENTLY.sub("", piece, count=1) if node.transactional and stmt_concurrent(op) else piece
-        op = _run_measured(conn, node, text, statement.offset, runnable, op)
+        runnable = _CONCURRENTLY.sub("", piece, count=1) if node.transactional and op.node.get("concurrent") else piece
+        measure = op.existing and op.kind == "AlterTableStmt" and facts is not None
+        after = _execute(conn, node, text, statement.offset, runnable, then=_storage(op.table) if measure else None)
+        if measure and facts is not None:
+            op = replace(op, rewrites=after is not None and after[0] != facts[1], proven_not_null=frozenset(facts[2]))
         for r in OPERATION_RULES.values():
             yield from ((r, p, op) for p in r.check(op))
         created.update(_created(op, created))
@@ -533,73 +542,79 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 
-def stmt_concurrent(op: Operation) -> bool:
-    return bool(op.node.get("concurrent"))
+def _target(statement: Statement) -> tuple[str | None, str | None]:
+    """The table a statement acts on as written, or (for DROP INDEX) the index whose table the database knows."""
+    stmt, kind = statement.node, statement.kind
+    if kind == "RenameStmt" and stmt.get("renameType") not in ("OBJECT_TABLE", "OBJECT_COLUMN"):
+        return None, None
+    if kind in ("IndexStmt", "AlterTableStmt", "RenameStmt") and stmt.get("relation"):
+        return _name(stmt["relation"]), None
+    if kind == "DropStmt" and stmt.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
+        name = next(iter(_dropped_names(stmt)), None)
+        return (name, None) if stmt["removeType"] == "OBJECT_TABLE" else (None, name)
+    return None, None
 
 
-def _describe(conn: psycopg.Connection, statement: Statement, piece: str, node: MigrationNode, created: set[str]) -> Operation:
+def _describe(statement: Statement, piece: str, node: MigrationNode, created: set[str], table: str | None,
+              facts: tuple | None) -> Operation:
     stmt, kind = statement.node, statement.kind
     leading = _LEADING.match(piece)
     start = leading.end() if leading else 0
     line = statement.first_line + piece.count("\n", 0, start)
-    table: str | None = None
-    if kind in ("IndexStmt", "AlterTableStmt", "RenameStmt") and stmt.get("relation"):
-        table = _name(stmt["relation"])
-    elif kind == "DropStmt" and stmt.get("removeType") == "OBJECT_TABLE":
-        table = next(iter(_dropped_names(stmt)), None)
-    elif kind == "DropStmt" and stmt.get("removeType") == "OBJECT_INDEX":
-        names = _dropped_names(stmt)
-        row = conn.execute("SELECT i.indrelid::regclass::text FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",
-                           (names[0],)).fetchone() if names else None
-        table = row[0] if row else None
-    if kind == "RenameStmt" and stmt.get("renameType") not in ("OBJECT_TABLE", "OBJECT_COLUMN"):
-        table = None
-    existing = table is not None and table not in created and _exists(conn, table)
+    exists = bool(facts and facts[0])
+    if facts is not None and table is None:  # DROP INDEX: the index's table
+        table, exists = facts[3], facts[3] is not None
+    existing = table is not None and table not in created and exists
     return Operation(kind, stmt, piece[start:].rstrip().rstrip(";"), line, node, table, existing,
                      statement_lock(kind, stmt) if table else None,
                      exemptions=tuple(_exemptions(piece, statement.first_line, node)))
 
 
-def _exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
-
-
-_FACTS = """
-SELECT c.relfilenode,
+def _facts(table: str | None, index: str | None) -> sql.Composed:
+    """Whether ``table`` exists, its storage, the columns a validated CHECK (col IS NOT NULL) covers, and the table
+    of ``index`` (names as written: to_regclass resolves them like the statement will)."""
+    return sql.SQL("""
+SELECT r.oid IS NOT NULL, c.relfilenode,
        coalesce((SELECT array_agg(a.attname::text) FROM pg_constraint k
                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
                  WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.convalidated AND cardinality(k.conkey) = 1
-                   AND pg_get_constraintdef(k.oid) = format('CHECK ((%%s IS NOT NULL))', quote_ident(a.attname))),
-                '{}')
-FROM pg_class c WHERE c.oid = to_regclass(%s)
-"""
+                   AND pg_get_constraintdef(k.oid) = format('CHECK ((%s IS NOT NULL))', quote_ident(a.attname))),
+                ARRAY[]::text[]),
+       (SELECT i.indrelid::regclass::text FROM pg_index i WHERE i.indexrelid = to_regclass({index}))
+FROM (SELECT to_regclass({table}) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid""").format(
+        table=sql.Literal(table), index=sql.Literal(index))
 
 
-def _run_measured(conn: psycopg.Connection, node: MigrationNode, text: str, offset: int, piece: str,
-                  op: Operation) -> Operation:
-    """Run the statement; for ALTER TABLE on an existing table, note whether it rewrote the table (new storage) and
-    which columns a validated CHECK proved NOT NULL before it ran."""
-    if not (op.existing and op.kind == "AlterTableStmt"):
-        _execute(conn, node, text, offset, piece)
-        return op
-    storage, proven = conn.execute(_FACTS, (op.table,)).fetchone()
-    _execute(conn, node, text, offset, piece)
-    after = conn.execute("SELECT relfilenode FROM pg_class WHERE oid = to_regclass(%s)", (op.table,)).fetchone()
-    return replace(op, rewrites=after is not None and after[0] != storage, proven_not_null=frozenset(proven))
+def _storage(table: str | None) -> sql.Composed:
+    return sql.SQL("SELECT relfilenode FROM pg_class WHERE oid = to_regclass({})").format(sql.Literal(table))
 
 
-def _execute(conn: psycopg.Connection, node: MigrationNode, text: str, offset: int, chunk: str) -> None:
-    """Run statements of the migration on the throwaway database; a failure is the migration's, at its file:line."""
-    if not chunk.strip() or not _has_statement(chunk):
-        return
+def _execute(conn: psycopg.Connection, node: MigrationNode, text: str, offset: int, chunk: str,
+             then: sql.Composed | None = None) -> tuple | None:
+    """Run statements of the migration on the throwaway database, and then the query ``then`` (in the same round
+    trip where that is safe: inside the migration's transaction); returns ``then``'s row. A failure is the
+    migration's, at its file:line."""
+    statements = _has_statement(chunk)
+    query = then.as_string(conn) if then is not None else ""
+    if statements and (not query or node.transactional):
+        query = chunk + ("\n;\n" + query if query else "")
+    elif statements:  # autocommit: several statements in one query would run as one transaction block
+        _execute(conn, node, text, offset, chunk)
+    if not query:
+        return None
     try:
-        conn.execute(chunk.encode("utf-8"))
+        cursor = conn.execute(query.encode("utf-8"))
     except psycopg.Error as exc:
         position = getattr(exc.diag, "statement_position", None) if isinstance(exc, psycopg.DatabaseError) else None
         line = line_of(text, offset + (int(position) - 1 if position else len(chunk) - len(chunk.lstrip())))
         message = (exc.diag.message_primary if isinstance(exc, psycopg.DatabaseError) else None) or str(exc).strip()
         raise ProblemFound(f"{message} (on a throwaway database migrated up to this statement)",
                            path=display_path(node.path), line=line) from None
+    if then is None:
+        return None
+    while cursor.nextset():
+        pass
+    return cursor.fetchone()
 
 
 def _has_statement(chunk: str) -> bool:
@@ -621,7 +636,8 @@ def _sets_lock_timeout(op: Operation) -> bool:
     """``SET [LOCAL] lock_timeout = <not zero>`` (zero means wait forever)."""
     if op.kind != "VariableSetStmt" or op.node.get("name") != "lock_timeout" or op.node.get("kind") != "VAR_SET_VALUE":
         return False
-    value = next(iter(op.node.get("args", ())), {}).get("A_Const", {})
+    args: list[dict] = op.node.get("args") or [{}]
+    value = args[0].get("A_Const", {})
     if "ival" in value:
         return value["ival"].get("ival", 0) != 0
     return not re.fullmatch(r"\s*0+\s*(?:us|ms|s|min|h|d)?\s*", value.get("sval", {}).get("sval", "0"))

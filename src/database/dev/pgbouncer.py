@@ -84,6 +84,10 @@ def start(server_url: str, *, pool_mode: str = "transaction", users: tuple[str, 
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
         f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 1000\n"
+        # as many deployments do, so clients that send them connect (a setting in ``options`` is then dropped)
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        # idle server connections go soon: one left in a database would block cloning it (CREATE DATABASE TEMPLATE)
+        "server_idle_timeout = 5\n"
         f"logfile = {directory / 'pgbouncer.log'}\nadmin_users = postgres\n"
     )
     for path in (directory, *directory.iterdir()):

@@ -8,8 +8,9 @@ as the ``postgres`` account, or a system account we create, and its folders are 
 
 Two kinds: a project's development cluster (``<data_dir>``, durable) and one scratch cluster per user for throwaway
 databases (``/dev/shm/dbtui-<uid>/scratch``, fsync off), shared by every checkout and worktree. Every folder we make
-in /dev/shm, /tmp or the data folder is private and checked (``private_dir``). A started server leaves a record and
-an idle watcher; ``database.dev.servers`` lists, idles and collects them. See docs/server.md.
+in /dev/shm, /tmp or the data folder is private and checked (``private_dir``). A started server leaves a record, and
+the user's idle watcher keeps an eye on it; ``database.dev.servers`` lists, idles and collects them. See
+docs/server.md.
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def _binaries_for_account() -> Binaries:
         os.chmod(target.parent, 0o755)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
         shutil.copytree(install, staging / "pg", symlinks=True)
-        for root, dirs, files in os.walk(staging):
+        for root, _dirs, _files in os.walk(staging):
             os.chmod(root, 0o755)
         os.chmod(staging, 0o755)
         try:
@@ -488,7 +489,7 @@ class Cluster:
         finally:
             os.close(fd)
 
-    def ensure_running(self, on_start: Callable[[], None] | None = None) -> str:
+    def ensure_running(self, on_start: Callable[[], object] | None = None) -> str:
         """Start the cluster unless it already answers; returns the admin URL. Safe to call from many processes.
 
         ``on_start`` runs, under the start lock, before a start (the scratch server collects garbage then).
@@ -583,7 +584,7 @@ class Cluster:
             started_by=_started_by(), idle_timeout=self.idle_timeout, fast=self.fast,
         ))
         if self.idle_timeout > 0:
-            self._spawn_idle_watcher(pid)
+            _ensure_idle_watcher()
 
     def _write_record(self, record: ServerRecord) -> None:
         folder = _records_dir()
@@ -591,19 +592,6 @@ class Cluster:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(asdict(record), handle)
         os.replace(tmp, folder / self.record_path.name)
-
-    def _spawn_idle_watcher(self, pid: int) -> None:
-        """A detached process that stops this server once no client has used it for ``idle_timeout`` seconds."""
-        log = _open_private_file(self.base / "idle-watch.log", os.O_WRONLY | os.O_APPEND)
-        try:
-            watcher = subprocess.Popen(
-                [sys.executable, "-m", "database.dev.servers", "watch-idle", str(self.base), str(pid)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True,
-            )
-        finally:
-            os.close(log)
-        # Reap it when it ends before we do (a long-lived TUI), so it never lingers as a zombie.
-        threading.Thread(target=watcher.wait, name="dbtui-idle-watcher-reaper", daemon=True).start()
 
     def _check_reachable(self, pg: Path) -> None:
         account = server_account()
@@ -686,6 +674,29 @@ class Cluster:
         return (important or lines or ["no message in the server log"])[-1]
 
 
+def _ensure_idle_watcher() -> None:
+    """Start this user's idle watcher unless one runs (it holds ``idle-watcher.lock`` for its whole life): one small
+    detached process stops every idle dbtui server of the user, and ends when none is left to watch."""
+    home = _records_dir().parent
+    fd = _open_private_file(home / "idle-watcher.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # one is watching, and will see the record just written
+    finally:
+        os.close(fd)  # releases the probe lock, if taken
+    log = _open_private_file(home / "idle-watcher.log", os.O_WRONLY | os.O_APPEND)
+    try:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "database.dev.servers", "watch-idle"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True,
+        )
+    finally:
+        os.close(log)
+    # Reap it when it ends before we do (a long-lived TUI), so it never lingers as a zombie.
+    threading.Thread(target=watcher.wait, name="dbtui-idle-watcher-reaper", daemon=True).start()
+
+
 def process_alive(pid: int) -> bool:
     """True for a running process; a zombie (dead, not yet reaped: common in containers) counts as dead."""
     try:
@@ -752,9 +763,13 @@ def dev_cluster(project: Project) -> Cluster:
 
 def scratch_cluster(project: Project | None = None) -> Cluster:
     """The fast cluster (fsync off, on tmpfs where there is one) for throwaway databases, shared by every project
-    and worktree of this user: templates are keyed by migrations content, so they never collide."""
+    and worktree of this user: templates are keyed by migrations content, so they never collide.
+
+    Other server binaries (``$DBTUI_PG_BIN``, e.g. to test against the production server's major version) get a
+    scratch cluster of their own, ``scratch-<major>``, beside the pinned server's."""
     idle = project.idle_timeout if project is not None else DEFAULT_IDLE_TIMEOUT
-    return Cluster(user_home() / "scratch", fast=True, kind="scratch", idle_timeout=idle)
+    name = f"scratch-{find_binaries().major}" if os.environ.get("DBTUI_PG_BIN") else "scratch"
+    return Cluster(user_home() / name, fast=True, kind="scratch", idle_timeout=idle)
 
 
 def development_url(project: Project) -> str:

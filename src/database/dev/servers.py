@@ -2,9 +2,9 @@
 
 Each server dbtui starts leaves a record (``server.ServerRecord``) in the user's folder (``/dev/shm/dbtui-<uid>/servers``),
 so ``dbtui db status`` can list them all with their memory, disk and idle time, ``dbtui db gc`` can stop the servers
-of deleted projects and remove their folders, and a small detached watcher (``python -m database.dev.servers
-watch-idle``, started with the server) can stop a server nobody has used for its ``idle_timeout``. The next use
-starts it again, as always. See docs/server.md.
+of deleted projects and remove their folders, and one small detached watcher per user (``python -m
+database.dev.servers watch-idle``, started with the first server) can stop each server nobody has used for its
+``idle_timeout``. The next use starts it again, as always. See docs/server.md.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def collect() -> list[Freed]:
         if not (project_gone or not Path(record.data_dir).is_dir()):
             continue
         cluster = cluster_of(record)
-        memory = _stop_orphan(record) or 0
+        memory = stop_orphan(record) or 0
         shutil.rmtree(cluster.socket_dir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             cluster.record_path.unlink()
@@ -190,68 +190,91 @@ def _unless_busy(lock: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _stop_orphan(record: ServerRecord) -> int | None:
-    """Stop a server whose data folder is gone (pg_ctl cannot: it needs the folder); returns the memory it held."""
+def stop_orphan(record: ServerRecord) -> int | None:
+    """Stop the server of ``record`` without its data folder (pg_ctl needs it; it may be gone), when the process is
+    identified as serving that folder; returns the memory it held, None when it was not running."""
     pid = record.pid
     if not (server.process_alive(pid) and server.serving_data_dir(pid) == Path(record.data_dir).resolve()):
         return None  # not running, or the pid now belongs to something else: never signal it
     memory = memory_use(pid)
-    os.kill(pid, signal.SIGINT)  # fast shutdown
+    # Immediate shutdown: with the data folder gone there is nothing to write back, and a checkpoint would only fail.
+    os.kill(pid, signal.SIGQUIT)
     deadline = time.time() + 20
     while server.process_alive(pid) and time.time() < deadline:
         time.sleep(0.1)
-    if server.process_alive(pid) and server.serving_data_dir(pid) == Path(record.data_dir).resolve():
-        os.kill(pid, signal.SIGQUIT)
     return memory or 0
 
 
 # --- the idle watcher -----------------------------------------------------------------------------------------------
 
 
-def watch_idle(base: Path, pid: int) -> None:
-    """Stop the server in ``base`` (postmaster ``pid``) once no client has used it for its idle timeout.
+def watch_idle() -> None:
+    """Stop each dbtui server of this user once no client has used it for its idle timeout; end when none is left.
 
-    Clients announce use by touching ``last-use`` under a shared lock (``Cluster.ensure_running``); the stop happens
-    under the exclusive lock after a last look, so a client never gets a URL to a server about to stop. Ends when
-    the server stops or is restarted (the new start brings its own watcher).
+    One per user (it holds ``idle-watcher.lock``). Clients announce use by touching ``last-use`` under a shared lock
+    (``Cluster.ensure_running``); the stop happens under the exclusive lock after a last look, so a client never gets
+    a URL to a server about to stop.
     """
-    record = Cluster(base).read_record()
-    if record is None or record.idle_timeout <= 0:
-        return
+    fd = os.open(server.user_home() / "idle-watcher.lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    asked: dict[str, float] = {}
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another watcher runs
+    while True:
+        watched = _watched()
+        if not watched:
+            # A server started just now saw the lock held and spawned no watcher: look again after letting go.
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            if not _watched():
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a new watcher took over
+            continue
+        for record in watched:
+            if time.time() - asked.get(record.base, 0.0) >= _interval(record):
+                asked[record.base] = time.time()
+                _stop_if_idle(record)
+        time.sleep(min([1.0, *(_interval(r) for r in watched)]))
+
+
+def _watched() -> list[ServerRecord]:
+    return [r for r in server.read_records()
+            if r.idle_timeout > 0 and r.stopped_at is None and server.process_alive(r.pid)]
+
+
+def _interval(record: ServerRecord) -> float:
+    """How often to ask a server for its clients: a fifth of its idle timeout, between 0.2 and 30 s."""
+    return min(max(record.idle_timeout / 5, 0.2), 30.0)
+
+
+def _stop_if_idle(record: ServerRecord) -> None:
     cluster = cluster_of(record)
-    timeout = record.idle_timeout
-    interval = min(max(timeout / 5, 0.2), 30.0)
 
     def idle() -> bool:
+        if cluster.postmaster_pid() != record.pid:
+            return False  # stopped or restarted meanwhile
         clients = client_count(cluster)
         if clients is None:  # cannot be asked (full, starting, stopping): not idle, ask again later
             return False
         if clients:
             cluster.touch_last_use()
             return False
-        return time.time() - cluster.last_use() >= timeout
+        return time.time() - cluster.last_use() >= record.idle_timeout
 
-    while True:
-        asked = time.time()
-        while time.time() - asked < interval:  # notice a stop within a second, ask for clients less often
-            time.sleep(min(1.0, interval))
-            if cluster.postmaster_pid() != pid:
-                return
-        if not idle():
-            continue
+    if idle():
         with cluster.locked():
-            if cluster.postmaster_pid() != pid:
-                return
             if idle():
-                cluster.stop_locked(f"stopped after {timeout} s without clients")
-                return
+                cluster.stop_locked(f"stopped after {record.idle_timeout} s without clients")
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "watch-idle":
-        watch_idle(Path(argv[1]), int(argv[2]))
+    if argv == ["watch-idle"]:
+        watch_idle()
         return 0
-    sys.stderr.write("usage: python -m database.dev.servers watch-idle BASE PID\n")
+    sys.stderr.write("usage: python -m database.dev.servers watch-idle\n")
     return 2
 
 

@@ -71,7 +71,7 @@ def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> Sourc
     for path in paths:
         try:
             data = path.read_bytes()
-            text = data.decode("utf-8")
+            text = data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark is dropped, as load_tree does
         except (OSError, UnicodeDecodeError) as exc:
             source_map.problems.append(SourceProblem(path, None, f"cannot read: {exc}"))
             continue

@@ -31,7 +31,7 @@ from psycopg import sql
 from database import config
 from database.config import Project
 from database.dev import server, servers
-from database.dev.fingerprint import migrations_digest  # here for callers of testdb.migrations_digest
+from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -104,7 +104,9 @@ def _session_lock(conn: psycopg.Connection, name: str, *, shared: bool = False) 
 
 
 def _default_migrator(directory: Path) -> Migrator:
-    from database.dev.migrations import Migrator as YoyoMigrator  # yoyo only when a template is built: cloning starts faster
+    from database.dev.migrations import (
+        Migrator as YoyoMigrator,  # yoyo only when a template is built: cloning starts faster
+    )
 
     return YoyoMigrator(directory)
 
@@ -236,8 +238,7 @@ def _drop_template(conn: psycopg.Connection, template: str) -> bool:
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
         return False
     try:
-        spares = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (_spare_prefix(template) + "%",))
-        for (spare,) in spares.fetchall():
+        for spare in _spares(conn, template):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(spare)))
         with contextlib.suppress(psycopg.errors.InvalidCatalogName):
             conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(template)))
@@ -261,6 +262,13 @@ def _spare_prefix(template: str) -> str:
     return SPARE_PREFIX + template[len(TEMPLATE_PREFIX):] + "_"
 
 
+def _spares(conn: psycopg.Connection, template: str) -> list[str]:
+    """The ready-made clones of ``template``, by name."""
+    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname",
+                        (_spare_prefix(template) + "%",)).fetchall()
+    return [row[0] for row in rows]
+
+
 def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     conn.execute(
         sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(name), sql.Identifier(template))
@@ -269,10 +277,7 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
 
 def _take_spare(conn: psycopg.Connection, template: str, name: str) -> bool:
     """Rename a ready-made clone of ``template`` to ``name`` (a few ms); False when none is left."""
-    spares = conn.execute(
-        "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname", (_spare_prefix(template) + "%",)
-    ).fetchall()
-    for (spare,) in spares:
+    for spare in _spares(conn, template):
         try:
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(spare), sql.Identifier(name)))
             return True
@@ -291,10 +296,11 @@ def _replenish(admin_url: str, template: str) -> None:
         with contextlib.suppress(Exception), _connect(admin_url) as conn:
             # One refiller per template at a time (across processes); the next one recounts after it.
             with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
-                count = "SELECT count(*) FROM pg_database WHERE datname LIKE %s"
-                while _is_template(conn, template) and conn.execute(count, (_spare_prefix(template) + "%",)).fetchone()[0] < SPARES:
-                    usage = _template_usage(conn)
-                    if sum(size for _, size in usage.values()) + _size(conn, template) > BUDGET_BYTES:
+                while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
+                    # Room for one more: a spare of the template in use beats an older template.
+                    room = BUDGET_BYTES - _size(conn, template)
+                    prune(conn, keep=template, budget=room)
+                    if sum(size for _, size in _template_usage(conn).values()) > room:
                         break
                     _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
 

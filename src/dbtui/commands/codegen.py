@@ -26,8 +26,9 @@ def _codegen(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.codegen import generate  # imported when used, like every command's dependencies: fast start-up
 
     project = ctx.project
-    ctx.require_session("codegen")
-    result = generate(project, url=ctx.explicit_url(), check=args.check)
+    # The pooler check connects: done only when the compile needs the database (a cached run needs none).
+    result = generate(project, url=ctx.explicit_url(), check=args.check,
+                      before_database=lambda: ctx.require_session("codegen"))
     for warning in result.output.warnings:
         print(warning, file=sys.stderr)
     names = ", ".join(str(p.relative_to(project.root)) if p.is_relative_to(project.root) else str(p) for p in result.stale)

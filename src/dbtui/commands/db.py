@@ -94,7 +94,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     rows = [("PROJECT", "STATE", "PID", "MEMORY", "DISK", "IDLE", "STARTED BY", "")] + [_row(v) for v in views]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
+from dbtui.untrusted import visible
+
 if TYPE_CHECKING:
     from database.dev.locks import LockInfo
     from dbtui.context import Context
@@ -26,13 +28,14 @@ def _age(since: dt.datetime | None) -> str:
 
 
 def format_table(locks: list[LockInfo]) -> str:
-    """Aligned columns, holders before waiters; an empty line says so."""
+    """Aligned columns, holders before waiters; an empty line says so. Names and applications come from other
+    clients: shown escaped (the JSON output escapes them anyway)."""
     if not locks:
         return "no advisory locks held or awaited"
     header = ("NAME", "KEY", "PID", "STATE", "FOR", "BLOCKED BY", "APPLICATION")
     rows = [
-        (lock.name or "?", str(lock.key), str(lock.pid), "held" if lock.granted else "waiting", _age(lock.since),
-         ",".join(map(str, lock.blocked_by)) or "-", lock.application_name or "-")
+        (visible(lock.name or "?"), str(lock.key), str(lock.pid), "held" if lock.granted else "waiting",
+         _age(lock.since), ",".join(map(str, lock.blocked_by)) or "-", visible(lock.application_name or "-"))
         for lock in locks
     ]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]

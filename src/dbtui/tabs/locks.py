@@ -13,6 +13,7 @@ from textual.widgets import Label, Tree
 from textual.widgets.tree import TreeNode
 
 from dbtui.tabs.base import TabContent
+from dbtui.untrusted import visible
 from dbtui.widgets.lists import ListTable
 
 if TYPE_CHECKING:
@@ -34,9 +35,9 @@ def age(since: datetime | None, now: datetime) -> str:
 
 
 def untrusted(text: str) -> Text:
-    """Text any client chose (``application_name``): shown literally (never as markup), control characters as
-    ``\\xNN`` so they cannot move the cursor or recolour the terminal."""
-    return Text("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text))
+    """Text any client chose (``application_name``, the lock name in it): control characters escaped
+    (``dbtui.untrusted.visible``, as the CLI shows them) and never read as markup (a ``Text``, not a string)."""
+    return Text(visible(text))
 
 
 def lock_label(lock: LockInfo) -> Text:

@@ -37,6 +37,7 @@ def _compile(project: Project, server_url: str) -> tuple[tuple[str, ...], str]:
         return compiler.analyzed, output.orm
 
 
+@pytest.mark.pinned_server
 def test_a_warm_run_describes_nothing_and_gives_identical_bytes(project_copy: Project, server_url: str) -> None:
     generate(project_copy, url=server_url)
     cold = _outputs(project_copy)
@@ -157,6 +158,12 @@ def test_stored_outputs_are_used_and_a_corrupt_one_is_ignored(project_copy: Proj
     done = subprocess.run([sys.executable, "-c", "import orm; print(len(orm.AsyncQuerier.__dict__) > 3)"],
                           cwd=project_copy.root, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_the_key_covers_every_stage_that_shapes_the_outputs() -> None:
+    """Stored outputs are emitted files: the emitter, the tracer and the annotations reader are in the key too."""
+    names = {path.name for path in cache._SOURCES}
+    assert {"emit.py", "trace.py", "infer.py", "parse.py", "runner.py", "catalog.py", "annotations.py"} <= names
 
 
 def test_the_key_covers_migrations_server_and_url(project_copy: Project, server_url: str, monkeypatch) -> None:

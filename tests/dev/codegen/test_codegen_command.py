@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from database.config import Project
 from database.dev import schema_dump
@@ -17,11 +18,13 @@ def _codegen(project: Project, server_url: str, *args: str) -> int:
     return main(["--project", str(project.root), "--database-url", server_url, "codegen", *args])
 
 
+@pytest.mark.pinned_server
 def test_this_repo_is_up_to_date(server_url: str, capsys) -> None:
     assert main(["--project", str(REPO), "--database-url", server_url, "codegen", "--check"]) == 0
     assert capsys.readouterr().out.strip() == "up to date"
 
 
+@pytest.mark.pinned_server
 def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(project_copy: Project, server_url: str, capsys) -> None:
     assert _codegen(project_copy, server_url) == 0
     first = (project_copy.schema.read_bytes(), project_copy.orm.read_bytes())
@@ -52,6 +55,7 @@ def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(project_copy: 
     assert project_copy.orm.read_bytes() == before
 
 
+@pytest.mark.pinned_server
 def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str) -> None:
     committed = (REPO / "schema.sql").read_text()
     with psycopg.connect(empty_database, autocommit=True) as conn:
@@ -67,3 +71,17 @@ def test_schema_sql_keeps_the_details_that_matter() -> None:
         assert detail in committed
     for volatile in ("\\restrict", "Dumped from", "_yoyo", "yoyo_lock", "OWNER TO", "GRANT "):
         assert volatile not in committed
+
+
+def test_the_pooler_check_runs_only_when_the_database_is_needed(project_copy: Project, server_url: str,
+                                                                monkeypatch) -> None:
+    """Asking whether the URL is a pooler means a connection: a run the cache answers makes none."""
+    from database.dev import session
+
+    asked: list[str] = []
+    monkeypatch.setattr(session, "behind_pooler", lambda url: asked.append(url) or False)
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 1  # described every query
+    project_copy.orm.unlink()
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 1  # from the cache: no connection
+    project_copy.queries.write_text(project_copy.queries.read_text() + "\n-- name: Extra :one\nSELECT 1 AS one;\n")
+    assert _codegen(project_copy, server_url) == 0 and len(asked) == 2  # a new query: checked again

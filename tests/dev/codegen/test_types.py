@@ -3,7 +3,7 @@ the generated methods; what psycopg hands back as text is ``str``; what stays ``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Network, IPv6Interface
 
@@ -54,7 +54,7 @@ def test_types_round_trip_through_generated_methods(compile_project) -> None:
     assert signatures["with_tax"] == "with_tax(*, amount: Decimal, rate: Decimal) -> Decimal | None"
 
     async def body(q) -> None:
-        during = Range(datetime(2030, 1, 1, tzinfo=timezone.utc), datetime(2030, 2, 1, tzinfo=timezone.utc))
+        during = Range(datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 2, 1, tzinfo=UTC))
         made = await q.sample_create(
             addr=IPv6Interface("::1/64"), net=IPv4Network("10.0.0.0/8"), span=timedelta(hours=2), price="1.50",
             flags="1010", pt="(1,2)", during=during, ids=Multirange([Range(1, 5)]), nums=Range(Decimal("0.5"), None),

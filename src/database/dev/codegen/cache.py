@@ -33,9 +33,10 @@ FORMAT = 4
 KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
 
 _HERE = Path(__file__).resolve().parent
-# The code whose output is cached: a change to any of it (an upgrade, a fix) must not serve old answers.
-_SOURCES = (_HERE / "model.py", _HERE / "parse.py", _HERE / "infer.py", _HERE / "cache.py",
-            _HERE.parent / "schema_dump.py", _HERE.parent / "catalog.py")
+# The code whose output is cached (the analyses and, in outputs/, the emitted files): a change to any of it (an
+# upgrade, a fix) must not serve old answers.
+_SOURCES = (*sorted(_HERE.glob("*.py")), _HERE.parent / "schema_dump.py", _HERE.parent / "catalog.py",
+            _HERE.parent / "annotations.py")
 
 
 @dataclass
@@ -67,15 +68,16 @@ _code: list[str] = []
 
 
 def _code_digest() -> str:
-    """A hash of the caching stages' source and pglast's install (read once: it is the code running now)."""
+    """A hash of the codegen's source and pglast's and psycopg's installs (read once: it is the code running now)."""
     if not _code:
         digest = hashlib.sha256()
         for path in _SOURCES:
             digest.update(path.read_bytes())
-        spec = importlib.util.find_spec("pglast")
-        if spec and spec.origin:
-            info = os.stat(spec.origin)
-            digest.update(f"{spec.origin}:{info.st_size}:{info.st_mtime_ns}".encode())
+        for package in ("pglast", "psycopg"):  # the parser, and the loaders the Python types follow
+            spec = importlib.util.find_spec(package)
+            if spec and spec.origin:
+                info = os.stat(spec.origin)
+                digest.update(f"{spec.origin}:{info.st_size}:{info.st_mtime_ns}".encode())
         _code.append(digest.hexdigest())
     return _code[0]
 

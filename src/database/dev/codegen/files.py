@@ -7,12 +7,11 @@ a process imports at any moment, the interpreter compares the source's hash and 
 """
 
 from __future__ import annotations
-
 import __future__
+
 import contextlib
 import importlib.util
 import os
-import py_compile
 from pathlib import Path
 
 from database.errors import DbtuiError
@@ -63,6 +62,8 @@ def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = Fals
 
 
 def _write_bytecode(source: str, path: Path) -> None:
+    import py_compile  # (imports traceback & co.: only when there is no stored bytecode to write)
+
     try:
         py_compile.compile(source, cfile=importlib.util.cache_from_source(str(path)), dfile=str(path), doraise=True,
                            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)

@@ -22,6 +22,7 @@ from pglast import parser
 
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import Embed, Param, Query
+from database.dev.migration_tree import parse_error_at
 
 KINDS = ("one", "many", "iter", "exec", "execrows", "execresult", "execlastid", "copyfrom", "batchexec", "batchone",
          "batchmany")
@@ -43,7 +44,8 @@ def parse_queries(text: str, path: Path | str, memo: dict[str, Query | int] | No
     try:
         slices = parser.split(text, with_parser=False, only_slices=True)
     except parser.ParseError as exc:
-        raise CodegenError(f"cannot read: {exc}", path=path, line=_line(text, getattr(exc, "location", 0))) from None
+        message, line = parse_error_at(text, exc)
+        raise CodegenError(f"cannot read: {message}", path=path, line=line) from None
     queries: list[Query] = []
     seen: dict[str, int] = {}
     parsed: dict[str, Query | int] = {}

@@ -71,9 +71,12 @@ def _relative(project: Project, path: Path) -> str:
 class Compiler:
     """A warm throwaway database (opened only when the cache cannot answer) and the cache entry of the migrations."""
 
-    def __init__(self, project: Project, *, url: str | None = None) -> None:
+    def __init__(self, project: Project, *, url: str | None = None,
+                 before_database: Callable[[], None] | None = None) -> None:
         self.project = project
         self.server_url = url
+        # Called before the first database work (the CLI's pooler check): a run the cache answers connects nowhere.
+        self._before_database = before_database
         self.database_url: str | None = None
         self.analyzed: tuple[str, ...] = ()  # the queries the last compile asked the database about
         self._conn: psycopg.Connection | None = None
@@ -117,6 +120,8 @@ class Compiler:
         digest = migrations_digest(self.project.migrations)
         if digest != self._digest or self._analyzer is None:
             self.close()
+            if self._before_database is not None:
+                self._before_database()
             import psycopg
 
             from database.dev import schema_dump, testdb
@@ -137,12 +142,10 @@ class Compiler:
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
-        from database.dev.codegen.emit import emit
-
         key = cache.key(self.project, self.server_url)
         path = _relative(self.project, self.project.queries)
         try:
-            text = self.project.queries.read_text(encoding="utf-8")
+            text = self.project.queries.read_text(encoding="utf-8-sig")  # a byte order mark would hide the first query
         except FileNotFoundError:
             raise CodegenError("no such file: write your queries there (see docs/codegen.md)", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -159,6 +162,8 @@ class Compiler:
             # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
             self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
             return output
+        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
+
         if self._entry is None or self._entry.key != key:
             self._entry = cache.load(self.project, key)
         entry = self._entry
@@ -277,9 +282,11 @@ def _in_background(function: Callable[[str], str], argument: str) -> Future[str]
     return future
 
 
-def generate(project: Project, *, url: str | None = None, check: bool = False) -> Result:
-    """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing)."""
-    with Compiler(project, url=url) as compiler:
+def generate(project: Project, *, url: str | None = None, check: bool = False,
+             before_database: Callable[[], None] | None = None) -> Result:
+    """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing);
+    ``before_database`` runs before any database work (none when the cache answers)."""
+    with Compiler(project, url=url, before_database=before_database) as compiler:
         output = compiler.compile()
         result = Result(output, compiler.write(output, check=check))
         compiler.save_cache()

@@ -82,14 +82,14 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
     try:
         output = compiler.compile()
         written = compiler.write(output)
-    except (ServerError, psycopg.OperationalError) as exc:  # stopped, crashed, or never reachable
+    except (ServerError, psycopg.Error) as exc:
         failure = _first_line(exc)
+        if not isinstance(exc, ServerError) and not _connection_failure(exc):  # the server answered: an error
+            _forget_database(compiler)
+            yield Failed(time.perf_counter() - began, None, f"database error: {failure}")
+            return False
     except DbtuiError as exc:
         yield Failed(time.perf_counter() - began, exc.location, exc.message, getattr(exc, "query", None))
-        return False
-    except psycopg.Error as exc:
-        _forget_database(compiler)
-        yield Failed(time.perf_counter() - began, None, f"database error: {_first_line(exc)}")
         return False
     else:
         yield Finished(time.perf_counter() - began, written, output.signatures, output.warnings)
@@ -103,8 +103,14 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
     if not again:
         yield Failed(duration, None, f"database error: {failure}")
         return False
-    yield Failed(duration, None, f"the database server went away ({failure}); it answers again")
+    yield Failed(duration, None, f"{failure}; the database server answers now: compiling again")
     return (yield from run_once(compiler, "the database server answers again", again=False))
+
+
+def _connection_failure(exc: psycopg.Error) -> bool:
+    """The connection failed or was ended (no SQLSTATE: the client lost it; class 08; 57P0x: shut down, crashed,
+    starting), as opposed to an error the server gave (a template in use is 55006, an OperationalError too)."""
+    return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
 
 
 def server_answers(compiler: Compiler) -> bool:
