@@ -48,15 +48,13 @@ def tui_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fixed_database(server_url: str) -> Iterator[str]:
-    """An empty database whose name never changes (snapshots show the name in the header)."""
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE))
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
-    yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(drop)
+def fixed_database(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database that the header calls by a name that never changes (snapshots show it). Its real name is
+    unique: the scratch server is shared by every checkout of this user, and their suites run at the same time."""
+    from dbtui import app
+
+    monkeypatch.setattr(app, "database_label", lambda url, **_: f"{SNAPSHOT_DATABASE} (socket)")
+    return empty_database
 
 
 class LateDatabase:
