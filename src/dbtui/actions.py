@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 TABS = {"migrations": "Migrations", "codegen": "Codegen", "conventions": "Conventions", "locks": "Locks", "schema": "Schema"}
 
@@ -61,7 +61,7 @@ ACTIONS: list[Action] = [
     Action("quit", "q", "quit", "Quit", "Leave dbtui", "Quit"),
 ]
 
-BINDINGS: list[Binding] = [
+BINDINGS: list[BindingType] = [
     Binding(action.keys, action.action, action.footer or action.title, show=action.footer is not None, id=action.id)
     for action in ACTIONS
     if action.keys

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from textual import events, on, work
@@ -60,9 +60,6 @@ class Clock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-describe_error = messages.describe_error  # (kept importable from here: the CLI and tests use it)
 
 
 def database_label(url: str | None, *, embedded: bool = False, auto_started: bool = False) -> str:
@@ -109,9 +106,9 @@ class DbtuiApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "dbtui"
     COMMANDS = App.COMMANDS | {ActionsProvider}
-    BINDINGS: ClassVar = BINDINGS
+    BINDINGS = BINDINGS
     # Narrow terminals stack the detail panes below the lists (app.tcss: ``.-narrow``).
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # Actions that touch the main screen: not while a dialog is open (so q or m there do nothing).
     MAIN_SCREEN_ACTIONS = {action.action.split("(")[0] for action in ACTIONS}
 
@@ -263,7 +260,7 @@ class DbtuiApp(App[int]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     @on(messages.Failure)
-    def on_failure(self, message: messages.Failure) -> None:
+    def _record_failure(self, message: messages.Failure) -> None:
         """Every failed job: a toast naming what failed, and the traceback in the log."""
         if isinstance(message, messages.HeartbeatFailed):
             return  # the heartbeat reports a change of health itself, not every second

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from database.dev.locks import LockInfo
     from database.dev.migration_preview import DryRun
     from database.dev.migration_status import StatusReport
-    from database.dev.migration_tree import MigrationTree, NewMigration
+    from database.dev.migration_tree import MigrationTree
     from database.dev.migrations import MigrationEvent, RunResult
     from database.dev.project_watch import ProjectChanges
     from database.dev.run_plan import Plan
@@ -161,16 +161,6 @@ class RunFinished(Message):
 
 class RunFailed(Failure):
     title = "Migration run failed"
-
-
-class MigrationCreated(Message):
-    def __init__(self, created: NewMigration) -> None:
-        super().__init__()
-        self.created = created
-
-
-class CreateFailed(Failure):
-    title = "New migration"
 
 
 class SchemaChanged(Message):

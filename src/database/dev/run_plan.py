@@ -68,7 +68,8 @@ def dropped_objects(sql: str) -> list[str]:
         elif isinstance(statement, ast.AlterTableStmt):
             for command in statement.cmds or ():
                 if isinstance(command, ast.AlterTableCmd) and command.subtype == enums.AlterTableType.AT_DropColumn:
-                    dropped.append(f"column {statement.relation.relname}.{command.name}")
+                    table = statement.relation.relname if statement.relation else "?"
+                    dropped.append(f"column {table}.{command.name}")
     return dropped
 
 

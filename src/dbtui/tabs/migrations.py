@@ -201,9 +201,8 @@ class MigrationsTab(TabContent):
         for node in self.migrations:
             if node.id not in self.shown:
                 continue
-            applied_at = ""
-            if self.report is not None and self.report[node.id].applied_at is not None:
-                applied_at = f"{self.report[node.id].applied_at.astimezone():%Y-%m-%d %H:%M}"
+            at = self.report[node.id].applied_at if self.report is not None else None
+            applied_at = f"{at.astimezone():%Y-%m-%d %H:%M}" if at is not None else ""
             table.add_row(Text(graph[node.id]), Text(node.id), state_text(self.report, node.id, node.has_rollback),
                           Text(applied_at), key=node.id)
         summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
@@ -259,8 +258,9 @@ class MigrationsTab(TabContent):
         node = self.migrations[migration_id]
         info = Text()
         info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))
-        if self.report is not None and self.report[migration_id].applied_at is not None:
-            info.append(f"\napplied at {self.report[migration_id].applied_at.astimezone():%Y-%m-%d %H:%M:%S}")
+        at = self.report[migration_id].applied_at if self.report is not None else None
+        if at is not None:
+            info.append(f"\napplied at {at.astimezone():%Y-%m-%d %H:%M:%S}")
         info.append(f"\nfile:      {shown_path(node.path, self.project.root)}")
         info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
         info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
