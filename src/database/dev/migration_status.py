@@ -109,10 +109,12 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
     """What ``url`` has applied, by id, with a plain SELECT (no DDL, no locks)."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            yoyo, ours = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+            found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+            assert found is not None  # a SELECT without FROM has its one row
+            yoyo, ours = found
             if yoyo is None:
                 return {}
-            checksums = dict(conn.execute(
+            checksums: dict[str, str] = dict(conn.execute(
                 sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
             ).fetchall()) if ours else {}
             rows = conn.execute(
