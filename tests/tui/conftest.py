@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -36,13 +38,11 @@ class FrozenClock(Clock):
 
 @pytest.fixture
 def tui_project(tmp_path: Path) -> Path:
-    """A project folder with this repo's migrations 0001-0006 (the example schema the TUI tests and snapshots are
-    written against; later migrations, like 0007's security functions, change nothing the TUI shows), queries and
-    annotations (whatever of them exists)."""
+    """A project folder with this repo's migrations, queries and annotations (whatever of them exists)."""
     root = tmp_path / "project"
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "tui-test"\n\n[tool.dbtui]\n', encoding="utf-8")
-    shutil.copytree(REPO / "migrations", root / "migrations", ignore=lambda _, names: [n for n in names if n >= "0007"])
+    shutil.copytree(REPO / "migrations", root / "migrations")
     for name in ("queries.sql", "schema_annotations.yaml"):
         if (REPO / name).is_file():
             shutil.copy(REPO / name, root / name)
@@ -50,25 +50,47 @@ def tui_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fixed_database(server_url: str) -> Iterator[str]:
-    """An empty database whose name never changes (snapshots show the name in the header).
+def fixed_database(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database that the header calls by a name that never changes (snapshots show it). Its real name is
+    unique: the scratch server is shared by every checkout of this user, and their suites run at the same time."""
+    from dbtui import app
 
-    The scratch server is shared by every checkout and worktree of the user, so test runs elsewhere may want the same
-    name right now: a session advisory lock on it, held for the test, makes them take turns.
-    """
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE))
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SNAPSHOT_DATABASE,))
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
-        yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
-        conn.execute(drop)
+    monkeypatch.setattr(app, "database_label", lambda url, **_: f"{SNAPSHOT_DATABASE} (socket)")
+    return empty_database
 
 
-def make_app(project: Path, url: str, *, heartbeat: float = 1.0) -> DbtuiApp:
+class LateDatabase:
+    """A database that does not exist when the app starts: the test creates (and drops) it while the app runs."""
+
+    def __init__(self, server_url: str, name: str) -> None:
+        self.server_url, self.name = server_url, name
+        self.url = testdb.with_database(server_url, name)
+
+    def run(self, statement: str) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+
+    def create(self) -> None:
+        self.run("CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        self.run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+@pytest.fixture
+def late_database(server_url: str, request: pytest.FixtureRequest) -> Iterator[LateDatabase]:
+    # The scratch server is shared by every checkout's test runs: the pid keeps the name this run's own.
+    database = LateDatabase(server_url, f"dbtui_tui_late_{os.getpid()}_{request.node.name[:40].lower()}")
+    database.drop()
+    yield database
+    database.drop()
+
+
+def make_app(project: Path, url: str, *, heartbeat: float = 1.0, watch_files: bool = True) -> DbtuiApp:
     """The app on ``project`` and ``url`` with a frozen clock. Tests of reconnecting or live locks beat faster; the
     others keep the app's second, so that Pilot's waits for an idle process are not held up by the heartbeat."""
-    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
+    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat,
+                    watch_files=watch_files)
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:
