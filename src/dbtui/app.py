@@ -549,7 +549,7 @@ def editor_command(editor: str, path: Path, line: int | None) -> list[str]:
 def run_app(ctx: Context) -> int:
     """``dbtui`` with no subcommand. A broken project or database URL fails here, as one line, before the screen is
     taken; a database that is merely down is shown in the app, which keeps retrying. A crash exits 1."""
-    ctx.project
+    _ = ctx.project  # loaded now: a broken pyproject.toml is one line here, not a crash inside the app
     ctx.require_session("the TUI", unreachable_ok=True)
     app = DbtuiApp(ctx)
     app.run()
