@@ -55,7 +55,7 @@ def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
                 rows.append(row(f"{total:,} xact_{kind} + :one query via PgBouncer, {tasks} task{'s' if tasks > 1 else ''}",
                                 f"{statistics.median(ours):,.0f} tx/s (ratio {min(ratios):.2f}–{max(ratios):.2f})",
                                 f"{statistics.median(peer):,.0f} tx/s (raw psycopg pool, same PgBouncer)", ratio,
-                                ">= 0.8x throughput", ratio >= 0.8))
+                                ">= 0.8x throughput", ratio >= 0.8, summary=True))
         off, on = asyncio.run(_prepares_cost(url, org, 8, total, rounds))
         ratio = statistics.median(off) / statistics.median(on)
         rows.append(row(f"{total:,} xact_admin + :one query, direct, 8 tasks: prepares off (pooler mode) vs on",

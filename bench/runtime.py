@@ -1,6 +1,7 @@
 """Transactions per second: ``xact_customer`` / ``xact_admin`` + one generated ``:one`` point query, against raw
 psycopg (``AsyncConnectionPool`` with the same limits as ours, the same identity statement, the same query, for
-customers unprepared and with the same session reset in the COMMIT message, as ours does), with 1,
+customers unprepared and with the same session reset in the COMMIT message: the protections ours runs with,
+docs/security.md, so both sides do the same work), with 1,
 8 and 64 concurrent tasks, interleaved rounds in one process per task count. Goal: ≥ 0.9x raw psycopg's throughput
 (ratio = ours / peer, higher is better). The peak memory of that process (both pools, all tasks) is reported too.
 

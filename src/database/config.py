@@ -176,9 +176,11 @@ def libpq_url(url: str) -> str:
     """
     url = "postgresql://" + check_url(url, "the database URL").split("://", 1)[1]
     found = _userinfo(url)
-    if found is None or found[2] is None:
+    if found is None:
         return url
     scheme, user, password, rest = found
+    if password is None:
+        return url
     return f"{scheme}{quote(unquote(user), safe='')}:{quote(unquote(password), safe='')}@{rest}"
 
 

@@ -73,7 +73,7 @@ _secrets: dict[URL, str] = {}
 
 _customer_url: str | None = None
 _replica_url: str | None = None
-_engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = weakref.WeakKeyDictionary()
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
 
 
 class InvalidIdentity(DbtuiError, ValueError):
@@ -171,10 +171,10 @@ def _engine(kind: str) -> AsyncEngine:
     return engine
 
 
-def _connect_args(kind: str) -> dict[str, object]:
+def _connect_args(kind: str) -> dict[str, Any]:
     """Customer connections never prepare server-side statements: a tenant could DEALLOCATE one and PREPARE its own
     under the same name, and the next customer on the connection would run it with its own identity."""
-    args: dict[str, object] = {"application_name": f"database.{kind}"}
+    args: dict[str, Any] = {"application_name": f"database.{kind}"}
     if kind.startswith("customer"):
         args["prepare_threshold"] = None
     return args

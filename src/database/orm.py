@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from psycopg import AsyncConnection, AsyncRawCursor
 from psycopg.types.json import Jsonb
@@ -301,7 +301,9 @@ class AsyncQuerier:
 
     async def _cursor(self) -> AsyncRawCursor[Any]:
         if self._pg is None:  # SQLAlchemy: the psycopg connection under it, looked up once
-            self._pg = (await self._conn.get_raw_connection()).driver_connection  # type: ignore[union-attr]
+            assert not isinstance(self._conn, AsyncConnection)
+            raw = await self._conn.get_raw_connection()
+            self._pg = cast("AsyncConnection[Any]", raw.driver_connection)
         return AsyncRawCursor(self._pg)
 
     async def organizations_list(self) -> list[Organization]:

@@ -79,10 +79,10 @@ def organization(database_url: str, request: pytest.FixtureRequest) -> TestOrgan
         database_url = request.getfixturevalue("fresh_database")
     label = request.node.name[:60]
     with psycopg.connect(database_url, autocommit=True) as c:
-        org_id = c.execute("INSERT INTO organizations (name) VALUES (%s) RETURNING id", (label,)).fetchone()[0]
-        user_id = c.execute(
+        ((org_id,),) = c.execute("INSERT INTO organizations (name) VALUES (%s) RETURNING id", (label,)).fetchall()
+        ((user_id,),) = c.execute(
             "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id", (f"{org_id}@test.invalid", label)
-        ).fetchone()[0]
+        ).fetchall()
         c.execute(
             "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, 'owner')", (org_id, user_id)
         )

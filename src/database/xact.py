@@ -36,7 +36,7 @@ class Q:
         return self._pooled.conn
 
     @cached_property
-    def orm(self) -> "AsyncQuerier":
+    def orm(self) -> AsyncQuerier:
         # Imported on first use, so a broken or missing generated module never blocks q.conn.
         from database.orm import AsyncQuerier
 

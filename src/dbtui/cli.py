@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as our one-line format and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"dbtui: error: {message} (see 'dbtui --help')\n")
+        sys.stderr.write(scrub(f"dbtui: error: {message} (see 'dbtui --help')") + "\n")  # it may quote a URL
         raise SystemExit(exit_codes.USAGE)
 
 

@@ -1,59 +1,183 @@
 """Every event of the app in one place: workers post these, tabs and the app handle them.
 
-Workers run ``database.dev`` calls in threads and report back only through these messages, so a reader learns
-what the app can hear by reading this file. Payloads are the backend's own result objects, passed through.
+Background work runs ``database.dev`` calls in thread workers (``@work(thread=True, exit_on_error=False)``) and
+reports back only through these messages, one class per outcome: a reader learns what the app can hear by reading
+this file, and a handler's type says what it handles (no dispatch on task names). Payloads are the backend's own
+result objects, passed through. ``deliver`` is the one place a job's result or exception becomes a message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import traceback as tb
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.message import Message
+from textual.message_pump import MessagePump
+
+from database.config import scrub
+from database.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from database.dev.annotations import Annotations
+    from database.dev.catalog import Catalog
+    from database.dev.conventions import CheckResult
+    from database.dev.locks import LockInfo
+    from database.dev.migration_preview import DryRun
+    from database.dev.migration_status import StatusReport
+    from database.dev.migration_tree import MigrationTree
+    from database.dev.migrations import MigrationEvent, RunResult
+    from database.dev.project_watch import ProjectChanges
+    from database.dev.run_plan import Plan
+
+T = TypeVar("T")
 
 
-class DatabaseHealth(Message):
-    """The database answered (``ok``) or did not; ``detail`` says why not, in one line."""
+def describe_error(exc: BaseException) -> str:
+    """One line for the user, passwords scrubbed: our errors already read ``file:line: message``; others keep
+    their first line."""
+    if isinstance(exc, DbtuiError):
+        return scrub(str(exc))
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
-    def __init__(self, ok: bool, detail: str = "") -> None:
+
+class Failure(Message):
+    """A background job raised. ``error`` is one line (``file:line: message`` when known); ``traceback`` is the
+    whole story, for the log screen (``l``). Each job has its own subclass, so a handler names what failed."""
+
+    title: ClassVar[str] = "Failed"
+
+    def __init__(self, error: str, traceback: str = "") -> None:
         super().__init__()
-        self.ok = ok
-        self.detail = detail
-
-
-class TaskFailed(Message):
-    """A background task raised: ``task`` names it, ``error`` is one line (``file:line: message`` when known)."""
-
-    def __init__(self, task: str, error: str) -> None:
-        super().__init__()
-        self.task = task
         self.error = error
+        self.traceback = traceback
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        return cls(describe_error(exc), scrub("".join(tb.format_exception(exc))))
 
 
-class TaskDone(Message):
-    """A background task returned ``result``; ``task`` names it, ``seconds`` is how long it took."""
+def deliver(target: MessagePump, job: Callable[[], T], done: Callable[[T], Message], failed: type[Failure]) -> None:
+    """Run ``job`` (in the calling worker thread) and post ``done(result)`` or ``failed`` to ``target``: every
+    failure becomes a message with its traceback, never a crash and never lost."""
+    try:
+        result = job()
+    except Exception as exc:
+        target.post_message(failed.from_exception(exc))
+    else:
+        target.post_message(done(result))
 
-    def __init__(self, task: str, result: Any, seconds: float) -> None:
+
+# -- the database's health (the heartbeat) --------------------------------------------------------------------------
+
+
+class HeartbeatOk(Message):
+    """The database answered the heartbeat; ``locks`` is what it holds right now; ``auto_started``: the embedded
+    cluster was started on demand by a command (not by ``dbtui db start``)."""
+
+    def __init__(self, url: str, locks: list[LockInfo], *, auto_started: bool = False) -> None:
         super().__init__()
-        self.task = task
-        self.result = result
-        self.seconds = seconds
+        self.url = url
+        self.locks = locks
+        self.auto_started = auto_started
+
+
+class HeartbeatFailed(Failure):
+    title = "Database unreachable"
+
+
+class DatabaseStarted(Message):
+    """``s`` started the stopped embedded cluster."""
+
+
+class StartFailed(Failure):
+    title = "Could not start the database"
+
+
+# -- migrations -----------------------------------------------------------------------------------------------------
+
+
+class TreeLoaded(Message):
+    def __init__(self, tree: MigrationTree) -> None:
+        super().__init__()
+        self.tree = tree
+
+
+class TreeFailed(Failure):
+    title = "Cannot read the migrations"
+
+
+class StatusLoaded(Message):
+    def __init__(self, report: StatusReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+class StatusFailed(Failure):
+    title = "Cannot read the migration status"
+
+
+class PlanReady(Message):
+    """What a migrate or rollback would run, read fresh from the database: the confirmation opens on it."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class PlanRefused(Failure):
+    """Refused before anything ran (a rollback without a rollback file, an unknown target)."""
+
+    title = "Refused"
+
+
+class MigrateRefused(PlanRefused):
+    title = "Cannot migrate"
+
+
+class RollbackRefused(PlanRefused):
+    title = "Rollback refused"
 
 
 class MigrationProgress(Message):
     """A migrate or rollback run reported an event (started, done or failed one migration, or a notice).
 
-    ``event`` is a ``database.dev.migrations`` event; ``at`` is the app clock's stopwatch when it arrived, so the
-    progress display measures durations with the app's (freezable) clock.
+    ``at`` is the app clock's stopwatch when it arrived, so durations use the app's (freezable) clock.
     """
 
-    def __init__(self, event: Any, at: float) -> None:
+    def __init__(self, event: MigrationEvent, at: float) -> None:
         super().__init__()
         self.event = event
         self.at = at
 
 
+class RunFinished(Message):
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class RunFailed(Failure):
+    title = "Migration run failed"
+
+
 class SchemaChanged(Message):
     """Migrations were applied or rolled back: what shows the schema should read it again."""
+
+
+class PreviewDone(Message):
+    def __init__(self, result: DryRun) -> None:
+        super().__init__()
+        self.result = result
+
+
+class PreviewFailed(Failure):
+    title = "Preview failed"
+
+
+# -- codegen, checks, schema ---------------------------------------------------------------------------------------
 
 
 class CodegenEvent(Message):
@@ -63,6 +187,51 @@ class CodegenEvent(Message):
         super().__init__()
         self.event = event
         self.at = at
+
+
+class CodegenCrashed(Failure):
+    """The codegen worker itself raised (not a failed run, which is a ``CodegenEvent``); watch is off after it."""
+
+    title = "Codegen stopped"
+
+
+class CodegenIdle(Message):
+    """A codegen worker ended normally."""
+
+
+class ChecksDone(Message):
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ChecksFailed(Failure):
+    title = "Checks failed to run"
+
+
+class SchemaLoaded(Message):
+    def __init__(self, loaded: tuple[Catalog, Annotations]) -> None:
+        super().__init__()
+        self.catalog, self.annotations = loaded
+
+
+class SchemaFailed(Failure):
+    title = "Cannot read the schema"
+
+
+# -- files and navigation ------------------------------------------------------------------------------------------
+
+
+class FilesChanged(Message):
+    """Saves to migrations/, queries.sql or the annotations (``database.dev.project_watch``)."""
+
+    def __init__(self, changes: ProjectChanges) -> None:
+        super().__init__()
+        self.changes = changes
+
+
+class WatchFailed(Failure):
+    title = "File watching stopped"
 
 
 class JumpToSource(Message):

@@ -93,8 +93,9 @@ def test_bad_input_exits_2_with_one_line(tmp_project: Path, empty_database: str,
 
 def test_rollback_without_yes_and_without_a_terminal_is_refused(tmp_project: Path, empty_database: str, capsys, monkeypatch) -> None:
     assert dbtui(tmp_project, empty_database, "migrate") == 0
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))
-    assert dbtui(tmp_project, empty_database, "rollback", "0002") == 2
+    with open(os.devnull) as no_terminal:
+        monkeypatch.setattr(sys, "stdin", no_terminal)
+        assert dbtui(tmp_project, empty_database, "rollback", "0002") == 2
     assert "rollback would undo 0002_left; pass --yes" in capsys.readouterr().err
 
 

@@ -106,3 +106,11 @@ def test_a_bad_database_url_is_a_configuration_error_not_a_failed_migration(fold
     err = capsys.readouterr().err
     assert err.startswith(f"dbtui: error: --database-url is not a valid PostgreSQL URL: {detail} (in "), err
     assert "ecret" not in err and "do not apply" not in err and err.count("\n") == 1
+
+
+def test_a_url_in_the_wrong_place_is_a_usage_error_that_hides_its_password(capsys) -> None:
+    """Global options go before the command: argparse then quotes the URL it did not expect, password and all."""
+    assert main(["check", "--database-url", "postgresql://u:hunter2@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dbtui: error: unrecognized arguments: --database-url postgresql://u:***@127.0.0.1:1/db")
+    assert "hunter2" not in err

@@ -7,6 +7,7 @@ calls) gives the same ``file:line`` answer, exit 2, and applies nothing.
 from __future__ import annotations
 
 import codecs
+import secrets
 
 import pytest
 from migration_fixtures import public_tables
@@ -25,7 +26,8 @@ CUT = "-- depends: 0006_row_level_security\nCREATE TABLE w (id int\n"
 
 @pytest.fixture
 def cut_project(project_copy: Project) -> Project:
-    (project_copy.migrations / "0007_cut.sql").write_text(CUT)
+    # a table name of its own: other processes on the shared scratch server never build the same template
+    (project_copy.migrations / "0007_cut.sql").write_text(CUT.replace(" w ", f" w_{secrets.token_hex(4)} "))
     return project_copy
 
 

@@ -251,3 +251,15 @@ def test_unchanged_migrations_are_judged_from_the_cache(cases_project: Project, 
             check_operations(cases_project, target, server=server_url)
     finally:
         path.write_text(original)
+
+
+def test_a_failing_statement_is_reported_at_its_line(tmp_path: Path, server_url: str, target: str) -> None:
+    from database.errors import ProblemFound
+
+    project = write_project(tmp_path, {"index_risky": (GUARD, "ALTER TABLE c1 ADD COLUMN x BIGINT;\n"
+                                                             "ALTER TABLE c1 ADD COLUMN x BIGINT;\n", None)})
+    with pytest.raises(ProblemFound, match=r'column "x" of relation "c1" already exists') as error:
+        check_operations(project, target, server=server_url)
+    assert (error.value.path.name, error.value.line) == (f"{IDS['index_risky']}.sql", 4)
+    report = check_operations(project, target, server=server_url, stop_at_failure=True)
+    assert report.failed is not None and report.failed.line == 4

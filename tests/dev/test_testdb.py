@@ -68,7 +68,7 @@ def test_failing_migration_leaves_no_template(tmp_path, server_url):
     tree = tmp_path / "migrations"
     tree.mkdir()
     (tree / "0001_bad.sql").write_text("CREATE TABLE ok_enum (value TEXT PRIMARY KEY);\nCREATE TABLEX nope;\n")
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError, match=r"0001_bad.sql:2: syntax error at or near \"TABLEX\""):
         testdb.create_database(migrations_dir=tree, url=server_url)
     name = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
     with psycopg.connect(server_url) as conn:

@@ -11,7 +11,7 @@ def test_round_trip_nested_values_exactly():
     value = {
         "at": dt.datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=ZoneInfo("Europe/Berlin")),
         "naive": dt.datetime(2020, 1, 2, 3, 4, 5),
-        "utc": dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc),
+        "utc": dt.datetime(2021, 6, 1, tzinfo=dt.UTC),
         "day": dt.date(1999, 12, 31),
         "list": [dt.date(2000, 1, 1), {"deep": [dt.datetime(2001, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5)))]}],
         "plain": {"a": 1, "b": [True, None, 1.5, "x"]},
@@ -24,7 +24,7 @@ def test_round_trip_nested_values_exactly():
 
 
 def test_wire_format_uses_the_two_sentinels():
-    encoded = json.loads(jsonenc.dumps([dt.date(2024, 2, 29), dt.datetime(2024, 2, 29, 12, tzinfo=dt.timezone.utc)]))
+    encoded = json.loads(jsonenc.dumps([dt.date(2024, 2, 29), dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC)]))
     assert encoded == [
         {"__sentinel": "date", "value": "2024-02-29"},
         {"__sentinel": "timestamp", "value": "2024-02-29T12:00:00+00:00"},

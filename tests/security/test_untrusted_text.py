@@ -22,10 +22,12 @@ from database.lock import APPLICATION_NAME_PREFIX, lock_key
 from dbtui.app import DbtuiApp
 from dbtui.cli import main
 from dbtui.context import Context
+from dbtui.tabs.locks import COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 # Short: PostgreSQL keeps 63 bytes of application_name, and every control character costs three (%1B).
 HOSTILE = "\x1b]0;x\x07\x1b[2J\nrow\r[b]m[/"
+KEY = lock_key(HOSTILE)
 SHOWN = "\\x1b]0;x\\x07\\x1b[2J\\nrow\\r[b]m[/"
 
 
@@ -34,7 +36,7 @@ def hostile_holder(session_database: str) -> Iterator[None]:
     """Another client holding an advisory lock under a name (and so an application_name) it chose."""
     with psycopg.connect(session_database, application_name=APPLICATION_NAME_PREFIX + quote(HOSTILE, safe=""),
                          autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(HOSTILE),))
+        holder.execute("SELECT pg_advisory_lock(%s)", (KEY,))
         yield
 
 
@@ -42,12 +44,14 @@ def test_dbtui_locks_shows_other_clients_text_escaped(capsys, session_database, 
     assert main(["--project", str(REPO), "--database-url", session_database, "locks"]) == 0
     out = capsys.readouterr().out
     assert not any(c in out for c in "\x1b\x07\r"), out
-    assert SHOWN in out and len(out.splitlines()) == 2  # the header and one row: the newline forged nothing
+    rows = [line for line in out.splitlines() if str(KEY) in line]
+    assert len(rows) == 1 and SHOWN in rows[0]  # one row: the newline forged nothing
 
 
 def test_dbtui_locks_json_keeps_the_name_exact(capsys, session_database, hostile_holder):
     assert main(["--project", str(REPO), "--database-url", session_database, "locks", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["locks"][0]["name"] == HOSTILE
+    locks = json.loads(capsys.readouterr().out)["locks"]
+    assert [lock["name"] for lock in locks if lock["key"] == KEY] == [HOSTILE]
 
 
 async def test_the_locks_tab_shows_other_clients_text_escaped(session_database, hostile_holder):
@@ -56,14 +60,20 @@ async def test_the_locks_tab_shows_other_clients_text_escaped(session_database, 
         app.action_show_tab("locks")
         await app.tab("locks")
         table = app.query_one("#locks-table", DataTable)
+        row = None
         for _ in range(200):
             await pilot.pause(0.05)
-            if table.row_count:
+            key = COLUMNS.index("key")
+            row = next((r for r in range(table.row_count) if str(table.get_cell_at((r, key))) == str(KEY)), None)
+            if row is not None:
                 break
-        name, application = (table.get_cell_at((0, column)) for column in (0, 4))
-    assert Text.from_markup(name).plain == SHOWN  # escaped, and its brackets are text, not markup
-    assert Text.from_markup(application).plain.startswith(APPLICATION_NAME_PREFIX)
-    assert not any(c in Text.from_markup(application).plain for c in "\x1b\x07\r\n")
+        assert row is not None, "the hostile lock never showed"
+        name, application = (table.get_cell_at((row, COLUMNS.index(column))) for column in ("lock", "application"))
+    # Cells are Text (never parsed as markup): what they hold is what the terminal shows.
+    assert isinstance(name, Text) and isinstance(application, Text)
+    assert name.plain == SHOWN  # escaped, and its brackets are text, not markup
+    assert application.plain.startswith(APPLICATION_NAME_PREFIX)
+    assert not any(c in application.plain for c in "\x1b\x07\r\n")
 
 
 @pytest.mark.parametrize("name", ["add_things\n", "add\x1b[31mthings", "add_things\r", "add\tthings", "add\x00things"])

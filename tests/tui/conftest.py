@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ class FrozenClock(Clock):
     """Always the same wall time, and every duration zero: screenshots do not depend on when they were taken."""
 
     def now(self) -> datetime:
-        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     def monotonic(self) -> float:
         return 0.0
@@ -48,21 +49,47 @@ def tui_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fixed_database(server_url: str) -> Iterator[str]:
-    """An empty database whose name never changes (snapshots show the name in the header)."""
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SNAPSHOT_DATABASE))
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SNAPSHOT_DATABASE)))
-    yield testdb.with_database(server_url, SNAPSHOT_DATABASE)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(drop)
+def fixed_database(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database that the header calls by a name that never changes (snapshots show it). Its real name is
+    unique: the scratch server is shared by every checkout of this user, and their suites run at the same time."""
+    from dbtui import app
+
+    monkeypatch.setattr(app, "database_label", lambda url, **_: f"{SNAPSHOT_DATABASE} (socket)")
+    return empty_database
 
 
-def make_app(project: Path, url: str, *, heartbeat: float = 1.0) -> DbtuiApp:
+class LateDatabase:
+    """A database that does not exist when the app starts: the test creates (and drops) it while the app runs."""
+
+    def __init__(self, server_url: str, name: str) -> None:
+        self.server_url, self.name = server_url, name
+        self.url = testdb.with_database(server_url, name)
+
+    def run(self, statement: str) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+
+    def create(self) -> None:
+        self.run("CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        self.run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+@pytest.fixture
+def late_database(server_url: str, request: pytest.FixtureRequest) -> Iterator[LateDatabase]:
+    # The scratch server is shared by every checkout's test runs: the pid keeps the name this run's own.
+    database = LateDatabase(server_url, f"dbtui_tui_late_{os.getpid()}_{request.node.name[:40].lower()}")
+    database.drop()
+    yield database
+    database.drop()
+
+
+def make_app(project: Path, url: str, *, heartbeat: float = 1.0, watch_files: bool = True) -> DbtuiApp:
     """The app on ``project`` and ``url`` with a frozen clock. Tests of reconnecting or live locks beat faster; the
     others keep the app's second, so that Pilot's waits for an idle process are not held up by the heartbeat."""
-    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat)
+    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat,
+                    watch_files=watch_files)
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:

@@ -7,54 +7,47 @@ import gc
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, OptionList
 
 from database.dev import testdb
+from database.dev.migration_tree import load_tree
 from database.lock import pg_advisory_lock
 from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.preview import PreviewScreen
 
-from .conftest import SIZE, make_app, text_of, wait_for
+from .conftest import SIZE, LateDatabase, make_app, text_of, wait_for
 
 
 async def test_header_names_database_and_health(tui_project: Path, empty_database: str) -> None:
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.database_ok, what="database health")
-        assert app.sub_title.endswith("(local socket) · ● connected")
+        assert app.sub_title.endswith("(socket) · ● connected")
         assert testdb.database_name(empty_database) in app.sub_title
         assert gc.isenabled()  # paused for the start only, until the first frame
         assert app.focused is app.query_one("#migrations-table")  # the screen's AUTO_FOCUS
 
 
-async def test_database_away_and_back(tui_project: Path, server_url: str) -> None:
+async def test_database_away_and_back(tui_project: Path, late_database: LateDatabase) -> None:
     """Start with no database: the app opens and says so; it reconnects when the database appears, and again later."""
-    name = "dbtui_tui_reconnect"
-    url = testdb.with_database(server_url, name)
-
-    def run(statement: str) -> None:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-    run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    app = make_app(tui_project, url, heartbeat=0.2)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
-            assert "unreachable, retrying" in app.sub_title and "does not exist" in app.sub_title
-            assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
-            run("CREATE DATABASE {}")
-            await wait_for(pilot, lambda: app.database_ok, what="reconnect")
-            assert app.sub_title.endswith("● connected")
-            run("DROP DATABASE {} WITH (FORCE)")
-            await wait_for(pilot, lambda: app.database_ok is False, what="second outage")
-            run("CREATE DATABASE {}")
-            await wait_for(pilot, lambda: app.database_ok, what="second reconnect")
-    finally:
-        run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    app = make_app(tui_project, late_database.url, heartbeat=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
+        assert app.sub_title.endswith("✗ unreachable · retrying · l: why")  # fits 80 columns
+        assert "does not exist" in app.log_entries[-1].message  # the reason in full: the log screen (l)
+        await pilot.press("l")
+        assert "does not exist" in text_of(app.screen, "#log-text")
+        await pilot.press("escape")
+        assert "Database unreachable" in text_of(await app.tab("locks"), "#locks-summary")
+        late_database.create()
+        await wait_for(pilot, lambda: app.database_ok, what="reconnect")
+        assert app.sub_title.endswith("● connected")
+        late_database.drop()
+        await wait_for(pilot, lambda: app.database_ok is False, what="second outage")
+        late_database.create()
+        await wait_for(pilot, lambda: app.database_ok, what="second reconnect")
 
 
 async def test_help_opens_and_any_key_closes(tui_project: Path, empty_database: str) -> None:
@@ -76,14 +69,14 @@ async def test_palette_offers_every_action(tui_project: Path, empty_database: st
         assert isinstance(app.screen, CommandPalette)
         hits = [hit async for hit in ActionsProvider(app.screen).discover()]
         assert [hit.display for hit in hits] == [action.title for action in ACTIONS]
-        assert {binding.action for binding in app.BINDINGS} <= {action.name for action in ACTIONS}  # every key
+        assert {binding.action for binding in app.BINDINGS} <= {action.action for action in ACTIONS}  # every key
         await pilot.press(*"prev")
         results = app.screen.query_one(CommandList)
         await wait_for(pilot, lambda: results.option_count > 0, what="palette hits")
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen), what="preview")
         await wait_for(pilot, lambda: app.screen.result is not None, timeout=60, what="dry run")
-        assert len(app.screen.result.planned) == 6
+        assert len(app.screen.result.planned) == len(load_tree(tui_project / "migrations"))
 
 
 async def test_too_small_terminal_says_so(tui_project: Path, empty_database: str) -> None:
@@ -117,8 +110,11 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
         try:
             await asyncio.wait_for(held.wait(), 10)
             await wait_for(pilot, lambda: table.row_count == 1, what="lock row")
-            assert table.get_row_at(0)[0] == "tui-test-lock"
-            assert table.get_row_at(0)[3] == "held"
+            lock, state, application, client, pid = map(str, table.get_row_at(0)[:5])
+            assert (lock, state, client) == ("tui-test-lock", "held", "local")  # local: the Unix socket
+            with psycopg.connect(empty_database) as conn:  # the holder as it names itself, by backend pid
+                row = conn.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", (int(pid),)).fetchone()
+            assert row is not None and application == row[0]
         finally:
             release.set()
             await task

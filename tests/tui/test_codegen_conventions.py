@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import DataTable, Select
 
 from database.dev.codegen.watch import Failed, Finished
+from database.dev.migration_tree import load_tree
 from dbtui.tabs.codegen import CodegenTab
 from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.migrations import MigrationsTab
@@ -119,7 +120,7 @@ async def test_risky_pending_statements_show_their_lock(tui_project: Path, empty
         tab: ConventionsTab = await app.tab("conventions")
         await pilot.press("c")
         await wait_for(pilot, lambda: tab.result is not None and tab.result.operations_scope, timeout=60, what="checks")
-        pending = len([p for p in (tui_project / "migrations").glob("*.sql") if not p.name.endswith(".rollback.sql")])
+        pending = len(load_tree(tui_project / "migrations"))
         assert f"operations: 1 risky statement in {pending} pending migrations" in text_of(app, "#conventions-summary")
         app.query_one("#filter-migration", Select).value = "migrations/0007_index.sql"
         await wait_for(pilot, lambda: tab.shown and all(f.migration.endswith("0007_index.sql") for f in tab.shown),

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from database.dev import migrations
 from database.dev.migration_status import read_status
+from database.dev.migration_tree import load_tree
+from database.dev.migrations import rollback_plan
 from dbtui.tabs.migrations import MigrationsTab, graph_rows
 from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.preview import PreviewScreen
 from dbtui.widgets.prompt import PromptScreen
-from database.dev.migration_tree import load_tree
 
 from .conftest import SIZE, make_app, text_of, wait_for
 
@@ -22,7 +23,7 @@ def applied(url: str, project: Path) -> list[str]:
     return read_status(url, project / "migrations").applied
 
 
-async def ready(pilot, app) -> MigrationsTab:  # noqa: ANN001
+async def ready(pilot, app) -> MigrationsTab:
     tab = app.query_one(MigrationsTab)
     await wait_for(pilot, lambda: tab.report is not None, what="migration status")
     return tab
@@ -76,7 +77,9 @@ async def test_rollback_cancel_then_confirm(tui_project: Path, migrated_database
         for cancel in ("n", "escape"):
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            assert app.screen.steps == ["0006_row_level_security", "0004_memberships"]  # descendants first
+            steps = app.screen.steps  # descendants first, newest first: later migrations of the repo, then these
+            assert steps[-2:] == ["0006_row_level_security", "0004_memberships"]
+            assert steps == rollback_plan(read_status(migrated_database, tui_project / "migrations"), "0004_memberships")
             await pilot.press(cancel)
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="dialog closed")
             assert app.is_running  # n in the dialog cancels; it does not open "new migration"
@@ -94,17 +97,21 @@ async def test_new_migration_and_bad_name(tui_project: Path, empty_database: str
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
         tab = await ready(pilot, app)
+        before = sorted((tui_project / "migrations").iterdir())
+        heads, new_id = tuple(tab.migrations.heads), f"{len(tab.migrations) + 1:04d}_invoices"
         await pilot.press("n")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"Bad!", "enter")
-        await wait_for(pilot, lambda: any("bad migration name" in n.message for n in app._notifications), what="error")
-        assert not list((tui_project / "migrations").glob("0007*"))
-        await pilot.press("n")
-        await pilot.press(*"invoices", "enter")
-        await wait_for(pilot, lambda: tab.migrations is not None and "0007_invoices" in tab.migrations, what="new row")
-        await wait_for(pilot, lambda: tab.selected_id() == "0007_invoices", what="selected")
-        assert tab.migrations["0007_invoices"].depends == ("0006_row_level_security",)
-    assert (tui_project / "migrations" / "0007_invoices.rollback.sql").is_file()
+        assert isinstance(app.screen, PromptScreen)  # the prompt stays, with the reason and what was typed
+        assert "bad migration name 'Bad!'" in text_of(app.screen, "#prompt-error")
+        assert app.screen.query_one(Input).value == "Bad!"
+        assert sorted((tui_project / "migrations").iterdir()) == before
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"invoices", "enter")
+        assert not isinstance(app.screen, PromptScreen)
+        await wait_for(pilot, lambda: tab.migrations is not None and new_id in tab.migrations, what="new row")
+        await wait_for(pilot, lambda: tab.selected_id() == new_id, what="selected")
+        assert tab.migrations[new_id].depends == heads  # on every head: a merge when there are two
+    assert (tui_project / "migrations" / f"{new_id}.rollback.sql").is_file()
 
 
 async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_database: str) -> None:
@@ -116,6 +123,7 @@ async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_da
         tab = await ready(pilot, app)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert any("conventions not checked: " in w and "0007_broken.sql:3" in w for w in app.screen.warnings)
         await pilot.press("y")
         await wait_for(pilot, lambda: "✗" in text_of(app, "#migrations-steps"), what="failure shown")
         steps = text_of(app, "#migrations-steps")
@@ -135,13 +143,16 @@ async def test_preview_shows_schema_diff_without_applying(tui_project: Path, emp
         await pilot.press("p")
         assert isinstance(app.screen, PreviewScreen)
         await wait_for(pilot, lambda: app.screen.result is not None, timeout=60, what="dry run")
-        assert app.screen.result.planned == ("0004_memberships", "0006_row_level_security")
+        planned = app.screen.result.planned
+        assert planned[:2] == ("0004_memberships", "0006_row_level_security")  # then later ones of this repo
+        assert planned == tuple(read_status(empty_database, tui_project / "migrations").pending)
         diff = text_of(app.screen, "#preview-diff")
         assert "+CREATE TABLE public.memberships (" in diff and "+ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;" in diff
         assert "✓ apply 0004_memberships" in text_of(app.screen, "#preview-steps")
         await pilot.press("escape")
         assert not isinstance(app.screen, PreviewScreen)
-    assert applied(empty_database, tui_project) == ["0001_functions", "0002_customer_role", "0003_organizations_users", "0005_projects"]
+    assert applied(empty_database, tui_project) == ["0001_functions", "0002_customer_role", "0003_organizations_users",
+                                                   "0005_projects"]
 
 
 async def test_rollback_without_rollback_file_is_refused(tui_project: Path, empty_database: str) -> None:

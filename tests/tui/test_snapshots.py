@@ -1,4 +1,5 @@
-"""SVG snapshots of every tab at 120×36, clock and durations frozen, against a database with a fixed name.
+"""SVG snapshots of every tab at 80×24 (the smallest size the app supports: detail panes below the lists) and 160×48
+(side by side), and of the dialogs at 80×24; clock and durations frozen, against a database with a fixed name.
 
 Update after an intended change with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at the SVGs.
 """
@@ -11,12 +12,16 @@ import pytest
 from textual.pilot import Pilot
 
 from database.dev import migrations
+from dbtui.app import DbtuiApp
 from dbtui.tabs.codegen import CodegenTab
 from dbtui.tabs.conventions import ConventionsTab
 from dbtui.tabs.migrations import MigrationsTab
 from dbtui.tabs.schema import SchemaTab
 
-from .conftest import SIZE, make_app, wait_for
+from .conftest import make_app, wait_for
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+SMALL = (80, 24)
 
 
 @pytest.fixture
@@ -25,14 +30,19 @@ def scratch_server(server_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return server_url
 
 
+def snapshot_app(project: Path, url: str) -> DbtuiApp:
+    return make_app(project, url, watch_files=False)  # nothing changes the files here
+
+
 async def _connected(pilot: Pilot) -> None:
     app = pilot.app
     tab = app.query_one(MigrationsTab)
     await wait_for(pilot, lambda: app.database_ok and tab.report is not None, what="status")
 
 
-def test_migrations_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=_connected)
+@pytest.mark.parametrize("size", SIZES)
+def test_migrations_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str) -> None:
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=size, run_before=_connected)
 
 
 def test_migrations_confirm_dialog(snap_compare, tui_project: Path, fixed_database: str) -> None:
@@ -41,40 +51,49 @@ def test_migrations_confirm_dialog(snap_compare, tui_project: Path, fixed_databa
         await pilot.press("m")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="dialog")
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=SMALL, run_before=before)
 
 
-def test_codegen_tab(snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_codegen_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         await pilot.press("g")
         tab: CodegenTab = await pilot.app.tab("codegen")
         await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="codegen run")
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=size, run_before=before)
 
 
-def test_conventions_tab(snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_conventions_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str,
+                         scratch_server: str) -> None:
+    (tui_project / "migrations" / "0007_gadgets.sql").write_text(
+        "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n",
+        encoding="utf-8")
+
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         await pilot.press("c")
         tab: ConventionsTab = await pilot.app.tab("conventions")
         await wait_for(pilot, lambda: tab.result is not None, timeout=60, what="checks")
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=size, run_before=before)
 
 
-def test_locks_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_locks_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str) -> None:
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         pilot.app.action_show_tab("locks")
         await pilot.app.tab("locks")
         await pilot.pause()
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=size, run_before=before)
 
 
-def test_schema_tab(snap_compare, tui_project: Path, fixed_database: str) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_schema_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str) -> None:
     migrations.migrate(fixed_database, tui_project / "migrations")
 
     async def before(pilot: Pilot) -> None:
@@ -84,7 +103,7 @@ def test_schema_tab(snap_compare, tui_project: Path, fixed_database: str) -> Non
         await wait_for(pilot, lambda: tab.catalog is not None and "organizations" in tab.catalog.tables, what="schema")
         await pilot.press("down", "down")  # organizations: descriptions and foreign keys
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=size, run_before=before)
 
 
 def test_help_screen(snap_compare, tui_project: Path, fixed_database: str) -> None:
@@ -92,7 +111,7 @@ def test_help_screen(snap_compare, tui_project: Path, fixed_database: str) -> No
         await _connected(pilot)
         await pilot.press("f1")
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=SMALL, run_before=before)
 
 
 def test_preview_screen(snap_compare, tui_project: Path, fixed_database: str) -> None:
@@ -103,4 +122,4 @@ def test_preview_screen(snap_compare, tui_project: Path, fixed_database: str) ->
         await pilot.press("p")
         await wait_for(pilot, lambda: pilot.app.screen.result is not None, timeout=60, what="dry run")
 
-    assert snap_compare(make_app(tui_project, fixed_database), terminal_size=SIZE, run_before=before)
+    assert snap_compare(snapshot_app(tui_project, fixed_database), terminal_size=SMALL, run_before=before)

@@ -336,18 +336,18 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
         ))
     indexes: dict[int, list[Index]] = defaultdict(list)
     for oid, name, keys, unique, primary, partial, method, definition in index_rows:
-        key_columns = tuple(names.get((oid, n)) if n else None for n in keys)
+        index_columns = tuple(names.get((oid, n)) if n else None for n in keys)
         if definition is None:
             schema, table = tables_by_oid.get(oid, ("", ""))
             definition = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {schema}.{table} "
-                          f"USING {method} ({', '.join(c or '?' for c in key_columns)})")
-        indexes[oid].append(Index(name, key_columns, unique, primary, partial, definition))
+                          f"USING {method} ({', '.join(c or '?' for c in index_columns)})")
+        indexes[oid].append(Index(name, index_columns, unique, primary, partial, definition))
     triggers: dict[int, list[Trigger]] = defaultdict(list)
     for oid, name, tgtype, function, enabled in trigger_rows:
         triggers[oid].append(_trigger(name, tgtype, function, enabled))
     policies: dict[int, list[Policy]] = defaultdict(list)
     for oid, name, cmd, roles, permissive, using, with_check in policy_rows:
-        policies[oid].append(Policy(name, _COMMANDS.get(cmd, cmd), tuple(roles), permissive, using, with_check))
+        policies[oid].append(Policy(name, _COMMANDS.get(cmd) or str(cmd), tuple(roles), permissive, using, with_check))
     tables = {}
     for oid, schema, name, rls, forced, relkind, definition in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"

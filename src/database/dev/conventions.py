@@ -456,7 +456,7 @@ def check_catalog(catalog: Catalog, annotations: Annotations | None = None, sour
 
 
 def _finding(r: Rule, p: Problem, table: str | None, source_map: SourceMap, root: Path | None) -> Finding:
-    origin = p.origin or (source_map.column(table, p.column) if p.column else source_map.table(table or ""))
+    origin = p.origin or (source_map.column(table, p.column) if table and p.column else source_map.table(table or ""))
     return Finding(
         rule=r.id, severity=r.severity, table=table, column=p.column, message=p.message,
         migration=relative(origin.path, root) if origin else None, line=origin.line if origin else None, fix=p.fix,

@@ -17,6 +17,7 @@ from database.lock import lock_key, name_from_application_name
 
 _QUERY = """
 SELECT l.pid, l.granted, l.classid::bigint, l.objid::bigint, l.objsubid, a.application_name,
+       host(a.client_addr) AS client_addr, a.xact_start,
        CASE WHEN NOT l.granted THEN l.waitstart
             WHEN a.state = 'idle' THEN a.state_change
             ELSE a.query_start END AS since,
@@ -39,10 +40,13 @@ class LockInfo:
     application_name: str
     since: dt.datetime | None
     blocked_by: list[int]
+    client_addr: str | None = None  # None: a Unix socket (or a backend we may not see)
+    xact_start: dt.datetime | None = None  # when the holder's transaction began; None when idle outside one
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["since"] = self.since.isoformat() if self.since else None
+        data["xact_start"] = self.xact_start.isoformat() if self.xact_start else None
         return data
 
 
@@ -65,7 +69,8 @@ def list_locks(url: str) -> list[LockInfo]:
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         rows = conn.execute(_QUERY).fetchall()
     locks = []
-    for pid, granted, classid, objid, objsubid, app, since, blocked_by in rows:
+    for pid, granted, classid, objid, objsubid, app, client_addr, xact_start, since, blocked_by in rows:
         key = _key(classid, objid, objsubid)
-        locks.append(LockInfo(_name(app, key), key, pid, granted, app or "", since, list(blocked_by or [])))
+        locks.append(LockInfo(_name(app, key), key, pid, granted, app or "", since, list(blocked_by or []),
+                              client_addr, xact_start))
     return locks

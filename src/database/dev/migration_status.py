@@ -7,7 +7,7 @@ no DDL, no locks, so it is safe and fast against any database. Missing tables me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -116,10 +116,12 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
     """What ``url`` has applied, by id, with a plain SELECT (no DDL, no locks)."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            yoyo, ours = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+            found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+            assert found is not None  # a SELECT without FROM has its one row
+            yoyo, ours = found
             if yoyo is None:
                 return {}
-            checksums = dict(conn.execute(
+            checksums: dict[str, str] = dict(conn.execute(
                 sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
             ).fetchall()) if ours else {}
             rows = conn.execute(
@@ -129,7 +131,7 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
         raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
-    return {i: AppliedRecord(i, at.replace(tzinfo=timezone.utc), checksums.get(i)) for i, at in rows}
+    return {i: AppliedRecord(i, at.replace(tzinfo=UTC), checksums.get(i)) for i, at in rows}
 
 
 def _first_line(exc: BaseException) -> str:

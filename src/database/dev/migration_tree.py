@@ -250,8 +250,8 @@ def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | Non
             break
     transactional = directives.get("transactional", "true").strip().lower()
     if transactional not in ("true", "false"):
-        line = next((n for n, l in enumerate(text.splitlines(), 1) if "transactional" in l), None)
-        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=display_path(path), line=line)
+        where = next((n for n, text_line in enumerate(text.splitlines(), 1) if "transactional" in text_line), None)
+        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=display_path(path), line=where)
     depends = tuple(dict.fromkeys(d for d in directives.get("depends", "").split() if d))
     return depends, transactional == "true", depends_line
 

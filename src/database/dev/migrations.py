@@ -242,7 +242,7 @@ def _failing_statement(conn: psycopg.Connection, statements: tuple[str, ...]) ->
     index = None
     try:
         with conn.transaction(force_rollback=True):
-            for index, statement in enumerate(statements):
+            for index, statement in enumerate(statements):  # noqa: B007 (the except clause reads index)
                 conn.execute(sql.SQL(statement))
     except psycopg.Error:
         return index
@@ -320,7 +320,7 @@ def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[_ServerLo
     conn = _connect(url, application_name=lock.application_name(LOCK_NAME))
     key = lock.lock_key(LOCK_NAME)
     try:
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() != (True,):
             holder = _lock_holder(conn, key)
             if timeout <= 0:
                 raise ProblemFound(f"another migrator ({holder}) holds the migration lock and the lock timeout is 0,"
@@ -495,7 +495,7 @@ def _prepare(tree: MigrationTree, ids: tuple[str, ...], direction: str) -> dict[
         path = node.path if direction == "apply" else node.rollback_path
         text, statements, offsets = _split(path, direction) if path else ("", [], [])
         for statement, offset in zip(statements, offsets):
-            if node.transactional and _TRANSACTION_CONTROL.match(statement):
+            if path and node.transactional and _TRANSACTION_CONTROL.match(statement):
                 raise ConfigError(
                     f"{statement.split()[0].upper()} in a transactional migration would end its transaction early; "
                     "remove it (each migration already runs in one transaction), or add -- transactional: false",

@@ -509,13 +509,13 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
     held: dict[str, str] = {}  # in a transactional migration, locks last until it commits
     timeout = guarded = False
     cursor = 0
-    if node.transactional:
-        conn.execute("BEGIN")
+    begin = "BEGIN" if node.transactional else ""  # sent with the first query
     for statement in statements:
         piece = statement.encoded.decode("utf-8")
         table, index = _target(statement)
         facts = _execute(conn, node, text, cursor, text[cursor:statement.offset],
-                         then=_facts(table, index) if table or index else None)
+                         then=_facts(table, index) if table or index else None, prefix=begin)
+        begin = ""
         cursor = statement.offset + len(piece)
         op = _describe(statement, piece, node, created, table, facts)
         if op.existing and op.lock and not timeout and not guarded:
@@ -533,10 +533,9 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
             yield from ((r, p, op) for p in r.check(op))
         created.update(_created(op, created))
         timeout = timeout or _sets_lock_timeout(op)
-    _execute(conn, node, text, cursor, text[cursor:])
-    if node.transactional:
-        conn.execute("COMMIT")
-    conn.execute("RESET ALL")  # a migration's SET (lock_timeout, search_path) must not reach the next one
+    # a migration's SET (lock_timeout, search_path) must not reach the next one
+    _execute(conn, node, text, cursor, text[cursor:], prefix=begin,
+             suffix="COMMIT;\nRESET ALL" if node.transactional else "RESET ALL")
 
 
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
@@ -590,23 +589,27 @@ def _storage(table: str | None) -> sql.Composed:
 
 
 def _execute(conn: psycopg.Connection, node: MigrationNode, text: str, offset: int, chunk: str,
-             then: sql.Composed | None = None) -> tuple | None:
-    """Run statements of the migration on the throwaway database, and then the query ``then`` (in the same round
-    trip where that is safe: inside the migration's transaction); returns ``then``'s row. A failure is the
-    migration's, at its file:line."""
-    statements = _has_statement(chunk)
-    query = then.as_string(conn) if then is not None else ""
-    if statements and (not query or node.transactional):
-        query = chunk + ("\n;\n" + query if query else "")
-    elif statements:  # autocommit: several statements in one query would run as one transaction block
-        _execute(conn, node, text, offset, chunk)
-    if not query:
+             then: sql.Composed | None = None, *, prefix: str = "", suffix: str = "") -> tuple | None:
+    """Run ``prefix``, statements of the migration (``chunk``, found at ``offset`` of its ``text``), ``suffix`` and
+    the query ``then`` on the throwaway database, in one round trip where that is safe (inside the migration's
+    transaction; in autocommit several statements in one query would run as one transaction block). Returns
+    ``then``'s row. A failure is the migration's, at its file:line."""
+    parts = [part for part in (prefix, chunk if _has_statement(chunk) else "", suffix,
+                               then.as_string(conn) if then is not None else "") if part]
+    if not parts:
         return None
+    if len(parts) > 1 and not node.transactional:
+        for part in parts[:-1]:
+            _execute(conn, node, text, offset, part) if part is chunk else conn.execute(part.encode("utf-8"))
+        parts = parts[-1:]
+    query = "\n;\n".join(parts)
+    start = query.find(chunk) if chunk in parts else 0  # where the migration's text starts in the query
     try:
         cursor = conn.execute(query.encode("utf-8"))
     except psycopg.Error as exc:
         position = getattr(exc.diag, "statement_position", None) if isinstance(exc, psycopg.DatabaseError) else None
-        line = line_of(text, offset + (int(position) - 1 if position else len(chunk) - len(chunk.lstrip())))
+        at = int(position) - 1 - start if position and int(position) - 1 >= start else len(chunk) - len(chunk.lstrip())
+        line = line_of(text, offset + at)
         message = (exc.diag.message_primary if isinstance(exc, psycopg.DatabaseError) else None) or str(exc).strip()
         raise ProblemFound(f"{message} (on a throwaway database migrated up to this statement)",
                            path=display_path(node.path), line=line) from None

@@ -67,7 +67,7 @@ def enum_rows(url: str) -> str:
                 rows = cursor.fetchall()
                 if not rows:
                     continue
-                columns = sql.SQL(", ").join(sql.Identifier(d.name) for d in cursor.description)
+                columns = sql.SQL(", ").join([sql.Identifier(d.name) for d in cursor.description or ()])
                 values = sql.SQL(",\n    ").join(
                     sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in row)) for row in rows
                 )

@@ -345,7 +345,7 @@ class Status:
     pid: int | None
     url: str
     data_dir: Path
-    socket_dir: str | Path
+    socket_dir: Path
     version: str | None
     binaries: Binaries | None
     detail: str = ""

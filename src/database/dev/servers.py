@@ -78,7 +78,8 @@ def list_servers(*extra: Cluster) -> list[ServerView]:
     """Every dbtui server of this user that left a record, plus ``extra`` clusters (this project's, never started)."""
     clusters = {c.base.resolve(): c for c in extra}
     for record in server.read_records():
-        clusters.setdefault(Path(record.base).resolve(), cluster_of(record))
+        if Path(record.base).is_dir() or server.process_alive(record.pid):  # else gone for good: `db gc` forgets it
+            clusters.setdefault(Path(record.base).resolve(), cluster_of(record))
     return [view(c) for c in clusters.values()]
 
 

@@ -8,6 +8,7 @@ leaves the origin unknown, and unparsable statements are reported as ``problems`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,7 @@ def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> Sourc
         except (OSError, UnicodeDecodeError) as exc:
             source_map.problems.append(SourceProblem(path, None, f"cannot read: {exc}"))
             continue
-        events, problems = cache.get(data, lambda: file_events(text))
+        events, problems = cache.get(data, functools.partial(file_events, text))
         source_map.problems.extend(SourceProblem(path, line, message) for line, message in problems)
         _replay(source_map, path, events)
     cache.save()
@@ -86,7 +87,7 @@ def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> Sourc
 # ["table", name, line, [[column, line], …]] · ["add", table, column, line] · ["drop", table, column] ·
 # ["rename", old, new] · ["rename_column", table, old, new] · ["drop_table", name]
 Event = list
-_CACHE_VERSION = f"1-pglast{pglast.__version__}"
+_CACHE_VERSION = f"2-pglast{pglast.__version__}"
 
 
 def file_events(text: str) -> tuple[list[Event], list[tuple[int | None, str]]]:
@@ -226,19 +227,19 @@ def table_statements(text: str, path: Path, pattern: re.Pattern[str] = _TABLE_DD
         at = text.find(piece, cursor)
         if at < 0:
             continue
-        line += text.count("\n", cursor, at)
-        cursor = at
+        first = line + text.count("\n", cursor, at)
+        line, cursor = first + piece.count("\n"), at + len(piece)  # past it: a repeated statement is found anew
         if not pattern.match(piece):
             continue
         try:
             parsed = json.loads(parser.parse_sql_json(piece))
         except parser.ParseError as exc:
-            problems.append(_problem(path, piece, line, exc))
+            problems.append(_problem(path, piece, first, exc))
             continue
         encoded = piece.encode("utf-8")
         for raw in parsed.get("stmts", ()):
             [(kind, node)] = raw["stmt"].items()
-            statements.append(Statement(kind, node, line, encoded, at))
+            statements.append(Statement(kind, node, first, encoded, at))
     return statements, problems
 
 

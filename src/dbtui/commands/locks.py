@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _age(since: dt.datetime | None) -> str:
     if since is None:
         return "-"
-    seconds = int((dt.datetime.now(dt.timezone.utc) - since).total_seconds())
+    seconds = int((dt.datetime.now(dt.UTC) - since).total_seconds())
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 

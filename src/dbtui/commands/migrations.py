@@ -147,7 +147,7 @@ def _migrate(args: argparse.Namespace, ctx: Context) -> int:
             print("nothing to verify: no pending migrations")
             return 0
         for r in results:
-            print(f"{'ok  ' if r.ok else 'FAIL'} {r.id}{'' if r.ok else ': ' + r.problem}")
+            print(f"{'ok  ' if r.ok else 'FAIL'} {r.id}{'' if r.ok else ': ' + (r.problem or 'failed')}")
             if r.diff:
                 print(r.diff, end="")
         failed = [r.id for r in results if not r.ok]
@@ -158,8 +158,8 @@ def _migrate(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes and not _confirm_risky(ctx, url, args.id):
         print("nothing applied")
         return 0
-    result = migrations.migrate(url, directory, args.id, on_event=_progress, lock_timeout=args.lock_timeout)
-    print(f"applied {len(result.done)} migration(s)" if result.done else "nothing to apply: up to date")
+    applied = migrations.migrate(url, directory, args.id, on_event=_progress, lock_timeout=args.lock_timeout)
+    print(f"applied {len(applied.done)} migration(s)" if applied.done else "nothing to apply: up to date")
     return 0
 
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Label, Static
 
 from database.config import Project
 from dbtui import messages
+from dbtui.tabs.base import TabContent
 from dbtui.tabs.migrations import shown_path
+from dbtui.widgets.lists import ListTable
 from dbtui.widgets.sql_view import SqlView
 
 if TYPE_CHECKING:
@@ -40,25 +44,28 @@ class Run:
 
     @property
     def failed(self) -> bool:
-        return self.result is not None and not hasattr(self.result, "written")
+        from database.dev.codegen.watch import Failed  # imported already: a run has a result
+
+        return isinstance(self.result, Failed)
 
 
-class CodegenTab(Horizontal):
+class CodegenTab(TabContent):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
         self.runs: list[Run] = []
         self.stop_watch: threading.Event | None = None
+        self.running = False  # a ``g`` run
 
     def compose(self) -> ComposeResult:
         with Vertical(id="codegen-left"):
             yield Label(self._status(), id="codegen-status")
-            table: DataTable[Any] = DataTable(id="codegen-runs", cursor_type="row")
+            table: ListTable[Any] = ListTable(id="codegen-runs", cursor_type="row")
             # Fixed widths: a run's cells change when it finishes, and the layout must not jump.
             table.add_column("time", width=8)
             table.add_column("duration", width=8)
             table.add_column("trigger", width=20)
-            table.add_column("result", width=20)
+            table.add_column("result", width=30)
             yield table
         with VerticalScroll(id="codegen-detail"):
             yield Static("", id="codegen-result")
@@ -68,9 +75,6 @@ class CodegenTab(Horizontal):
     def on_unmount(self) -> None:
         if self.stop_watch is not None:
             self.stop_watch.set()  # the watch thread ends and drops its throwaway database
-
-    def database_ready(self, url: str) -> None:
-        """Codegen types come from a throwaway database of its own; nothing to reload here."""
 
     @property
     def watching(self) -> bool:
@@ -87,20 +91,23 @@ class CodegenTab(Horizontal):
     # -- actions --------------------------------------------------------------------------------------------------
 
     def run_now(self) -> None:
-        if self.app.task_running("codegen"):  # type: ignore[attr-defined]
+        if self.running:
             self.app.notify("Codegen is already running.", severity="warning")
             return
-        project = self.project
+        self.running = True
+        self._run_once()
 
+    @work(thread=True, exit_on_error=False, group="codegen")
+    def _run_once(self) -> None:
         def job() -> None:
             from database.dev.codegen.runner import Compiler
             from database.dev.codegen.watch import run_once
 
-            with Compiler(project) as compiler:
+            with Compiler(self.project) as compiler:
                 for event in run_once(compiler, "g pressed"):
                     self._post(event)
 
-        self.app.run_task(self, "codegen", job)  # type: ignore[attr-defined]
+        messages.deliver(self, job, lambda _: messages.CodegenIdle(), messages.CodegenCrashed)
 
     def toggle_watch(self) -> None:
         if self.stop_watch is not None:
@@ -108,31 +115,36 @@ class CodegenTab(Horizontal):
             self.stop_watch = None
             self.app.notify("Codegen watch stopped.")
         else:
-            stop = self.stop_watch = threading.Event()
-            project = self.project
-
-            def job() -> None:
-                from database.dev.codegen.watch import watch
-
-                for event in watch(project, stop_event=stop):
-                    self._post(event)
-
-            self.app.run_task(self, "codegen watch", job)  # type: ignore[attr-defined]
-            self.app.notify(f"Watching {project.queries.name} and {project.migrations.name}/.")
+            self.stop_watch = threading.Event()
+            self._watch(self.stop_watch)
+            self.app.notify(f"Watching {self.project.queries.name} and {self.project.migrations.name}/.")
         self._show_status()
+
+    @work(thread=True, exit_on_error=False, group="codegen watch")
+    def _watch(self, stop: threading.Event) -> None:
+        def job() -> None:
+            from database.dev.codegen.watch import watch
+
+            for event in watch(self.project, stop_event=stop):
+                self._post(event)
+
+        messages.deliver(self, job, lambda _: messages.CodegenIdle(), messages.CodegenCrashed)
 
     def _post(self, event: Any) -> None:
         """From the worker thread: hand the event to the UI, stamped with the app's clock."""
-        self.post_message(messages.CodegenEvent(event, self.app.clock.monotonic()))  # type: ignore[attr-defined]
+        self.post_message(messages.CodegenEvent(event, self.dbtui.clock.monotonic()))
 
-    def on_task_done(self, message: messages.TaskDone) -> None:
-        if message.task == "codegen watch":
-            message.stop()
+    def on_codegen_idle(self, message: messages.CodegenIdle) -> None:
+        message.stop()
+        self.running = False
 
-    def on_task_failed(self, message: messages.TaskFailed) -> None:
-        if message.task == "codegen watch":
+    def on_codegen_crashed(self, message: messages.CodegenCrashed) -> None:
+        """The worker raised (the app's toast says why): watch is off, ``g`` works again."""
+        self.running = False
+        if self.stop_watch is not None:
+            self.stop_watch.set()
             self.stop_watch = None
-            self._show_status()
+        self._show_status()
 
     # -- runs -----------------------------------------------------------------------------------------------------
 
@@ -142,7 +154,7 @@ class CodegenTab(Horizontal):
         message.stop()
         event = message.event
         if isinstance(event, Started):
-            self.runs.append(Run(self.app.clock.now(), event.reason, message.at))  # type: ignore[attr-defined]
+            self.runs.append(Run(self.dbtui.clock.now(), event.reason, message.at))
         elif isinstance(event, (Finished, Failed)) and self.runs:
             run = self.runs[-1]
             run.result, run.seconds = event, message.at - run.started
@@ -158,16 +170,18 @@ class CodegenTab(Horizontal):
 
     @staticmethod
     def _summary(result: Finished | Failed | None) -> str:
+        from database.dev.codegen.watch import Failed
+
         if result is None:
             return "running…"
-        if not hasattr(result, "written"):
+        if isinstance(result, Failed):
             return f"error at {result.location}" if result.location else "error"
         if not result.written:
             return "up to date"
         return "wrote " + ", ".join(path.name for path in result.written)
 
     def _show_runs(self) -> None:
-        table = self.query_one("#codegen-runs", DataTable)
+        table = self.query_one("#codegen-runs", ListTable)
         table.clear()
         for run in reversed(self.runs):
             style = "red" if run.failed else "green" if run.result else "yellow"
@@ -176,12 +190,27 @@ class CodegenTab(Horizontal):
         table.move_cursor(row=0)
         self._show_run(self.runs[-1] if self.runs else None)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, event: ListTable.RowHighlighted) -> None:
         event.stop()
         if self.runs:
             self._show_run(self.runs[len(self.runs) - 1 - event.cursor_row])
 
+    def edit_target(self) -> tuple[Path, int | None] | None:
+        """``e`` on a run that failed: queries.sql at the error's line; otherwise queries.sql."""
+        from database.dev.codegen.watch import Failed
+
+        table = self.query_one("#codegen-runs", ListTable)
+        if not self.runs or table.row_count == 0:
+            return self.project.queries, None
+        result = self.runs[len(self.runs) - 1 - table.cursor_row].result
+        if isinstance(result, Failed) and result.location and result.location.rpartition(":")[2].isdigit():
+            where, _, line = result.location.rpartition(":")
+            return self.project.root / where, int(line)
+        return self.project.queries, None
+
     def _show_run(self, run: Run | None) -> None:
+        from database.dev.codegen.watch import Failed
+
         result = self.query_one("#codegen-result", Static)
         query = self.query_one("#codegen-query", SqlView)
         signatures = self.query_one("#codegen-signatures", Static)
@@ -189,10 +218,10 @@ class CodegenTab(Horizontal):
             result.update("Running…" if run else "No runs yet: press g.")
             query.show(None, placeholder="")
             signatures.update("")
-        elif run.failed:
+        elif isinstance(run.result, Failed):
             text = Text()
             text.append(run.result.location or "error", style="bold red").append(f": {run.result.message}")
-            text.append("\nThe previous output stays in place.", style="dim")
+            text.append("\nThe previous output stays in place. e: open it in $EDITOR", style="dim")
             result.update(text)
             query.show(run.result.query, placeholder="")
             signatures.update("")

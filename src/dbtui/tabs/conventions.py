@@ -10,27 +10,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Select, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Label, Select, Static
 
 from database.config import Project
 from dbtui import messages
+from dbtui.tabs.base import TabContent
+from dbtui.widgets.lists import ListTable
 from dbtui.widgets.sql_view import SqlView
 
 if TYPE_CHECKING:
     from database.dev.conventions import CheckResult, Finding
+    from database.dev.project_watch import ProjectChanges
 
 FILTERS = ("rule", "severity", "table", "migration")
 
 
-class ConventionsTab(Vertical):
+def matches(finding: Finding, text: str) -> bool:
+    """``/`` on findings: the text anywhere in the rule, severity, table, column, file or message."""
+    fields = (finding.rule, finding.severity, finding.table, finding.column, finding.location, finding.message)
+    return any(text in (value or "").lower() for value in fields)
+
+
+class ConventionsTab(TabContent):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
         self.result: CheckResult | None = None
         self.shown: list[Finding] = []
         self.url: str | None = None  # the app's database: operation rules judge what is pending there
+        self.filter = ""
+        self.checking = False
+        self.again = False  # files changed while checking: check once more after
 
     def compose(self) -> ComposeResult:
         yield Label("Checks have not run yet: press c.", id="conventions-summary")
@@ -38,7 +51,7 @@ class ConventionsTab(Vertical):
             for name in FILTERS:
                 yield Select[str]([], prompt=f"any {name}", id=f"filter-{name}", allow_blank=True)
         with Horizontal(id="conventions-body"):
-            table: DataTable[Any] = DataTable(id="conventions-table", cursor_type="row", zebra_stripes=True)
+            table: ListTable[Any] = ListTable(id="conventions-table", cursor_type="row", zebra_stripes=True)
             table.add_columns("severity", "rule", "lock", "table", "column", "where")
             yield table
             with VerticalScroll(id="conventions-detail"):
@@ -58,26 +71,37 @@ class ConventionsTab(Vertical):
         if self.result is None:  # shown again after the checks failed to run
             self.run_checks()
 
-    def run_checks(self) -> None:
-        if self.app.task_running("checks"):  # type: ignore[attr-defined]
+    def files_changed(self, changed: ProjectChanges) -> None:
+        if changed.migrations or changed.annotations:
+            self.run_checks(files_changed=True)
+
+    def run_checks(self, *, files_changed: bool = False) -> None:
+        """Check now; while a check runs, once more after it when files changed since it started."""
+        if self.checking:
+            self.again = self.again or files_changed
             return
+        self.checking = True
         self.query_one("#conventions-summary", Label).update("Checking…")
-        project, url = self.project, self.url
+        self._check(self.url)
 
-        def job() -> CheckResult:
-            from database.dev.conventions import check  # pglast: imported on first use, not at start
-            from database.dev.operation_rules import check_all
+    @work(thread=True, exit_on_error=False, group="checks")
+    def _check(self, url: str | None) -> None:
+        from database.dev.conventions import check  # pglast: imported on first use, not at start
+        from database.dev.operation_rules import check_all
 
-            return check_all(project, target=url) if url else check(project)
+        project = self.project
+        job = (lambda: check_all(project, target=url)) if url else (lambda: check(project))
+        messages.deliver(self, job, messages.ChecksDone, messages.ChecksFailed)
 
-        self.app.run_task(self, "checks", job)  # type: ignore[attr-defined]
+    def _checked(self) -> None:
+        self.checking = False
+        if self.again:
+            self.again = False
+            self.run_checks()
 
-    def on_task_done(self, message: messages.TaskDone) -> None:
-        if message.task != "checks":
-            return
-        message.stop()
+    def on_checks_done(self, message: messages.ChecksDone) -> None:
+        self._checked()
         self.result = message.result
-        assert self.result is not None
         self.query_one("#conventions-summary", Label).update(
             Text(self.result.summary(), style="green" if self.result.ok else "bold red")
         )
@@ -90,9 +114,14 @@ class ConventionsTab(Vertical):
                 select.value = keep
         self._show_findings()
 
-    def on_task_failed(self, message: messages.TaskFailed) -> None:
-        if message.task == "checks":
-            self.query_one("#conventions-summary", Label).update(Text(message.error, style="bold red"))
+    def on_checks_failed(self, message: messages.ChecksFailed) -> None:
+        self._checked()
+        self.query_one("#conventions-summary", Label).update(Text(message.error, style="bold red"))
+
+    def apply_filter(self, text: str) -> bool:
+        self.filter = text.strip().lower()
+        self._show_findings()
+        return True
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
@@ -105,16 +134,18 @@ class ConventionsTab(Vertical):
         self.shown = [
             f for f in self.result.findings
             if all(value is Select.NULL or getattr(f, name) == value for name, value in wanted.items())
+            and matches(f, self.filter)
         ]
-        table = self.query_one("#conventions-table", DataTable)
+        table = self.query_one("#conventions-table", ListTable)
         table.clear()
         for finding in self.shown:
             severity = Text(finding.severity, style="red" if finding.severity == "error" else "yellow")
-            table.add_row(severity, finding.rule, finding.lock or "", finding.table or "", finding.column or "",
-                          finding.location or "")
+            # The file name and line: the folder is the same for every finding (the detail pane has the path).
+            where = Path(finding.location).name if finding.location else ""
+            table.add_row(severity, finding.rule, finding.lock or "", finding.table or "", finding.column or "", where)
         self._show_detail(self.shown[0] if self.shown else None)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, event: ListTable.RowHighlighted) -> None:
         event.stop()
         if 0 <= event.cursor_row < len(self.shown):
             self._show_detail(self.shown[event.cursor_row])
@@ -137,7 +168,14 @@ class ConventionsTab(Vertical):
         message.update(text)
         fix.show(finding.fix, placeholder="")
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def edit_target(self) -> tuple[Path, int | None] | None:
+        table = self.query_one("#conventions-table", ListTable)
+        if not 0 <= table.cursor_row < len(self.shown) or self.shown[table.cursor_row].migration is None:
+            return None
+        finding = self.shown[table.cursor_row]
+        return self.project.root / str(finding.migration), finding.line
+
+    def on_data_table_row_selected(self, event: ListTable.RowSelected) -> None:
         """``enter`` on a finding: the migration that created its table or column, at that line."""
         event.stop()
         if not 0 <= event.cursor_row < len(self.shown):

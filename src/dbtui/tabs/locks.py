@@ -1,4 +1,5 @@
-"""Locks tab: advisory locks held and awaited, refreshed by the app's one-second heartbeat, and who blocks whom."""
+"""Locks tab: advisory locks held and awaited, refreshed by the app's one-second heartbeat, who holds each (as the
+application names itself, its client address, backend pid and transaction age) and who blocks whom."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Label, Tree
+from textual.widgets import Label, Tree
+from textual.widgets.tree import TreeNode
 
+from dbtui.tabs.base import TabContent
 from dbtui.untrusted import visible
+from dbtui.widgets.lists import ListTable
 
 if TYPE_CHECKING:
     from database.dev.locks import LockInfo
 
-COLUMNS = ("name", "key", "pid", "state", "application", "since", "for", "blocked by")
+COLUMNS = ("lock", "state", "application", "client", "pid", "in xact", "since", "waits for", "key")
 
 
 def age(since: datetime | None, now: datetime) -> str:
@@ -31,30 +34,41 @@ def age(since: datetime | None, now: datetime) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def lock_label(lock: LockInfo) -> str:
-    """The lock's name (another client's text: escaped, and no markup), or its key."""
-    return escape(visible(lock.name)) if lock.name is not None else f"key {lock.key}"
+def untrusted(text: str) -> Text:
+    """Text any client chose (``application_name``, the lock name in it): control characters escaped
+    (``dbtui.untrusted.visible``, as the CLI shows them) and never read as markup (a ``Text``, not a string)."""
+    return Text(visible(text))
 
 
-class LocksTab(Vertical):
+def lock_label(lock: LockInfo) -> Text:
+    return untrusted(lock.name) if lock.name is not None else Text(f"key {lock.key}")
+
+
+class LocksTab(TabContent):
     def __init__(self) -> None:
         super().__init__()
         self.locks: list[LockInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Label("Waiting for the database…", id="locks-summary")
-        table: DataTable[str] = DataTable(id="locks-table", cursor_type="row", zebra_stripes=True)
+        table: ListTable[str | Text] = ListTable(id="locks-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield Tree("who blocks whom", id="locks-blocking")
 
     def on_mount(self) -> None:
         """Mounted when first shown: what the app's heartbeat last saw, until the next beat."""
-        app = self.app
-        if app.database_ok:  # type: ignore[attr-defined]
-            self.show_locks(app.locks)  # type: ignore[attr-defined]
-        elif app.database_ok is False:  # type: ignore[attr-defined]
-            self.show_unreachable(app.database_detail)  # type: ignore[attr-defined]
+        app = self.dbtui
+        if app.database_ok:
+            self.show_locks(app.locks)
+        elif app.database_ok is False:
+            self.show_unreachable(app.database_detail)
+
+    def heartbeat(self, locks: list[LockInfo] | None, error: str | None) -> None:
+        if locks is not None:
+            self.show_locks(locks)
+        elif error is not None:
+            self.show_unreachable(error)
 
     def _composed(self) -> bool:
         """False in the moment between being mounted (lazily, after the first frame) and composing."""
@@ -63,14 +77,14 @@ class LocksTab(Vertical):
     def show_unreachable(self, error: str) -> None:
         if not self._composed():
             return
-        self.query_one("#locks-summary", Label).update(f"[red]Database unreachable:[/red] {error}")
+        self.query_one("#locks-summary", Label).update(Text("Database unreachable: ", style="red").append(error))
 
     def show_locks(self, locks: Sequence[LockInfo]) -> None:
         """Redraw only when something changed, so the cursor stays put while nothing happens."""
         if not self._composed():
             return
         locks = list(locks)
-        now = self.app.clock.now()  # type: ignore[attr-defined]
+        now = self.dbtui.clock.now()
         held = sum(lock.granted for lock in locks)
         summary = self.query_one("#locks-summary", Label)
         text = f"{held} held, {len(locks) - held} waiting" if locks else "No advisory locks held or awaited"
@@ -79,19 +93,20 @@ class LocksTab(Vertical):
             summary.update(text)
         if not locks and not self.locks:
             return  # nothing held before or now: leave the table be (every second, on whichever tab is shown)
-        table = self.query_one("#locks-table", DataTable)
+        table = self.query_one("#locks-table", ListTable)
         row = table.cursor_row
         table.clear()
         for lock in locks:
             table.add_row(
                 lock_label(lock),
-                str(lock.key),
+                "held" if lock.granted else Text("waiting", style="yellow"),
+                untrusted(lock.application_name),
+                lock.client_addr or "local",
                 str(lock.pid),
-                "held" if lock.granted else "[yellow]waiting[/yellow]",
-                escape(visible(lock.application_name)),
+                age(lock.xact_start, now),
                 f"{lock.since:%H:%M:%S}" if lock.since else "",
-                age(lock.since, now),
                 ", ".join(map(str, lock.blocked_by)),
+                str(lock.key),
             )
         if locks:
             table.move_cursor(row=min(row, len(locks) - 1))
@@ -101,30 +116,37 @@ class LocksTab(Vertical):
 
     def _show_blocking(self, locks: list[LockInfo]) -> None:
         """A tree: each holder that someone waits for, with its waiters (and theirs) below it."""
-        tree = self.query_one("#locks-blocking", Tree)
+        tree: Tree[None] = self.query_one("#locks-blocking", Tree)
         tree.clear()
         waiting_on: dict[int, list[LockInfo]] = {}
         for lock in locks:
             for blocker in lock.blocked_by:
                 waiting_on.setdefault(blocker, []).append(lock)
-        names: dict[int, list[str]] = {}
+        holders: dict[int, list[LockInfo]] = {}
         for lock in locks:
             if lock.granted:
-                names.setdefault(lock.pid, []).append(lock_label(lock))
+                holders.setdefault(lock.pid, []).append(lock)
         blocked = {lock.pid for lock in locks if lock.blocked_by}
         roots = [pid for pid in waiting_on if pid not in blocked] or list(waiting_on)[:1]
         if not roots:
-            tree.root.add_leaf("[dim]nobody is waiting[/dim]")
+            tree.root.add_leaf(Text("nobody is waiting", style="dim"))
 
-        def add(node, pid: int, seen: frozenset[int]) -> None:  # noqa: ANN001
+        def add(node: TreeNode[None], pid: int, seen: frozenset[int]) -> None:
             for waiter in waiting_on.get(pid, []):
-                label = f"pid {waiter.pid} waits for {lock_label(waiter)}"
+                label = Text(f"pid {waiter.pid} ").append_text(untrusted(waiter.application_name)).append(
+                    " waits for ").append_text(lock_label(waiter))
                 if waiter.pid in seen:
-                    node.add_leaf(label + " (cycle)")
+                    node.add_leaf(label.append(" (cycle)"))
                     continue
                 add(node.add(label, expand=True), waiter.pid, seen | {waiter.pid})
 
         for pid in roots:
-            holding = ", ".join(names.get(pid, [])) or "?"
-            add(tree.root.add(f"pid {pid} holds {holding}", expand=True), pid, frozenset({pid}))
+            held = holders.get(pid, [])
+            label = Text(f"pid {pid} ")
+            if held:
+                label.append_text(untrusted(held[0].application_name)).append(" holds ")
+                label.append_text(Text(", ").join(lock_label(lock) for lock in held))
+            else:
+                label.append("holds ?")
+            add(tree.root.add(label, expand=True), pid, frozenset({pid}))
         tree.root.expand()

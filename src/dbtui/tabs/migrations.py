@@ -7,19 +7,21 @@ line per migration. Failures stay on screen as ``file:line: message``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Label, Static
 
 from database.config import Project
 from dbtui import messages
+from dbtui.tabs.base import TabContent
 from dbtui.widgets.confirm import ConfirmScreen
+from dbtui.widgets.lists import ListTable
 from dbtui.widgets.prompt import PromptScreen
 from dbtui.widgets.sql_view import SqlView
 from dbtui.widgets.steps import record_step
@@ -27,7 +29,8 @@ from dbtui.widgets.steps import record_step
 if TYPE_CHECKING:
     from database.dev.migration_status import StatusReport
     from database.dev.migration_tree import MigrationTree
-    from database.dev.migrations import RunResult
+    from database.dev.project_watch import ProjectChanges
+    from database.dev.run_plan import Plan
 
 # The backends (yoyo, psycopg) are imported inside the workers: the first frame does not wait for them.
 
@@ -98,7 +101,7 @@ def state_text(report: StatusReport | None, migration_id: str, has_rollback: boo
     return text
 
 
-class MigrationsTab(Horizontal):
+class MigrationsTab(TabContent):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
@@ -109,11 +112,14 @@ class MigrationsTab(Horizontal):
         self.pending_select: tuple[str, int | None] | None = None
         self.steps: list[Text] = []
         self.painted = False  # the app's first frame is on the terminal
+        self.filter = ""
+        self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
+        self.running = False  # a plan or a run is under way
 
     def compose(self) -> ComposeResult:
         with Vertical(id="migrations-left"):
             yield Label("Reading migrations…", id="migrations-summary")
-            table: DataTable[Any] = DataTable(id="migrations-table", cursor_type="row")
+            table: ListTable[Any] = ListTable(id="migrations-table", cursor_type="row")
             # Labels and cells as Text: a str is parsed as Rich markup, which imports Rich's emoji table (~7 ms).
             table.add_column(Text(), key="graph")
             table.add_column(Text("migration"), key="id")
@@ -130,68 +136,55 @@ class MigrationsTab(Horizontal):
             yield SqlView(id="migration-rollback")
 
     def on_mount(self) -> None:
-        self.load_tree(wait=True)  # before the first frame: reading the files takes less than starting a thread
+        # Before the first frame: reading the files takes less than starting a thread.
+        messages.deliver(self, self._read_tree, messages.TreeLoaded, messages.TreeFailed)
 
     # -- loading --------------------------------------------------------------------------------------------------
 
-    def load_tree(self, *, wait: bool = False) -> None:
+    def _read_tree(self) -> MigrationTree:
+        from database.dev.migration_tree import load_tree
+
+        return load_tree(self.project.migrations)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migration tree")
+    def load_tree(self) -> None:
         """From the files alone: fast, and shown before the database answers."""
-        directory = self.project.migrations
-
-        def load() -> MigrationTree:
-            from database.dev.migration_tree import load_tree
-
-            return load_tree(directory)
-
-        self.app.run_task(self, "migration tree", load, wait=wait)  # type: ignore[attr-defined]
+        messages.deliver(self, self._read_tree, messages.TreeLoaded, messages.TreeFailed)
 
     def database_ready(self, url: str) -> None:
         self.url = url
         self.load_status()
 
+    def files_changed(self, changed: ProjectChanges) -> None:
+        if changed.migrations:
+            self.load_tree()
+
     def load_status(self) -> None:
-        if self.url is None:
-            return
-        url, directory = self.url, self.project.migrations
+        if self.url is not None:
+            self._load_status(self.url)
 
-        def load() -> StatusReport:
-            from database.dev.migration_status import read_status
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migration status")
+    def _load_status(self, url: str) -> None:
+        from database.dev.migration_status import read_status
 
-            return read_status(url, directory)
+        directory = self.project.migrations
+        messages.deliver(self, lambda: read_status(url, directory), messages.StatusLoaded, messages.StatusFailed)
 
-        self.app.run_task(self, "migration status", load)  # type: ignore[attr-defined]
-
-    def on_task_done(self, message: messages.TaskDone) -> None:
-        handler = {
-            "migration tree": self._tree_loaded,
-            "migration status": self._status_loaded,
-            "new migration": self._created,
-            "plan migrate": self._planned,
-            "plan rollback": self._planned,
-            "migrate": self._ran,
-            "rollback": self._ran,
-        }.get(message.task)
-        if handler is not None:
-            message.stop()
-            handler(message.result)
-
-    def on_task_failed(self, message: messages.TaskFailed) -> None:
-        if message.task in ("migration tree", "migration status"):
-            self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
-        if message.task in ("migrate", "rollback"):
-            self.load_status()  # the run may have applied some before failing
-        if message.task in ("plan migrate", "plan rollback"):  # refused before anything ran: say so, nothing more
-            message.stop()
-            title = "Rollback refused" if message.task == "plan rollback" else "Cannot migrate"
-            self.app.notify(message.error, title=title, severity="error", timeout=10)
-        # Other failures bubble on to the app, which shows them as a notification too.
-
-    def _tree_loaded(self, tree: MigrationTree) -> None:
-        self.migrations = tree
-        if self.report is not None and self.report.tree.ids != tree.ids:
+    def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
+        self.migrations = message.tree
+        if self.report is not None and self.report.tree.ids != message.tree.ids:
             self.report = None
         self._show_rows()
         self.load_status()
+
+    def on_tree_failed(self, message: messages.TreeFailed) -> None:
+        self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
+
+    def on_status_loaded(self, message: messages.StatusLoaded) -> None:
+        self._status_loaded(message.report)
+
+    def on_status_failed(self, message: messages.StatusFailed) -> None:
+        self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
 
     def _status_loaded(self, report: StatusReport) -> None:
         self.migrations = report.tree
@@ -200,27 +193,31 @@ class MigrationsTab(Horizontal):
 
     def _show_rows(self) -> None:
         assert self.migrations is not None
-        table = self.query_one("#migrations-table", DataTable)
+        table = self.query_one("#migrations-table", ListTable)
         keep = self.selected_id()
         table.clear()
         graph = graph_rows(self.migrations)
+        self.shown = [node.id for node in self.migrations if self.filter in node.id.lower()]
         for node in self.migrations:
-            applied_at = ""
-            if self.report is not None and self.report[node.id].applied_at is not None:
-                applied_at = f"{self.report[node.id].applied_at.astimezone():%Y-%m-%d %H:%M}"
+            if node.id not in self.shown:
+                continue
+            at = self.report[node.id].applied_at if self.report is not None else None
+            applied_at = f"{at.astimezone():%Y-%m-%d %H:%M}" if at is not None else ""
             table.add_row(Text(graph[node.id]), Text(node.id), state_text(self.report, node.id, node.has_rollback),
                           Text(applied_at), key=node.id)
         summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
+        if self.filter:
+            summary = f"{len(self.shown)} of {summary} match “{self.filter}”"
         if self.report is not None:
             summary += f" · {self.report.summary()}"
         elif self.url is None:
             summary += " · status: waiting for the database"
         self.query_one("#migrations-summary", Label).update(summary)
         target = self.pending_select[0] if self.pending_select else keep
-        if target in self.migrations:
-            table.move_cursor(row=self.migrations.position(target))
+        if target in self.shown:
+            table.move_cursor(row=self.shown.index(target))
         line = None
-        if self.pending_select and self.pending_select[0] in self.migrations:
+        if self.pending_select and self.pending_select[0] in self.shown:
             line = self.pending_select[1]
             self.pending_select = None
         self.call_after_refresh(self._show_detail, line)
@@ -230,27 +227,40 @@ class MigrationsTab(Horizontal):
         self.painted = True
         self._show_detail()
 
+    def apply_filter(self, text: str) -> bool:
+        self.filter = text.strip().lower()
+        if self.migrations is not None:
+            self._show_rows()
+        return True
+
+    def edit_target(self) -> tuple[Path, int | None] | None:
+        migration_id = self.selected_id()
+        if migration_id is None or self.migrations is None:
+            return None
+        return self.migrations[migration_id].path, None
+
     # -- the detail pane ------------------------------------------------------------------------------------------
 
     def selected_id(self) -> str | None:
-        table = self.query_one("#migrations-table", DataTable)
-        if self.migrations is None or table.row_count == 0:
+        table = self.query_one("#migrations-table", ListTable)
+        if self.migrations is None or table.row_count == 0 or not self.shown:
             return None
-        return self.migrations.ids[min(table.cursor_row, len(self.migrations) - 1)]
+        return self.shown[min(table.cursor_row, len(self.shown) - 1)]
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, event: ListTable.RowHighlighted) -> None:
         event.stop()
         self._show_detail()
 
     def _show_detail(self, highlight: int | None = None) -> None:
         migration_id = self.selected_id()
-        if migration_id is None or self.migrations is None or not self.painted:
+        if migration_id is None or self.migrations is None or not self.painted or migration_id not in self.migrations:
             return  # before the first frame: the list is painted first, highlighting SQL takes a moment
         node = self.migrations[migration_id]
         info = Text()
         info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))
-        if self.report is not None and self.report[migration_id].applied_at is not None:
-            info.append(f"\napplied at {self.report[migration_id].applied_at.astimezone():%Y-%m-%d %H:%M:%S}")
+        at = self.report[migration_id].applied_at if self.report is not None else None
+        if at is not None:
+            info.append(f"\napplied at {at.astimezone():%Y-%m-%d %H:%M:%S}")
         info.append(f"\nfile:      {shown_path(node.path, self.project.root)}")
         info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
         info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
@@ -264,17 +274,12 @@ class MigrationsTab(Horizontal):
         """Move to ``migration`` (and mark ``line`` of its SQL): where a convention finding came from."""
         self.pending_select = (migration, line)
         if self.migrations is not None and migration in self.migrations:
+            if migration not in self.shown:
+                self.filter = ""
             self._show_rows()
-            self.query_one("#migrations-table", DataTable).focus()
+            self.query_one("#migrations-table", ListTable).focus()
 
     # -- actions --------------------------------------------------------------------------------------------------
-
-    def _busy(self) -> bool:
-        app = self.app
-        if any(app.task_running(task) for task in ("plan migrate", "plan rollback", "migrate", "rollback")):  # type: ignore[attr-defined]
-            app.notify("A migration run is already in progress.", severity="warning")
-            return True
-        return False
 
     def migrate_all(self) -> None:
         self._plan("migrate", None)
@@ -290,63 +295,82 @@ class MigrationsTab(Horizontal):
     def _plan(self, direction: str, target: str | None) -> None:
         """Read the status fresh and work out exactly what would run, with the CLI's own planners (a rollback of a
         migration without a rollback file is refused here, as ``dbtui rollback`` refuses it); the answer opens the
-        confirmation."""
-        url = self.app.require_database()  # type: ignore[attr-defined]
-        if url is None or self._busy():
+        confirmation. Pressed before the database answered, it runs when it does."""
+        what = {"migrate": "migrate" if target is None else f"apply {target}", "rollback": f"roll back {target}"}[direction]
+        self.dbtui.when_database(what, partial(self._start_plan, direction, target))
+
+    def _start_plan(self, direction: str, target: str | None, url: str) -> None:
+        if self.running:
+            self.app.notify("A migration run is already in progress.", severity="warning")
             return
-        directory = self.project.migrations
+        self.running = True
+        self._plan_worker(url, direction, target)
 
-        def plan() -> tuple[str, str | None, StatusReport, list[str]]:
-            from database.dev.migration_status import plan_migrate, read_status
-            from database.dev.migrations import rollback_plan
+    @work(thread=True, exit_on_error=False, group="migration run")
+    def _plan_worker(self, url: str, direction: str, target: str | None) -> None:
+        from database.dev.run_plan import plan_run
 
-            report = read_status(url, directory)
-            ids = plan_migrate(report, target) if direction == "migrate" else rollback_plan(report, target or "")
-            return direction, target, report, ids
+        project = self.project
+        refused = messages.MigrateRefused if direction == "migrate" else messages.RollbackRefused
+        messages.deliver(self, lambda: plan_run(url, project, direction, target), messages.PlanReady, refused)
 
-        self.app.run_task(self, f"plan {direction}", plan)  # type: ignore[attr-defined]
+    @on(messages.PlanRefused)
+    def _refused(self, message: messages.PlanRefused) -> None:
+        """Refused before anything ran: the app's toast says why (titled like the CLI's refusal)."""
+        self.running = False
 
-    def _planned(self, result: tuple[str, str | None, StatusReport, list[str]]) -> None:
-        direction, target, report, ids = result
-        self._status_loaded(report)
-        if not ids:
-            self.app.notify("Nothing to apply: every migration is applied." if target is None else f"{target} is already applied.")
+    def on_plan_ready(self, message: messages.PlanReady) -> None:
+        plan = message.plan
+        self.running = False
+        self._status_loaded(plan.report)
+        if not plan.ids:
+            self.app.notify("Nothing to apply: every migration is applied." if plan.target is None else f"{plan.target} is already applied.")
             return
-        count = f"{len(ids)} migration{'s' if len(ids) != 1 else ''}"
-        if direction == "migrate":
-            title = f"Apply {count}" + (f" (for {target})" if target else "") + "?"
+        count = f"{len(plan.ids)} migration{'s' if len(plan.ids) != 1 else ''}"
+        if plan.direction == "migrate":
+            title = f"Apply {count}" + (f" (for {plan.target})" if plan.target else "") + "?"
         else:
             title = f"Roll back {count}, newest first?"
-        self.app.push_screen(ConfirmScreen(title, ids), partial(self._confirmed, direction, target))
+        self.app.push_screen(ConfirmScreen(title, plan.ids, warnings=confirm_warnings(plan),
+                                           sql=plan.statements), partial(self._confirmed, plan))
 
     def preview(self) -> None:
         """The schema change of every pending migration, from a dry run on a throwaway clone (``p``)."""
-        url = self.app.require_database()  # type: ignore[attr-defined]
-        if url is None:
-            return
+        self.dbtui.when_database("preview", self._open_preview)
+
+    def _open_preview(self, url: str) -> None:
         from dbtui.widgets.preview import PreviewScreen
 
         self.app.push_screen(PreviewScreen(url, self.project.migrations))
 
-    async def _confirmed(self, direction: str, target: str | None, yes: bool | None) -> None:
+    async def _confirmed(self, plan: Plan, yes: bool | None) -> None:
         if not yes:
             self.app.notify("Cancelled; nothing ran.")
             return
-        url = self.app.require_database()  # type: ignore[attr-defined]
-        if url is None:
+        if self.running:
             return
+        self.running = True
+        await self._show_run(f"[b]{'Applying' if plan.direction == 'migrate' else 'Rolling back'}…[/b]")
+        self.steps = []
+        assert self.dbtui.url is not None
+        self._run_worker(self.dbtui.url, plan.direction, plan.target)
+
+    @work(thread=True, exit_on_error=False, group="migration run")
+    def _run_worker(self, url: str, direction: str, target: str | None) -> None:
         from database.dev import migrations as backend
 
-        run: Callable[..., RunResult] = backend.migrate if direction == "migrate" else backend.rollback
-        args = (url, self.project.migrations) if direction == "migrate" and target is None else (url, self.project.migrations, target)
-        clock = self.app.clock  # type: ignore[attr-defined]
+        clock = self.dbtui.clock
+        directory = self.project.migrations
 
         def progress(event: Any) -> None:
             self.post_message(messages.MigrationProgress(event, clock.monotonic()))
 
-        await self._show_run(f"[b]{'Applying' if direction == 'migrate' else 'Rolling back'}…[/b]")
-        self.steps = []
-        self.app.run_task(self, direction, lambda: run(*args, on_event=progress))  # type: ignore[attr-defined]
+        def run() -> Any:
+            if direction == "migrate":
+                return backend.migrate(url, directory, target, on_event=progress)
+            return backend.rollback(url, directory, target or "", on_event=progress)
+
+        messages.deliver(self, run, messages.RunFinished, messages.RunFailed)
 
     async def _show_run(self, title: str) -> None:
         """The run's title, progress bar and steps under the table. The first run mounts them: the first frame has
@@ -379,7 +403,9 @@ class MigrationsTab(Horizontal):
         record_step(self.steps, event, seconds)
         self.query_one("#migrations-steps", Static).update(Text("\n").join(self.steps))
 
-    def _ran(self, result: RunResult) -> None:
+    def on_run_finished(self, message: messages.RunFinished) -> None:
+        self.running = False
+        result = message.result
         done = len(result.done)
         word = "applied" if result.direction == "apply" else "rolled back"
         self.query_one("#migrations-run-title", Label).update(f"[b]Done:[/b] {done} {word}")
@@ -387,26 +413,49 @@ class MigrationsTab(Horizontal):
         self.load_status()
         self.app.post_message(messages.SchemaChanged())
 
+    def on_run_failed(self, message: messages.RunFailed) -> None:
+        """The run panel says it failed, where (``file:line``) and why; the status shows what did get applied."""
+        self.running = False
+        title = Text("Failed: ", style="bold red").append(message.error, style="red")
+        self.query_one("#migrations-run-title", Label).update(title)
+        self.load_status()  # the run may have applied some before failing
+        self.app.post_message(messages.SchemaChanged())
+
     def new_migration(self) -> None:
         self.app.push_screen(
-            PromptScreen("Name of the new migration", placeholder="add_invoices", hint="lowercase letters, digits and _ · [b]enter[/b] create · [b]escape[/b] cancel"),
-            self._named,
+            PromptScreen("Name of the new migration", self._create, placeholder="add_invoices",
+                         hint="lowercase letters, digits and _ · [b]enter[/b] create · [b]escape[/b] cancel"),
         )
 
-    def _named(self, name: str | None) -> None:
-        if not name:
-            return
-        directory = self.project.migrations
+    def _create(self, name: str) -> str | None:
+        """Create the files (a few milliseconds of file writes); a bad name is an error the prompt shows, keeping
+        what was typed."""
+        from database.dev.migration_tree import new_migration
+        from database.errors import DbtuiError
 
-        def create() -> Any:
-            from database.dev.migration_tree import new_migration
-
-            return new_migration(directory, name)
-
-        self.app.run_task(self, "new migration", create)  # type: ignore[attr-defined]
-
-    def _created(self, created: Any) -> None:
+        try:
+            created = new_migration(self.project.migrations, name)
+        except (DbtuiError, OSError) as exc:
+            return messages.describe_error(exc)
         merged = f", merging {', '.join(created.depends)}" if len(created.depends) > 1 else ""
         self.app.notify(f"Created {created.path.name} and {created.rollback_path.name}{merged}.", title="New migration")
         self.pending_select = (created.path.name.removesuffix(".sql"), None)
         self.load_tree()
+        return None
+
+
+def confirm_warnings(plan: Plan) -> list[str]:
+    """What the confirmation warns of: data a rollback drops, statements that lock live tables, convention errors
+    the pending migrations bring."""
+    warnings = [f"drops {dropped} (and its data)" for dropped in plan.drops]
+    if plan.risky:
+        warnings.append(f"{len(plan.risky)} statement{'s' if len(plan.risky) != 1 else ''} would lock or rewrite "
+                        "live tables:")
+        warnings.extend(f"  {risky}" for risky in plan.risky)
+    if plan.warnings:
+        warnings.append(f"{len(plan.warnings)} convention error{'s' if len(plan.warnings) != 1 else ''} "
+                        "(dbtui check) in these migrations; y applies them anyway:")
+        warnings.extend(f"  {warning}" for warning in plan.warnings)
+    if plan.unchecked:
+        warnings.append(f"conventions not checked: {plan.unchecked}")
+    return warnings

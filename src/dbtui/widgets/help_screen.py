@@ -1,4 +1,5 @@
-"""``f1``: the keys and what each tab does, from the packaged ``help.md``; any key but scrolling closes it."""
+"""``?`` / ``f1``: the keys (from the registry, ``dbtui.actions``) and what each tab does (the packaged ``help.md``);
+any key but scrolling closes it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
+from dbtui.actions import keys_table
+
 SCROLL_KEYS = {"up", "down", "pageup", "pagedown", "home", "end"}
+KEYS_MARKER = "<!-- keys: filled from dbtui.actions, the registry the footer and the palette read too -->"
 
 
 def help_text() -> str:
-    return files("dbtui").joinpath("help.md").read_text(encoding="utf-8")
+    return files("dbtui").joinpath("help.md").read_text(encoding="utf-8").replace(KEYS_MARKER, keys_table())
 
 
 class HelpScreen(ModalScreen[None]):

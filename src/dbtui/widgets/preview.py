@@ -9,9 +9,10 @@ diff, coloured. ``escape``, ``q`` or ``p`` closes it (the clone is dropped eithe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -20,6 +21,9 @@ from textual.widgets import Label, Static
 
 from dbtui import messages
 from dbtui.widgets.steps import record_step
+
+if TYPE_CHECKING:
+    from database.dev.migration_preview import DryRun
 
 DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
@@ -47,7 +51,7 @@ class PreviewScreen(ModalScreen[None]):
         super().__init__()
         self.url = url
         self.directory = directory
-        self.result: Any = None  # database.dev.migration_preview.DryRun
+        self.result: DryRun | None = None
         self.steps: list[Text] = []
 
     def compose(self) -> ComposeResult:
@@ -62,17 +66,19 @@ class PreviewScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#preview").border_title = "preview: migrate --dry-run"
         self.query_one("#preview-body").focus()
-        url, directory, clock = self.url, self.directory, self.app.clock  # type: ignore[attr-defined]
+        self._dry_run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def _dry_run(self) -> None:
+        from database.dev.migration_preview import dry_run
+
+        url, directory = self.url, self.directory
 
         def progress(event: Any) -> None:
-            self.post_message(messages.MigrationProgress(event, clock.monotonic()))
+            self.post_message(messages.MigrationProgress(event, 0.0))  # the preview shows no durations
 
-        def job() -> Any:
-            from database.dev.migration_preview import dry_run
-
-            return dry_run(url, directory, on_event=progress)
-
-        self.app.run_task(self, "preview", job)  # type: ignore[attr-defined]
+        messages.deliver(self, lambda: dry_run(url, directory, on_event=progress), messages.PreviewDone,
+                         messages.PreviewFailed)
 
     def on_migration_progress(self, message: messages.MigrationProgress) -> None:
         """The clone applying one migration (or a notice): one line each, like a migrate run."""
@@ -86,9 +92,7 @@ class PreviewScreen(ModalScreen[None]):
         record_step(self.steps, message.event)
         self.query_one("#preview-steps", Static).update(Text("\n").join(self.steps))
 
-    def on_task_done(self, message: messages.TaskDone) -> None:
-        if message.task != "preview":
-            return
+    def on_preview_done(self, message: messages.PreviewDone) -> None:
         message.stop()
         self.result = result = message.result
         status = self.query_one("#preview-status", Static)
@@ -107,10 +111,7 @@ class PreviewScreen(ModalScreen[None]):
         status.update(Text(f"schema.sql would change: +{added} −{removed} lines", style="bold"))
         self.query_one("#preview-diff", Static).update(diff_text(result.diff))
 
-    def on_task_failed(self, message: messages.TaskFailed) -> None:
-        if message.task != "preview":
-            return
-        message.stop()
+    def on_preview_failed(self, message: messages.PreviewFailed) -> None:
         self.query_one("#preview-status", Static).update(Text(f"The dry run failed: {message.error}", style="bold red"))
 
     def action_close(self) -> None:

@@ -11,7 +11,13 @@ import psycopg
 
 from database import orm
 from database.orm import (
-    Membership, MembershipRole, Organization, Project, ProjectsCreateParams, ProjectStatus, User,
+    Membership,
+    MembershipRole,
+    Organization,
+    Project,
+    ProjectsCreateParams,
+    ProjectStatus,
+    User,
 )
 from database.xact import xact_admin, xact_customer
 

@@ -221,7 +221,7 @@ def _decode(kind: Any, value: Any, tables: dict[int, Table] | None = None, **giv
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
         return tuple(_decode(typing.get_args(kind)[0], v, tables) for v in value)
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}")
         if kind not in _hints:

@@ -45,7 +45,7 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
                                annotations.description(table.name) or f"A row of ``{table.name}``.",
                                {c.name: annotations.description(table.name, c.name) for c in table.columns}))
     for method in methods:
-        if method.returns == "row":
+        if method.returns == "row" and method.row_class is not None:  # a "row" method always names its class
             fields = [(f.name, _field_type(f)) for f in method.fields]
             body.append(_dataclass(method.row_class, fields, f"A result row of ``{method.query.name}``.", {}))
         if method.query.kind in _TAKES_ROWS:
@@ -70,7 +70,7 @@ def _imports(catalog: Catalog, tables: list[Table], methods: list[Method]) -> st
     types = [c.type for t in tables for c in t.columns]
     types += [a.type for m in methods for a in m.arguments] + [f.type for m in methods for f in m.fields]
     needed = {line for t in types for line in t.imports}
-    stdlib = {"from dataclasses import dataclass", "from typing import TYPE_CHECKING, Any"}
+    stdlib = {"from dataclasses import dataclass", "from typing import TYPE_CHECKING, Any, cast"}
     stdlib |= {line for line in needed if not line.startswith("from typing ")}
     if any(t.enum_values is not None for t in tables) or catalog.enums:
         stdlib.add("from enum import StrEnum")
@@ -179,7 +179,9 @@ def _querier_prelude() -> str:
         "",
         f"{INDENT}async def _cursor(self) -> AsyncRawCursor[Any]:",
         f"{INDENT * 2}if self._pg is None:  # SQLAlchemy: the psycopg connection under it, looked up once",
-        f"{INDENT * 3}self._pg = (await self._conn.get_raw_connection()).driver_connection  # type: ignore[union-attr]",
+        f"{INDENT * 3}assert not isinstance(self._conn, AsyncConnection)",
+        f"{INDENT * 3}raw = await self._conn.get_raw_connection()",
+        f"{INDENT * 3}self._pg = cast(\"AsyncConnection[Any]\", raw.driver_connection)",
         f"{INDENT * 2}return AsyncRawCursor(self._pg)",
     ])
 

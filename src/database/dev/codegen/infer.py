@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import psycopg
 from pglast import ast, parse_sql
@@ -151,7 +152,7 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
             values[table.oid] = tuple(v for (v,) in conn.execute(query))
     tables: list[Table] = []
     for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
-        enum_refs = {}
+        enum_refs: dict[str, str] = {}
         for key in table.foreign_keys:
             target = key.references.rpartition(".")[2] if key.references else ""
             if len(key.columns) == 1 and target.endswith("_enum") and key.referenced_columns == ("value",):
@@ -543,7 +544,7 @@ def _widths(exprs: list, scope: Scope, total: int) -> list[int] | None:
         widths[unknown[0]] = total - sum(w for w in widths if w is not None)
     if unknown and len(unknown) != 1 or sum(w for w in widths if w is not None) != total:
         return None
-    return widths  # type: ignore[return-value]
+    return [w for w in widths if w is not None]  # every width is known by now
 
 
 def _align(exprs: list, scope: Scope, total: int) -> list[ast.Node | tuple[Source, str] | None] | None:
@@ -583,7 +584,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
         matches = [c for t in tables for c in t.columns if c.name == names[-1]]
         return names[-1], (matches[0] if matches else None)
 
-    def param_number(node: ast.Node | None) -> int | None:
+    def param_number(node: Any) -> int | None:
         while isinstance(node, ast.TypeCast):
             node = node.arg
         return node.number if isinstance(node, ast.ParamRef) else None
@@ -591,7 +592,7 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
     all_tables = list({id(s.table): s.table for s in scope.sources.values() if s.table}.values())
     relation = getattr(stmt, "relation", None)
     own = catalog.by_name(relation.relname, relation.schemaname or None) if isinstance(relation, ast.RangeVar) else None
-    if isinstance(stmt, ast.InsertStmt) and stmt.cols and stmt.selectStmt is not None:
+    if isinstance(stmt, ast.InsertStmt) and stmt.cols and isinstance(stmt.selectStmt, ast.SelectStmt):
         for values in stmt.selectStmt.valuesLists or ():
             for target, value in zip(stmt.cols, values):
                 number = param_number(value)
@@ -623,7 +624,8 @@ def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[l
             names = argument_names([f.sval for f in node.funcname], len(node.args))
             for arg, name in zip(node.args, names + (None,) * len(node.args)):
                 if isinstance(arg, ast.NamedArgExpr):
-                    arg, name = arg.arg, arg.name
+                    name = arg.name
+                    arg = arg.arg
                 number = param_number(arg)
                 if number is not None and name:
                     found.setdefault(number, (name, None, False))

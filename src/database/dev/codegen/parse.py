@@ -173,7 +173,7 @@ def _rewrite(source: str, tokens: list, shift: int, path: Path, first_line: int)
             if t.start + shift < len(source)]
     rw = _Rewriter(source, path, first_line)
     # Positional parameters keep their numbers; named ones are numbered after the highest of them.
-    for start, _, name, text in toks:
+    for _start, _, name, text in toks:
         if name == "PARAM":
             number = int(text[1:])
             rw.params.setdefault(number, Param(number))

@@ -242,7 +242,7 @@ def expand_star(qualifier: str | None, scope: Scope) -> list[tuple[Source, str]]
     if qualifier is not None:
         source = scope.sources.get(qualifier) or scope.sources.get(qualifier.rpartition(".")[2])
         names = source.names() if source else None
-        return None if names is None else [(source, n) for n in names]  # type: ignore[misc]
+        return None if names is None or source is None else [(source, n) for n in names]
     if scope.merged:
         return None
     out: list[tuple[Source, str]] = []
@@ -316,8 +316,8 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
         kind = expr.kind
         if kind in (A_Expr_Kind.AEXPR_DISTINCT, A_Expr_Kind.AEXPR_NOT_DISTINCT):
             return False
-        operands = [e for e in (expr.lexpr, expr.rexpr) if e is not None]
-        operands = [x for e in operands for x in (e if isinstance(e, (list, tuple)) else [e])]
+        sides = [e for e in (expr.lexpr, expr.rexpr) if e is not None]
+        operands: list[ast.Node] = [x for e in sides for x in (e if isinstance(e, (list, tuple)) else [e])]
         if kind == A_Expr_Kind.AEXPR_OP and {n.sval for n in expr.name} <= NULL_ONLY_FROM_OPERANDS:
             return any(may(e) for e in operands)
         if kind in (A_Expr_Kind.AEXPR_LIKE, A_Expr_Kind.AEXPR_ILIKE, A_Expr_Kind.AEXPR_BETWEEN,

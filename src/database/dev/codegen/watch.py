@@ -23,6 +23,7 @@ import watchfiles
 
 from database.config import Project
 from database.dev.codegen.runner import Compiler
+from database.dev.project_watch import is_input, watched_folders
 from database.errors import DbtuiError, ServerError
 
 # Editors save in bursts (write a temporary file, rename it, touch it; "save all" writes the files a few ms apart):
@@ -149,15 +150,7 @@ def _display(project: Project, path: Path) -> str:
 
 def watch(project: Project, *, url: str | None = None, stop_event: threading.Event | None = None) -> Iterator[Event]:
     """Compile now, then after every relevant change until ``stop_event`` is set (or Ctrl-C)."""
-    queries, annotations, migrations = project.queries, project.annotations, project.migrations
-
-    def relevant(change: watchfiles.Change, path: str) -> bool:
-        candidate = Path(path)
-        if candidate in (queries, annotations):
-            return True
-        return candidate.parent == migrations and candidate.suffix.lower() in (".sql", ".py")
-
-    folders = sorted({str(p) for p in (queries.parent, annotations.parent, migrations) if p.is_dir()})
+    relevant, folders = is_input(project), watched_folders(project)  # the same files the TUI reloads on
     with Compiler(project, url=url) as compiler:
         compiled = _fingerprint(project)
         down = yield from run_once(compiler, "start")
