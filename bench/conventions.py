@@ -14,7 +14,6 @@ The database is built once per size (a clone of the migrations' template) and no
 
 from __future__ import annotations
 
-import functools
 import random
 import shutil
 import subprocess
