@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -174,21 +173,3 @@ def test_the_key_covers_migrations_server_and_url(project_copy: Project, server_
     binaries = server.find_binaries()
     monkeypatch.setattr(server, "find_binaries", lambda: server.Binaries(binaries.bin_dir, "99.0", binaries.source))
     assert cache.key(project_copy, server_url) != first
-
-
-def test_a_watch_save_compiles_the_orm_bytecode_after_writing_it_and_stores_it(project_copy: Project,
-                                                                              server_url: str) -> None:
-    """Watch mode writes orm.py first and its .pyc in a thread: once done, the .pyc is hash-checked against the new
-    source (never an older one), and closing the compiler stores those bytes with the outputs."""
-    with Compiler(project_copy, url=server_url) as compiler:
-        compiler.write(compiler.compile())
-        text = project_copy.queries.read_text()
-        project_copy.queries.write_text(text.replace("ORDER BY created_at, id;", "ORDER BY name;", 1))
-        assert compiler.write(compiler.compile(), bytecode_later=True) == (project_copy.orm,)
-        compiler._bytecode_done()
-        pyc = Path(importlib.util.cache_from_source(str(project_copy.orm))).read_bytes()
-        assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
-        assert pyc[8:16] == importlib.util.source_hash(project_copy.orm.read_bytes())
-    [stored] = [p for p in (cache.folder(project_copy) / "outputs").glob("*.json")
-                if json.loads(p.read_text())["orm"] == project_copy.orm.read_text()]
-    assert stored.with_suffix(".pyc").read_bytes() == pyc

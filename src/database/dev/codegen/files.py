@@ -53,7 +53,7 @@ def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = Fals
             with contextlib.suppress(OSError):
                 write_atomic(Path(importlib.util.cache_from_source(str(path))), bytecode)
         elif bytecode:
-            write_bytecode(temporary, path)
+            _write_bytecode(temporary, path)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(temporary, path)
     except BaseException:
@@ -61,10 +61,7 @@ def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = Fals
         raise
 
 
-def write_bytecode(source: str, path: Path) -> None:
-    """Compile ``source`` (a file) into ``path``'s hash-checked ``.pyc``. Also safe after ``path`` was replaced: an
-    importer meanwhile finds the previous hash-checked ``.pyc``, sees the hash differ, compiles the source and
-    writes a hash-checked one again (importlib keeps the invalidation mode it found)."""
+def _write_bytecode(source: str, path: Path) -> None:
     import py_compile  # (imports traceback & co.: only when there is no stored bytecode to write)
 
     try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import database.dev.codegen.cache as cache
 from database.config import Project
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.files import validate_module, write_atomic, write_bytecode
+from database.dev.codegen.files import validate_module, write_atomic
 from database.dev.fingerprint import migrations_digest
 
 if TYPE_CHECKING:
@@ -94,7 +94,6 @@ class Compiler:
         # stored with the outputs).
         self._output: tuple[str, Output] | None = None
         self._bytecode: bytes | None = None
-        self._compiling: threading.Thread | None = None  # the ORM's .pyc, compiled after a watch save's write
 
     def __enter__(self) -> Compiler:
         return self
@@ -222,7 +221,6 @@ class Compiler:
     def save_cache(self) -> None:
         """Store what the compiles since the last save learnt; called once the files are written, as it is not on
         their path (watch mode: when no save has come for a while, so it never delays one)."""
-        self._bytecode_done()
         if self._output is not None and (not self._output[1].cached or self._bytecode):
             key, output = self._output
             self._output = None
@@ -250,12 +248,8 @@ class Compiler:
             exc.query = query.source
             raise
 
-    def write(self, output: Output, *, check: bool = False, bytecode_later: bool = False) -> tuple[Path, ...]:
-        """Write the files that differ (atomically; the ORM only once it imports, with its bytecode); returns them.
-
-        ``bytecode_later`` (watch mode): the ORM's ``.pyc`` is compiled in a thread after the source is written, as
-        compiling the whole module is most of a save's time at hundreds of queries (500: ~0.2 of ~0.45 s)."""
-        self._bytecode_done()
+    def write(self, output: Output, *, check: bool = False) -> tuple[Path, ...]:
+        """Write the files that differ (atomically; the ORM only once it imports, with its bytecode); returns them."""
         orm = self.project.orm
         files = {self.project.schema: output.schema, orm: output.orm}
         stale = tuple(path for path, text in files.items() if _read(path) != text)
@@ -265,33 +259,13 @@ class Compiler:
         if orm in stale and not known:
             validate_module(output.orm, _relative(self.project, orm), output.parts, self._compiled)
             self._compiled = frozenset(output.parts)
-        later = bytecode_later and not known
         for path in stale:
-            bytecode: bool | bytes = path == orm and not later and (self._bytecode if known and self._bytecode else True)
+            bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
             write_atomic(path, files[path], bytecode=bytecode)
-        if orm in stale and not known:
-            if later:
-                self._compiling = threading.Thread(target=self._store_bytecode, args=(output, True), daemon=True,
-                                                   name="dbtui-orm-bytecode")
-                self._compiling.start()
-            else:
-                self._store_bytecode(output, False)
-        return stale
-
-    def _store_bytecode(self, output: Output, compile_first: bool) -> None:
-        """Keep the ORM's .pyc bytes for the outputs cache (compiling them first in watch mode)."""
-        orm = self.project.orm
-        if compile_first:
-            write_bytecode(str(orm), orm)
-        if self._output is not None and self._output[1] is output:
+        if orm in stale and self._output is not None and self._output[1] is output and not known:
             with contextlib.suppress(OSError):
                 self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
-
-    def _bytecode_done(self) -> None:
-        """Wait for the .pyc of the previous watch save (usually long done): one writer of it at a time."""
-        if self._compiling is not None:
-            self._compiling.join()
-            self._compiling = None
+        return stale
 
 
 def _in_background(function: Callable[[str], str], argument: str) -> Future[str]:

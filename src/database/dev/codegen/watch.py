@@ -81,7 +81,7 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
     began = time.perf_counter()
     try:
         output = compiler.compile()
-        written = compiler.write(output, bytecode_later=True)
+        written = compiler.write(output)
     except (ServerError, psycopg.Error) as exc:
         failure = _first_line(exc)
         if not isinstance(exc, ServerError) and not _connection_failure(exc):  # the server answered: an error
