@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import common
 
-BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "pooler", "tui"]
+BENCHMARKS = ["testdb", "migrate", "codegen", "conventions", "operations", "runtime", "pooler", "tui", "memory"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 README = DOC.parent.parent / "README.md"
 SUMMARY_START, SUMMARY_END = "<!-- bench summary: start -->", "<!-- bench summary: end -->"

@@ -134,16 +134,63 @@ def growth_rows(work: str, kind: str, ours: Sequence[tuple[float, float]],
 
 
 def measure_process(command: Sequence[str], **kwargs: Any) -> tuple[float, int]:
-    """Wall seconds and peak resident memory (bytes) of one child process run to completion."""
+    """Wall seconds and peak resident memory (bytes) of one child process run to completion.
+
+    Started from a small launcher process, not from the bench: Linux carries a process's peak RSS across fork and
+    exec, so a child of this ~80 MB process would report at least 80 MB whatever it used."""
+    return _launcher().submit(_measured_run, list(command), kwargs).result()
+
+
+def run_marked(command: Sequence[str], **kwargs: Any) -> tuple[dict[str, float], int]:
+    """Seconds from starting ``command`` to each line it prints, and its peak RSS (bytes), from the launcher."""
+    return _launcher().submit(_marked_run, list(command), kwargs).result()
+
+
+_pool: Any = None
+
+
+def _launcher() -> Any:
+    global _pool
+    if _pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def _measured_run(command: list[str], kwargs: dict[str, Any]) -> tuple[float, int]:
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    stderr = child.stderr.read() if child.stderr else b""
     _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
-    stderr = child.stderr.read() if child.stderr else b""
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed ({child.returncode}): {stderr.decode()[-500:]}")
     return elapsed, usage.ru_maxrss * 1024
+
+
+def _marked_run(command: list[str], kwargs: dict[str, Any]) -> tuple[dict[str, float], int]:
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **kwargs)
+    marks = {}
+    assert child.stdout is not None
+    for line in child.stdout:
+        marks[line.strip()] = time.perf_counter() - start
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"benchmark child failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return marks, usage.ru_maxrss * 1024
+
+
+def peak_rss_self() -> int:
+    """This process's peak RSS in bytes since its exec (VmHWM; getrusage would include its parent's at fork)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def fmt_bytes(size: float) -> str:

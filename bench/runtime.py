@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import resource
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from bench.common import chart, fmt_bytes, growth_rows, row
+from bench.common import chart, fmt_bytes, growth_rows, peak_rss_self, row
 from database import conn, orm
 from database.config import Project
 from database.dev import testdb
@@ -116,7 +115,7 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
 def _in_child(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> tuple[dict, int]:
     """One task count in a process of its own: the throughputs and that process's peak RSS (bytes)."""
     measured = asyncio.run(_measure(url, org, user, tasks, total, rounds))
-    return measured, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return measured, peak_rss_self()
 
 
 def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import chart, fmt_bytes, fmt_seconds, generate_migration_tree, growth_rows, row, sizes
+from bench.common import chart, fmt_bytes, fmt_seconds, generate_migration_tree, growth_rows, row, run_marked, sizes
 from database.config import Project
 from database.dev import testdb
 
@@ -86,17 +84,8 @@ app.run(headless=True, size=(120, 36))
 
 def _sample(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     """Seconds from starting the process to each line it prints, and its peak RSS in bytes (``rss``)."""
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env)
-    marks = {}
-    assert child.stdout is not None
-    for line in child.stdout:
-        marks[line.strip()] = time.perf_counter() - start
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"benchmark child failed with exit code {child.returncode}")
-    marks["rss"] = usage.ru_maxrss * 1024
+    marks, rss = run_marked([sys.executable, "-c", code, *args], env=env)
+    marks["rss"] = rss
     return marks
 
 
