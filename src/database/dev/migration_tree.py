@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from database.dev.paths import display_path
 from database.errors import ConfigError
 
 SQL_SUFFIX = ".sql"
@@ -153,14 +154,6 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=display_path(path), line=line) from None
-
-
-def display_path(path: Path) -> Path:
-    """``path`` relative to the working directory when it is below it (shorter, still clickable)."""
-    try:
-        return path.absolute().relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def line_of(text: str, offset: int) -> int:

@@ -18,6 +18,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from database.config import Project
+from database.dev.paths import relative
 from dbtui import messages
 from dbtui.tabs.base import TabContent
 from dbtui.widgets.confirm import ConfirmScreen
@@ -79,11 +80,6 @@ def graph_rows(tree: MigrationTree) -> dict[str, str]:
             lanes.pop()
         rows[node.id] = " ".join(cells).rstrip()
     return rows
-
-
-def shown_path(path: Path, root: Path) -> Path:
-    """``path`` relative to the project when it is inside it (the migrations folder may live elsewhere)."""
-    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def state_text(report: StatusReport | None, migration_id: str, has_rollback: bool) -> Text:
@@ -261,7 +257,7 @@ class MigrationsTab(TabContent):
         at = self.report[migration_id].applied_at if self.report is not None else None
         if at is not None:
             info.append(f"\napplied at {at.astimezone():%Y-%m-%d %H:%M:%S}")
-        info.append(f"\nfile:      {shown_path(node.path, self.project.root)}")
+        info.append(f"\nfile:      {relative(node.path, self.project.root)}")
         info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
         info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
         if not node.transactional:
