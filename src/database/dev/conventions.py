@@ -1,4 +1,4 @@
-"""The schema conventions (DESIGN.md "Conventions"), checked against the live catalog and pointed at source lines.
+"""The schema conventions (docs/conventions.md; the rule ids are a contract, docs/architecture.md), checked against the live catalog and pointed at source lines.
 
 Every rule is one small function registered with ``@rule``: it receives a table (or, for ``applies_to="schema"``,
 the whole context) and yields ``Problem``s — a message, the column, and the SQL that would fix it. The engine adds
@@ -159,7 +159,7 @@ RULES: dict[str, Rule] = {}
 
 def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR,
          registry: dict[str, Rule] = RULES, lock: str | None = None, squawk: str | None = None) -> Callable:
-    """Register a rule function under its DESIGN.md id (operation rules pass their own ``registry``)."""
+    """Register a rule function under its rule id (docs/architecture.md "Contracts") (operation rules pass their own ``registry``)."""
     def register(function: Callable) -> Callable:
         registry[id] = Rule(id, summary, severity, applies_to, function, lock, squawk)
         return function
