@@ -98,9 +98,17 @@ def template_name(migrator: Migrator) -> str:
     return TEMPLATE_PREFIX + migrator.digest()[:20]
 
 
+def _coordinating(url: str) -> str:
+    """The server's ``postgres`` database: every process takes testdb's advisory locks there. The locks are scoped
+    to the database they are taken in, so two processes given URLs of different databases on one server would not
+    exclude each other."""
+    return with_database(url, "postgres")
+
+
 def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
+    admin_url = _coordinating(admin_url)
     with pg.connect(admin_url) as conn:
         return _ensure_template(conn, admin_url, migrator)
 
@@ -184,7 +192,7 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
 
 def prune_server(admin_url: str, budget: int | None = None) -> list[Dropped]:
     """``prune`` on the server at ``admin_url`` (``dbtui db gc``)."""
-    with pg.connect(admin_url) as conn:
+    with pg.connect(_coordinating(admin_url)) as conn:
         return prune(conn, budget=budget)
 
 
@@ -305,7 +313,7 @@ def create_database(*, project: Project | None = None, migrations_dir: Path | No
     if migrator is None:
         project = project or (None if (migrations_dir and url) else config.find_project())
         migrator = _default_migrator(migrations_dir or project.migrations)  # type: ignore[union-attr]
-    admin_url = url or server_url(project)
+    admin_url = _coordinating(url or server_url(project))
     name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     with pg.connect(admin_url) as conn:
         for _attempt in range(5):
