@@ -37,48 +37,25 @@ if TYPE_CHECKING:
 
 
 def graph_rows(tree: MigrationTree) -> dict[str, str]:
-    """A ``git log --graph``-like prefix per migration, oldest first: ``●`` the migration, ``│`` a branch passing
-    by, ``╮`` a branch forking off after it, ``╯`` a branch merging into it."""
-    lanes: list[str | None] = []  # each lane waits for the migration it leads to
+    """One ``git log --graph``-like prefix per migration (a table row each), oldest first: ``●`` the migration,
+    ``│`` a branch passing by, ``╮`` a branch forking off after it, ``╯`` a branch merging into it."""
+    from database.dev.migration_tree import graph_steps
+
     rows: dict[str, str] = {}
-    for node in tree:
-        hits = [i for i, want in enumerate(lanes) if want == node.id]
-        if hits:
-            column = hits[0]
-        elif None in lanes:
-            column = lanes.index(None)
-        else:
-            column = len(lanes)
-            lanes.append(None)
-        before = list(lanes)
-        for merged in hits[1:]:
-            lanes[merged] = None
-        children = [c for c in tree.ids if c in node.children]
-        lanes[column] = children[0] if children else None
-        forks: list[int] = []
-        for child in children[1:]:
-            slot = next((i for i, want in enumerate(lanes) if want is None and i > column), None)
-            if slot is None:
-                lanes.append(child)
-                slot = len(lanes) - 1
-            else:
-                lanes[slot] = child
-            forks.append(slot)
+    for step in graph_steps(tree):
         cells = []
-        for i in range(max(len(before), len(lanes))):
-            if i == column:
+        for i in range(max(len(step.arriving), len(step.leaving))):
+            if i == step.column:
                 cells.append("●")
-            elif i in hits[1:]:
+            elif i in step.merged:
                 cells.append("╯")
-            elif i in forks:
+            elif i in step.forked:
                 cells.append("╮")
-            elif i < len(before) and before[i] is not None:
+            elif i < len(step.arriving) and step.arriving[i] is not None:
                 cells.append("│")
             else:
                 cells.append(" ")
-        while lanes and lanes[-1] is None:
-            lanes.pop()
-        rows[node.id] = " ".join(cells).rstrip()
+        rows[step.id] = " ".join(cells).rstrip()
     return rows
 
 
