@@ -42,3 +42,9 @@ class ProblemFound(DbtuiError):
     """The command ran and found a problem (a failed migration, stale output, violations)."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libpq's carry DETAIL/HINT lines below), or its class name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -67,8 +67,9 @@ def database_label(url: str | None, *, embedded: bool = False, auto_started: boo
     embedded cluster, whether a command started it on demand (it stops itself when idle)."""
     if url is None:
         return "embedded cluster"
-    if embedded:
-        return f"embedded{', auto-started' if auto_started else ''} · {database_label(url)}"
+    if embedded:  # its socket goes without saying; short enough for the header at 80 columns
+        name = urlsplit(url).path.lstrip("/") or "postgres"
+        return f"{name} · embedded{', auto-started' if auto_started else ''}"
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from database.config import scrub
-from database.errors import DbtuiError
+from database.errors import DbtuiError, first_line
 from dbtui import exit_codes
 from dbtui.commands import COMMAND_MODULES
 from dbtui.context import Context
@@ -86,18 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             sys.stderr.write(scrub(traceback.format_exc()))
         if _is_connection_error(exc):
-            sys.stderr.write(scrub(f"dbtui: error: cannot connect to the database: {_first_line(exc)}") + "\n")
+            sys.stderr.write(scrub(f"dbtui: error: cannot connect to the database: {first_line(exc)}") + "\n")
             return exit_codes.USAGE
         # a bug of ours: still one line unless --debug
-        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for details)") + "\n")
+        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {first_line(exc)} (run with --debug for details)") + "\n")
         return exit_codes.USAGE
     finally:
         server.set_starter(None)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_connection_error(exc: BaseException) -> bool:

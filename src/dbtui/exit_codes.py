@@ -1,4 +1,4 @@
-"""The CLI's exit codes, in one place (DESIGN.md "CLI")."""
+"""The CLI's exit codes, in one place (docs/architecture.md "Contracts")."""
 
 OK = 0
 PROBLEM = 1  # ran and found a problem: violations, stale output, a failed migration

@@ -176,3 +176,17 @@ def test_bad_database_urls_are_one_line_exit_2(argv, env, message, monkeypatch, 
     assert main(["--project", str(Path(__file__).resolve().parents[2]), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dbtui: error: ") and message in err and err.count("\n") == 1 and "pw@" not in err
+
+
+def test_stop_leaves_the_shared_scratch_server_to_its_other_users(project_dir, capsys):
+    import psycopg
+
+    from database.dev import testdb
+
+    url = testdb.server_url(Project.load(project_dir))
+    with psycopg.connect(url):  # another worktree's test run, say
+        assert main(["--project", str(project_dir), "db", "stop", "--purge"]) == 0
+        out = capsys.readouterr().out
+        assert "left the shared scratch server running: 1 client connected" in out and "nothing to purge" in out
+    assert main(["--project", str(project_dir), "db", "stop"]) == 0
+    assert capsys.readouterr().out == "stopped the shared scratch server\n"

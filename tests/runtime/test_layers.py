@@ -1,4 +1,4 @@
-"""The runtime is importable without tooling, and tooling without the UI (DESIGN.md "Layers")."""
+"""The runtime is importable without tooling, and tooling without the UI (docs/architecture.md "Layers")."""
 
 import json
 import subprocess

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, OptionList
 from database.dev import testdb
 from database.dev.migration_tree import load_tree
 from database.lock import pg_advisory_lock
+from dbtui.app import database_label
 from dbtui.palette import ACTIONS, ActionsProvider
 from dbtui.widgets.help_screen import HelpScreen
 from dbtui.widgets.preview import PreviewScreen
@@ -136,3 +137,10 @@ async def test_schema_tab_lists_tables_with_columns(tui_project: Path, migrated_
         column_names = [columns.get_row_at(i)[0] for i in range(columns.row_count)]
         assert column_names[0] == "id" and "created_at" in column_names
         assert "generate_id" in str(columns.get_row_at(0)[3])
+
+
+def test_the_embedded_header_fits_80_columns() -> None:
+    """The header centres its text between the icon and the right edge: about 64 of 80 columns."""
+    label = database_label("postgresql://postgres@/postgres?host=/tmp/dbtui-0-abc", embedded=True, auto_started=True)
+    assert label == "postgres · embedded, auto-started"
+    assert len(f"dbtui — {label} · ● connected") <= 64

@@ -1,4 +1,4 @@
-"""The schema conventions (DESIGN.md "Conventions"), checked against the live catalog and pointed at source lines.
+"""The schema conventions (docs/conventions.md; the rule ids are a contract, docs/architecture.md), checked against the live catalog and pointed at source lines.
 
 Every rule is one small function registered with ``@rule``: it receives a table (or, for ``applies_to="schema"``,
 the whole context) and yields ``Problem``s — a message, the column, and the SQL that would fix it. The engine adds
@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 
 import psycopg
@@ -27,6 +26,7 @@ from yoyo.exceptions import BadMigration, LockTimeout, MigrationConflict
 from database.config import Project
 from database.dev.annotations import Annotations, load_annotations
 from database.dev.catalog import Catalog, Column, Table, read_catalog
+from database.dev.paths import relative
 from database.dev.source_map import Origin, SourceMap, SourceProblem, build_source_map
 from database.errors import ProblemFound
 
@@ -159,7 +159,7 @@ RULES: dict[str, Rule] = {}
 
 def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR,
          registry: dict[str, Rule] = RULES, lock: str | None = None, squawk: str | None = None) -> Callable:
-    """Register a rule function under its DESIGN.md id (operation rules pass their own ``registry``)."""
+    """Register a rule function under its rule id (docs/architecture.md "Contracts") (operation rules pass their own ``registry``)."""
     def register(function: Callable) -> Callable:
         registry[id] = Rule(id, summary, severity, applies_to, function, lock, squawk)
         return function
@@ -463,15 +463,6 @@ def _finding(r: Rule, p: Problem, table: str | None, source_map: SourceMap, root
     )
 
 
-@lru_cache(maxsize=4096)
-def relative(path: Path, root: Path | None) -> str:
-    """``path`` relative to the project ``root`` when it is below it (how findings name files)."""
-    if root is not None:
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            pass
-    return str(path)
 
 
 def _coverage(catalog: Catalog, annotations: Annotations) -> Coverage:

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from database import config
 from database.dev.migration_tree import MigrationNode, MigrationTree, load_tree
-from database.errors import ConfigError, ServerError
+from database.errors import ConfigError, ServerError, first_line
 
 YOYO_TABLE = "_yoyo_migration"
 CHECKSUM_TABLE = "_dbtui_migration"
@@ -128,15 +128,10 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
                 sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(sql.Identifier(YOYO_TABLE))
             ).fetchall()
     except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
+        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
+        raise ConfigError(f"invalid database URL {config.redact(url)}: {first_line(exc)}") from None
     return {i: AppliedRecord(i, at.replace(tzinfo=UTC), checksums.get(i)) for i, at in rows}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_status(url: str, directory: Path | MigrationTree) -> StatusReport:

@@ -14,10 +14,12 @@ import hashlib
 import heapq
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from database.dev.paths import display_path
 from database.errors import ConfigError
 
 SQL_SUFFIX = ".sql"
@@ -154,14 +156,6 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=display_path(path), line=line) from None
-
-
-def display_path(path: Path) -> Path:
-    """``path`` relative to the working directory when it is below it (shorter, still clickable)."""
-    try:
-        return path.absolute().relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def line_of(text: str, offset: int) -> int:
@@ -362,13 +356,58 @@ _ROLLBACK_TEMPLATE = """\
 NODE = "●"
 
 
+@dataclass(frozen=True)
+class GraphStep:
+    """One migration's place in a ``git log --graph``-style drawing: the lane it sits in, the lanes that merge into
+    it and fork out of it, and every lane's target (the migration it leads to) at three moments."""
+
+    id: str
+    column: int
+    merged: tuple[int, ...]  # lanes of its other parents, ending here
+    forked: tuple[int, ...]  # lanes opened for its second and later children
+    arriving: tuple[str | None, ...]  # lanes as it is reached (merged lanes still open)
+    passing: tuple[str | None, ...]  # lanes beside it, merged ones closed
+    leaving: tuple[str | None, ...]  # lanes after it, forks opened
+
+
+def graph_steps(tree: MigrationTree) -> Iterator[GraphStep]:
+    """Lane assignment for drawing the tree, oldest first: each lane waits for the migration it leads to; a
+    migration takes the first lane waiting for it (else a free one), its first child inherits the lane, and further
+    children get free lanes to its right. The CLI's status graph and the TUI's both draw from this."""
+    lanes: list[str | None] = []
+    for node in tree:
+        hits = [i for i, want in enumerate(lanes) if want == node.id]
+        if hits:
+            column = hits[0]
+        elif None in lanes:
+            column = lanes.index(None)
+        else:
+            column = len(lanes)
+            lanes.append(None)
+        arriving = tuple(lanes)
+        for merged in hits[1:]:
+            lanes[merged] = None
+        passing = tuple(lanes)
+        lanes[column] = node.children[0] if node.children else None
+        forked: list[int] = []
+        for child in node.children[1:]:
+            slot = next((i for i in range(column + 1, len(lanes)) if lanes[i] is None), None)
+            if slot is None:
+                lanes.append(child)
+                slot = len(lanes) - 1
+            else:
+                lanes[slot] = child
+            forked.append(slot)
+        yield GraphStep(node.id, column, tuple(hits[1:]), tuple(forked), arriving, passing, tuple(lanes))
+        while lanes and lanes[-1] is None:
+            lanes.pop()
+
+
 def draw_graph(tree: MigrationTree) -> list[tuple[str | None, str]]:
     """The tree as ``git log --graph``-style rows, oldest first: ``(id, glyphs)`` for a migration (its marker is
     ``NODE``, for the caller to replace by a state glyph), ``(None, glyphs)`` for a branch or merge connector."""
-    lanes: list[str | None] = []
-    rows: list[tuple[str | None, str]] = []
 
-    def connector(col: int, others: list[int], end: str, middle: str) -> str:
+    def connector(lanes: tuple[str | None, ...], col: int, others: tuple[int, ...], end: str, middle: str) -> str:
         last = max(others)
         cells = []
         for i in range(len(lanes)):
@@ -383,29 +422,12 @@ def draw_graph(tree: MigrationTree) -> list[tuple[str | None, str]]:
             cells.append(glyph + ("─" if col <= i < last else " "))
         return "".join(cells).rstrip()
 
-    for node in tree:
-        cols = [i for i, lane in enumerate(lanes) if lane == node.id]
-        if not cols:
-            cols = [lanes.index(None) if None in lanes else len(lanes)]
-            if cols[0] == len(lanes):
-                lanes.append(node.id)
-        col = cols[0]
-        if len(cols) > 1:
-            rows.append((None, connector(col, cols[1:], "╯", "┴")))
-            for i in cols[1:]:
-                lanes[i] = None
-        rows.append((node.id, "".join((NODE if i == col else "│" if lane else " ") + " " for i, lane in enumerate(lanes)).rstrip()))
-        lanes[col] = node.children[0] if node.children else None
-        new = []
-        for child in node.children[1:]:
-            free = next((i for i in range(col + 1, len(lanes)) if lanes[i] is None), None)
-            if free is None:
-                lanes.append(child)
-                free = len(lanes) - 1
-            lanes[free] = child
-            new.append(free)
-        if new:
-            rows.append((None, connector(col, new, "╮", "┬")))
-        while lanes and lanes[-1] is None:
-            lanes.pop()
+    rows: list[tuple[str | None, str]] = []
+    for step in graph_steps(tree):
+        if step.merged:
+            rows.append((None, connector(step.arriving, step.column, step.merged, "╯", "┴")))
+        rows.append((step.id, "".join((NODE if i == step.column else "│" if lane else " ") + " "
+                                      for i, lane in enumerate(step.passing)).rstrip()))
+        if step.forked:
+            rows.append((None, connector(step.leaving, step.column, step.forked, "╮", "┬")))
     return rows

@@ -33,18 +33,19 @@ import psycopg
 from psycopg import sql
 
 from database import config, lock
+from database.dev import pg
 from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
 from database.dev.migration_tree import (
     MigrationNode,
     MigrationTree,
-    display_path,
     line_of,
     load_tree,
     parse_error_at,
     read_text,
 )
-from database.errors import ConfigError, ProblemFound, ServerError
+from database.dev.paths import display_path
+from database.errors import ConfigError, ProblemFound, ServerError, first_line
 
 LOCK_NAME = "dbtui:migrate"
 DEFAULT_LOCK_TIMEOUT = 120.0  # seconds a second migrator waits before giving up
@@ -297,27 +298,13 @@ def _ours(statement: str) -> str:
     return sql.SQL(statement).format(sql.Identifier(CHECKSUM_TABLE)).as_string()
 
 
-def _connect(url: str, **kwargs) -> psycopg.Connection:
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
-    except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
-    except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"invalid database URL {config.redact(url)}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 @contextlib.contextmanager
 def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[_ServerLog | None]:
     """The ``dbtui:migrate`` advisory lock on an idle connection of its own: it dies with this process. Yields
     where the server logs, when it is an embedded cluster on this machine (for the error if the server goes away).
 
     A timeout of 0 means do not wait (Postgres' ``lock_timeout = 0`` would wait forever)."""
-    conn = _connect(url, application_name=lock.application_name(LOCK_NAME))
+    conn = pg.connect(url, application_name=lock.application_name(LOCK_NAME))
     key = lock.lock_key(LOCK_NAME)
     try:
         if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() != (True,):
@@ -392,7 +379,7 @@ def _connection_lost(url: str, log: _ServerLog | None, failed: _StatementFailed,
     """The connection died mid-run: say so, whether the server is up now, what its log says, and where the run
     stopped. psycopg's own words ("the connection is closed") name no cause."""
     what = f"while {'applying' if step == 'apply' else 'rolling back'} {node.id}" if node else "before the first migration"
-    message = f"lost the connection to the server {what} ({_first_line(failed.error)}); "
+    message = f"lost the connection to the server {what} ({first_line(failed.error)}); "
     message += log.news() if log else "see the server's log for why"
     try:
         with psycopg.connect(url, connect_timeout=3):
@@ -430,7 +417,7 @@ def _backend(url: str):
     try:
         backend = get_backend(config.psycopg_dialect_url(url))
     except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
+        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
     backend.execute("SELECT set_config('client_connection_check_interval', :ms, false)", {"ms": str(CLIENT_CHECK_INTERVAL_MS)})
     return backend
 
@@ -525,7 +512,7 @@ def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _P
                      done: tuple[str, ...], planned: tuple[str, ...]) -> MigrationError:
     """The server's message at ``file:line``: the failing statement located in the file, plus the error position."""
     exc = failed.error
-    message = exc.diag.message_primary or _first_line(exc)
+    message = exc.diag.message_primary or first_line(exc)
     if exc.diag.message_detail:
         message += f" ({exc.diag.message_detail})"
     if exc.diag.message_hint:

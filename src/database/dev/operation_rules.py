@@ -41,10 +41,11 @@ from psycopg import sql
 from database.config import Project
 from database.dev import testdb
 from database.dev.annotations import Annotations, load_annotations
-from database.dev.conventions import ERROR, CheckResult, Finding, Problem, Rule, check, ident, relative, rule
+from database.dev.conventions import ERROR, CheckResult, Finding, Problem, Rule, check, ident, rule
 from database.dev.migration_preview import applied_clone
 from database.dev.migration_status import join_status, plan_migrate, read_status
-from database.dev.migration_tree import MigrationNode, MigrationTree, display_path, line_of, load_tree
+from database.dev.migration_tree import MigrationNode, MigrationTree, line_of, load_tree
+from database.dev.paths import display_path, relative
 from database.dev.source_map import LEADING, Statement, table_statements
 from database.errors import ConfigError, ProblemFound
 

@@ -63,7 +63,7 @@ def view(cluster: Cluster) -> ServerView:
         idle = 0.0 if clients else max(0.0, time.time() - cluster.last_use())
     return ServerView(
         kind=cluster.kind,
-        project="shared scratch" if cluster.kind == "scratch" else str(cluster.project_root or cluster.base),
+        project=_label(cluster),
         state=status.state, pid=status.pid, url=status.url, data_dir=str(cluster.data_dir),
         memory_bytes=memory_use(status.pid) if status.pid else None,
         disk_bytes=server.disk_usage(cluster.data_dir),
@@ -72,6 +72,13 @@ def view(cluster: Cluster) -> ServerView:
         auto_started=bool(started and started.auto_started), idle_timeout=cluster.idle_timeout,
         stop_reason=started.stop_reason if started and status.state == "stopped" else None,
     )
+
+
+def _label(cluster: Cluster) -> str:
+    """What a server serves: its project, or "shared scratch" (with its folder name when it is another version's)."""
+    if cluster.kind != "scratch":
+        return str(cluster.project_root or cluster.base)
+    return "shared scratch" if cluster.base.name == "scratch" else f"shared scratch ({cluster.base.name})"
 
 
 def list_servers(*extra: Cluster) -> list[ServerView]:

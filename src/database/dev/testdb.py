@@ -14,7 +14,6 @@ least recently used (the time stamped in the template's comment) dropped first.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import threading
@@ -28,9 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from database import config
+from database import config, lock
 from database.config import Project
-from database.dev import server, servers
+from database.dev import pg, server, servers
 from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
 from database.errors import ConfigError, ServerError
 
@@ -76,31 +75,15 @@ def server_url(project: Project | None = None) -> str:
         return server.scratch_cluster(project or config.find_project()).ensure_running(on_start=servers.collect)
 
 
-def _connect(url: str) -> psycopg.Connection:
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 @contextlib.contextmanager
 def _session_lock(conn: psycopg.Connection, name: str, *, shared: bool = False) -> Iterator[None]:
     """A session advisory lock on ``name``: exclusive to build or drop a template, shared to clone from it."""
     kind = "_shared" if shared else ""
-    conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (_lock_key(name),))
+    conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (lock.lock_key(name),))
     try:
         yield
     finally:
-        conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (_lock_key(name),))
+        conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (lock.lock_key(name),))
 
 
 def _default_migrator(directory: Path) -> Migrator:
@@ -115,10 +98,18 @@ def template_name(migrator: Migrator) -> str:
     return TEMPLATE_PREFIX + migrator.digest()[:20]
 
 
+def _coordinating(url: str) -> str:
+    """The server's ``postgres`` database: every process takes testdb's advisory locks there. The locks are scoped
+    to the database they are taken in, so two processes given URLs of different databases on one server would not
+    exclude each other."""
+    return with_database(url, "postgres")
+
+
 def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
-    with _connect(admin_url) as conn:
+    admin_url = _coordinating(admin_url)
+    with pg.connect(admin_url) as conn:
         return _ensure_template(conn, admin_url, migrator)
 
 
@@ -180,7 +171,7 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
     is skipped, so a concurrent process never loses the template it is using. One pruner at a time per server.
     """
     budget = BUDGET_BYTES if budget is None else budget
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(PRUNE_LOCK),)).fetchone()[0]:  # type: ignore[index]
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (lock.lock_key(PRUNE_LOCK),)).fetchone()[0]:  # type: ignore[index]
         return []  # another process is pruning this server now
     dropped: list[Dropped] = []
     try:
@@ -195,13 +186,13 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
                 dropped.append(Dropped(template, usage[template][1]))
                 total -= usage[template][1]
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(PRUNE_LOCK),))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (lock.lock_key(PRUNE_LOCK),))
     return dropped
 
 
 def prune_server(admin_url: str, budget: int | None = None) -> list[Dropped]:
     """``prune`` on the server at ``admin_url`` (``dbtui db gc``)."""
-    with _connect(admin_url) as conn:
+    with pg.connect(_coordinating(admin_url)) as conn:
         return prune(conn, budget=budget)
 
 
@@ -234,7 +225,7 @@ def _size(conn: psycopg.Connection, name: str) -> int:
 
 def _drop_template(conn: psycopg.Connection, template: str) -> bool:
     """Drop ``template`` and its spares unless someone builds or clones it right now."""
-    key = _lock_key(template)
+    key = lock.lock_key(template)
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
         return False
     try:
@@ -293,7 +284,7 @@ def _replenish(admin_url: str, template: str) -> None:
     """Top the spares of ``template`` back up to SPARES, in the background: the next caller, in this process or
     the next test run, gets a database by renaming one instead of waiting for a copy. Within the budget only."""
     def work() -> None:
-        with contextlib.suppress(Exception), _connect(admin_url) as conn:
+        with contextlib.suppress(Exception), pg.connect(admin_url) as conn:
             # One refiller per template at a time (across processes); the next one recounts after it.
             with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
                 while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
@@ -322,9 +313,9 @@ def create_database(*, project: Project | None = None, migrations_dir: Path | No
     if migrator is None:
         project = project or (None if (migrations_dir and url) else config.find_project())
         migrator = _default_migrator(migrations_dir or project.migrations)  # type: ignore[union-attr]
-    admin_url = url or server_url(project)
+    admin_url = _coordinating(url or server_url(project))
     name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    with _connect(admin_url) as conn:
+    with pg.connect(admin_url) as conn:
         for _attempt in range(5):
             template = _ensure_template(conn, admin_url, migrator)
             with _session_lock(conn, template, shared=True):
@@ -348,5 +339,5 @@ def drop_database(url: str) -> None:
     name = database_name(url)
     if not name.startswith(CLONE_PREFIX):
         raise ConfigError(f"refusing to drop {name!r}: not a database made by create_database()")
-    with _connect(with_database(url, "postgres")) as conn:
+    with pg.connect(with_database(url, "postgres")) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

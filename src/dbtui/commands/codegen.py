@@ -31,7 +31,9 @@ def _codegen(args: argparse.Namespace, ctx: Context) -> int:
                       before_database=lambda: ctx.require_session("codegen"))
     for warning in result.output.warnings:
         print(warning, file=sys.stderr)
-    names = ", ".join(str(p.relative_to(project.root)) if p.is_relative_to(project.root) else str(p) for p in result.stale)
+    from database.dev.paths import relative
+
+    names = ", ".join(relative(p, project.root) for p in result.stale)
     if args.check:
         if result.stale:
             raise ProblemFound(f"stale: {names} (run 'dbtui codegen')")

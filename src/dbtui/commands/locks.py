@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
+from dbtui.durations import age
 from dbtui.untrusted import visible
 
 if TYPE_CHECKING:
@@ -20,13 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_locks)
 
 
-def _age(since: dt.datetime | None) -> str:
-    if since is None:
-        return "-"
-    seconds = int((dt.datetime.now(dt.UTC) - since).total_seconds())
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def format_table(locks: list[LockInfo]) -> str:
     """Aligned columns, holders before waiters; an empty line says so. Names and applications come from other
     clients: shown escaped (the JSON output escapes them anyway)."""
@@ -35,7 +29,7 @@ def format_table(locks: list[LockInfo]) -> str:
     header = ("NAME", "KEY", "PID", "STATE", "FOR", "BLOCKED BY", "APPLICATION")
     rows = [
         (visible(lock.name or "?"), str(lock.key), str(lock.pid), "held" if lock.granted else "waiting",
-         _age(lock.since), ",".join(map(str, lock.blocked_by)) or "-", visible(lock.application_name or "-"))
+         age(lock.since, dt.datetime.now(dt.UTC)) if lock.since else "-", ",".join(map(str, lock.blocked_by)) or "-", visible(lock.application_name or "-"))
         for lock in locks
     ]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]

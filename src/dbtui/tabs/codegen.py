@@ -20,9 +20,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from database.config import Project
+from database.dev.paths import relative
 from dbtui import messages
 from dbtui.tabs.base import TabContent
-from dbtui.tabs.migrations import shown_path
 from dbtui.widgets.lists import ListTable
 from dbtui.widgets.sql_view import SqlView
 
@@ -81,7 +81,7 @@ class CodegenTab(TabContent):
         return self.stop_watch is not None
 
     def _status(self) -> str:
-        queries = shown_path(self.project.queries, self.project.root)
+        queries = relative(self.project.queries, self.project.root)
         state = "[green]on[/green]: rerun on every change" if self.watching else "off"
         return f"{queries} · watch {state} · [b]g[/b] run now, [b]w[/b] watch on/off"
 

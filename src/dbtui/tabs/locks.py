@@ -4,7 +4,6 @@ application names itself, its client address, backend pid and transaction age) a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -12,6 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import Label, Tree
 from textual.widgets.tree import TreeNode
 
+from dbtui.durations import age
 from dbtui.tabs.base import TabContent
 from dbtui.untrusted import visible
 from dbtui.widgets.lists import ListTable
@@ -20,18 +20,6 @@ if TYPE_CHECKING:
     from database.dev.locks import LockInfo
 
 COLUMNS = ("lock", "state", "application", "client", "pid", "in xact", "since", "waits for", "key")
-
-
-def age(since: datetime | None, now: datetime) -> str:
-    """A short duration like ``4s``, ``3m12s`` or ``2h05m``."""
-    if since is None:
-        return ""
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def untrusted(text: str) -> Text:
@@ -103,7 +91,7 @@ class LocksTab(TabContent):
                 untrusted(lock.application_name),
                 lock.client_addr or "local",
                 str(lock.pid),
-                age(lock.xact_start, now),
+                age(lock.xact_start, now) if lock.xact_start else "",
                 f"{lock.since:%H:%M:%S}" if lock.since else "",
                 ", ".join(map(str, lock.blocked_by)),
                 str(lock.key),

@@ -18,6 +18,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from database.config import Project
+from database.dev.paths import relative
 from dbtui import messages
 from dbtui.tabs.base import TabContent
 from dbtui.widgets.confirm import ConfirmScreen
@@ -36,54 +37,26 @@ if TYPE_CHECKING:
 
 
 def graph_rows(tree: MigrationTree) -> dict[str, str]:
-    """A ``git log --graph``-like prefix per migration, oldest first: ``●`` the migration, ``│`` a branch passing
-    by, ``╮`` a branch forking off after it, ``╯`` a branch merging into it."""
-    lanes: list[str | None] = []  # each lane waits for the migration it leads to
+    """One ``git log --graph``-like prefix per migration (a table row each), oldest first: ``●`` the migration,
+    ``│`` a branch passing by, ``╮`` a branch forking off after it, ``╯`` a branch merging into it."""
+    from database.dev.migration_tree import graph_steps
+
     rows: dict[str, str] = {}
-    for node in tree:
-        hits = [i for i, want in enumerate(lanes) if want == node.id]
-        if hits:
-            column = hits[0]
-        elif None in lanes:
-            column = lanes.index(None)
-        else:
-            column = len(lanes)
-            lanes.append(None)
-        before = list(lanes)
-        for merged in hits[1:]:
-            lanes[merged] = None
-        children = [c for c in tree.ids if c in node.children]
-        lanes[column] = children[0] if children else None
-        forks: list[int] = []
-        for child in children[1:]:
-            slot = next((i for i, want in enumerate(lanes) if want is None and i > column), None)
-            if slot is None:
-                lanes.append(child)
-                slot = len(lanes) - 1
-            else:
-                lanes[slot] = child
-            forks.append(slot)
+    for step in graph_steps(tree):
         cells = []
-        for i in range(max(len(before), len(lanes))):
-            if i == column:
+        for i in range(max(len(step.arriving), len(step.leaving))):
+            if i == step.column:
                 cells.append("●")
-            elif i in hits[1:]:
+            elif i in step.merged:
                 cells.append("╯")
-            elif i in forks:
+            elif i in step.forked:
                 cells.append("╮")
-            elif i < len(before) and before[i] is not None:
+            elif i < len(step.arriving) and step.arriving[i] is not None:
                 cells.append("│")
             else:
                 cells.append(" ")
-        while lanes and lanes[-1] is None:
-            lanes.pop()
-        rows[node.id] = " ".join(cells).rstrip()
+        rows[step.id] = " ".join(cells).rstrip()
     return rows
-
-
-def shown_path(path: Path, root: Path) -> Path:
-    """``path`` relative to the project when it is inside it (the migrations folder may live elsewhere)."""
-    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def state_text(report: StatusReport | None, migration_id: str, has_rollback: bool) -> Text:
@@ -261,7 +234,7 @@ class MigrationsTab(TabContent):
         at = self.report[migration_id].applied_at if self.report is not None else None
         if at is not None:
             info.append(f"\napplied at {at.astimezone():%Y-%m-%d %H:%M:%S}")
-        info.append(f"\nfile:      {shown_path(node.path, self.project.root)}")
+        info.append(f"\nfile:      {relative(node.path, self.project.root)}")
         info.append(f"\ndepends:   {', '.join(node.depends) or '(root)'}")
         info.append(f"\nchildren:  {', '.join(node.children) or '(head)'}")
         if not node.transactional:

@@ -29,6 +29,7 @@ from database.config import Project
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.files import validate_module, write_atomic
 from database.dev.fingerprint import migrations_digest
+from database.dev.paths import relative
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,13 +60,6 @@ class Result:
 
     output: Output
     stale: tuple[Path, ...]
-
-
-def _relative(project: Project, path: Path) -> str:
-    try:
-        return str(path.relative_to(project.root))
-    except ValueError:
-        return str(path)
 
 
 class Compiler:
@@ -143,7 +137,7 @@ class Compiler:
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
         key = cache.key(self.project, self.server_url)
-        path = _relative(self.project, self.project.queries)
+        path = relative(self.project.queries, self.project.root)
         try:
             text = self.project.queries.read_text(encoding="utf-8-sig")  # a byte order mark would hide the first query
         except FileNotFoundError:
@@ -199,7 +193,7 @@ class Compiler:
         elif changed:
             self._unsaved = queries
         module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
-                      migrations=_relative(self.project, self.project.migrations))
+                      migrations=relative(self.project.migrations, self.project.root))
         warnings = entry.parse_warnings + tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
         output = Output(entry.schema, module.source, module.signatures, warnings, module.parts)
         self._output, self._bytecode = (output_key, output), None
@@ -257,7 +251,7 @@ class Compiler:
             return stale
         known = output.cached and self._bytecode is not None  # compiled when it was stored
         if orm in stale and not known:
-            validate_module(output.orm, _relative(self.project, orm), output.parts, self._compiled)
+            validate_module(output.orm, relative(orm, self.project.root), output.parts, self._compiled)
             self._compiled = frozenset(output.parts)
         for path in stale:
             bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)

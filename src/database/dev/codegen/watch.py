@@ -23,8 +23,9 @@ import watchfiles
 
 from database.config import Project
 from database.dev.codegen.runner import Compiler
+from database.dev.paths import relative
 from database.dev.project_watch import is_input, watched_folders
-from database.errors import DbtuiError, ServerError
+from database.errors import DbtuiError, ServerError, first_line
 
 # Editors save in bursts (write a temporary file, rename it, touch it; "save all" writes the files a few ms apart):
 # compile once nothing new has happened for QUIET_MS, but never wait over MAX_WAIT_MS. This is watchfiles' ``step``:
@@ -83,7 +84,7 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
         output = compiler.compile()
         written = compiler.write(output)
     except (ServerError, psycopg.Error) as exc:
-        failure = _first_line(exc)
+        failure = first_line(exc)
         if not isinstance(exc, ServerError) and not _connection_failure(exc):  # the server answered: an error
             _forget_database(compiler)
             yield Failed(time.perf_counter() - began, None, f"database error: {failure}")
@@ -131,21 +132,11 @@ def _forget_database(compiler: Compiler) -> None:
         compiler.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> str:
-    names = sorted({_display(project, Path(path)) for _, path in changes})
+    names = sorted({relative(Path(path), project.root) for _, path in changes})
     return f"{', '.join(names)} changed"
 
 
-def _display(project: Project, path: Path) -> str:
-    try:
-        return str(path.relative_to(project.root))
-    except ValueError:
-        return str(path)
 
 
 def watch(project: Project, *, url: str | None = None, stop_event: threading.Event | None = None) -> Iterator[Event]:

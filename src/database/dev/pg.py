@@ -1,0 +1,21 @@
+"""Opening a tooling connection, in one place: libpq's failures become one-line errors that never show a password
+(server down or unreachable: ServerError; a URL libpq cannot read: ConfigError)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from database import config
+from database.errors import ConfigError, ServerError, first_line
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """An autocommit connection to ``url`` (10 s to connect); ``kwargs`` go to ``psycopg.connect``."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"invalid database URL {config.redact(url)}: {first_line(exc)}") from None
