@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -118,11 +119,11 @@ def test_new_migration_refuses_bad_names(folder: Path, name: str) -> None:
 def test_status_report_looks_migrations_up_by_id(folder: Path) -> None:
     """The TUI and the CLI look up every row by id: an unknown id is a KeyError (not a StopIteration escaping into
     a generator), and a migration applied whose file is gone is found too."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from database.dev.migration_status import AppliedRecord, join_status
 
-    gone = AppliedRecord("0000_gone", datetime(2020, 1, 1, tzinfo=timezone.utc), None)
+    gone = AppliedRecord("0000_gone", datetime(2020, 1, 1, tzinfo=UTC), None)
     report = join_status(load_tree(folder), {"0000_gone": gone})
     assert report["0003_c"].id == "0003_c" and not report["0003_c"].applied
     assert report["0000_gone"].missing and report["0000_gone"].applied
