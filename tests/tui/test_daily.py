@@ -190,3 +190,35 @@ async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empt
     assert "The traceback is also in" in shown  # (the path, wrapped to the terminal)
 
 
+
+
+async def test_s_starts_the_embedded_cluster_after_it_stopped(tui_project: Path, runtime: Path) -> None:
+    """No database URL: the app runs on the project's own embedded cluster. Stopped under it (``dbtui db stop`` from
+    another shell), the app says so; ``s`` starts it again and the app reconnects."""
+    import os
+    import shutil
+    import tempfile
+
+    from database.config import Project
+    from database.dev import server
+    from dbtui.app import DbtuiApp
+    from dbtui.context import Context
+
+    data = Path(tempfile.mkdtemp(prefix="dbtui-tui-s-", dir=runtime))
+    os.chmod(data, 0o755)  # the server's own account must reach its data folder
+    pyproject = tui_project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'data_dir = "{data}/db"\n', encoding="utf-8")
+    cluster = server.dev_cluster(Project.load(tui_project))
+    app = DbtuiApp(Context(project_dir=tui_project), heartbeat=0.2, watch_files=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.database_ok is True, timeout=120, what="the embedded cluster")
+            cluster.stop()
+            await wait_for(pilot, lambda: app.database_ok is False, timeout=30, what="the outage noticed")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.database_ok is True, timeout=120, what="the cluster started again")
+            assert any(n.title == "Started" for n in app._notifications)
+        assert cluster.status().state == "running"
+    finally:
+        cluster.stop()
+        shutil.rmtree(data, ignore_errors=True)
