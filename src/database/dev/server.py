@@ -328,8 +328,10 @@ def set_starter(label: str | None) -> None:
 def _started_by() -> str:
     if _starter:
         return _starter
-    argv = [Path(a).name for a in sys.argv[:2] if a]
-    return "pytest" if "pytest" in " ".join(argv) else (argv[0] if argv else "python")
+    argv = [a for a in sys.argv[:2] if a]
+    if "pytest" in " ".join(argv):  # `pytest`, and `python -m pytest` (whose argv[0] is pytest/__main__.py)
+        return "pytest"
+    return Path(argv[0]).name if argv else "python"
 
 
 # --- the cluster ----------------------------------------------------------------------------------------------------
