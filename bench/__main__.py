@@ -27,7 +27,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["| work | ours | peer | ratio | goal | met |", "|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
-        lines.append(f"| {r['work']} | {r['ours']} | {r['peer']} | {ratio} | {r['goal']} | {'yes' if r['met'] else '**no**'} |")
+        lines.append(
+            f"| {r['work']} | {r['ours']} | {r['peer']} | {ratio} | {r['goal']} | {'yes' if r['met'] else '**no**'} |"
+        )
     return lines
 
 
@@ -42,8 +44,10 @@ def _machine() -> str:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
-    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; " + ", ".join(versions))
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; " + ", ".join(versions)
+    )
 
 
 def _write_summary(rows: list[dict[str, Any]], when: str) -> None:
@@ -61,10 +65,16 @@ def _write_summary(rows: list[dict[str, Any]], when: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME", help=f"some of: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME", help=f"some of: {', '.join(BENCHMARKS)}"
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not rewrite {DOC.relative_to(DOC.parent.parent)}")
-    parser.add_argument("--sizes", choices=sorted(common.SIZES), default=os.environ.get("BENCH_SIZES", "full"),
-                        help="full: the sizes the goals speak of (slow); small: the same code on small sizes, quick")
+    parser.add_argument(
+        "--sizes",
+        choices=sorted(common.SIZES),
+        default=os.environ.get("BENCH_SIZES", "full"),
+        help="full: the sizes the goals speak of (slow); small: the same code on small sizes, quick",
+    )
     args = parser.parse_args(argv)
     os.environ["BENCH_SIZES"] = args.sizes
     writing = not args.no_write and not args.names
@@ -98,20 +108,27 @@ def main(argv: list[str] | None = None) -> int:
     if writing:
         DOC.parent.mkdir(exist_ok=True)
         stamp = dt.date.today().isoformat()
-        header = ["# Benchmarks", "", f"Measured with `python -m bench --sizes {args.sizes}` on {stamp}: {_machine()}.",
-                  "Each row: our median against the real peer's, measured in the same run; "
-                  "ratio = ours / peer (time, lower is better, unless the goal says throughput).", "",
-                  "Growth is measured, not assumed: each curve is timed at growing sizes and the growth row gives the "
-                  "least-squares slope of log(time) against log(size) (1: linear, 2: quadratic, below 1: a fixed cost "
-                  "dominating) and the cost per added item over the last step divided by that over the first step "
-                  "(about 1 when linear, 4 or more for a quadratic cost over these sizes). A curve is called worse than "
-                  "linear when both exceed their bound (slope 1.15, step ratio 1.6): on a loaded machine either alone "
-                  "misfires on linear tools. Charts are log-log, so equal slopes mean equal growth.", "",
-                  "The machine is shared (2 cores, load average 10-15 from other work during these runs): absolute "
-                  "times are slow and noisy; the ratios, ours against the peer measured alternately in the same run, "
-                  "are what the goals speak of. `BENCH_SIZES=small` (or `--sizes small`) runs the same code on small "
-                  "sizes in a few minutes. This run used a scratch server of its own (`DBTUI_RUNTIME_DIR`), so other "
-                  "users' tests on the shared scratch server could not stop it mid-run.", ""]
+        header = [
+            "# Benchmarks",
+            "",
+            f"Measured with `python -m bench --sizes {args.sizes}` on {stamp}: {_machine()}.",
+            "Each row: our median against the real peer's, measured in the same run; "
+            "ratio = ours / peer (time, lower is better, unless the goal says throughput).",
+            "",
+            "Growth is measured, not assumed: each curve is timed at growing sizes and the growth row gives the "
+            "least-squares slope of log(time) against log(size) (1: linear, 2: quadratic, below 1: a fixed cost "
+            "dominating) and the cost per added item over the last step divided by that over the first step "
+            "(about 1 when linear, 4 or more for a quadratic cost over these sizes). A curve is called worse than "
+            "linear when both exceed their bound (slope 1.15, step ratio 1.6): on a loaded machine either alone "
+            "misfires on linear tools. Charts are log-log, so equal slopes mean equal growth.",
+            "",
+            "The machine is shared (2 cores, load average 10-15 from other work during these runs): absolute "
+            "times are slow and noisy; the ratios, ours against the peer measured alternately in the same run, "
+            "are what the goals speak of. `BENCH_SIZES=small` (or `--sizes small`) runs the same code on small "
+            "sizes in a few minutes. This run used a scratch server of its own (`DBTUI_RUNTIME_DIR`), so other "
+            "users' tests on the shared scratch server could not stop it mid-run.",
+            "",
+        ]
         DOC.write_text("\n".join(header + sections))
         print(f"wrote {DOC}")
         _write_summary(summary, f"{stamp}, `--sizes {args.sizes}`")

@@ -41,12 +41,12 @@ WATCH_GOAL = 0.25
 
 
 def _schema(tables: int) -> str:
-    parts = ["CREATE TABLE organizations (id TEXT COLLATE \"C\" PRIMARY KEY, name TEXT NOT NULL);"]
+    parts = ['CREATE TABLE organizations (id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL);']
     for i in range(tables):
         parts.append(
-            f"CREATE TABLE t{i} (\n    id TEXT COLLATE \"C\" PRIMARY KEY,\n"
+            f'CREATE TABLE t{i} (\n    id TEXT COLLATE "C" PRIMARY KEY,\n'
             f"    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    name TEXT NOT NULL,\n"
-            f"    organization_id TEXT COLLATE \"C\" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,\n"
+            f'    organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,\n'
             f"    amount NUMERIC(12, 2),\n    n BIGINT NOT NULL DEFAULT 0\n);"
         )
     return "\n".join(parts) + "\n"
@@ -74,7 +74,7 @@ def _project(root: Path, tables: int) -> Project:
     (root / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\n')
     (root / "sqlc.yaml").write_text(
         'version: "2"\nsql:\n  - engine: postgresql\n    schema: migrations/0001_schema.sql\n    queries: queries.sql\n'
-        '    gen:\n      json:\n        out: sqlc_out\n        filename: codegen.json\n'
+        "    gen:\n      json:\n        out: sqlc_out\n        filename: codegen.json\n"
     )
     return Project.load(root)
 
@@ -111,8 +111,12 @@ def _cold_runs(project: Project, tables: int) -> tuple[float, float, float, floa
         shutil.rmtree(project.root / "sqlc_out", ignore_errors=True)
         subprocess.run(sqlc, check=True, capture_output=True, cwd=project.root)
 
-    times = (median_seconds(warm, repeat=5), median_seconds(no_cache, repeat=3),
-             median_seconds(migration_changed, repeat=3), median_seconds(peer, repeat=5))
+    times = (
+        median_seconds(warm, repeat=5),
+        median_seconds(no_cache, repeat=3),
+        median_seconds(migration_changed, repeat=3),
+        median_seconds(peer, repeat=5),
+    )
     migration.write_text(_schema(tables))
     return (*times, peak[0])
 
@@ -121,7 +125,9 @@ def _watch_latency(project: Project, server_url: str, tables: int, saves: int = 
     """Median time from writing queries.sql to the Finished event of the run that wrote orm.py."""
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
-    worker = threading.Thread(target=lambda: [events.put(e) for e in watch(project, url=server_url, stop_event=stop)], daemon=True)
+    worker = threading.Thread(
+        target=lambda: [events.put(e) for e in watch(project, url=server_url, stop_event=stop)], daemon=True
+    )
     worker.start()
     samples = []
     try:
@@ -144,7 +150,9 @@ def _watch_latency(project: Project, server_url: str, tables: int, saves: int = 
 
 async def _per_call(url: str) -> tuple[float, float]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        org = (await (await conn.execute("INSERT INTO organizations (name) VALUES ('bench') RETURNING id")).fetchone())[0]
+        org = (await (await conn.execute("INSERT INTO organizations (name) VALUES ('bench') RETURNING id")).fetchone())[
+            0
+        ]
         q = orm.AsyncQuerier(conn)
         raw_sql = "SELECT * FROM organizations WHERE id = %s"
 
@@ -177,23 +185,61 @@ def run() -> list[dict[str, Any]]:
             testdb.ensure_template(server_url, project.migrations)
             warm, cold, template, sqlc, rss = _cold_runs(project, tables)
             latency = _watch_latency(project, server_url, tables)
-        for key, value in (("warm", warm), ("cold", cold), ("template", template), ("watch", latency), ("sqlc", sqlc),
-                           ("rss", rss / 1e6)):
+        for key, value in (
+            ("warm", warm),
+            ("cold", cold),
+            ("template", template),
+            ("watch", latency),
+            ("sqlc", sqlc),
+            ("rss", rss / 1e6),
+        ):
             curve[key].append((queries, value))
         largest = queries == max(sizes("queries"))
         rows += [
-            row(f"(a) cold `dbtui codegen`, {queries} queries, cache warm (migrations unchanged) vs `sqlc generate`",
-                fmt_seconds(warm), fmt_seconds(sqlc), warm / sqlc, "≤ 1.0x", warm / sqlc <= 1.0, summary=largest),
-            row(f"(a') cold `dbtui codegen`, {queries} queries, no cache (template built) vs `sqlc generate`",
-                fmt_seconds(cold), fmt_seconds(sqlc), cold / sqlc, "≤ 2x", cold / sqlc <= 2.0),
-            row(f"(a'') cold `dbtui codegen`, {queries} queries, after a migration change (builds the template) vs "
-                "`sqlc generate`", fmt_seconds(template), fmt_seconds(sqlc), template / sqlc, "≤ 4x",
-                template / sqlc <= 4.0),
-            row(f"(b) watch, {queries} queries: save of queries.sql → orm.py written vs `sqlc generate`",
-                fmt_seconds(latency), fmt_seconds(sqlc), latency / sqlc, f"≤ {WATCH_GOAL}x",
-                latency / sqlc <= WATCH_GOAL, summary=largest),
-            row(f"peak memory of `dbtui codegen`, {queries} queries", fmt_bytes(rss), "-", None, "(reported)", True,
-                summary=largest),
+            row(
+                f"(a) cold `dbtui codegen`, {queries} queries, cache warm (migrations unchanged) vs `sqlc generate`",
+                fmt_seconds(warm),
+                fmt_seconds(sqlc),
+                warm / sqlc,
+                "≤ 1.0x",
+                warm / sqlc <= 1.0,
+                summary=largest,
+            ),
+            row(
+                f"(a') cold `dbtui codegen`, {queries} queries, no cache (template built) vs `sqlc generate`",
+                fmt_seconds(cold),
+                fmt_seconds(sqlc),
+                cold / sqlc,
+                "≤ 2x",
+                cold / sqlc <= 2.0,
+            ),
+            row(
+                f"(a'') cold `dbtui codegen`, {queries} queries, after a migration change (builds the template) vs "
+                "`sqlc generate`",
+                fmt_seconds(template),
+                fmt_seconds(sqlc),
+                template / sqlc,
+                "≤ 4x",
+                template / sqlc <= 4.0,
+            ),
+            row(
+                f"(b) watch, {queries} queries: save of queries.sql → orm.py written vs `sqlc generate`",
+                fmt_seconds(latency),
+                fmt_seconds(sqlc),
+                latency / sqlc,
+                f"≤ {WATCH_GOAL}x",
+                latency / sqlc <= WATCH_GOAL,
+                summary=largest,
+            ),
+            row(
+                f"peak memory of `dbtui codegen`, {queries} queries",
+                fmt_bytes(rss),
+                "-",
+                None,
+                "(reported)",
+                True,
+                summary=largest,
+            ),
         ]
     url = testdb.create_database(project=Project.load(REPO))
     try:
@@ -206,12 +252,27 @@ def run() -> list[dict[str, Any]]:
         growth_rows("cold dbtui codegen, after a migration change", "queries", curve["template"], curve["sqlc"]),
         growth_rows("watch", "queries", curve["watch"], curve["sqlc"]),
         growth_rows("peak memory of dbtui codegen", "queries", curve["rss"]),
-        row("(c) generated `:one` call vs raw psycopg (prepared)", fmt_seconds(ours_call), fmt_seconds(peer_call),
-            ours_call / peer_call, "<= 1.2x", ours_call / peer_call <= 1.2),
+        row(
+            "(c) generated `:one` call vs raw psycopg (prepared)",
+            fmt_seconds(ours_call),
+            fmt_seconds(peer_call),
+            ours_call / peer_call,
+            "<= 1.2x",
+            ours_call / peer_call <= 1.2,
+        ),
     ]
-    chart("codegen", "Codegen vs sqlc generate", "queries", "s",
-          {"no cache": curve["cold"], "cache warm": curve["warm"], "watch (save → orm.py)": curve["watch"],
-           "sqlc generate": curve["sqlc"]})
+    chart(
+        "codegen",
+        "Codegen vs sqlc generate",
+        "queries",
+        "s",
+        {
+            "no cache": curve["cold"],
+            "cache warm": curve["warm"],
+            "watch (save → orm.py)": curve["watch"],
+            "sqlc generate": curve["sqlc"],
+        },
+    )
     return rows
 
 

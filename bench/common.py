@@ -33,8 +33,9 @@ def fmt_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def row(work: str, ours: str, peer: str, ratio: float | None, goal: str, met: bool, *,
-        summary: bool = False) -> dict[str, Any]:
+def row(
+    work: str, ours: str, peer: str, ratio: float | None, goal: str, met: bool, *, summary: bool = False
+) -> dict[str, Any]:
     """One line of the benchmark table: the ratio is ours/peer in the unit the goal speaks of; ``summary`` rows
     also go to the README's performance table."""
     return {"work": work, "ours": ours, "peer": peer, "ratio": ratio, "goal": goal, "met": met, "summary": summary}
@@ -44,7 +45,7 @@ def generate_migration_tree(directory: Path, count: int) -> Path:
     """``count`` small yoyo migrations in a chain, each a convention-following table + index + trigger."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "0000_base.sql").write_text(
-        "CREATE TABLE organizations (id TEXT COLLATE \"C\" PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL DEFAULT now());\n"
+        'CREATE TABLE organizations (id TEXT COLLATE "C" PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL DEFAULT now());\n'
         "CREATE FUNCTION updated_at() RETURNS TRIGGER LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END; $$;\n"
     )
     previous = "0000_base"
@@ -53,10 +54,10 @@ def generate_migration_tree(directory: Path, count: int) -> Path:
         (directory / f"{name}.sql").write_text(
             f"-- depends: {previous}\n"
             f"CREATE TABLE t{i} (\n"
-            f"    id TEXT COLLATE \"C\" PRIMARY KEY,\n"
+            f'    id TEXT COLLATE "C" PRIMARY KEY,\n'
             f"    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
             f"    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
-            f"    organization_id TEXT COLLATE \"C\" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,\n"
+            f'    organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,\n'
             f"    n BIGINT\n);\n"
             f"CREATE INDEX ON t{i}(organization_id);\n"
             f"CREATE TRIGGER updated_at BEFORE UPDATE ON t{i} FOR EACH ROW EXECUTE PROCEDURE updated_at();\n"
@@ -124,13 +125,21 @@ def growth(points: Sequence[tuple[float, float]]) -> tuple[str, bool]:
     return f"{word} (slope {slope:.2f}, last/first step per item {margin:.2f})", ok
 
 
-def growth_rows(work: str, kind: str, ours: Sequence[tuple[float, float]],
-                peer: Sequence[tuple[float, float]] | None = None) -> dict[str, Any]:
+def growth_rows(
+    work: str, kind: str, ours: Sequence[tuple[float, float]], peer: Sequence[tuple[float, float]] | None = None
+) -> dict[str, Any]:
     """One row stating how ``ours`` grew over the sizes (and the peer's growth, for comparison)."""
     text, ok = growth(ours)
     sizes_text = " → ".join(f"{int(x):,}" for x, _ in ours)
-    return row(f"growth: {work}, {sizes_text} {kind}", text, growth(peer)[0] if peer else "-", None,
-               "≤ linear", ok, summary=True)
+    return row(
+        f"growth: {work}, {sizes_text} {kind}",
+        text,
+        growth(peer)[0] if peer else "-",
+        None,
+        "≤ linear",
+        ok,
+        summary=True,
+    )
 
 
 def measure_process(command: Sequence[str], **kwargs: Any) -> tuple[float, int]:
@@ -218,28 +227,38 @@ def chart(name: str, title: str, x_label: str, y_unit: str, series: dict[str, Se
     def py(y: float) -> float:
         return top + (ly1 - math.log10(y)) / (ly1 - ly0) * (height - top - bottom)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="16" font-size="12" font-weight="bold">{_xml(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="16" font-size="12" font-weight="bold">{_xml(title)}</text>',
+    ]
     plot_bottom, plot_right = height - bottom, width - right
     out.append(f'<path d="M{left},{top} V{plot_bottom} H{plot_right}" fill="none" stroke="#444"/>')
     for x in xs:
-        out.append(f'<line x1="{px(x):.1f}" y1="{plot_bottom}" x2="{px(x):.1f}" y2="{plot_bottom + 4}" stroke="#444"/>'
-                   f'<text x="{px(x):.1f}" y="{plot_bottom + 16}" text-anchor="middle">{x:,.0f}</text>')
+        out.append(
+            f'<line x1="{px(x):.1f}" y1="{plot_bottom}" x2="{px(x):.1f}" y2="{plot_bottom + 4}" stroke="#444"/>'
+            f'<text x="{px(x):.1f}" y="{plot_bottom + 16}" text-anchor="middle">{x:,.0f}</text>'
+        )
     for tick in _y_ticks(ly0, ly1):
         y = py(tick)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="#ddd"/>'
-                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_fmt_tick(tick, y_unit)}</text>')
-    out.append(f'<text x="{(left + plot_right) / 2}" y="{height - 8}" text-anchor="middle">{_xml(x_label)} (log)</text>')
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_fmt_tick(tick, y_unit)}</text>'
+        )
+    out.append(
+        f'<text x="{(left + plot_right) / 2}" y="{height - 8}" text-anchor="middle">{_xml(x_label)} (log)</text>'
+    )
     for i, (label, points) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points if y > 0)
         out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
         out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>' for x, y in points if y > 0]
         ly = top + 10 + i * 16
-        out.append(f'<line x1="{plot_right + 10}" y1="{ly}" x2="{plot_right + 26}" y2="{ly}" stroke="{color}" '
-                   f'stroke-width="2"/><text x="{plot_right + 30}" y="{ly + 4}">{_xml(label)}</text>')
+        out.append(
+            f'<line x1="{plot_right + 10}" y1="{ly}" x2="{plot_right + 26}" y2="{ly}" stroke="{color}" '
+            f'stroke-width="2"/><text x="{plot_right + 30}" y="{ly + 4}">{_xml(label)}</text>'
+        )
     out.append("</svg>\n")
     CHART_DIR.mkdir(parents=True, exist_ok=True)
     (CHART_DIR / f"{name}.svg").write_text("\n".join(out), encoding="utf-8")

@@ -35,7 +35,9 @@ REPEAT = 5
 TABLES_PER_FILE = 10
 GOAL_SQUAWK = 1.0  # x squawk, at the largest size
 
-BASE = (REPO / "migrations" / "0001_functions.sql").read_text() + """
+BASE = (
+    (REPO / "migrations" / "0001_functions.sql").read_text()
+    + """
 CREATE TABLE organizations (
     id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('org') CHECK (id LIKE 'org_%'),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -45,19 +47,20 @@ CREATE TABLE organizations (
 );
 CREATE TRIGGER updated_at BEFORE UPDATE ON organizations FOR EACH ROW EXECUTE PROCEDURE updated_at();
 """
+)
 
 # Realistic defects, each one line of the table's text changed; roughly a third of tables get one.
 DEFECTS = [
     ("    count BIGINT", "    count INTEGER"),
     ("    seen_at TIMESTAMPTZ", "    seen_at TIMESTAMP"),
     ("CREATE INDEX ON {t}(organization_id);\n", ""),
-    ("    vendor_extid TEXT COLLATE \"C\"", "    vendor_id TEXT"),
+    ('    vendor_extid TEXT COLLATE "C"', "    vendor_id TEXT"),
     ("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n", ""),
 ]
 
 
 def table_sql(name: str, rng: random.Random, previous: str | None) -> str:
-    parent = f",\n    parent_id TEXT COLLATE \"C\" REFERENCES {previous}(id) ON DELETE CASCADE" if previous else ""
+    parent = f',\n    parent_id TEXT COLLATE "C" REFERENCES {previous}(id) ON DELETE CASCADE' if previous else ""
     parent_index = f"CREATE INDEX ON {name}(parent_id);\n" if previous else ""
     text = f"""CREATE TABLE {name} (
     id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('{name[:3]}') CHECK (id LIKE '{name[:3]}_%'),
@@ -108,11 +111,14 @@ def _measure(project: Project, url: str, squawk: str, pg_dump: str) -> tuple[lis
     files = sorted(str(p) for p in project.migrations.glob("*.sql"))
     ours_s = median_seconds(ours, repeat=REPEAT, warmup=1)
     peer_s = median_seconds(lambda: subprocess.run([squawk, *files], capture_output=True), repeat=REPEAT)
-    view_s = median_seconds(lambda: schema_text(read_catalog(url), load_annotations(project.annotations)),
-                            repeat=REPEAT)
+    view_s = median_seconds(
+        lambda: schema_text(read_catalog(url), load_annotations(project.annotations)), repeat=REPEAT
+    )
     dump_s = median_seconds(lambda: dump_schema(url), repeat=REPEAT)
-    bare_s = median_seconds(lambda: subprocess.run([pg_dump, "--schema-only", "--dbname", url], capture_output=True,
-                                                   check=True), repeat=REPEAT)
+    bare_s = median_seconds(
+        lambda: subprocess.run([pg_dump, "--schema-only", "--dbname", url], capture_output=True, check=True),
+        repeat=REPEAT,
+    )
     return findings, ours_s, peer_s, view_s, dump_s, bare_s
 
 
@@ -134,26 +140,56 @@ def run() -> list[dict]:
                 findings, ours_s, peer_s, view_s, dump_s, bare_s = _measure(project, url, squawk, pg_dump)
             finally:
                 testdb.drop_database(url)
-        for key, value in (("check", ours_s), ("squawk", peer_s), ("view", view_s), ("dump", dump_s),
-                           ("pg_dump", bare_s)):
+        for key, value in (
+            ("check", ours_s),
+            ("squawk", peer_s),
+            ("view", view_s),
+            ("dump", dump_s),
+            ("pg_dump", bare_s),
+        ):
             curve[key].append((size, value))
         errors = sum(f.severity == "error" for f in findings)
         goal_here = size == largest and full_sizes()
         rows += [
-            row(f"check {size:,} tables ({errors} errors found) vs squawk, files only", fmt_seconds(ours_s),
-                fmt_seconds(peer_s), ours_s / peer_s, f"≤ {GOAL_SQUAWK}x" if goal_here else "(reported)",
-                ours_s <= GOAL_SQUAWK * peer_s or not goal_here, summary=size == largest),
-            row(f"schema view, {size:,} tables (catalog + text) vs pg_dump -s", fmt_seconds(view_s),
-                fmt_seconds(bare_s), view_s / bare_s, "(reported)", True),
-            row(f"codegen's schema dump, {size:,} tables vs pg_dump -s", fmt_seconds(dump_s), fmt_seconds(bare_s),
-                dump_s / bare_s, "(reported)", True),
+            row(
+                f"check {size:,} tables ({errors} errors found) vs squawk, files only",
+                fmt_seconds(ours_s),
+                fmt_seconds(peer_s),
+                ours_s / peer_s,
+                f"≤ {GOAL_SQUAWK}x" if goal_here else "(reported)",
+                ours_s <= GOAL_SQUAWK * peer_s or not goal_here,
+                summary=size == largest,
+            ),
+            row(
+                f"schema view, {size:,} tables (catalog + text) vs pg_dump -s",
+                fmt_seconds(view_s),
+                fmt_seconds(bare_s),
+                view_s / bare_s,
+                "(reported)",
+                True,
+            ),
+            row(
+                f"codegen's schema dump, {size:,} tables vs pg_dump -s",
+                fmt_seconds(dump_s),
+                fmt_seconds(bare_s),
+                dump_s / bare_s,
+                "(reported)",
+                True,
+            ),
         ]
-    rows += [growth_rows("dbtui check", "tables", curve["check"], curve["squawk"]),
-             growth_rows("schema view", "tables", curve["view"], curve["pg_dump"]),
-             growth_rows("codegen's schema dump", "tables", curve["dump"], curve["pg_dump"])]
+    rows += [
+        growth_rows("dbtui check", "tables", curve["check"], curve["squawk"]),
+        growth_rows("schema view", "tables", curve["view"], curve["pg_dump"]),
+        growth_rows("codegen's schema dump", "tables", curve["dump"], curve["pg_dump"]),
+    ]
     chart("check", "dbtui check vs squawk", "tables", "s", {"dbtui check": curve["check"], "squawk": curve["squawk"]})
-    chart("schema", "Schema view and schema dump vs pg_dump -s", "tables", "s",
-          {"schema view": curve["view"], "schema dump": curve["dump"], "pg_dump -s": curve["pg_dump"]})
+    chart(
+        "schema",
+        "Schema view and schema dump vs pg_dump -s",
+        "tables",
+        "s",
+        {"schema view": curve["view"], "schema dump": curve["dump"], "pg_dump -s": curve["pg_dump"]},
+    )
     return rows
 
 

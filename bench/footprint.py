@@ -41,7 +41,9 @@ def _watchers() -> list[int]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"watch-idle" in (proc / "cmdline").read_bytes().split(b"\0") and mine in (proc / "environ").read_bytes().split(b"\0"):
+            if b"watch-idle" in (proc / "cmdline").read_bytes().split(b"\0") and mine in (
+                proc / "environ"
+            ).read_bytes().split(b"\0"):
                 found.append(int(proc.name))
         except OSError:
             pass
@@ -56,8 +58,10 @@ def _row(label: str, views: list[servers.ServerView]) -> str:
     watching = sum(servers.memory_use(w) or 0 for w in watchers) / 2**20
     dev_disk = sum(v.disk_bytes for v in views if v.kind == "dev") / 2**20
     shm = sum(v.disk_bytes for v in views if v.kind == "scratch") / 2**20
-    return (f"| {label} | {len(pids)} | {processes} + {len(watchers)} | {memory:.0f} MB + {watching:.0f} MB | "
-            f"{dev_disk:.0f} MB | {shm:.0f} MB |")
+    return (
+        f"| {label} | {len(pids)} | {processes} + {len(watchers)} | {memory:.0f} MB + {watching:.0f} MB | "
+        f"{dev_disk:.0f} MB | {shm:.0f} MB |"
+    )
 
 
 def _children(pid: int):
@@ -79,7 +83,9 @@ def main(worktrees: int = 3) -> None:
     try:
         _checkout(work / "main")
         checkouts = [work / "main"]
-        print("| checkouts | servers | processes: postgres + watchers | memory (PSS): postgres + watchers | disk (dev data) | /dev/shm (scratch) |")
+        print(
+            "| checkouts | servers | processes: postgres + watchers | memory (PSS): postgres + watchers | disk (dev data) | /dev/shm (scratch) |"
+        )
         print("|---|---|---|---|---|---|")
         for k in range(worktrees + 1):
             if k:

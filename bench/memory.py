@@ -46,7 +46,9 @@ def _codegen(server: str, tmp: Path) -> list[tuple[float, float]]:
         project = codegen._project(tmp / f"q{queries}", queries // codegen.QUERIES_PER_TABLE)
         testdb.ensure_template(server, project.migrations)
         shutil.rmtree(cache.folder(project), ignore_errors=True)
-        _, rss = measure_process([sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "codegen"], env=env)
+        _, rss = measure_process(
+            [sys.executable, "-m", "dbtui.cli", "--project", str(project.root), "codegen"], env=env
+        )
         points.append((queries, rss))
     return points
 
@@ -74,22 +76,56 @@ def run() -> list[dict[str, Any]]:
     runtime_points = _runtime()
     rows = []
     for n, ours, peer in tui_points:
-        rows.append(row(f"peak memory, TUI open on {n:,} migrations (status filled)", fmt_bytes(ours), fmt_bytes(peer),
-                        ours / peer, "(reported)", True, summary=n == tui_points[-1][0]))
+        rows.append(
+            row(
+                f"peak memory, TUI open on {n:,} migrations (status filled)",
+                fmt_bytes(ours),
+                fmt_bytes(peer),
+                ours / peer,
+                "(reported)",
+                True,
+                summary=n == tui_points[-1][0],
+            )
+        )
     for n, rss in codegen_points:
-        rows.append(row(f"peak memory, dbtui codegen, {n} queries, no cache", fmt_bytes(rss), "-", None, "(reported)",
-                        True, summary=n == codegen_points[-1][0]))
+        rows.append(
+            row(
+                f"peak memory, dbtui codegen, {n} queries, no cache",
+                fmt_bytes(rss),
+                "-",
+                None,
+                "(reported)",
+                True,
+                summary=n == codegen_points[-1][0],
+            )
+        )
     for n, rss in runtime_points:
-        rows.append(row(f"peak memory, runtime: both pools, {n} task{'s' if n > 1 else ''}", fmt_bytes(rss), "-", None,
-                        "(reported)", True, summary=n == runtime_points[-1][0]))
+        rows.append(
+            row(
+                f"peak memory, runtime: both pools, {n} task{'s' if n > 1 else ''}",
+                fmt_bytes(rss),
+                "-",
+                None,
+                "(reported)",
+                True,
+                summary=n == runtime_points[-1][0],
+            )
+        )
     tui_mb = [(n, ours / 1e6) for n, ours, _ in tui_points]
     codegen_mb = [(n, rss / 1e6) for n, rss in codegen_points]
     runtime_mb = [(n, rss / 1e6) for n, rss in runtime_points]
-    rows += [growth_rows("TUI peak memory", "migrations", tui_mb, [(n, p / 1e6) for n, _, p in tui_points]),
-             growth_rows("dbtui codegen peak memory", "queries", codegen_mb),
-             growth_rows("runtime peak memory", "tasks", runtime_mb)]
-    chart("memory_tui", "Peak memory: TUI open", "migrations", "MB",
-          {"dbtui": tui_mb, "one-label app": [(n, p / 1e6) for n, _, p in tui_points]})
+    rows += [
+        growth_rows("TUI peak memory", "migrations", tui_mb, [(n, p / 1e6) for n, _, p in tui_points]),
+        growth_rows("dbtui codegen peak memory", "queries", codegen_mb),
+        growth_rows("runtime peak memory", "tasks", runtime_mb),
+    ]
+    chart(
+        "memory_tui",
+        "Peak memory: TUI open",
+        "migrations",
+        "MB",
+        {"dbtui": tui_mb, "one-label app": [(n, p / 1e6) for n, _, p in tui_points]},
+    )
     chart("memory_codegen", "Peak memory: dbtui codegen (no cache)", "queries", "MB", {"dbtui codegen": codegen_mb})
     chart("memory_runtime", "Peak memory: runtime pools", "concurrent tasks", "MB", {"runtime": runtime_mb})
     return rows

@@ -76,50 +76,129 @@ def run() -> list[dict[str, Any]]:
     psql = server.find_binaries().tool("psql")
     rows: list[dict[str, Any]] = []
     yoyo: float | None
-    curve: dict[str, list[tuple[float, float]]] = {k: [] for k in
-                                                   ("migrate", "floor", "yoyo", "status", "yoyo_list", "rss")}
+    curve: dict[str, list[tuple[float, float]]] = {
+        k: [] for k in ("migrate", "floor", "yoyo", "status", "yoyo_list", "rss")
+    }
     largest = max(sizes("migrations"))
     for count in sizes("migrations"):
         with tempfile.TemporaryDirectory(prefix="dbtui-bench-migrate-") as folder:
             project, tree = _project(Path(folder) / "p", count)
             files = [str(p) for p in sorted(tree.glob("*.sql")) if not p.name.endswith(".rollback.sql")]
             repeat = _repeat(count)
-            ours, rss = _timed_on_fresh(server_url, lambda url, project=project: [
-                str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "migrate"], repeat)
-            floor, _ = _timed_on_fresh(server_url, lambda url, files=files: [
-                psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *(arg for f in files for arg in ("-f", f))], repeat)
-            yoyo = None if count > YOYO_APPLY_MAX else _timed_on_fresh(server_url, lambda url, tree=tree: [
-                str(BIN / "yoyo"), "apply", "--batch", "--no-config-file", "--database", psycopg_dialect_url(url),
-                str(tree)], repeat)[0]
+            ours, rss = _timed_on_fresh(
+                server_url,
+                lambda url, project=project: [
+                    str(BIN / "dbtui"),
+                    "--project",
+                    str(project),
+                    "--database-url",
+                    url,
+                    "migrate",
+                ],
+                repeat,
+            )
+            floor, _ = _timed_on_fresh(
+                server_url,
+                lambda url, files=files: [
+                    psql,
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    url,
+                    *(arg for f in files for arg in ("-f", f)),
+                ],
+                repeat,
+            )
+            yoyo = (
+                None
+                if count > YOYO_APPLY_MAX
+                else _timed_on_fresh(
+                    server_url,
+                    lambda url, tree=tree: [
+                        str(BIN / "yoyo"),
+                        "apply",
+                        "--batch",
+                        "--no-config-file",
+                        "--database",
+                        psycopg_dialect_url(url),
+                        str(tree),
+                    ],
+                    repeat,
+                )[0]
+            )
             url = testdb.create_database(migrations_dir=tree, url=server_url)  # the template is built untimed
             try:
                 status = median_seconds(lambda url=url, tree=tree: read_status(url, tree), repeat=5, warmup=1)
-                status_cli = median_seconds(lambda url=url, project=project: measure_process(
-                    [str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "status", "--json"]),
-                    repeat=repeat + 2)
-                yoyo_list = median_seconds(lambda url=url, tree=tree: measure_process(
-                    [str(BIN / "yoyo"), "list", "--no-config-file", "--database", psycopg_dialect_url(url),
-                     str(tree)]), repeat=repeat + 2)
+                status_cli = median_seconds(
+                    lambda url=url, project=project: measure_process(
+                        [str(BIN / "dbtui"), "--project", str(project), "--database-url", url, "status", "--json"]
+                    ),
+                    repeat=repeat + 2,
+                )
+                yoyo_list = median_seconds(
+                    lambda url=url, tree=tree: measure_process(
+                        [
+                            str(BIN / "yoyo"),
+                            "list",
+                            "--no-config-file",
+                            "--database",
+                            psycopg_dialect_url(url),
+                            str(tree),
+                        ]
+                    ),
+                    repeat=repeat + 2,
+                )
             finally:
                 testdb.drop_database(url)
         n = count + 1
         goal_here = count == largest and full_sizes()
-        for key, value in (("migrate", ours), ("floor", floor), ("yoyo", yoyo), ("status", status_cli),
-                           ("yoyo_list", yoyo_list), ("rss", rss / 1e6)):
+        for key, value in (
+            ("migrate", ours),
+            ("floor", floor),
+            ("yoyo", yoyo),
+            ("status", status_cli),
+            ("yoyo_list", yoyo_list),
+            ("rss", rss / 1e6),
+        ):
             if value is not None:
                 curve[key].append((n, value))
         rows += [
-            row(f"apply {n:,} migrations: dbtui migrate vs psql -f, one session (floor)", fmt_seconds(ours),
-                fmt_seconds(floor), ours / floor, f"≤ {MIGRATE_GOAL}x" if goal_here else "(reported)",
-                ours <= MIGRATE_GOAL * floor or not goal_here, summary=count == largest),
-            row(f"apply {n:,} migrations: dbtui migrate vs yoyo apply", fmt_seconds(ours),
-                fmt_seconds(yoyo) if yoyo else f"not run above {YOYO_APPLY_MAX}", ours / yoyo if yoyo else None,
-                "≤ 1x" if yoyo else "-", ours <= yoyo if yoyo else True),
-            row(f"status of {n:,} migrations: dbtui status --json vs yoyo list", fmt_seconds(status_cli),
-                fmt_seconds(yoyo_list), status_cli / yoyo_list, f"≤ {STATUS_GOAL}x" if goal_here else "(reported)",
-                status_cli <= STATUS_GOAL * yoyo_list or not goal_here, summary=count == largest),
-            row(f"status of {n:,} migrations: read_status() in process", fmt_seconds(status), "-", None, "(reported)",
-                True),
+            row(
+                f"apply {n:,} migrations: dbtui migrate vs psql -f, one session (floor)",
+                fmt_seconds(ours),
+                fmt_seconds(floor),
+                ours / floor,
+                f"≤ {MIGRATE_GOAL}x" if goal_here else "(reported)",
+                ours <= MIGRATE_GOAL * floor or not goal_here,
+                summary=count == largest,
+            ),
+            row(
+                f"apply {n:,} migrations: dbtui migrate vs yoyo apply",
+                fmt_seconds(ours),
+                fmt_seconds(yoyo) if yoyo else f"not run above {YOYO_APPLY_MAX}",
+                ours / yoyo if yoyo else None,
+                "≤ 1x" if yoyo else "-",
+                ours <= yoyo if yoyo else True,
+            ),
+            row(
+                f"status of {n:,} migrations: dbtui status --json vs yoyo list",
+                fmt_seconds(status_cli),
+                fmt_seconds(yoyo_list),
+                status_cli / yoyo_list,
+                f"≤ {STATUS_GOAL}x" if goal_here else "(reported)",
+                status_cli <= STATUS_GOAL * yoyo_list or not goal_here,
+                summary=count == largest,
+            ),
+            row(
+                f"status of {n:,} migrations: read_status() in process",
+                fmt_seconds(status),
+                "-",
+                None,
+                "(reported)",
+                True,
+            ),
             row(f"peak memory of dbtui migrate, {n:,} migrations", fmt_bytes(rss), "-", None, "(reported)", True),
         ]
     rows += [
@@ -127,10 +206,20 @@ def run() -> list[dict[str, Any]]:
         growth_rows("dbtui status --json", "migrations", curve["status"], curve["yoyo_list"]),
         growth_rows("peak memory of dbtui migrate", "migrations", curve["rss"]),
     ]
-    chart("migrate", "Apply migrations (new process, empty database)", "migrations", "s",
-          {"dbtui migrate": curve["migrate"], "psql -f (floor)": curve["floor"], "yoyo apply": curve["yoyo"]})
-    chart("status", "Migration status (new process)", "migrations", "s",
-          {"dbtui status --json": curve["status"], "yoyo list": curve["yoyo_list"]})
+    chart(
+        "migrate",
+        "Apply migrations (new process, empty database)",
+        "migrations",
+        "s",
+        {"dbtui migrate": curve["migrate"], "psql -f (floor)": curve["floor"], "yoyo apply": curve["yoyo"]},
+    )
+    chart(
+        "status",
+        "Migration status (new process)",
+        "migrations",
+        "s",
+        {"dbtui status --json": curve["status"], "yoyo list": curve["yoyo_list"]},
+    )
     return rows
 
 

@@ -44,18 +44,25 @@ CASES = {
     "index_concurrently": (NON_TRANSACTIONAL, "CREATE INDEX CONCURRENTLY ON {t} (a);\n"),
     "index_concurrently_in_transaction": (GUARD, "CREATE INDEX CONCURRENTLY ON {t} (a);\n"),
     "index_on_new_table": (GUARD, "CREATE TABLE {t}_new (id BIGINT, a BIGINT);\nCREATE INDEX ON {t}_new (a);\n"),
-    "new_table_then_not_null": (GUARD, "CREATE TABLE {t}_new (id BIGINT, a BIGINT);\n"
-                                       "ALTER TABLE {t}_new ADD COLUMN b TEXT NOT NULL;\n"
-                                       "ALTER TABLE {t}_new ALTER COLUMN a SET NOT NULL;\n"),
+    "new_table_then_not_null": (
+        GUARD,
+        "CREATE TABLE {t}_new (id BIGINT, a BIGINT);\n"
+        "ALTER TABLE {t}_new ADD COLUMN b TEXT NOT NULL;\n"
+        "ALTER TABLE {t}_new ALTER COLUMN a SET NOT NULL;\n",
+    ),
     "drop_index": (GUARD, "DROP INDEX {t}_b_idx;\n"),
     "drop_index_concurrently": (NON_TRANSACTIONAL, "DROP INDEX CONCURRENTLY {t}_b_idx;\n"),
     "check": (GUARD, "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a > 0);\n"),
     "check_not_valid": (GUARD, "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a > 0) NOT VALID;\n"),
-    "check_not_valid_then_validate": (GUARD, "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a > 0) NOT VALID;\n"
-                                             "ALTER TABLE {t} VALIDATE CONSTRAINT {t}_ck;\n"),
+    "check_not_valid_then_validate": (
+        GUARD,
+        "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a > 0) NOT VALID;\nALTER TABLE {t} VALIDATE CONSTRAINT {t}_ck;\n",
+    ),
     "foreign_key": (GUARD, "ALTER TABLE {t} ADD CONSTRAINT {t}_fk FOREIGN KEY (r) REFERENCES parent (id);\n"),
-    "foreign_key_not_valid": (GUARD, "ALTER TABLE {t} ADD CONSTRAINT {t}_fk FOREIGN KEY (r) REFERENCES parent (id) "
-                                     "NOT VALID;\n"),
+    "foreign_key_not_valid": (
+        GUARD,
+        "ALTER TABLE {t} ADD CONSTRAINT {t}_fk FOREIGN KEY (r) REFERENCES parent (id) NOT VALID;\n",
+    ),
     "type_int_to_bigint": (GUARD, "ALTER TABLE {t} ALTER COLUMN a TYPE BIGINT;\n"),
     "type_varchar_to_text": (GUARD, "ALTER TABLE {t} ALTER COLUMN v TYPE TEXT;\n"),
     "default_volatile": (GUARD, "ALTER TABLE {t} ADD COLUMN seen TIMESTAMPTZ DEFAULT clock_timestamp();\n"),
@@ -78,35 +85,63 @@ CASES = {
 
 # (case, rule, who reported it) -> who is right and why. Checked against PostgreSQL 18 (and the docs' lock table).
 DIFFERENCES = {
-    ("set_not_null_after_validated_check", "adding-not-nullable-field", "squawk"):
-        "dbtui: a validated CHECK (b IS NOT NULL) from an earlier migration lets PostgreSQL 12+ skip the scan; "
-        "squawk only sees CHECKs in the same file",
-    ("new_table_then_not_null", "adding-required-field", "squawk"):
-        "dbtui: the table was created earlier in the same migration, so it is empty and nobody else sees it yet",
-    ("new_table_then_not_null", "adding-not-nullable-field", "squawk"):
-        "dbtui: same, an empty table created in this migration",
-    ("foreign_key", "constraint-missing-not-valid", "squawk"):
-        "both flag the statement; dbtui reports it once, as adding-foreign-key-constraint (its fix is NOT VALID)",
-    ("unique", "constraint-missing-not-valid", "squawk"):
-        "dbtui: UNIQUE cannot be NOT VALID (PostgreSQL: only CHECK and FOREIGN KEY can), so that advice cannot be "
-        "followed; the real fix is disallowed-unique-constraint's (index built CONCURRENTLY, then USING INDEX)",
-    ("primary_key", "constraint-missing-not-valid", "squawk"):
-        "dbtui: PRIMARY KEY cannot be NOT VALID either; adding-serial-primary-key-field says what to do",
-    ("type_varchar_to_text", "changing-column-type", "squawk"):
-        "dbtui: varchar → text is binary-coercible; measured: no rewrite (same relfilenode), only a brief lock",
-    ("default_immutable_function", "adding-field-with-default", "squawk"):
-        "dbtui: the function is IMMUTABLE, so the default is evaluated once; measured: no rewrite. squawk cannot see "
-        "the function's volatility",
+    (
+        "set_not_null_after_validated_check",
+        "adding-not-nullable-field",
+        "squawk",
+    ): "dbtui: a validated CHECK (b IS NOT NULL) from an earlier migration lets PostgreSQL 12+ skip the scan; "
+    "squawk only sees CHECKs in the same file",
+    (
+        "new_table_then_not_null",
+        "adding-required-field",
+        "squawk",
+    ): "dbtui: the table was created earlier in the same migration, so it is empty and nobody else sees it yet",
+    (
+        "new_table_then_not_null",
+        "adding-not-nullable-field",
+        "squawk",
+    ): "dbtui: same, an empty table created in this migration",
+    (
+        "foreign_key",
+        "constraint-missing-not-valid",
+        "squawk",
+    ): "both flag the statement; dbtui reports it once, as adding-foreign-key-constraint (its fix is NOT VALID)",
+    (
+        "unique",
+        "constraint-missing-not-valid",
+        "squawk",
+    ): "dbtui: UNIQUE cannot be NOT VALID (PostgreSQL: only CHECK and FOREIGN KEY can), so that advice cannot be "
+    "followed; the real fix is disallowed-unique-constraint's (index built CONCURRENTLY, then USING INDEX)",
+    (
+        "primary_key",
+        "constraint-missing-not-valid",
+        "squawk",
+    ): "dbtui: PRIMARY KEY cannot be NOT VALID either; adding-serial-primary-key-field says what to do",
+    (
+        "type_varchar_to_text",
+        "changing-column-type",
+        "squawk",
+    ): "dbtui: varchar → text is binary-coercible; measured: no rewrite (same relfilenode), only a brief lock",
+    (
+        "default_immutable_function",
+        "adding-field-with-default",
+        "squawk",
+    ): "dbtui: the function is IMMUTABLE, so the default is evaluated once; measured: no rewrite. squawk cannot see "
+    "the function's volatility",
 }
 
 
 def _base(tables: list[str]) -> str:
-    text = ["CREATE TABLE parent (id BIGINT PRIMARY KEY);\n",
-            "CREATE FUNCTION fixed_label() RETURNS TEXT LANGUAGE sql IMMUTABLE RETURN 'x';\n"]
+    text = [
+        "CREATE TABLE parent (id BIGINT PRIMARY KEY);\n",
+        "CREATE FUNCTION fixed_label() RETURNS TEXT LANGUAGE sql IMMUTABLE RETURN 'x';\n",
+    ]
     for t in tables:
-        text.append(f"CREATE TABLE {t} (id BIGINT, a INTEGER, b TEXT, v VARCHAR(10), r BIGINT);\n"
-                    f"CREATE INDEX {t}_b_idx ON {t} (b);\nCREATE UNIQUE INDEX {t}_a_key ON {t} (a);\n"
-                    f"ALTER TABLE {t} ADD CONSTRAINT {t}_b_nn CHECK (b IS NOT NULL);\n")
+        text.append(
+            f"CREATE TABLE {t} (id BIGINT, a INTEGER, b TEXT, v VARCHAR(10), r BIGINT);\n"
+            f"CREATE INDEX {t}_b_idx ON {t} (b);\nCREATE UNIQUE INDEX {t}_a_key ON {t} (a);\n"
+            f"ALTER TABLE {t} ADD CONSTRAINT {t}_b_nn CHECK (b IS NOT NULL);\n"
+        )
     return "".join(text)
 
 
@@ -132,7 +167,7 @@ def write_project(root: Path) -> tuple[Project, Path, dict[str, str]]:
 def statement_index(text: str, line: int) -> int:
     """Which statement of ``text`` holds 1-based ``line`` (comments before a statement belong to it)."""
     ends = [s.stop for s in parser.split(text, with_parser=True, only_slices=True)]
-    offset = sum(len(piece) for piece in text.splitlines(keepends=True)[:line - 1])
+    offset = sum(len(piece) for piece in text.splitlines(keepends=True)[: line - 1])
     return next((i for i, end in enumerate(ends) if offset < end), len(ends) - 1)
 
 
@@ -150,8 +185,9 @@ def squawk_findings(squawk: str, files: list[Path], transactional: dict[Path, bo
 def run_squawk(squawk: str, files: list[Path], transactional: dict[Path, bool], *, per_file: bool) -> None:
     if per_file:
         for f in files:
-            subprocess.run([squawk, *(["--assume-in-transaction"] if transactional[f] else []), str(f)],
-                           capture_output=True)
+            subprocess.run(
+                [squawk, *(["--assume-in-transaction"] if transactional[f] else []), str(f)], capture_output=True
+            )
     else:
         squawk_findings(squawk, files, transactional)
 
@@ -189,16 +225,39 @@ def run() -> list[dict]:
     shared = {r.squawk for r in OPERATION_RULES.values() if r.squawk}
     unexplained = [d for d in differences if d[3] is None]
     rows = [
-        row(f"re-check {n} unchanged pending migrations: time per migration", fmt_seconds(ours / n),
-            f"{fmt_seconds(peer_batch / n)} (squawk, all files in one run)", ours / peer_batch,
-            "≤ 1.0× squawk", ours <= peer_batch, summary=True),
-        row("  cold (no cache: every statement replayed)", fmt_seconds(cold_s / n),
-            f"{fmt_seconds(peer_batch / n)} (squawk, all files in one run)", cold_s / peer_batch,
-            "≤ 1.0× squawk", cold_s <= peer_batch),
-        row("  cold, against squawk run once per file", fmt_seconds(cold_s / n),
-            f"{fmt_seconds(peer_file / n)} (squawk per file)", cold_s / peer_file, "≤ 1.0× squawk", cold_s <= peer_file),
-        row(f"agreement with squawk on the {len(shared)} shared rules, per statement", agreement, "-", None,
-            "every difference explained", not unexplained),
+        row(
+            f"re-check {n} unchanged pending migrations: time per migration",
+            fmt_seconds(ours / n),
+            f"{fmt_seconds(peer_batch / n)} (squawk, all files in one run)",
+            ours / peer_batch,
+            "≤ 1.0× squawk",
+            ours <= peer_batch,
+            summary=True,
+        ),
+        row(
+            "  cold (no cache: every statement replayed)",
+            fmt_seconds(cold_s / n),
+            f"{fmt_seconds(peer_batch / n)} (squawk, all files in one run)",
+            cold_s / peer_batch,
+            "≤ 1.0× squawk",
+            cold_s <= peer_batch,
+        ),
+        row(
+            "  cold, against squawk run once per file",
+            fmt_seconds(cold_s / n),
+            f"{fmt_seconds(peer_file / n)} (squawk per file)",
+            cold_s / peer_file,
+            "≤ 1.0× squawk",
+            cold_s <= peer_file,
+        ),
+        row(
+            f"agreement with squawk on the {len(shared)} shared rules, per statement",
+            agreement,
+            "-",
+            None,
+            "every difference explained",
+            not unexplained,
+        ),
     ]
     print("differences (case, rule, reported by: count — who is right):")
     for case, rule, who, why, count in differences:
@@ -211,8 +270,11 @@ def compare(ours, theirs: list[dict], tree, cases: dict[str, str]) -> tuple[str,
     shared = {r.squawk for r in OPERATION_RULES.values() if r.squawk}
     by_path = {str(tree[i].path): i for i in cases}
     texts = {i: tree[i].sql for i in cases}
-    mine = {(Path(f.migration).stem, statement_index(texts[Path(f.migration).stem], f.line), f.rule)
-            for f in ours if f.rule in shared and Path(f.migration).stem in cases}
+    mine = {
+        (Path(f.migration).stem, statement_index(texts[Path(f.migration).stem], f.line), f.rule)
+        for f in ours
+        if f.rule in shared and Path(f.migration).stem in cases
+    }
     other = set()
     for v in theirs:
         migration_id = by_path.get(v["file"])
@@ -222,11 +284,15 @@ def compare(ours, theirs: list[dict], tree, cases: dict[str, str]) -> tuple[str,
     counts: Counter = Counter()
     for migration_id, _, rule in mine ^ other:
         counts[(cases[migration_id], rule, "dbtui" if (migration_id, _, rule) in mine else "squawk")] += 1
-    differences = [(case, rule, who, DIFFERENCES.get((case, rule, who)), count)
-                   for (case, rule, who), count in sorted(counts.items())]
+    differences = [
+        (case, rule, who, DIFFERENCES.get((case, rule, who)), count)
+        for (case, rule, who), count in sorted(counts.items())
+    ]
     differing = len({(m, s) for m, s, _ in mine ^ other})
-    summary = (f"{statements - differing} of {statements} statements agree; both flag {len(mine & other)}, "
-               f"only dbtui {len(mine - other)}, only squawk {len(other - mine)}")
+    summary = (
+        f"{statements - differing} of {statements} statements agree; both flag {len(mine & other)}, "
+        f"only dbtui {len(mine - other)}, only squawk {len(other - mine)}"
+    )
     return summary, differences
 
 

@@ -23,6 +23,7 @@ TRANSACTIONS = 3_000
 
 async def _prepares_cost(url: str, org: str, tasks: int, total: int, rounds: int) -> tuple[list[float], list[float]]:
     """Directly to the server: ours with server-side prepares off (``DATABASE_POOLER=transaction``) and on."""
+
     async def one() -> None:
         async with xact_admin() as q:
             assert await q.orm.organization_get(id=org) is not None
@@ -52,16 +53,29 @@ def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
             for kind, (ours, peer) in measured.items():
                 ratios = [o / p for o, p in zip(ours, peer, strict=True)]
                 ratio = statistics.median(ours) / statistics.median(peer)
-                rows.append(row(f"{total:,} xact_{kind} + :one query via PgBouncer, {tasks} task{'s' if tasks > 1 else ''}",
-                                f"{statistics.median(ours):,.0f} tx/s (ratio {min(ratios):.2f}–{max(ratios):.2f})",
-                                f"{statistics.median(peer):,.0f} tx/s (raw psycopg pool, same PgBouncer)", ratio,
-                                ">= 0.8x throughput", ratio >= 0.8, summary=True))
+                rows.append(
+                    row(
+                        f"{total:,} xact_{kind} + :one query via PgBouncer, {tasks} task{'s' if tasks > 1 else ''}",
+                        f"{statistics.median(ours):,.0f} tx/s (ratio {min(ratios):.2f}–{max(ratios):.2f})",
+                        f"{statistics.median(peer):,.0f} tx/s (raw psycopg pool, same PgBouncer)",
+                        ratio,
+                        ">= 0.8x throughput",
+                        ratio >= 0.8,
+                        summary=True,
+                    )
+                )
         off, on = asyncio.run(_prepares_cost(url, org, 8, total, rounds))
         ratio = statistics.median(off) / statistics.median(on)
-        rows.append(row(f"{total:,} xact_admin + :one query, direct, 8 tasks: prepares off (pooler mode) vs on",
-                        f"{statistics.median(off):,.0f} tx/s (range {min(off):,.0f}–{max(off):,.0f})",
-                        f"{statistics.median(on):,.0f} tx/s (range {min(on):,.0f}–{max(on):,.0f})", ratio,
-                        "measured, no goal", True))
+        rows.append(
+            row(
+                f"{total:,} xact_admin + :one query, direct, 8 tasks: prepares off (pooler mode) vs on",
+                f"{statistics.median(off):,.0f} tx/s (range {min(off):,.0f}–{max(off):,.0f})",
+                f"{statistics.median(on):,.0f} tx/s (range {min(on):,.0f}–{max(on):,.0f})",
+                ratio,
+                "measured, no goal",
+                True,
+            )
+        )
         return rows
     finally:
         conn.configure(None)

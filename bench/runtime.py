@@ -63,8 +63,9 @@ async def _drive(one_transaction, tasks: int, total: int) -> float:
     return per_task * tasks / (time.perf_counter() - start)
 
 
-async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds: int,
-                   raw_kwargs: dict[str, Any] | None = None) -> dict[str, tuple[list[float], list[float]]]:
+async def _measure(
+    url: str, org: str, user: str, tasks: int, total: int, rounds: int, raw_kwargs: dict[str, Any] | None = None
+) -> dict[str, tuple[list[float], list[float]]]:
     """Per kind (customer, admin): ours and raw psycopg's throughput in each round. ``raw_kwargs`` go to the raw
     side's connections (``prepare_threshold=None`` behind a transaction-mode pooler, as the runtime does there)."""
     conn.configure(url)
@@ -79,8 +80,9 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
             assert await q.orm.organization_get(id=org) is not None
 
     limit = conn.POOL_SIZE + conn.MAX_OVERFLOW  # ours may open this many too
-    customer_pool = AsyncConnectionPool(conn.customer_url(), min_size=conn.POOL_SIZE, max_size=limit, open=False,
-                                        kwargs=raw_kwargs)
+    customer_pool = AsyncConnectionPool(
+        conn.customer_url(), min_size=conn.POOL_SIZE, max_size=limit, open=False, kwargs=raw_kwargs
+    )
     admin_pool = AsyncConnectionPool(url, min_size=conn.POOL_SIZE, max_size=limit, open=False, kwargs=raw_kwargs)
     await customer_pool.open(wait=True)
     await admin_pool.open(wait=True)
@@ -100,7 +102,12 @@ async def _measure(url: str, org: str, user: str, tasks: int, total: int, rounds
             assert await cur.fetchone() is not None
 
     results: dict[str, list[float]] = {k: [] for k in ("ours_customer", "raw_customer", "ours_admin", "raw_admin")}
-    pairs = {"ours_customer": ours_customer, "raw_customer": raw_customer, "ours_admin": ours_admin, "raw_admin": raw_admin}
+    pairs = {
+        "ours_customer": ours_customer,
+        "raw_customer": raw_customer,
+        "ours_admin": ours_admin,
+        "raw_admin": raw_admin,
+    }
     for fn in pairs.values():  # warm pools and prepared statements
         await _drive(fn, tasks, tasks * 50)
     for _ in range(rounds):  # interleaved, so drift hits both sides alike
@@ -122,8 +129,13 @@ def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
     project = Project.load(REPO)
     url = testdb.create_database(project=project)
     rows: list[dict[str, Any]] = []
-    curve: dict[str, list[tuple[float, float]]] = {"customer": [], "raw_customer": [], "admin": [], "raw_admin": [],
-                                                   "rss": []}
+    curve: dict[str, list[tuple[float, float]]] = {
+        "customer": [],
+        "raw_customer": [],
+        "admin": [],
+        "raw_admin": [],
+        "rss": [],
+    }
     try:
         org, user = _fixture(url)
         for tasks in TASKS:
@@ -135,19 +147,44 @@ def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
                 ratio = ours / peer
                 curve[kind].append((tasks, ours))
                 curve[f"raw_{kind}"].append((tasks, peer))
-                rows.append(row(f"{total:,} xact_{kind} + :one query, {tasks} task{'s' if tasks > 1 else ''}",
-                                f"{ours:,.0f} tx/s (round ratios {min(ratios):.2f}–{max(ratios):.2f})",
-                                f"{peer:,.0f} tx/s (raw psycopg pool)", ratio,
-                                f"≥ {GOAL}x throughput", ratio >= GOAL, summary=True))
+                rows.append(
+                    row(
+                        f"{total:,} xact_{kind} + :one query, {tasks} task{'s' if tasks > 1 else ''}",
+                        f"{ours:,.0f} tx/s (round ratios {min(ratios):.2f}–{max(ratios):.2f})",
+                        f"{peer:,.0f} tx/s (raw psycopg pool)",
+                        ratio,
+                        f"≥ {GOAL}x throughput",
+                        ratio >= GOAL,
+                        summary=True,
+                    )
+                )
             curve["rss"].append((tasks, rss / 1e6))
-            rows.append(row(f"peak memory, both pools and {tasks} task{'s' if tasks > 1 else ''}", fmt_bytes(rss),
-                            "-", None, "(reported)", True, summary=tasks == TASKS[-1]))
+            rows.append(
+                row(
+                    f"peak memory, both pools and {tasks} task{'s' if tasks > 1 else ''}",
+                    fmt_bytes(rss),
+                    "-",
+                    None,
+                    "(reported)",
+                    True,
+                    summary=tasks == TASKS[-1],
+                )
+            )
     finally:
         testdb.drop_database(url)
     rows.append(growth_rows("peak memory of the runtime", "tasks", curve["rss"]))
-    chart("runtime", "Transactions per second (higher is better)", "concurrent tasks", "tx/s",
-          {"xact_customer": curve["customer"], "raw psycopg (customer)": curve["raw_customer"],
-           "xact_admin": curve["admin"], "raw psycopg (admin)": curve["raw_admin"]})
+    chart(
+        "runtime",
+        "Transactions per second (higher is better)",
+        "concurrent tasks",
+        "tx/s",
+        {
+            "xact_customer": curve["customer"],
+            "raw psycopg (customer)": curve["raw_customer"],
+            "xact_admin": curve["admin"],
+            "raw psycopg (admin)": curve["raw_admin"],
+        },
+    )
     return rows
 
 

@@ -40,8 +40,9 @@ def _spares_ready(server_url: str, template: str) -> None:
     testdb.wait_for_spares()
     with psycopg.connect(server_url) as conn:
         for _ in range(400):
-            count = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
-                                 (testdb._spare_prefix(template) + "%",)).fetchone()[0]
+            count = conn.execute(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (testdb._spare_prefix(template) + "%",)
+            ).fetchone()[0]
             if count >= testdb.SPARES:
                 return
             time.sleep(0.05)
@@ -73,8 +74,11 @@ def _time_bare(server_url: str, tree: Path, repeat: int) -> list[float]:
         for _ in range(repeat):
             name = f"{testdb.CLONE_PREFIX}0_bare_{secrets.token_hex(3)}"
             start = time.perf_counter()
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(template)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
             samples.append(time.perf_counter() - start)
             conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
     return samples
@@ -99,20 +103,48 @@ def run(repeat: int = REPEAT) -> list[dict[str, Any]]:
             for key, value in (("clone", clone), ("bare", bare), ("spare", spare)):
                 curve[key].append((n, value))
             rows += [
-                row(f"create_database(), {n:,} migrations, cold clone vs bare CREATE DATABASE … FILE_COPY",
-                    fmt_seconds(clone), fmt_seconds(bare), clone / bare, f"≤ {CLONE_GOAL}x", clone <= CLONE_GOAL * bare,
-                    summary=count == counts[-1]),
-                row(f"create_database(), {n:,} migrations, spare ready", fmt_seconds(spare), fmt_seconds(bare),
-                    spare / bare, f"≤ {SPARE_GOAL * 1e3:.0f} ms", spare <= SPARE_GOAL, summary=count == counts[-1]),
+                row(
+                    f"create_database(), {n:,} migrations, cold clone vs bare CREATE DATABASE … FILE_COPY",
+                    fmt_seconds(clone),
+                    fmt_seconds(bare),
+                    clone / bare,
+                    f"≤ {CLONE_GOAL}x",
+                    clone <= CLONE_GOAL * bare,
+                    summary=count == counts[-1],
+                ),
+                row(
+                    f"create_database(), {n:,} migrations, spare ready",
+                    fmt_seconds(spare),
+                    fmt_seconds(bare),
+                    spare / bare,
+                    f"≤ {SPARE_GOAL * 1e3:.0f} ms",
+                    spare <= SPARE_GOAL,
+                    summary=count == counts[-1],
+                ),
             ]
             if count == counts[0]:
                 peer = median_seconds(lambda tree=tree: _yoyo_build(server_url, tree), repeat=1, warmup=0)
-                rows.append(row(f"create_database(), {n:,} migrations, spare ready vs building it with yoyo",
-                                fmt_seconds(spare), fmt_seconds(peer), spare / peer, "(reported)", True))
-    rows += [growth_rows("create_database() cold clone", "migrations", curve["clone"], curve["bare"]),
-             growth_rows("create_database() spare ready", "migrations", curve["spare"])]
-    chart("testdb", "Fresh migrated test database", "migrations", "s",
-          {"cold clone": curve["clone"], "bare FILE_COPY": curve["bare"], "spare ready": curve["spare"]})
+                rows.append(
+                    row(
+                        f"create_database(), {n:,} migrations, spare ready vs building it with yoyo",
+                        fmt_seconds(spare),
+                        fmt_seconds(peer),
+                        spare / peer,
+                        "(reported)",
+                        True,
+                    )
+                )
+    rows += [
+        growth_rows("create_database() cold clone", "migrations", curve["clone"], curve["bare"]),
+        growth_rows("create_database() spare ready", "migrations", curve["spare"]),
+    ]
+    chart(
+        "testdb",
+        "Fresh migrated test database",
+        "migrations",
+        "s",
+        {"cold clone": curve["clone"], "bare FILE_COPY": curve["bare"], "spare ready": curve["spare"]},
+    )
     return rows
 
 

@@ -130,25 +130,60 @@ def run() -> list[dict]:
                 testdb.drop_database(url)
             n = count + 1
             frame_s, status_s, peer_s = (statistics.median(v) for v in (ours, status, peer))
-            for key, value in (("frame", frame_s), ("status", status_s), ("peer", peer_s), ("rss", max(rss) / 1e6),
-                               ("peer_rss", max(peer_rss) / 1e6)):
+            for key, value in (
+                ("frame", frame_s),
+                ("status", status_s),
+                ("peer", peer_s),
+                ("rss", max(rss) / 1e6),
+                ("peer_rss", max(peer_rss) / 1e6),
+            ):
                 curve[key].append((n, value))
             rows += [
-                row(f"first full frame, {n:,} migrations", fmt_seconds(frame_s), fmt_seconds(peer_s), frame_s / peer_s,
-                    f"≤ +{FRAME_GOAL} s over peer", frame_s - peer_s <= FRAME_GOAL),
-                row(f"status filled from the database, {n:,} migrations", fmt_seconds(status_s), fmt_seconds(peer_s),
-                    status_s / peer_s, f"≤ +{STATUS_GOAL} s over peer", status_s - peer_s <= STATUS_GOAL,
-                    summary=count == max(sizes("migrations"))),
-                row(f"peak memory, TUI open on {n:,} migrations", fmt_bytes(max(rss)), fmt_bytes(max(peer_rss)),
-                    max(rss) / max(peer_rss), "(reported)", True, summary=count == max(sizes("migrations"))),
+                row(
+                    f"first full frame, {n:,} migrations",
+                    fmt_seconds(frame_s),
+                    fmt_seconds(peer_s),
+                    frame_s / peer_s,
+                    f"≤ +{FRAME_GOAL} s over peer",
+                    frame_s - peer_s <= FRAME_GOAL,
+                ),
+                row(
+                    f"status filled from the database, {n:,} migrations",
+                    fmt_seconds(status_s),
+                    fmt_seconds(peer_s),
+                    status_s / peer_s,
+                    f"≤ +{STATUS_GOAL} s over peer",
+                    status_s - peer_s <= STATUS_GOAL,
+                    summary=count == max(sizes("migrations")),
+                ),
+                row(
+                    f"peak memory, TUI open on {n:,} migrations",
+                    fmt_bytes(max(rss)),
+                    fmt_bytes(max(peer_rss)),
+                    max(rss) / max(peer_rss),
+                    "(reported)",
+                    True,
+                    summary=count == max(sizes("migrations")),
+                ),
             ]
-    rows += [growth_rows("TUI status filled", "migrations", curve["status"], curve["peer"]),
-             growth_rows("TUI peak memory", "migrations", curve["rss"])]
-    chart("tui", "TUI: first frame and status filled (new process)", "migrations", "s",
-          {"dbtui status filled": curve["status"], "dbtui first frame": curve["frame"],
-           "one-label app": curve["peer"]})
-    chart("tui_memory", "TUI peak memory (RSS)", "migrations", "MB",
-          {"dbtui": curve["rss"], "one-label app": curve["peer_rss"]})
+    rows += [
+        growth_rows("TUI status filled", "migrations", curve["status"], curve["peer"]),
+        growth_rows("TUI peak memory", "migrations", curve["rss"]),
+    ]
+    chart(
+        "tui",
+        "TUI: first frame and status filled (new process)",
+        "migrations",
+        "s",
+        {"dbtui status filled": curve["status"], "dbtui first frame": curve["frame"], "one-label app": curve["peer"]},
+    )
+    chart(
+        "tui_memory",
+        "TUI peak memory (RSS)",
+        "migrations",
+        "MB",
+        {"dbtui": curve["rss"], "one-label app": curve["peer_rss"]},
+    )
     return rows
 
 

@@ -18,5 +18,10 @@ def run_app_tests(project: Project, source: str, *options: str) -> subprocess.Co
         + '\n[tool.pytest.ini_options]\nasyncio_mode = "auto"\nasyncio_default_fixture_loop_scope = "session"\n'
         'asyncio_default_test_loop_scope = "session"\n'
     )
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, "test_app.py"],
-                          cwd=root, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, "test_app.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

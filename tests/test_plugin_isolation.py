@@ -7,7 +7,7 @@ from app_runner import run_app_tests
 
 from database.config import Project
 
-APP_TESTS = '''
+APP_TESTS = """
 from urllib.parse import urlsplit
 
 import pytest
@@ -50,7 +50,7 @@ async def test_3_later_tests_see_the_shared_write_only(database_url):
         fresh = urlsplit(f.read()).path[1:]
     async with xact.xact_admin() as q:  # the test's own database was dropped after it
         assert (await q.conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :d"), {"d": fresh})).scalar_one() == 0
-'''
+"""
 
 
 def test_fresh_database_isolates_admin_writes(project_copy: Project) -> None:

@@ -7,7 +7,7 @@ from app_runner import run_app_tests
 
 from database.config import Project
 
-APP_TESTS = '''
+APP_TESTS = """
 import pytest
 from database import xact
 
@@ -18,7 +18,7 @@ async def test_sees_only_its_organization(n, database_url, organization):
     assert [o.id for o in orgs] == [organization.id]
     with open("urls.txt", "a") as f:
         f.write(database_url + "\\n")
-'''
+"""
 
 
 def test_plugin_under_xdist(project_copy: Project) -> None:

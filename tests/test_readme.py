@@ -26,6 +26,11 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def test_justfile_recipes_call_dbtui():
     justfile = (REPO / "justfile").read_text()
-    for recipe, command in [("migrate", "dbtui migrate"), ("new-migration NAME", "dbtui new-migration"),
-                            ("codegen-db", "dbtui codegen"), ("check", "dbtui check"), ("test", "pytest")]:
+    for recipe, command in [
+        ("migrate", "dbtui migrate"),
+        ("new-migration NAME", "dbtui new-migration"),
+        ("codegen-db", "dbtui codegen"),
+        ("check", "dbtui check"),
+        ("test", "pytest"),
+    ]:
         assert re.search(rf"^{re.escape(recipe)}:\n    {re.escape(command)}", justfile, re.M), recipe

@@ -77,13 +77,20 @@ class Project:
                 raise ConfigError(f"[tool.dbtui] {key} must be a string", path=pyproject)
         idle = settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
         if isinstance(idle, bool) or not isinstance(idle, int) or idle < 0:
-            raise ConfigError("[tool.dbtui] idle_timeout must be a whole number of seconds, 0 to never stop", path=pyproject)
+            raise ConfigError(
+                "[tool.dbtui] idle_timeout must be a whole number of seconds, 0 to never stop", path=pyproject
+            )
         pooler = settings.get("pooler") or None
         if pooler is not None:
             check_pooler(pooler, f"[tool.dbtui] pooler in {pyproject}")
-        return cls(root=root, database_url=settings.get("database_url") or None,
-                   direct_database_url=settings.get("direct_database_url") or None, pooler=pooler,
-                   idle_timeout=idle, **paths)
+        return cls(
+            root=root,
+            database_url=settings.get("database_url") or None,
+            direct_database_url=settings.get("direct_database_url") or None,
+            pooler=pooler,
+            idle_timeout=idle,
+            **paths,
+        )
 
 
 def find_project(start: Path | str | None = None) -> Project:
@@ -95,7 +102,9 @@ def find_project(start: Path | str | None = None) -> Project:
     here = Path(start or os.getcwd()).resolve()
     candidates = [d for d in (here, *here.parents) if (d / "pyproject.toml").is_file()]
     if not candidates:
-        raise ConfigError(f"no pyproject.toml found in {here} or any parent; run inside a project or pass --project DIR")
+        raise ConfigError(
+            f"no pyproject.toml found in {here} or any parent; run inside a project or pass --project DIR"
+        )
     for folder in candidates:
         try:
             if "dbtui" in tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}):
@@ -192,12 +201,15 @@ def check_url(url: str, source: str) -> str:
     _remember_password(url)  # before anything parses it: from now on scrub() masks it however a parser quotes it
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise ConfigError(f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})")
+        raise ConfigError(
+            f"{source} is not a PostgreSQL URL (expected postgresql://user@host/dbname, got {scrub(url)!r:.60})"
+        )
     try:
-        conninfo.conninfo_to_dict(url if scheme != "postgresql+psycopg" else "postgresql" + url[len(scheme):])
+        conninfo.conninfo_to_dict(url if scheme != "postgresql+psycopg" else "postgresql" + url[len(scheme) :])
     except UnicodeDecodeError:
-        raise ConfigError(f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8"
-                          f" (in {scrub(url)!r:.80})") from None
+        raise ConfigError(
+            f"{source} is not a valid PostgreSQL URL: a %-escape in it is not UTF-8 (in {scrub(url)!r:.80})"
+        ) from None
     except ProgrammingError as exc:
         detail = scrub(str(exc).strip().splitlines()[0]) if str(exc).strip() else "unreadable"
         raise ConfigError(f"{source} is not a valid PostgreSQL URL: {detail} (in {scrub(url)!r:.80})") from None
@@ -284,7 +296,7 @@ def _userinfo(url: str) -> tuple[str, str, str | None, str] | None:
         if "/" in rest[:at]:
             return None
     user, colon, password = rest[:at].partition(":")
-    return f"{scheme}://", user, password if colon else None, rest[at + 1:]
+    return f"{scheme}://", user, password if colon else None, rest[at + 1 :]
 
 
 def _remember_password(url: str) -> None:

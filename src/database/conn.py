@@ -352,8 +352,12 @@ async def customer_identity(user_id: str, organization_id: str) -> dict[str, str
     organization_id = _check_id("organization_id", organization_id)
     secret = await _identity_secret()
     issued_at = int(time.time())
-    return {"user_id": user_id, "organization_id": organization_id, "issued_at": issued_at,
-            "proof": identity_proof(secret, user_id, organization_id, issued_at)}
+    return {
+        "user_id": user_id,
+        "organization_id": organization_id,
+        "issued_at": issued_at,
+        "proof": identity_proof(secret, user_id, organization_id, issued_at),
+    }
 
 
 @asynccontextmanager

@@ -37,7 +37,7 @@ def name_from_application_name(value: str | None) -> str | None:
     """The lock name a holder's ``application_name`` carries, or None when it carries none."""
     if not value or not value.startswith(APPLICATION_NAME_PREFIX):
         return None
-    return unquote(value[len(APPLICATION_NAME_PREFIX):])
+    return unquote(value[len(APPLICATION_NAME_PREFIX) :])
 
 
 class LockTimeout(TimeoutError):
@@ -62,11 +62,14 @@ async def pg_advisory_lock(name: str, *, timeout: float | None = None) -> AsyncI
         raise ValueError("timeout must be >= 0 seconds")
     # 0 means "wait forever" to Postgres; for timeout=0, "do not wait", 1 ms is the next best thing.
     lock_timeout = "0" if timeout is None else f"{max(int(timeout * 1000), 1)}ms"
-    conn = await psycopg.AsyncConnection.connect(config.libpq_url(config.database_url()),
-                                                 application_name=application_name(name))
+    conn = await psycopg.AsyncConnection.connect(
+        config.libpq_url(config.database_url()), application_name=application_name(name)
+    )
     try:
-        await conn.execute("SELECT set_config('application_name', %s, true), set_config('lock_timeout', %s, true)",
-                           (application_name(name), lock_timeout))
+        await conn.execute(
+            "SELECT set_config('application_name', %s, true), set_config('lock_timeout', %s, true)",
+            (application_name(name), lock_timeout),
+        )
         try:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
         except psycopg.errors.LockNotAvailable:

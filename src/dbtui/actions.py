@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
 
-TABS = {"migrations": "Migrations", "codegen": "Codegen", "conventions": "Conventions", "locks": "Locks", "schema": "Schema"}
+TABS = {
+    "migrations": "Migrations",
+    "codegen": "Codegen",
+    "conventions": "Conventions",
+    "locks": "Locks",
+    "schema": "Schema",
+}
 
 
 @dataclass(frozen=True)
@@ -33,30 +39,76 @@ class Action:
 
 
 ACTIONS: list[Action] = [
-    Action("migrate", "m", "migrate", "Migrate all pending",
-           "Apply every pending migration (asks first, warns of convention errors)", "Migrate"),
-    Action("apply", "a", "apply", "Apply selected migration",
-           "Apply the selected migration and its unapplied ancestors (asks first)", "Apply"),
-    Action("rollback", "r", "rollback", "Roll back selected migration",
-           "Roll back the selected migration and its applied descendants (shows the SQL, asks first)", "Roll back"),
-    Action("new-migration", "n", "new_migration", "New migration",
-           "Create a migration depending on the current heads, and its rollback file", "New"),
-    Action("preview", "p", "preview", "Preview schema change of pending migrations",
-           "Dry run on a throwaway copy: the schema diff the pending migrations would make"),
+    Action(
+        "migrate",
+        "m",
+        "migrate",
+        "Migrate all pending",
+        "Apply every pending migration (asks first, warns of convention errors)",
+        "Migrate",
+    ),
+    Action(
+        "apply",
+        "a",
+        "apply",
+        "Apply selected migration",
+        "Apply the selected migration and its unapplied ancestors (asks first)",
+        "Apply",
+    ),
+    Action(
+        "rollback",
+        "r",
+        "rollback",
+        "Roll back selected migration",
+        "Roll back the selected migration and its applied descendants (shows the SQL, asks first)",
+        "Roll back",
+    ),
+    Action(
+        "new-migration",
+        "n",
+        "new_migration",
+        "New migration",
+        "Create a migration depending on the current heads, and its rollback file",
+        "New",
+    ),
+    Action(
+        "preview",
+        "p",
+        "preview",
+        "Preview schema change of pending migrations",
+        "Dry run on a throwaway copy: the schema diff the pending migrations would make",
+    ),
     Action("codegen", "g", "codegen", "Run codegen now", "Write schema.sql and the generated ORM", "Codegen"),
     Action("watch", "w", "toggle_watch", "Toggle codegen watch", "Rerun codegen when queries.sql or migrations change"),
-    Action("check", "c", "check", "Run convention checks", "Check the schema against the conventions and annotations",
-           "Check"),
-    Action("edit", "e", "edit", "Open the selection in $EDITOR",
-           "The selected migration, finding or codegen error in $EDITOR at its line; reloads after"),
+    Action(
+        "check",
+        "c",
+        "check",
+        "Run convention checks",
+        "Check the schema against the conventions and annotations",
+        "Check",
+    ),
+    Action(
+        "edit",
+        "e",
+        "edit",
+        "Open the selection in $EDITOR",
+        "The selected migration, finding or codegen error in $EDITOR at its line; reloads after",
+    ),
     Action("filter", "slash", "filter", "Filter the list", "Filter migrations, findings or schema tables by text"),
-    Action("start-database", "s", "start_database", "Start the embedded database",
-           "Start the project's embedded cluster when it is stopped"),
-    Action("refresh", "ctrl+r", "refresh", "Reload everything",
-           "Reload files, migration status, schema and checks"),
+    Action(
+        "start-database",
+        "s",
+        "start_database",
+        "Start the embedded database",
+        "Start the project's embedded cluster when it is stopped",
+    ),
+    Action("refresh", "ctrl+r", "refresh", "Reload everything", "Reload files, migration status, schema and checks"),
     Action("log", "l", "show_log", "Messages", "Every error and notification so far, in full"),
-    *(Action(f"tab-{pane}", str(number), f"show_tab('{pane}')", f"Go to {title}", f"Show the {title} tab")
-      for number, (pane, title) in enumerate(TABS.items(), 1)),
+    *(
+        Action(f"tab-{pane}", str(number), f"show_tab('{pane}')", f"Go to {title}", f"Show the {title} tab")
+        for number, (pane, title) in enumerate(TABS.items(), 1)
+    ),
     Action("help", "question_mark,f1", "help", "Help", "Keys and what each tab shows", "Help"),
     Action("quit", "q", "quit", "Quit", "Leave dbtui", "Quit"),
 ]
@@ -70,8 +122,11 @@ BINDINGS: list[BindingType] = [
 
 def keys_table() -> str:
     """The key table of the help screen, in Markdown."""
-    rows = [f"| {' / '.join(f'`{key}`' for key in action.shown_keys.split(' / '))} | {action.help} |"
-            for action in ACTIONS if action.keys]
+    rows = [
+        f"| {' / '.join(f'`{key}`' for key in action.shown_keys.split(' / '))} | {action.help} |"
+        for action in ACTIONS
+        if action.keys
+    ]
     rows.append("| `ctrl+p` | Command palette: every action by name |")
     rows.append("| `Home` / `End` / `PgUp` / `PgDn` | First / last row, a page up / down, in every list |")
     return "| key | does |\n|---|---|\n" + "\n".join(rows)

@@ -113,8 +113,14 @@ class DbtuiApp(App[int]):
     # Actions that touch the main screen: not while a dialog is open (so q or m there do nothing).
     MAIN_SCREEN_ACTIONS = {action.action.split("(")[0] for action in ACTIONS}
 
-    def __init__(self, ctx: Context, *, clock: Clock | None = None, heartbeat: float = HEARTBEAT_SECONDS,
-                 watch_files: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        clock: Clock | None = None,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        watch_files: bool = True,
+    ) -> None:
         super().__init__()
         self.ctx = ctx
         self.clock = clock or Clock()
@@ -254,8 +260,16 @@ class DbtuiApp(App[int]):
 
     # -- notifications and the log --------------------------------------------------------------------------------
 
-    def notify(self, message: str, *, title: str = "", severity: Severity = "information",
-               timeout: float | None = None, markup: bool = True, detail: str = "") -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Severity = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+        detail: str = "",
+    ) -> None:
         """Every toast also goes to the log screen (``l``), where it can be read in full."""
         self.log_entries.append(LogEntry(self.clock.now(), title, message, severity, detail))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -265,8 +279,9 @@ class DbtuiApp(App[int]):
         """Every failed job: a toast naming what failed, and the traceback in the log."""
         if isinstance(message, messages.HeartbeatFailed):
             return  # the heartbeat reports a change of health itself, not every second
-        self.notify(message.error, title=message.title, severity="error", timeout=8, markup=False,
-                    detail=message.traceback)
+        self.notify(
+            message.error, title=message.title, severity="error", timeout=8, markup=False, detail=message.traceback
+        )
 
     def action_show_log(self) -> None:
         self.push_screen(LogScreen(self.log_entries))
@@ -298,8 +313,9 @@ class DbtuiApp(App[int]):
         was_ok = self.database_ok
         self.url = message.url
         self.database_ok = True
-        self.label = database_label(message.url, embedded=self.ctx.explicit_url() is None,
-                                    auto_started=message.auto_started)
+        self.label = database_label(
+            message.url, embedded=self.ctx.explicit_url() is None, auto_started=message.auto_started
+        )
         self._show_health()
         if not was_ok:
             if was_ok is False:
@@ -317,8 +333,14 @@ class DbtuiApp(App[int]):
         for tab in self.query(TabContent):
             tab.heartbeat(None, message.error)
         if was_ok is not False:  # the first failure, or a change: once, with the reason in the log
-            self.notify(message.error, title="Database unreachable", severity="error", timeout=6, markup=False,
-                        detail=message.traceback)
+            self.notify(
+                message.error,
+                title="Database unreachable",
+                severity="error",
+                timeout=6,
+                markup=False,
+                detail=message.traceback,
+            )
 
     def _show_health(self) -> None:
         """Short words that fit the header at 80 columns; the reason in full is in the log (``l``)."""
@@ -348,8 +370,9 @@ class DbtuiApp(App[int]):
 
     def action_start_database(self) -> None:
         if self.ctx.explicit_url() is not None:
-            self.notify("The database URL is set explicitly: dbtui starts only its own embedded cluster.",
-                        severity="warning")
+            self.notify(
+                "The database URL is set explicitly: dbtui starts only its own embedded cluster.", severity="warning"
+            )
             return
         if self.database_ok:
             self.notify("The embedded database is running.")

@@ -30,8 +30,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dbtui", description="Develop a Postgres schema: migrations, codegen, conventions, locks.")
-    parser.add_argument("--project", type=Path, metavar="DIR", help="project folder (default: found from the working directory)")
-    parser.add_argument("--database-url", metavar="URL", help="database to use (default: $DATABASE_URL, then [tool.dbtui], then the embedded cluster)")
+    parser.add_argument(
+        "--project", type=Path, metavar="DIR", help="project folder (default: found from the working directory)"
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="database to use (default: $DATABASE_URL, then [tool.dbtui], then the embedded cluster)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
@@ -65,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(project_dir=args.project, database_url=args.database_url)
     from database.dev import server  # stdlib only: names this command in the record of a server it starts
 
-    server.set_starter(" ".join(["dbtui", args.command or "(TUI)", *([args.db_command] if args.command == "db" else [])]))
+    server.set_starter(
+        " ".join(["dbtui", args.command or "(TUI)", *([args.db_command] if args.command == "db" else [])])
+    )
     try:
         if args.command is None:
             from dbtui.app import run_app
@@ -89,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(scrub(f"dbtui: error: cannot connect to the database: {first_line(exc)}") + "\n")
             return exit_codes.USAGE
         # a bug of ours: still one line unless --debug
-        sys.stderr.write(scrub(f"dbtui: error: {type(exc).__name__}: {first_line(exc)} (run with --debug for details)") + "\n")
+        sys.stderr.write(
+            scrub(f"dbtui: error: {type(exc).__name__}: {first_line(exc)} (run with --debug for details)") + "\n"
+        )
         return exit_codes.USAGE
     finally:
         server.set_starter(None)

@@ -28,5 +28,9 @@ class ActionsProvider(Provider):
         for action in ACTIONS:
             score = matcher.match(action.title)
             if score > 0:
-                yield Hit(score, matcher.highlight(action.title), partial(self.app.run_action, action.action),
-                          help=palette_help(action))
+                yield Hit(
+                    score,
+                    matcher.highlight(action.title),
+                    partial(self.app.run_action, action.action),
+                    help=palette_help(action),
+                )

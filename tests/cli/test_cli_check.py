@@ -40,8 +40,10 @@ def test_clean_schema_exits_0_with_a_summary(project_dir: Path, server_url: str,
     code, out, err = run(capsys, "--project", str(project_dir), "--database-url", server_url, "check")
     assert code == 0, err
     pending = len(load_tree(project_dir / "migrations"))  # the server's postgres database has none applied
-    assert out.strip().splitlines()[-1] == ("no findings in 6 tables; annotations: 6/6 tables, 34/34 columns described;"
-                                         f" operations: 0 risky statements in {pending} pending migrations")
+    assert out.strip().splitlines()[-1] == (
+        "no findings in 6 tables; annotations: 6/6 tables, 34/34 columns described;"
+        f" operations: 0 risky statements in {pending} pending migrations"
+    )
 
 
 def test_violation_exits_1_grouped_by_table_with_file_line_and_fix(project_dir: Path, server_url: str, capsys) -> None:
@@ -66,14 +68,20 @@ def test_json_shape(project_dir: Path, server_url: str, capsys) -> None:
         assert set(violation) >= {"rule", "severity", "table", "column", "message", "migration", "line"}
     bigint = next(v for v in data["violations"] if v["rule"] == "bigint")
     assert (bigint["table"], bigint["column"], bigint["migration"], bigint["line"], bigint["severity"]) == (
-        "widgets", "n", "migrations/0099_widgets.sql", 4, "error")
+        "widgets",
+        "n",
+        "migrations/0099_widgets.sql",
+        4,
+        "error",
+    )
     assert data["coverage"] == {"tables": 7, "tables_described": 6, "columns": 36, "columns_described": 34}
 
 
 def test_warnings_alone_do_not_fail(project_dir: Path, server_url: str, capsys) -> None:
     text = (project_dir / "schema_annotations.yaml").read_text()
-    (project_dir / "schema_annotations.yaml").write_text(text.replace(
-        "    description: Work an organization tracks. The example domain table.\n", ""))
+    (project_dir / "schema_annotations.yaml").write_text(
+        text.replace("    description: Work an organization tracks. The example domain table.\n", "")
+    )
     code, out, _ = run(capsys, "--project", str(project_dir), "--database-url", server_url, "check")
     assert code == 0
     assert "annotation-missing (warning): projects has no description" in out
@@ -97,7 +105,10 @@ def test_bad_annotations_exit_2_with_file_and_line(project_dir: Path, server_url
     (project_dir / "schema_annotations.yaml").write_text("tables:\n  users:\n    ignore:\n      bigint:\n")
     code, out, err = run(capsys, "--project", str(project_dir), "--database-url", server_url, "check")
     assert code == 2 and out == ""
-    assert err == f"dbtui: error: {project_dir / 'schema_annotations.yaml'}:4: exemption of 'users' from 'bigint' needs a reason\n"
+    assert (
+        err
+        == f"dbtui: error: {project_dir / 'schema_annotations.yaml'}:4: exemption of 'users' from 'bigint' needs a reason\n"
+    )
 
 
 def test_table_pglast_cannot_follow_has_an_unknown_source_line(project_dir: Path, server_url: str, capsys) -> None:
@@ -128,6 +139,13 @@ def test_schema_json_has_tables_and_descriptions(project_dir: Path, server_url: 
         testdb.drop_database(url)
     assert code == 0
     tables = {t["name"]: t for t in json.loads(out)["tables"]}
-    assert set(tables) == {"organizations", "users", "memberships", "membership_role_enum", "projects", "project_status_enum"}
+    assert set(tables) == {
+        "organizations",
+        "users",
+        "memberships",
+        "membership_role_enum",
+        "projects",
+        "project_status_enum",
+    }
     assert tables["users"]["description"].startswith("People who can sign in")
     assert {i["name"] for i in tables["projects"]["indexes"]} >= {"projects_owner_id_idx"}

@@ -74,7 +74,9 @@ def test_status_lists_every_server_and_idle_ones_stop(project_dir, capsys):
     testdb.server_url(Project.load(project_dir))  # the shared scratch server, started on demand
     listed = _servers(project_dir, capsys)
     assert sorted((s["kind"], s["state"], s["auto_started"], s["started_by"]) for s in listed) == [
-        ("dev", "running", True, "dbtui db url"), ("scratch", "running", True, "pytest")]
+        ("dev", "running", True, "dbtui db url"),
+        ("scratch", "running", True, "pytest"),
+    ]
     assert all(s["idle_timeout"] == 900 and s["memory_bytes"] > 0 and s["disk_bytes"] > 0 for s in listed)
     assert main(["--project", str(project_dir), "db", "status"]) == 0
     text = capsys.readouterr().out
@@ -91,7 +93,8 @@ def test_status_lists_every_server_and_idle_ones_stop(project_dir, capsys):
     while time.time() < deadline and any(s["state"] != "stopped" for s in _servers(project_dir, capsys)):
         time.sleep(0.2)
     assert [(s["state"], s["stop_reason"]) for s in _servers(project_dir, capsys)] == [
-        ("stopped", "stopped after 1 s without clients")] * 2
+        ("stopped", "stopped after 1 s without clients")
+    ] * 2
     assert main(["--project", str(project_dir), "db", "url"]) == 0  # the next use starts it again
     assert capsys.readouterr().out.strip() == url
     assert main(["--project", str(project_dir), "db", "stop", "--purge"]) == 0

@@ -78,20 +78,25 @@ def test_migrate_rollback_and_new_migration(tmp_project: Path, empty_database: s
     assert "merges them: 0002_left, 0003_right" in captured.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["migrate", "0009"], "no migration '0009'"),
-    (["migrate", "000"], "'000' is ambiguous"),
-    (["rollback", "0002", "--yes"], "0002_left is not applied; nothing to roll back"),
-    (["rollback", "0002"], "0002_left is not applied"),
-    (["new-migration", "Bad Name"], "bad migration name 'Bad Name'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["migrate", "0009"], "no migration '0009'"),
+        (["migrate", "000"], "'000' is ambiguous"),
+        (["rollback", "0002", "--yes"], "0002_left is not applied; nothing to roll back"),
+        (["rollback", "0002"], "0002_left is not applied"),
+        (["new-migration", "Bad Name"], "bad migration name 'Bad Name'"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_project: Path, empty_database: str, capsys, args, message) -> None:
     assert dbtui(tmp_project, empty_database, *args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_rollback_without_yes_and_without_a_terminal_is_refused(tmp_project: Path, empty_database: str, capsys, monkeypatch) -> None:
+def test_rollback_without_yes_and_without_a_terminal_is_refused(
+    tmp_project: Path, empty_database: str, capsys, monkeypatch
+) -> None:
     assert dbtui(tmp_project, empty_database, "migrate") == 0
     with open(os.devnull) as no_terminal:
         monkeypatch.setattr(sys, "stdin", no_terminal)
@@ -100,10 +105,14 @@ def test_rollback_without_yes_and_without_a_terminal_is_refused(tmp_project: Pat
 
 
 def test_failed_migration_exits_1_with_file_and_line(tmp_project: Path, empty_database: str, capsys) -> None:
-    write(tmp_project / "migrations", "0004_bad.sql", "-- depends: 0002_left\nCREATE TABLE ok (id BIGINT);\nDROP TABLE missing;\n")
+    write(
+        tmp_project / "migrations",
+        "0004_bad.sql",
+        "-- depends: 0002_left\nCREATE TABLE ok (id BIGINT);\nDROP TABLE missing;\n",
+    )
     assert dbtui(tmp_project, empty_database, "migrate") == 1
     err = capsys.readouterr().err
-    assert "0004_bad.sql:3: table \"missing\" does not exist" in err
+    assert '0004_bad.sql:3: table "missing" does not exist' in err
     assert "[0004_bad rolled back; done before it: 0001_base, 0002_left, 0003_right]" in err
 
 
@@ -120,7 +129,11 @@ def test_dry_run_changes_nothing(tmp_project: Path, empty_database: str, capsys)
 
 
 def test_verify_finds_a_rollback_that_does_not_restore(tmp_project: Path, empty_database: str, capsys) -> None:
-    write(tmp_project / "migrations", "0003_right.sql", "-- depends: 0001_base\nCREATE TABLE r (id BIGINT);\nCREATE INDEX r_id ON r(id);\n")
+    write(
+        tmp_project / "migrations",
+        "0003_right.sql",
+        "-- depends: 0001_base\nCREATE TABLE r (id BIGINT);\nCREATE INDEX r_id ON r(id);\n",
+    )
     write(tmp_project / "migrations", "0002_left.rollback.sql", "DROP TABLE l;\nCREATE TABLE leftover (id BIGINT);\n")
     assert dbtui(tmp_project, empty_database, "migrate", "--verify") == 1
     captured = capsys.readouterr()
@@ -132,8 +145,12 @@ def test_verify_finds_a_rollback_that_does_not_restore(tmp_project: Path, empty_
 
 
 def spawn_migrate(project: Path, url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([DBTUI, "--project", str(project), "--database-url", url, "migrate", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [DBTUI, "--project", str(project), "--database-url", url, "migrate", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until(url: str, query: str, *params: object) -> None:
@@ -147,19 +164,30 @@ def wait_until(url: str, query: str, *params: object) -> None:
 
 
 def running(url: str, fragment: str) -> None:
-    wait_until(url, "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND query LIKE %s", f"%{fragment}%")
+    wait_until(
+        url,
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND query LIKE %s",
+        f"%{fragment}%",
+    )
 
 
 def waiting_on_advisory_locks(url: str, count: int) -> None:
-    wait_until(url, "SELECT count(*) >= %s FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", count)
+    wait_until(
+        url,
+        "SELECT count(*) >= %s FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        count,
+    )
 
 
 def test_two_migrators_apply_each_migration_exactly_once(tmp_project: Path, empty_database: str) -> None:
     # the first migrator stops inside 0002 on a lock the test holds, so the second surely finds it running
-    write(tmp_project / "migrations", "0002_left.sql",
-          "-- depends: 0001_base\nCREATE TABLE l (id BIGINT);\nSELECT pg_advisory_xact_lock(42);\n")
+    write(
+        tmp_project / "migrations",
+        "0002_left.sql",
+        "-- depends: 0001_base\nCREATE TABLE l (id BIGINT);\nSELECT pg_advisory_xact_lock(42);\n",
+    )
     with psycopg.connect(empty_database, autocommit=True) as gate:
         gate.execute("SELECT pg_advisory_lock(42)")
         first = spawn_migrate(tmp_project, empty_database)
@@ -171,8 +199,9 @@ def test_two_migrators_apply_each_migration_exactly_once(tmp_project: Path, empt
     assert [first.returncode, second.returncode] == [0, 0], outs
     assert "waiting for another migrator" in outs[1][1] and "nothing to apply: up to date" in outs[1][0]
     with psycopg.connect(empty_database) as conn:
-        applies = conn.execute("SELECT migration_id, count(*) FROM _yoyo_log WHERE operation = 'apply'"
-                               " GROUP BY 1 ORDER BY 1").fetchall()
+        applies = conn.execute(
+            "SELECT migration_id, count(*) FROM _yoyo_log WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert applies == [("0001_base", 1), ("0002_left", 1), ("0003_right", 1)]
 
 
@@ -185,8 +214,12 @@ def test_killed_migrator_leaves_no_lock_that_blocks_the_next(tmp_project: Path, 
     victim.wait()
     sleeper.write_text("-- depends: 0001_base\nCREATE TABLE r (id BIGINT);\n")
     # a lock held until the killed run's statement ended would make this exceed its 20 s lock timeout and exit 1
-    done = subprocess.run([DBTUI, "--project", str(tmp_project), "--database-url", empty_database, "migrate",
-                           "--lock-timeout", "20"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [DBTUI, "--project", str(tmp_project), "--database-url", empty_database, "migrate", "--lock-timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "removed yoyo's lock left since" in done.stderr and f"by process {victim.pid}" in done.stderr
     assert "applying 0003_right … ok" in done.stdout

@@ -16,7 +16,9 @@ from database.dev import server
 from database.dev.operation_rules import is_dev_cluster
 from dbtui.cli import main
 
-BASE = "CREATE TABLE events (id BIGINT, kind TEXT);\nINSERT INTO events SELECT g, 'k' FROM generate_series(1, 1000) g;\n"
+BASE = (
+    "CREATE TABLE events (id BIGINT, kind TEXT);\nINSERT INTO events SELECT g, 'k' FROM generate_series(1, 1000) g;\n"
+)
 RISKY = "-- depends: 0001_base\nSET LOCAL lock_timeout = '5s';\nCREATE INDEX events_kind_idx ON events (kind);\n"
 
 
@@ -52,8 +54,9 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_check_reports_the_pending_risky_statement_with_lock_and_size(project_dir: Path, empty_database: str,
-                                                                      capsys) -> None:
+def test_check_reports_the_pending_risky_statement_with_lock_and_size(
+    project_dir: Path, empty_database: str, capsys
+) -> None:
     assert run(capsys, project_dir, empty_database, "migrate", "0001")[0] == 0
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("ANALYZE events")
@@ -62,8 +65,10 @@ def test_check_reports_the_pending_risky_statement_with_lock_and_size(project_di
     lines = out.splitlines()
     assert "0002_index (statements that lock or rewrite live tables):" in lines
     finding = next(line for line in lines if "require-concurrent-index-creation" in line)
-    assert finding.startswith("  migrations/0002_index.sql:3: require-concurrent-index-creation [SHARE]: CREATE INDEX "
-                              "blocks writes to events (~1.0 k rows, ")
+    assert finding.startswith(
+        "  migrations/0002_index.sql:3: require-concurrent-index-creation [SHARE]: CREATE INDEX "
+        "blocks writes to events (~1.0 k rows, "
+    )
     assert "      fix: CREATE INDEX CONCURRENTLY events_kind_idx ON events (kind);" in lines
     assert lines[-1].endswith("; operations: 1 risky statement in 1 pending migration")
 
@@ -71,11 +76,26 @@ def test_check_reports_the_pending_risky_statement_with_lock_and_size(project_di
     assert code == 1
     violations = json.loads(out)["violations"]
     for violation in violations:  # the existing fields stay; lock, rows and bytes are added to every finding
-        assert set(violation) >= {"rule", "severity", "table", "column", "message", "migration", "line", "lock", "rows",
-                                  "bytes"}
+        assert set(violation) >= {
+            "rule",
+            "severity",
+            "table",
+            "column",
+            "message",
+            "migration",
+            "line",
+            "lock",
+            "rows",
+            "bytes",
+        }
     index = next(v for v in violations if v["rule"] == "require-concurrent-index-creation")
     assert (index["migration"], index["line"], index["table"], index["lock"], index["rows"]) == (
-        "migrations/0002_index.sql", 3, "events", "SHARE", 1000)
+        "migrations/0002_index.sql",
+        3,
+        "events",
+        "SHARE",
+        1000,
+    )
     assert index["bytes"] > 8192
     conventions = [v for v in violations if v["rule"] != "require-concurrent-index-creation"]
     assert conventions and all(v["lock"] is None and v["rows"] is None for v in conventions)
@@ -92,26 +112,32 @@ def test_check_all_judges_applied_migrations_too(project_dir: Path, empty_databa
 
 def test_exemptions_in_the_file_and_in_the_annotations(project_dir: Path, empty_database: str, capsys) -> None:
     path = project_dir / "migrations" / "0002_index.sql"
-    path.write_text(RISKY.replace("CREATE INDEX", "-- dbtui:ignore require-concurrent-index-creation: events is tiny\n"
-                                                  "CREATE INDEX"))
+    path.write_text(
+        RISKY.replace("CREATE INDEX", "-- dbtui:ignore require-concurrent-index-creation: events is tiny\nCREATE INDEX")
+    )
     code, out, _ = run(capsys, project_dir, empty_database, "check")
     assert "require-concurrent-index-creation" not in out and "0 risky statements" in out
     path.write_text(RISKY)
     (project_dir / "schema_annotations.yaml").write_text(
         "migrations:\n  0002_index:\n    ignore:\n      require-concurrent-index-creation: events is tiny.\n"
-        "  0009_gone:\n    ignore:\n      ban-drop-table: typo.\n")
+        "  0009_gone:\n    ignore:\n      ban-drop-table: typo.\n"
+    )
     code, out, _ = run(capsys, project_dir, empty_database, "check")
     assert "require-concurrent-index-creation [" not in out
     assert "  schema_annotations.yaml:5: annotation-unknown: annotated migration 0009_gone does not exist" in out
     path.write_text(RISKY.replace("CREATE INDEX", "-- dbtui:ignore require-concurrent-index-creation\nCREATE INDEX"))
     code, _, err = run(capsys, project_dir, empty_database, "check")
     assert code == 2
-    assert err.startswith("dbtui: error: ") and "0002_index.sql:3: -- dbtui:ignore require-concurrent-index-creation " \
-                                                  "needs a reason" in err and err.count("\n") == 1
+    assert (
+        err.startswith("dbtui: error: ")
+        and "0002_index.sql:3: -- dbtui:ignore require-concurrent-index-creation needs a reason" in err
+        and err.count("\n") == 1
+    )
 
 
 def test_migrate_without_a_terminal_refuses_risky_statements_and_applies_nothing(
-        project_dir: Path, empty_database: str, capsys, monkeypatch) -> None:
+    project_dir: Path, empty_database: str, capsys, monkeypatch
+) -> None:
     assert run(capsys, project_dir, empty_database, "migrate", "0001")[0] == 0
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, out, err = run(capsys, project_dir, empty_database, "migrate")

@@ -36,16 +36,20 @@ def _tables(url: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 
 
-@pytest.mark.parametrize("argv, what", [
-    (["migrate"], "migrate"),
-    (["migrate", "--dry-run"], "migrate"),
-    (["rollback", "0001_base", "--yes"], "rollback"),
-    (["codegen"], "codegen"),
-    (["check", "--database"], "check"),
-    ([], "the TUI"),
-])
-def test_session_tooling_refuses_the_pooler(tmp_project: Path, pooled: str, empty_database: str, argv, what, capsys,
-                                            monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "argv, what",
+    [
+        (["migrate"], "migrate"),
+        (["migrate", "--dry-run"], "migrate"),
+        (["rollback", "0001_base", "--yes"], "rollback"),
+        (["codegen"], "codegen"),
+        (["check", "--database"], "check"),
+        ([], "the TUI"),
+    ],
+)
+def test_session_tooling_refuses_the_pooler(
+    tmp_project: Path, pooled: str, empty_database: str, argv, what, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_project)
     assert main(["--database-url", pooled, *argv]) == 2
     err = capsys.readouterr().err
@@ -66,8 +70,9 @@ def test_the_pooler_setting_refuses_without_connecting(tmp_project: Path, monkey
     assert "hunter2" not in err and "app:***@" in err
 
 
-def test_the_direct_url_serves_tooling_while_the_app_uses_the_pooler(tmp_project: Path, pooled: str, empty_database: str,
-                                                                     monkeypatch, capsys) -> None:
+def test_the_direct_url_serves_tooling_while_the_app_uses_the_pooler(
+    tmp_project: Path, pooled: str, empty_database: str, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_project)
     monkeypatch.setattr(config, "_configured_url", None)
     monkeypatch.setenv("DATABASE_URL", pooled)

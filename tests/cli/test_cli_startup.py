@@ -30,15 +30,29 @@ def _loaded(*argv: str) -> tuple[int, set[str]]:
 
 
 def test_importing_the_cli_loads_no_heavy_library():
-    done = subprocess.run([sys.executable, "-c", "import dbtui.cli, sys; print(sorted(sys.modules))"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import dbtui.cli, sys; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     loaded = {name.split(".")[0] for name in ast.literal_eval(done.stdout)}
     assert "dbtui" in loaded
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["migrate", "--help"], ["check", "--help"], ["codegen", "--help"],
-                                  ["schema", "--help"], ["db", "status", "--help"], ["locks", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["migrate", "--help"],
+        ["check", "--help"],
+        ["codegen", "--help"],
+        ["schema", "--help"],
+        ["db", "status", "--help"],
+        ["locks", "--help"],
+    ],
+)
 def test_parser_and_help_load_no_heavy_library(argv):
     code, loaded = _loaded(*argv)
     assert code == 0

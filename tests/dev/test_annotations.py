@@ -28,8 +28,14 @@ tables:
 
 
 def catalog(*tables: tuple[str, tuple[str, ...]]) -> Catalog:
-    return Catalog({name: Table("public", name, tuple(Column(c, "text", True, None, "default", "S", i)
-                                                       for i, c in enumerate(cols, 1))) for name, cols in tables})
+    return Catalog(
+        {
+            name: Table(
+                "public", name, tuple(Column(c, "text", True, None, "default", "S", i) for i, c in enumerate(cols, 1))
+            )
+            for name, cols in tables
+        }
+    )
 
 
 def test_parses_descriptions_exemptions_and_lines(tmp_path: Path) -> None:
@@ -53,16 +59,19 @@ def test_repo_file_loads() -> None:
     assert "organization-scoped" in annotations.tables["users"].ignore
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("tables:\n  t: [1\n", 3, "invalid YAML"),
-    ("tables:\n  t:\n    ignore:\n      fk-index:\n", 4, "needs a reason"),
-    ("tables:\n  t:\n    ignore:\n      fk-index: '  '\n", 4, "needs a reason"),
-    ("tables:\n  t:\n    colums:\n      a: b\n", 3, "unknown key 'colums'"),
-    ("tables:\n  t:\n    description: [a]\n", 3, "must be non-empty text"),
-    ("tables:\n  t:\n    columns:\n      a: x\n      a: y\n", 5, "annotated twice"),
-    ("- a list\n", 1, "must be a mapping"),
-    ("tabels: {}\n", 1, "unknown key 'tabels'"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("tables:\n  t: [1\n", 3, "invalid YAML"),
+        ("tables:\n  t:\n    ignore:\n      fk-index:\n", 4, "needs a reason"),
+        ("tables:\n  t:\n    ignore:\n      fk-index: '  '\n", 4, "needs a reason"),
+        ("tables:\n  t:\n    colums:\n      a: b\n", 3, "unknown key 'colums'"),
+        ("tables:\n  t:\n    description: [a]\n", 3, "must be non-empty text"),
+        ("tables:\n  t:\n    columns:\n      a: x\n      a: y\n", 5, "annotated twice"),
+        ("- a list\n", 1, "must be a mapping"),
+        ("tabels: {}\n", 1, "unknown key 'tabels'"),
+    ],
+)
 def test_bad_files_are_one_error_with_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     path = tmp_path / "schema_annotations.yaml"
     path.write_text(text)
@@ -97,8 +106,10 @@ def test_missing_descriptions_are_warnings_and_coverage_counts(tmp_path: Path) -
 
 
 def test_annotated_sql_puts_descriptions_beside_tables_and_columns() -> None:
-    schema = ("\\restrict abc\nCREATE TABLE public.organizations (\n    id text NOT NULL,\n    name text NOT NULL\n);\n"
-              "CREATE TABLE public.other (x int);\n")
+    schema = (
+        "\\restrict abc\nCREATE TABLE public.organizations (\n    id text NOT NULL,\n    name text NOT NULL\n);\n"
+        "CREATE TABLE public.other (x int);\n"
+    )
     out = annotate_sql(schema, parse_annotations(GOOD)).splitlines()
     assert out[1] == "-- organizations: Tenants."
     assert out[2] == "CREATE TABLE public.organizations ("

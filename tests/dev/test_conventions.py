@@ -49,11 +49,21 @@ CREATE TABLE widget_kind_enum (value TEXT PRIMARY KEY);
 
 # rule, text in GOOD, its replacement, (table, column) of the finding; its line is the column's (else the table's).
 CASES = [
-    ("id-primary-key", 'id TEXT COLLATE "C" PRIMARY KEY DEFAULT', 'id TEXT COLLATE "C" UNIQUE DEFAULT', ("widgets", "id")),
+    (
+        "id-primary-key",
+        'id TEXT COLLATE "C" PRIMARY KEY DEFAULT',
+        'id TEXT COLLATE "C" UNIQUE DEFAULT',
+        ("widgets", "id"),
+    ),
     ("id-default", "DEFAULT generate_id('wdg') ", "", ("widgets", "id")),
     ("id-check", "LIKE 'wdg_%'", "LIKE 'wdx_%'", ("widgets", "id")),
     ("created-at", "created_at TIMESTAMPTZ NOT NULL", "created_at TIMESTAMPTZ", ("widgets", "created_at")),
-    ("updated-at", "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()", "updated_at TIMESTAMPTZ NOT NULL", ("widgets", "updated_at")),
+    (
+        "updated-at",
+        "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()",
+        "updated_at TIMESTAMPTZ NOT NULL",
+        ("widgets", "updated_at"),
+    ),
     ("updated-at-trigger", "BEFORE UPDATE ON widgets", "AFTER UPDATE ON widgets", ("widgets", None)),
     ("storytime", "storytime JSONB", "storytime JSON", ("widgets", "storytime")),
     ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP", ("widgets", "happened_at")),
@@ -80,8 +90,13 @@ def base_database(server_url: str) -> Iterator[str]:
     testdb.drop_database(url)
 
 
-def run_case(url: str, root: Path, migration: str, annotations: Annotations | None = None,
-             extra_files: dict[str, str] | None = None) -> CheckResult:
+def run_case(
+    url: str,
+    root: Path,
+    migration: str,
+    annotations: Annotations | None = None,
+    extra_files: dict[str, str] | None = None,
+) -> CheckResult:
     """Write the migrations to ``root``, apply them in a transaction, check, roll back."""
     directory = root / "migrations"
     directory.mkdir(exist_ok=True)
@@ -118,8 +133,9 @@ def test_every_rule_has_a_case() -> None:
 
 
 @pytest.mark.parametrize(("rule", "old", "new", "where"), CASES, ids=[c[0] for c in CASES])
-def test_rule_breaks_are_found_at_their_source_line(base_database: str, tmp_path: Path, rule: str, old: str, new: str,
-                                                     where: tuple[str, str | None]) -> None:
+def test_rule_breaks_are_found_at_their_source_line(
+    base_database: str, tmp_path: Path, rule: str, old: str, new: str, where: tuple[str, str | None]
+) -> None:
     assert old in GOOD
     bad = GOOD.replace(old, new, 1)
     result = run_case(base_database, tmp_path, bad)
@@ -142,8 +158,13 @@ def test_fix_hints_are_sql_that_satisfies_the_rule(base_database: str, tmp_path:
 
 
 def test_enum_tables_are_exempt_from_the_other_rules(base_database: str, tmp_path: Path) -> None:
-    result = run_case(base_database, tmp_path, GOOD.replace("widget_kind_enum (value TEXT PRIMARY KEY)",
-                                                            "widget_kind_enum (value TEXT PRIMARY KEY, n INTEGER)"))
+    result = run_case(
+        base_database,
+        tmp_path,
+        GOOD.replace(
+            "widget_kind_enum (value TEXT PRIMARY KEY)", "widget_kind_enum (value TEXT PRIMARY KEY, n INTEGER)"
+        ),
+    )
     assert [f.rule for f in result.findings] == ["enum-table"]  # not bigint, not id-primary-key, …
 
 
@@ -152,7 +173,9 @@ def test_organizations_is_not_organization_scoped(base_database: str, tmp_path: 
     assert not [f for f in result.findings if f.table == "organizations"]
 
 
-SHARED = GOOD + """
+SHARED = (
+    GOOD
+    + """
 CREATE TABLE countries (
     id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('cty') CHECK (id LIKE 'cty_%'),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -162,6 +185,7 @@ CREATE TABLE countries (
 );
 CREATE TRIGGER updated_at BEFORE UPDATE ON countries FOR EACH ROW EXECUTE PROCEDURE updated_at();
 """
+)
 
 
 def test_exemption_with_reason_silences_a_rule(base_database: str, tmp_path: Path) -> None:
@@ -169,7 +193,9 @@ def test_exemption_with_reason_silences_a_rule(base_database: str, tmp_path: Pat
     assert [(f.rule, f.table) for f in unexempt.findings] == [("organization-scoped", "countries")]
     annotations = parse_annotations(
         "tables:\n  countries:\n    description: Reference data.\n    ignore:\n"
-        "      organization-scoped: Shared by all organizations.\n", tmp_path / "schema_annotations.yaml")
+        "      organization-scoped: Shared by all organizations.\n",
+        tmp_path / "schema_annotations.yaml",
+    )
     exempt = run_case(base_database, tmp_path, SHARED, annotations)
     # No organization-scoped finding, and no row-level-security either: an exempt table is not organization-scoped.
     assert [f.rule for f in exempt.findings if f.severity == "error"] == []
@@ -179,7 +205,9 @@ def test_columns_added_and_renamed_later_point_at_the_later_migration(base_datab
     later = "-- depends: 0002_case\nALTER TABLE widgets\n    ADD COLUMN total INTEGER;\nALTER TABLE widgets RENAME TO gadgets;\n"
     result = run_case(base_database, tmp_path, GOOD, extra_files={"0003_later.sql": later})
     bigint = [f for f in result.findings if f.rule == "bigint"]
-    assert [(f.table, f.column, f.migration, f.line) for f in bigint] == [("gadgets", "total", "migrations/0003_later.sql", 3)]
+    assert [(f.table, f.column, f.migration, f.line) for f in bigint] == [
+        ("gadgets", "total", "migrations/0003_later.sql", 3)
+    ]
 
 
 def test_unparsable_migration_still_checks_the_catalog(base_database: str, tmp_path: Path) -> None:
@@ -220,8 +248,13 @@ def test_catalog_deparses_generated_columns_and_can_skip_policy_expressions(base
     [policy] = widgets.policies
     assert "organization_id" in policy.using
     assert [(p.using, p.with_check) for p in lean.tables["widgets"].policies] == [(None, None)]
-    strip = lambda c: [{**t, "policies": [{**p, "using": None, "with_check": None} for p in t["policies"]]}  # noqa: E731
-                       for t in c.to_dict()["tables"]]
+
+    def strip(c):
+        return [
+            {**t, "policies": [{**p, "using": None, "with_check": None} for p in t["policies"]]}
+            for t in c.to_dict()["tables"]
+        ]
+
     assert strip(lean) == strip(full)
 
 
@@ -232,10 +265,15 @@ def test_source_map_cache_gives_the_same_map_and_follows_edits(tmp_path: Path) -
     (directory / "0002_case.sql").write_text(GOOD)
     (directory / "0003_later.sql").write_text(
         "-- depends: 0002_case\nALTER TABLE widgets RENAME COLUMN count TO total;\nALTER TABLE widgets ADD COLUMN note TEXT;\n"
-        "ALTER TABLE widget_kind_enum RENAME TO kind_enum;\nCREATE TABLE oops (x int NOTAKEYWORD);\n")
+        "ALTER TABLE widget_kind_enum RENAME TO kind_enum;\nCREATE TABLE oops (x int NOTAKEYWORD);\n"
+    )
 
     def summary(source_map):
-        return (dict(source_map.tables), dict(source_map.columns), [(p.path, p.line, p.message) for p in source_map.problems])
+        return (
+            dict(source_map.tables),
+            dict(source_map.columns),
+            [(p.path, p.line, p.message) for p in source_map.problems],
+        )
 
     plain = summary(build_source_map(directory))
     assert summary(build_source_map(directory, cache_dir=cache)) == plain  # cold: parses and writes the cache

@@ -32,7 +32,7 @@ def _mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     """One kind of damage, named for the failure message."""
     kind = rng.choice(["truncate", "flip", "insert", "duplicate", "encode", "truncate+flip"])
     if kind == "truncate":
-        return kind, data[:rng.randrange(len(data) + 1)]
+        return kind, data[: rng.randrange(len(data) + 1)]
     if kind == "flip":
         out = bytearray(data)
         for _ in range(rng.randint(1, 8)):
@@ -40,19 +40,36 @@ def _mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         return kind, bytes(out)
     if kind == "insert":
         at = rng.randrange(len(data) + 1)
-        junk = rng.choice([b"\x00", b"\r", b"\xff\xfe", b";", b"'", b"$$", b"/*", b"--", b"\t:", b"\xe2\x80\xa8",
-                           codecs.BOM_UTF8, b"-- name: X :one\n", b"-- depends: nowhere\n", b"\n- x\n", b"{"])
+        junk = rng.choice(
+            [
+                b"\x00",
+                b"\r",
+                b"\xff\xfe",
+                b";",
+                b"'",
+                b"$$",
+                b"/*",
+                b"--",
+                b"\t:",
+                b"\xe2\x80\xa8",
+                codecs.BOM_UTF8,
+                b"-- name: X :one\n",
+                b"-- depends: nowhere\n",
+                b"\n- x\n",
+                b"{",
+            ]
+        )
         return kind, data[:at] + junk + data[at:]
     if kind == "duplicate":
         lines = data.splitlines(keepends=True)
         i = rng.randrange(len(lines))
-        return kind, b"".join(lines[:i + 1] + lines[i:])
+        return kind, b"".join(lines[: i + 1] + lines[i:])
     if kind == "encode":
         encoding = rng.choice(["latin-1", "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "cp1252"])
         text = data.decode("utf-8").replace("—", "-") if encoding in ("latin-1", "cp1252") else data.decode("utf-8")
         text += rng.choice(["", "-- café ü\n", "-- ∑\n"]) if encoding not in ("latin-1", "cp1252") else "-- café\n"
         return f"{kind} {encoding}", text.encode(encoding, errors="replace")
-    cut = data[:rng.randrange(len(data) + 1)] or b"x"
+    cut = data[: rng.randrange(len(data) + 1)] or b"x"
     out = bytearray(cut)
     out[rng.randrange(len(out))] = rng.randrange(256)
     return kind, bytes(out)
@@ -104,7 +121,9 @@ def test_query_reader() -> None:
             text = data.decode("utf-8-sig")  # as codegen reads it; undecodable bytes are refused before parsing
         except UnicodeDecodeError:
             text = data.decode("latin-1")  # still worth parsing: odd characters everywhere
-        _answer(lambda text=text: parse_queries(text, path), path, data, f"seed {SEED + 1} case {n}: {kind} of queries.sql")
+        _answer(
+            lambda text=text: parse_queries(text, path), path, data, f"seed {SEED + 1} case {n}: {kind} of queries.sql"
+        )
 
 
 def test_annotations_reader(tmp_path: Path) -> None:

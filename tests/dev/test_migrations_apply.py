@@ -68,8 +68,13 @@ def test_rollback_without_a_rollback_file_is_refused_unless_unmarked(empty_datab
     assert read_status(empty_database, folder).pending == []
     events = []
     migrations.rollback(empty_database, folder, "0004_d", unmark=True, on_event=events.append)
-    assert [(e.id, e.direction) for e in events if isinstance(e, MigrationStarted)] == [("0005_e", "unmark"), ("0004_d", "rollback")]
-    assert "e" in public_tables(empty_database) and "d" not in public_tables(empty_database)  # unmarked: the schema is unchanged
+    assert [(e.id, e.direction) for e in events if isinstance(e, MigrationStarted)] == [
+        ("0005_e", "unmark"),
+        ("0004_d", "rollback"),
+    ]
+    assert "e" in public_tables(empty_database) and "d" not in public_tables(
+        empty_database
+    )  # unmarked: the schema is unchanged
     assert read_status(empty_database, folder).pending == ["0004_d", "0005_e"]
 
 
@@ -81,8 +86,16 @@ def test_failing_migration_rolls_back_itself_and_names_file_and_line(empty_datab
         migrations.migrate(empty_database, folder)
     error = raised.value
     assert error.exit_code == 1 and error.migration_id == "0003_c" and error.done == ("0001_a", "0002_b")
-    assert str(error).startswith(f"{folder / '0003_c.sql'}:5: column \"nope\" does not exist")
-    assert public_tables(empty_database) == {"a", "b", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock", "_dbtui_migration"}
+    assert str(error).startswith(f'{folder / "0003_c.sql"}:5: column "nope" does not exist')
+    assert public_tables(empty_database) == {
+        "a",
+        "b",
+        "_yoyo_migration",
+        "_yoyo_log",
+        "_yoyo_version",
+        "yoyo_lock",
+        "_dbtui_migration",
+    }
     assert read_status(empty_database, folder).applied == ["0001_a", "0002_b"]
 
 
@@ -96,7 +109,9 @@ def test_error_in_a_rollback_file_points_into_it(empty_database: str, folder: Pa
 
 def test_syntax_error_applies_nothing(empty_database: str, folder: Path) -> None:
     (folder / "0004_d.sql").write_text("-- depends: 0002_b 0003_c\nCREATE TABLE d (\n  id BIGINT,,\n);\n")
-    with pytest.raises(ConfigError, match=r"0004_d.sql:3: syntax error at or near \",\"; nothing was applied") as raised:
+    with pytest.raises(
+        ConfigError, match=r"0004_d.sql:3: syntax error at or near \",\"; nothing was applied"
+    ) as raised:
         migrations.migrate(empty_database, folder)
     assert raised.value.exit_code == 2
     assert public_tables(empty_database) == set()
@@ -150,7 +165,9 @@ def test_stale_yoyo_lock_of_a_dead_process_is_removed(empty_database: str, folde
         conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), %s)", (dead.pid,))
     events = []
     migrations.migrate(empty_database, folder, on_event=events.append, lock_timeout=5)
-    assert any(isinstance(e, Notice) and f"by process {dead.pid}, which is no longer running" in e.message for e in events)
+    assert any(
+        isinstance(e, Notice) and f"by process {dead.pid}, which is no longer running" in e.message for e in events
+    )
     assert read_status(empty_database, folder).pending == []
 
 
@@ -177,8 +194,9 @@ def test_yoyo_sees_what_dbtui_applied_and_rolled_back(empty_database: str, folde
     backend = get_backend(psycopg_dialect_url(empty_database))
     try:
         pending = [m.id for m in backend.to_apply(read_migrations(str(folder)))]
-        log = backend.execute("SELECT migration_id, operation, username, hostname FROM _yoyo_log"
-                              " ORDER BY created_at_utc").fetchall()
+        log = backend.execute(
+            "SELECT migration_id, operation, username, hostname FROM _yoyo_log ORDER BY created_at_utc"
+        ).fetchall()
     finally:
         backend.connection.close()
     assert pending == ["0005_e"]
@@ -186,22 +204,31 @@ def test_yoyo_sees_what_dbtui_applied_and_rolled_back(empty_database: str, folde
     assert all(user and host for *_, user, host in log)
 
 
-def test_statement_without_error_position_is_located_in_a_transactional_migration(empty_database: str, folder: Path) -> None:
-    (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n\nDROP TABLE nope;\nCREATE TABLE g (id BIGINT);\n")
+def test_statement_without_error_position_is_located_in_a_transactional_migration(
+    empty_database: str, folder: Path
+) -> None:
+    (folder / "0006_f.sql").write_text(
+        "-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n\nDROP TABLE nope;\nCREATE TABLE g (id BIGINT);\n"
+    )
     with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
         migrations.migrate(empty_database, folder)
     assert "f" not in public_tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
 
 
-def test_non_transactional_failure_keeps_earlier_statements_and_names_the_line(empty_database: str, folder: Path) -> None:
-    (folder / "0006_f.sql").write_text("-- depends: 0005_e\n-- transactional: false\nCREATE TABLE f (id BIGINT);\nDROP TABLE nope;\n")
+def test_non_transactional_failure_keeps_earlier_statements_and_names_the_line(
+    empty_database: str, folder: Path
+) -> None:
+    (folder / "0006_f.sql").write_text(
+        "-- depends: 0005_e\n-- transactional: false\nCREATE TABLE f (id BIGINT);\nDROP TABLE nope;\n"
+    )
     with pytest.raises(MigrationError, match=r"0006_f.sql:4: table \"nope\" does not exist"):
         migrations.migrate(empty_database, folder)
     assert "f" in public_tables(empty_database) and read_status(empty_database, folder).pending == ["0006_f"]
 
 
-def test_transaction_control_in_a_transactional_migration_is_refused_before_anything_runs(empty_database: str,
-                                                                                        folder: Path) -> None:
+def test_transaction_control_in_a_transactional_migration_is_refused_before_anything_runs(
+    empty_database: str, folder: Path
+) -> None:
     (folder / "0006_f.sql").write_text("-- depends: 0005_e\nCREATE TABLE f (id BIGINT);\n  /* done */ COMMIT;\n")
     with pytest.raises(ConfigError, match=r"0006_f.sql:3: COMMIT in a transactional migration"):
         migrations.migrate(empty_database, folder)

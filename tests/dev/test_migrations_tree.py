@@ -26,14 +26,21 @@ def test_tree_with_a_branch_and_a_merge(folder: Path) -> None:
 
 
 def test_order_is_topological_not_alphabetical(tmp_path: Path) -> None:
-    tree = load_tree(write_migrations(tmp_path, {"0001_z": ("0002_y", "SELECT 1;", None), "0002_y": ("", "SELECT 1;", None)}))
+    tree = load_tree(
+        write_migrations(tmp_path, {"0001_z": ("0002_y", "SELECT 1;", None), "0002_y": ("", "SELECT 1;", None)})
+    )
     assert tree.ids == ["0002_y", "0001_z"]
 
 
 def test_graph_shows_the_branch_and_the_merge(folder: Path) -> None:
     assert draw_graph(load_tree(folder)) == [
-        ("0001_a", "●"), (None, "├─╮"), ("0002_b", "● │"), ("0003_c", "│ ●"), (None, "├─╯"),
-        ("0004_d", "●"), ("0005_e", "●"),
+        ("0001_a", "●"),
+        (None, "├─╮"),
+        ("0002_b", "● │"),
+        ("0003_c", "│ ●"),
+        (None, "├─╯"),
+        ("0004_d", "●"),
+        ("0005_e", "●"),
     ]
 
 
@@ -58,12 +65,19 @@ def test_missing_dependency_points_at_the_depends_line_and_suggests(folder: Path
         load_tree(folder)
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("0006_f.sql", b"SELECT 1;\nSELECT '\xff';\n", r"0006_f.sql:2: not UTF-8 text"),
-    ("0006_f.py", b"steps = []\n", r"0006_f.py: dbtui reads SQL migrations only"),
-    ("0009_orphan.rollback.sql", b"DROP TABLE x;\n", r"rollback file without its migration 0009_orphan.sql"),
-    ("0006_f.sql", b"-- transactional: maybe\nSELECT 1;\n", r"0006_f.sql:1: -- transactional: must be true or false"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("0006_f.sql", b"SELECT 1;\nSELECT '\xff';\n", r"0006_f.sql:2: not UTF-8 text"),
+        ("0006_f.py", b"steps = []\n", r"0006_f.py: dbtui reads SQL migrations only"),
+        ("0009_orphan.rollback.sql", b"DROP TABLE x;\n", r"rollback file without its migration 0009_orphan.sql"),
+        (
+            "0006_f.sql",
+            b"-- transactional: maybe\nSELECT 1;\n",
+            r"0006_f.sql:1: -- transactional: must be true or false",
+        ),
+    ],
+)
 def test_bad_files_are_one_clear_error(folder: Path, name: str, content: bytes, expected: str) -> None:
     (folder / name).write_bytes(content)
     with pytest.raises(ConfigError, match=expected):

@@ -40,8 +40,9 @@ def test_cut_off_migration_is_a_syntax_error_at_its_last_line(cut_project: Proje
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["migrate", "--dry-run"], ["codegen"], ["check"]])
-def test_every_command_reports_the_cut_off_migration_in_one_line(cut_project: Project, empty_database: str,
-                                                                  command: list[str], capsys) -> None:
+def test_every_command_reports_the_cut_off_migration_in_one_line(
+    cut_project: Project, empty_database: str, command: list[str], capsys
+) -> None:
     code = main(["--project", str(cut_project.root), "--database-url", empty_database, *command])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -40,8 +40,9 @@ def test_migrate_plan_lists_convention_errors_of_pending_files_only(project_copy
 
 def test_changes_are_classified_and_watched(project_copy: Project) -> None:
     p = project_copy
-    assert classify(p, {p.migrations / "0009_x.sql"}) == ProjectChanges(migrations=True,
-                                                                        paths=frozenset({p.migrations / "0009_x.sql"}))
+    assert classify(p, {p.migrations / "0009_x.sql"}) == ProjectChanges(
+        migrations=True, paths=frozenset({p.migrations / "0009_x.sql"})
+    )
     assert classify(p, {p.queries, p.annotations}).queries and classify(p, {p.annotations}).annotations
     stop = threading.Event()
     seen: list[ProjectChanges] = []

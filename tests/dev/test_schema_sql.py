@@ -15,8 +15,11 @@ from database.dev import server
 
 def test_schema_sql_loads_into_an_empty_database(project: Project, empty_database: str) -> None:
     psql = server.find_binaries().tool("psql")
-    done = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_database, "-f", str(project.schema)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_database, "-f", str(project.schema)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     with psycopg.connect(empty_database) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}

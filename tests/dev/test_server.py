@@ -29,7 +29,9 @@ def cluster():
 
 def _server_pid(url: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT pg_backend_pid(), (SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer')").fetchone()[1]
+        return conn.execute(
+            "SELECT pg_backend_pid(), (SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer')"
+        ).fetchone()[1]
 
 
 def _start_in_subprocess(cluster: server.Cluster) -> subprocess.Popen:

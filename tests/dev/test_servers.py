@@ -37,8 +37,12 @@ def _project(root: Path, table: str, *, idle_timeout: int = 0) -> Project:
 
 
 def _git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_two_projects_and_a_worktree_share_one_scratch_server(runtime, folder):

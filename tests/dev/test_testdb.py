@@ -39,7 +39,9 @@ def test_changed_migration_gives_a_new_template(tmp_path, project, server_url):
     shutil.copytree(project.migrations, tree)
     before = testdb.ensure_template(server_url, tree)
     assert testdb.ensure_template(server_url, tree) == before  # unchanged content, same template
-    (tree / "0007_extra.sql").write_text("-- depends: 0006_row_level_security\nCREATE TABLE extra_enum (value TEXT PRIMARY KEY);\n")
+    (tree / "0007_extra.sql").write_text(
+        "-- depends: 0006_row_level_security\nCREATE TABLE extra_enum (value TEXT PRIMARY KEY);\n"
+    )
     after = testdb.ensure_template(server_url, tree)
     assert after != before
     url = testdb.create_database(migrations_dir=tree, url=server_url)
@@ -53,7 +55,9 @@ def test_a_crashed_build_is_never_cloned(tmp_path, project, server_url):
     tree = tmp_path / "migrations"
     shutil.copytree(project.migrations, tree)
     unique = secrets.token_hex(4)  # a template no earlier run has built
-    (tree / "0007_marker.sql").write_text(f"-- depends: 0006_row_level_security\n-- {unique}\nCREATE TABLE marker_enum (value TEXT PRIMARY KEY);\n")
+    (tree / "0007_marker.sql").write_text(
+        f"-- depends: 0006_row_level_security\n-- {unique}\nCREATE TABLE marker_enum (value TEXT PRIMARY KEY);\n"
+    )
     name = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
     with psycopg.connect(server_url, autocommit=True) as conn:  # what a build killed half-way leaves behind
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -89,7 +93,9 @@ def test_spares_are_handed_out_once_and_refilled(project, server_url):
 
     def spares() -> set[str]:
         with psycopg.connect(server_url) as conn:
-            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (testdb._spare_prefix(template) + "%",))
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (testdb._spare_prefix(template) + "%",)
+            )
             return {r[0] for r in rows}
 
     urls = [testdb.create_database(project=project) for _ in range(4)]

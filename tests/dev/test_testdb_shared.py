@@ -50,8 +50,16 @@ def test_concurrent_builders_all_succeed(tmp_path, own_server):
     trees = [str(_tree(tmp_path, f"t{i}")) for i in range(12)]
     env = {**os.environ, "DBTUI_TESTDB_BUDGET_MB": "1", "DBTUI_TESTDB_SPARES": "1"}
     jobs = [[trees[(2 * i + k) % 12] for k in range(4)] for i in range(6)]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, own_server, *job], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for job in jobs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, own_server, *job],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for job in jobs
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     failures = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, results, strict=True) if p.returncode != 0]
     assert failures == []
@@ -76,7 +84,7 @@ def test_footprint_stays_within_budget_across_20_template_builds(tmp_path, own_s
         assert built[-1] in usage
     kept = set(usage)
     assert 1 <= len(kept) < 20
-    assert kept == set(built[-len(kept):])  # least recently used dropped first
+    assert kept == set(built[-len(kept) :])  # least recently used dropped first
 
 
 def test_prune_drops_every_unused_template_over_budget(tmp_path, own_server):

@@ -54,13 +54,17 @@ def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_the_runtime_modules_only(runtime_venv: Path) -> None:
     (wheel,) = (runtime_venv.parent / "dist").glob("dbtui_runtime-*.whl")
     names = {n for n in zipfile.ZipFile(wheel).namelist() if not n.startswith("dbtui_runtime-")}
-    runtime = {f"database/{p.name}" for p in (REPO / "src" / "database").iterdir()
-               if p.suffix in (".py", ".typed") and p.name not in ("testdb.py", "pytest_plugin.py")}
+    runtime = {
+        f"database/{p.name}"
+        for p in (REPO / "src" / "database").iterdir()
+        if p.suffix in (".py", ".typed") and p.name not in ("testdb.py", "pytest_plugin.py")
+    }
     assert names == runtime
 
 
-def test_runtime_installs_without_tooling_and_runs_a_generated_query(runtime_venv: Path, database_url: str,
-                                                                      tmp_path: Path) -> None:
+def test_runtime_installs_without_tooling_and_runs_a_generated_query(
+    runtime_venv: Path, database_url: str, tmp_path: Path
+) -> None:
     python = str(runtime_venv / "bin" / "python")
     listed = subprocess.run([python, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     installed = {d["name"].lower() for d in json.loads(listed.stdout)}

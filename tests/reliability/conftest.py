@@ -48,11 +48,17 @@ async def runtime_on_own_cluster(own_cluster: server.Cluster) -> AsyncIterator[M
     await conn.dispose()
     conn.configure(url)
     async with xact_admin() as q:
-        org = (await q.conn.execute(text("INSERT INTO organizations (name) VALUES ('fault') RETURNING id"))).scalar_one()
-        user = (
-            await q.conn.execute(text("INSERT INTO users (email, name) VALUES ('fault@test.invalid', 'f') RETURNING id"))
+        org = (
+            await q.conn.execute(text("INSERT INTO organizations (name) VALUES ('fault') RETURNING id"))
         ).scalar_one()
-        await q.conn.execute(text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"), {"o": org, "u": user})
+        user = (
+            await q.conn.execute(
+                text("INSERT INTO users (email, name) VALUES ('fault@test.invalid', 'f') RETURNING id")
+            )
+        ).scalar_one()
+        await q.conn.execute(
+            text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"), {"o": org, "u": user}
+        )
     yield Member(org, user)
     await conn.dispose()
     conn.configure(previous)

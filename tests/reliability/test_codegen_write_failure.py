@@ -40,9 +40,14 @@ def gen_project(tmp_path: Path) -> Path:
 
 
 def _codegen(project: Path, url: str, *, prefix: list[str] = (), preexec_fn=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, DBTUI, "--project", str(project), "--database-url", url, "codegen"],
-                          capture_output=True, text=True, timeout=60, preexec_fn=preexec_fn,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return subprocess.run(
+        [*prefix, DBTUI, "--project", str(project), "--database-url", url, "codegen"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=preexec_fn,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
 
 
 def _assert_refused_cleanly(done: subprocess.CompletedProcess, project: Path, reason: str) -> None:
@@ -69,4 +74,3 @@ def test_read_only_target_keeps_the_old_files(gen_project: Path, server_url: str
     read_only = [*unshare, "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', folder]
     done = _codegen(gen_project, server_url, prefix=read_only)
     _assert_refused_cleanly(done, gen_project, "Read-only file system")
-

@@ -78,8 +78,12 @@ def test_kill_9_of_the_holding_process_releases_the_lock(database_url):
         "        await asyncio.sleep(3600)\n"
         "asyncio.run(main())\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "DATABASE_URL": database_url})
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+    )
     try:
         assert child.stdout.readline().strip() == "held"
         assert [lock.granted for lock in _holders(database_url, name)] == [True]

@@ -54,8 +54,12 @@ def tmp_project(tmp_path: Path, empty_database: str) -> tuple[Path, str]:
 
 
 def _dbtui(project: Path, url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([DBTUI, "--project", str(project), "--database-url", url, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [DBTUI, "--project", str(project), "--database-url", url, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _sql(url: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -67,8 +71,12 @@ def _sql(url: str, query: str, params: tuple = ()) -> list[tuple]:
 def _wait_for_sleeping_backend(url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        if _sql(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s AND state = 'active'"
-                     " AND pid <> pg_backend_pid()", ("%slow_gate%",)):
+        if _sql(
+            url,
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s AND state = 'active'"
+            " AND pid <> pg_backend_pid()",
+            ("%slow_gate%",),
+        ):
             return
         time.sleep(0.05)
     raise AssertionError(f"the migrator never reached the slow migration: {proc.communicate(timeout=5)}")

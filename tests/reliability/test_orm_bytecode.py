@@ -27,8 +27,14 @@ def _module(value: int) -> str:
 def _import_value(folder: Path) -> int:
     """Import ``orm`` in a new interpreter that reads and writes bytecode as a user's does."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    out = subprocess.run([sys.executable, "-c", "import orm; print(orm.VALUE)"], cwd=folder, env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import orm; print(orm.VALUE)"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout)
 
 

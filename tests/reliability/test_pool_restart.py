@@ -107,8 +107,11 @@ async def test_restart_between_requests_costs_at_most_one_failed_round(own_clust
     # Idle pooled connections are dead now. Requests that draw one fail with a disconnect error (never a hang, never
     # a wrong answer); SQLAlchemy then discards every connection older than the failure.
     first = await asyncio.wait_for(
-        asyncio.gather(*[_visible_organizations(member) for _ in range(5)], *[_admin_ping() for _ in range(5)],
-                       return_exceptions=True),
+        asyncio.gather(
+            *[_visible_organizations(member) for _ in range(5)],
+            *[_admin_ping() for _ in range(5)],
+            return_exceptions=True,
+        ),
         BOUND,
     )
     for result in first:

@@ -79,7 +79,8 @@ def _add_query(project: Project, name: str) -> None:
 
 
 def test_watch_waits_for_a_stopped_server_and_compiles_when_it_is_back(
-        watching: Watching, project_copy: Project, own_cluster: server.Cluster) -> None:
+    watching: Watching, project_copy: Project, own_cluster: server.Cluster
+) -> None:
     own_cluster.stop()
     _add_query(project_copy, "CountWhileDown")
     failed = watching.outcome()[-1]
@@ -95,15 +96,17 @@ def test_watch_waits_for_a_stopped_server_and_compiles_when_it_is_back(
 
 
 def test_watch_recovers_from_a_restart_between_saves(
-        watching: Watching, project_copy: Project, own_cluster: server.Cluster) -> None:
+    watching: Watching, project_copy: Project, own_cluster: server.Cluster
+) -> None:
     _add_query(project_copy, "CountBefore")
     assert isinstance(watching.outcome()[-1], Finished)
     own_cluster.stop()
     own_cluster.ensure_running()  # the watch's connection died with the old server
     _add_query(project_copy, "CountAfterRestart")
     events = watching.outcome()
-    assert isinstance(events[-1], Failed) and events[-1].message.endswith("; the database server answers now: compiling"
-                                                                          " again"), events
+    assert isinstance(events[-1], Failed) and events[-1].message.endswith(
+        "; the database server answers now: compiling again"
+    ), events
     events = watching.outcome()
     assert isinstance(events[-1], Finished), events
     assert "def count_after_restart(" in project_copy.orm.read_text()
@@ -137,15 +140,17 @@ def _migrate_in_thread(url: str, folder: Path) -> tuple[threading.Thread, list[B
 def _wait_for_query(url: str, text: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(OUTCOME_TIMEOUT * 10):
-            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                            (f"%{text}%",)).fetchone()[0]:
+            if conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", (f"%{text}%",)
+            ).fetchone()[0]:
                 return
             time.sleep(0.1)
     raise AssertionError(f"{text!r} never ran")
 
 
-def test_server_stopped_during_migrate_is_named_with_its_log(database_on_own_cluster: str, own_cluster: server.Cluster,
-                                                             tmp_path: Path, recwarn) -> None:
+def test_server_stopped_during_migrate_is_named_with_its_log(
+    database_on_own_cluster: str, own_cluster: server.Cluster, tmp_path: Path, recwarn
+) -> None:
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_a.sql").write_text("CREATE TABLE a (id BIGINT);\n")
@@ -159,8 +164,10 @@ def test_server_stopped_during_migrate_is_named_with_its_log(database_on_own_clu
     assert isinstance(error, MigrationError), repr(error)
     message = str(error)
     assert message.startswith("lost the connection to the server while applying 0002_slow"), message
-    assert (f"; it was stopped (its log {own_cluster.log_file} says: received fast shutdown request); it does not"
-            " answer now [") in message
+    assert (
+        f"; it was stopped (its log {own_cluster.log_file} says: received fast shutdown request); it does not"
+        " answer now ["
+    ) in message
     assert "0002_slow is not marked applied" in message and "done before it: 0001_a; 1 not run" in message
     assert error.exit_code == 1 and "\n" not in message
     assert not [w for w in recwarn if "yoyo" in str(w.filename)]  # no yoyo warnings about the dead connection
@@ -171,7 +178,9 @@ def test_server_stopped_during_migrate_is_named_with_its_log(database_on_own_clu
     # and stale (it holds the advisory lock), so it is removed, not waited for.
     events: list = []
     assert migrations.migrate(database_on_own_cluster, folder, on_event=events.append, lock_timeout=5).done == (
-        "0002_slow", "0003_c")
+        "0002_slow",
+        "0003_c",
+    )
     assert any(isinstance(e, Notice) and "removed yoyo's lock" in e.message for e in events), events
 
 
@@ -182,8 +191,11 @@ def _small_tmpfs(megabytes: int) -> Iterator[Path]:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
     where = Path(tempfile.mkdtemp(prefix="dbtui-full-", dir="/tmp"))
     os.chmod(where, 0o755)  # the server account walks into it
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=755", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         where.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -216,7 +228,8 @@ def test_full_disk_during_migrate_says_the_server_crashed_and_why(tmp_path: Path
             folder.mkdir()
             (folder / "0001_fill.sql").write_text(
                 "CREATE TABLE a (id BIGINT, pad TEXT);\n"
-                "INSERT INTO a SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;\n")
+                "INSERT INTO a SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;\n"
+            )
             with pytest.raises(MigrationError) as raised:
                 migrations.migrate(url, folder)
         finally:

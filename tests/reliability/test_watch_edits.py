@@ -65,8 +65,22 @@ class Edits:
 
     def next(self, i: int) -> tuple[bytes | None, bool]:
         rng, good = self.rng, self.good_text()
-        kind = rng.choice(["add", "add", "remove", "rename", "column", "table", "syntax", "duplicate", "annotation",
-                           "truncate", "utf8", "delete"])
+        kind = rng.choice(
+            [
+                "add",
+                "add",
+                "remove",
+                "rename",
+                "column",
+                "table",
+                "syntax",
+                "duplicate",
+                "annotation",
+                "truncate",
+                "utf8",
+                "delete",
+            ]
+        )
         if kind == "remove" and self.extras:
             del self.extras[rng.choice(sorted(self.extras))]
             return self.good_text().encode(), True
@@ -89,7 +103,7 @@ class Edits:
         }[kind]
         if kind == "truncate":  # a save that stops part-way through a statement
             cut = rng.randrange(len(self.base) // 2, len(good))
-            while good[cut - 1].isspace() or good[cut:cut + 1].isspace():
+            while good[cut - 1].isspace() or good[cut : cut + 1].isspace():
                 cut -= 1
             return (good[:cut] + "\n-- name: Tail :one\nSELECT * FROM users WHERE id = $1 AND\n").encode(), False
         if kind == "utf8":

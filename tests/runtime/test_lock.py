@@ -74,7 +74,7 @@ async def test_waiter_shows_who_blocks_it_and_cancelling_the_wait_frees_it(datab
         assert [lock.granted for lock in list_locks(database_url) if lock.name == "test:waiters"] == [True]
 
 
-@pytest.mark.parametrize("name", ["'; DROP TABLE organizations; --", "x\" OR 1=1", "ünïcødé 🔒"])
+@pytest.mark.parametrize("name", ["'; DROP TABLE organizations; --", 'x" OR 1=1', "ünïcødé 🔒"])
 async def test_odd_names_are_inert(database_url, name):
     async with pg_advisory_lock(name, timeout=1):
         assert [lock.name for lock in list_locks(database_url)].count(name) == 1

@@ -29,8 +29,9 @@ class Replica:
 
 
 @pytest.fixture
-async def replica(database_url: str, session_database: str, server_url: str, project, organization,
-                  monkeypatch) -> AsyncIterator[Replica]:
+async def replica(
+    database_url: str, session_database: str, server_url: str, project, organization, monkeypatch
+) -> AsyncIterator[Replica]:
     # Made on the server directly: the runtime may be configured for PgBouncer, and a template built through a
     # transaction-mode pooler would leave its session lock and an idle server connection behind.
     url = testdb.create_database(project=project, url=server_url)
@@ -39,12 +40,18 @@ async def replica(database_url: str, session_database: str, server_url: str, pro
         c.execute("UPDATE app_private.identity_secret SET secret = %s", (secret,))
         c.execute("INSERT INTO organizations (id, name) VALUES (%s, 'ours')", (organization.id,))
         c.execute("INSERT INTO users (id, email, name) VALUES (%s, 'u@test.invalid', 'u')", (organization.user_id,))
-        c.execute("INSERT INTO memberships (organization_id, user_id) VALUES (%s, %s)", (organization.id, organization.user_id))
-        mine = c.execute("INSERT INTO projects (organization_id, name) VALUES (%s, 'on the replica') RETURNING id",
-                         (organization.id,)).fetchone()[0]
+        c.execute(
+            "INSERT INTO memberships (organization_id, user_id) VALUES (%s, %s)",
+            (organization.id, organization.user_id),
+        )
+        mine = c.execute(
+            "INSERT INTO projects (organization_id, name) VALUES (%s, 'on the replica') RETURNING id",
+            (organization.id,),
+        ).fetchone()[0]
         other = c.execute("INSERT INTO organizations (name) VALUES ('theirs') RETURNING id").fetchone()[0]
-        theirs = c.execute("INSERT INTO projects (organization_id, name) VALUES (%s, 'theirs') RETURNING id",
-                           (other,)).fetchone()[0]
+        theirs = c.execute(
+            "INSERT INTO projects (organization_id, name) VALUES (%s, 'theirs') RETURNING id", (other,)
+        ).fetchone()[0]
     # Reached the way the primary is (directly, or through the same PgBouncer).
     monkeypatch.setenv("DATABASE_REPLICA_URL", testdb.with_database(database_url, testdb.database_name(url)))
     yield Replica(mine, theirs)

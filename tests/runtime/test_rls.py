@@ -11,7 +11,8 @@ async def _add_project(org_id: str, name: str) -> str:
     async with xact_admin() as q:
         return (
             await q.conn.execute(
-                text("INSERT INTO projects (organization_id, name) VALUES (:o, :n) RETURNING id"), {"o": org_id, "n": name}
+                text("INSERT INTO projects (organization_id, name) VALUES (:o, :n) RETURNING id"),
+                {"o": org_id, "n": name},
             )
         ).scalar_one()
 
@@ -22,7 +23,9 @@ async def two_orgs(organization, request):
     from database.pytest_plugin import TestOrganization
 
     async with xact_admin() as q:
-        other = (await q.conn.execute(text("INSERT INTO organizations (name) VALUES ('other') RETURNING id"))).scalar_one()
+        other = (
+            await q.conn.execute(text("INSERT INTO organizations (name) VALUES ('other') RETURNING id"))
+        ).scalar_one()
         other_user = (
             await q.conn.execute(
                 text("INSERT INTO users (email, name) VALUES (:e, 'o') RETURNING id"), {"e": f"{other}@test.invalid"}
@@ -59,9 +62,13 @@ async def test_customer_cannot_write_other_organizations_rows(two_orgs):
             await q.conn.execute(text("INSERT INTO projects (organization_id, name) VALUES (:o, 'x')"), {"o": other.id})
     with pytest.raises(Exception, match="row-level security"):
         async with xact_customer(me.user_id, me.id) as q:  # moving our row into their organization
-            await q.conn.execute(text("UPDATE projects SET organization_id = :o WHERE id = :id"), {"o": other.id, "id": mine})
+            await q.conn.execute(
+                text("UPDATE projects SET organization_id = :o WHERE id = :id"), {"o": other.id, "id": mine}
+            )
     async with xact_admin() as q:
-        row = (await q.conn.execute(text("SELECT name, organization_id FROM projects WHERE id = :id"), {"id": theirs})).one()
+        row = (
+            await q.conn.execute(text("SELECT name, organization_id FROM projects WHERE id = :id"), {"id": theirs})
+        ).one()
     assert tuple(row) == ("theirs", other.id)
 
 
@@ -69,10 +76,14 @@ async def test_customer_writes_within_its_organization(two_orgs):
     me, *_ = two_orgs
     async with xact_customer(me.user_id, me.id) as q:
         new = (
-            await q.conn.execute(text("INSERT INTO projects (organization_id, name) VALUES (:o, 'new') RETURNING id"), {"o": me.id})
+            await q.conn.execute(
+                text("INSERT INTO projects (organization_id, name) VALUES (:o, 'new') RETURNING id"), {"o": me.id}
+            )
         ).scalar_one()
     async with xact_admin() as q:
-        assert (await q.conn.execute(text("SELECT organization_id FROM projects WHERE id = :id"), {"id": new})).scalar_one() == me.id
+        assert (
+            await q.conn.execute(text("SELECT organization_id FROM projects WHERE id = :id"), {"id": new})
+        ).scalar_one() == me.id
 
 
 async def test_non_member_sees_nothing(two_orgs):
@@ -82,14 +93,18 @@ async def test_non_member_sees_nothing(two_orgs):
             assert (await q.conn.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one() == 0, name
 
 
-@pytest.mark.parametrize("escape", ["RESET ROLE", "SET ROLE postgres", "SET SESSION AUTHORIZATION postgres", "SET ROLE NONE"])
+@pytest.mark.parametrize(
+    "escape", ["RESET ROLE", "SET ROLE postgres", "SET SESSION AUTHORIZATION postgres", "SET ROLE NONE"]
+)
 async def test_customer_cannot_regain_admin_rights(two_orgs, escape):
     me, other, mine, theirs = two_orgs
     try:
         async with xact_customer(me.user_id, me.id) as q:
             await q.conn.execute(text(escape))
             who = (await q.conn.execute(text("SELECT current_user, session_user"))).one()
-            seen = (await q.conn.execute(text("SELECT count(*) FROM projects WHERE id = :id"), {"id": theirs})).scalar_one()
+            seen = (
+                await q.conn.execute(text("SELECT count(*) FROM projects WHERE id = :id"), {"id": theirs})
+            ).scalar_one()
             assert tuple(who) == ("app_customer", "app_customer")
             assert seen == 0
     except Exception as exc:  # refused outright is fine too

@@ -55,8 +55,28 @@ async def test_runtime_honours_pgsslmode_and_pgsslrootcert(runtime_on, tls_serve
 
 async def test_a_certificate_that_does_not_verify_is_refused(runtime_on, tls_server, tmp_path):
     other = tmp_path / "other.crt"  # a root that did not sign the server's certificate
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(tmp_path / "other.key"),
-                    "-out", str(other), "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(tmp_path / "other.key"),
+            "-out",
+            str(other),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     await runtime_on(tls_server.url(sslmode="verify-full", sslrootcert=str(other)))
     with pytest.raises(psycopg.OperationalError, match="certificate"):
         async with xact_admin():

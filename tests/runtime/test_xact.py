@@ -8,12 +8,16 @@ organizations = table("organizations", column("id"), column("name"), column("bil
 
 async def _name(org_id: str) -> str:
     async with xact_admin() as q:
-        return (await q.conn.execute(text("SELECT name FROM organizations WHERE id = :id"), {"id": org_id})).scalar_one()
+        return (
+            await q.conn.execute(text("SELECT name FROM organizations WHERE id = :id"), {"id": org_id})
+        ).scalar_one()
 
 
 async def test_commits_on_clean_exit(organization):
     async with xact_admin() as q:
-        await q.conn.execute(text("UPDATE organizations SET name = 'committed' WHERE id = :id"), {"id": organization.id})
+        await q.conn.execute(
+            text("UPDATE organizations SET name = 'committed' WHERE id = :id"), {"id": organization.id}
+        )
     assert await _name(organization.id) == "committed"
 
 
@@ -48,7 +52,9 @@ async def test_core_dynamic_query_shares_the_transaction(organization):
             assert (await q.conn.execute(query)).scalar_one() == "cus_123"
             raise Abort
     async with xact_admin() as q:
-        assert (await q.conn.execute(query)).scalar_one() is None  # the core update was part of the rolled-back transaction
+        assert (
+            await q.conn.execute(query)
+        ).scalar_one() is None  # the core update was part of the rolled-back transaction
 
 
 async def test_orm_is_bound_to_the_transaction_connection(organization):

@@ -28,11 +28,17 @@ class Tenants:
 async def _tenant(q, label: str) -> Tenant:
     params = {"n": label, "e": f"{label}@test.invalid"}
     org = (await q.conn.execute(text("INSERT INTO organizations (name) VALUES (:n) RETURNING id"), params)).scalar_one()
-    user = (await q.conn.execute(text("INSERT INTO users (email, name) VALUES (:e, :n) RETURNING id"), params)).scalar_one()
-    await q.conn.execute(text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"), {"o": org, "u": user})
+    user = (
+        await q.conn.execute(text("INSERT INTO users (email, name) VALUES (:e, :n) RETURNING id"), params)
+    ).scalar_one()
+    await q.conn.execute(
+        text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"), {"o": org, "u": user}
+    )
     project = (
-        await q.conn.execute(text("INSERT INTO projects (organization_id, name, budget) VALUES (:o, :n, 100) RETURNING id"),
-                             {"o": org, "n": f"{label} project"})
+        await q.conn.execute(
+            text("INSERT INTO projects (organization_id, name, budget) VALUES (:o, :n, 100) RETURNING id"),
+            {"o": org, "n": f"{label} project"},
+        )
     ).scalar_one()
     return Tenant(org, user, project)
 
@@ -44,9 +50,9 @@ async def tenants(database_url: str) -> Tenants:
         mine = await _tenant(q, f"mine-{tag}")
         theirs = await _tenant(q, f"theirs-{tag}")
         outsider = (
-            await q.conn.execute(text("INSERT INTO users (email, name) VALUES (:e, 'outsider') RETURNING id"),
-                                 {"e": f"outsider-{tag}@test.invalid"})
+            await q.conn.execute(
+                text("INSERT INTO users (email, name) VALUES (:e, 'outsider') RETURNING id"),
+                {"e": f"outsider-{tag}@test.invalid"},
+            )
         ).scalar_one()
     return Tenants(mine, theirs, outsider)
-
-

@@ -52,8 +52,14 @@ async def test_a_replaced_prepared_statement_never_runs_for_the_next_customer(te
 async def _leaked_identity(tenant) -> tuple[str, str, str]:
     """What the victim's transaction holds, as an app bug (a log line, an error page) might leak it."""
     async with xact_customer(tenant.user_id, tenant.organization_id) as q:
-        row = (await q.conn.execute(text("SELECT current_setting('app.user_id'), current_setting('app.organization_id'),"
-                                         " current_setting('app.identity_sig')"))).one()
+        row = (
+            await q.conn.execute(
+                text(
+                    "SELECT current_setting('app.user_id'), current_setting('app.organization_id'),"
+                    " current_setting('app.identity_sig')"
+                )
+            )
+        ).one()
     return tuple(row)
 
 
@@ -64,7 +70,9 @@ async def test_a_leaked_identity_is_useless_on_a_brand_new_connection(tenants):
         for name, value in zip(IDENTITY, leaked, strict=True):
             await attacker.execute("SELECT set_config(%s, %s, false)", (name, value))
         await attacker.commit()  # session-level, and a new transaction to use it in
-        seen = await (await attacker.execute("SELECT count(*) FROM projects WHERE id = %s", (theirs.project_id,))).fetchone()
+        seen = await (
+            await attacker.execute("SELECT count(*) FROM projects WHERE id = %s", (theirs.project_id,))
+        ).fetchone()
     assert seen == (0,)
 
 
@@ -73,7 +81,8 @@ async def test_a_leaked_identity_is_useless_in_a_later_transaction_on_the_same_c
     leaked = await _leaked_identity(theirs)
     replay = [f"SELECT set_config('{name}', '{value}', false)" for name, value in zip(IDENTITY, leaked, strict=True)]
     seen = await on_every_pooled_connection(
-        mine, run(*replay, f"SELECT count(*) FROM projects WHERE id = '{theirs.project_id}'"))
+        mine, run(*replay, f"SELECT count(*) FROM projects WHERE id = '{theirs.project_id}'")
+    )
     assert {found[-1] for found in seen} == {0}
 
 
@@ -89,8 +98,15 @@ async def test_the_identity_function_refuses_a_stale_proof(tenants):
     proof = conn.identity_proof(await _secret(), mine.user_id, mine.organization_id, issued_at)
     async with await psycopg.AsyncConnection.connect(conn.customer_url()) as attacker:
         with refused(errors.InsufficientPrivilege):
-            await attacker.execute(conn.SET_IDENTITY, {"user_id": mine.user_id, "organization_id": mine.organization_id,
-                                                       "issued_at": issued_at, "proof": proof})
+            await attacker.execute(
+                conn.SET_IDENTITY,
+                {
+                    "user_id": mine.user_id,
+                    "organization_id": mine.organization_id,
+                    "issued_at": issued_at,
+                    "proof": proof,
+                },
+            )
 
 
 async def test_the_identity_function_refuses_a_proof_for_other_ids(tenants):
@@ -98,8 +114,12 @@ async def test_the_identity_function_refuses_a_proof_for_other_ids(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     own = await conn.customer_identity(mine.user_id, mine.organization_id)
     async with await psycopg.AsyncConnection.connect(conn.customer_url()) as attacker:
-        for forged in ({**own, "organization_id": theirs.organization_id}, {**own, "user_id": theirs.user_id},
-                       {**own, "issued_at": own["issued_at"] + 1}, {**own, "proof": "0" * 64}):
+        for forged in (
+            {**own, "organization_id": theirs.organization_id},
+            {**own, "user_id": theirs.user_id},
+            {**own, "issued_at": own["issued_at"] + 1},
+            {**own, "proof": "0" * 64},
+        ):
             with refused(errors.InsufficientPrivilege):
                 await attacker.execute(conn.SET_IDENTITY, forged)
             await attacker.rollback()

@@ -13,7 +13,7 @@ from dbtui.cli import main
 INJECTIONS = [
     "'; DROP TABLE users; --",
     "x' OR '1'='1",
-    "x\"); DELETE FROM projects; --",
+    'x"); DELETE FROM projects; --',
     "$1; SELECT pg_sleep(10)",
     "\\'; SET ROLE postgres; --",
     "org_%",
@@ -37,8 +37,11 @@ async def test_orm_parameters_are_stored_and_matched_verbatim(tenants, evil):
         assert await q.orm.user_get_by_email(email=evil) is None
     assert await _tables() == tables
     async with xact_admin() as q:
-        assert (await q.conn.execute(text("SELECT count(*) FROM projects WHERE id = :id"),
-                                     {"id": tenants.theirs.project_id})).scalar_one() == 1
+        assert (
+            await q.conn.execute(
+                text("SELECT count(*) FROM projects WHERE id = :id"), {"id": tenants.theirs.project_id}
+            )
+        ).scalar_one() == 1
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)

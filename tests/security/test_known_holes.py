@@ -26,10 +26,14 @@ async def test_a_rollback_inside_a_customer_block_never_falls_back_to_another_cu
 async def test_a_temporary_table_never_reaches_the_next_customer(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     with pytest.raises(Exception, match="permission denied: customer connections may not run CREATE TABLE"):
-        await on_every_pooled_connection(mine, run("CREATE TEMP TABLE projects (LIKE public.projects INCLUDING DEFAULTS)"))
+        await on_every_pooled_connection(
+            mine, run("CREATE TEMP TABLE projects (LIKE public.projects INCLUDING DEFAULTS)")
+        )
     async with xact_customer(theirs.user_id, theirs.organization_id) as q:  # the victim's next request
-        await q.conn.execute(text("INSERT INTO projects (organization_id, name) VALUES (:o, 'victim secret')"),
-                             {"o": theirs.organization_id})
+        await q.conn.execute(
+            text("INSERT INTO projects (organization_id, name) VALUES (:o, 'victim secret')"),
+            {"o": theirs.organization_id},
+        )
         temp = (await q.conn.execute(text("SELECT count(*) FROM pg_class WHERE relpersistence = 't'"))).scalar_one()
         seen = (await q.conn.execute(text("SELECT id FROM projects"))).scalars().all()
     assert temp == 0 and theirs.project_id in seen
@@ -39,8 +43,10 @@ async def test_a_member_cannot_reveal_an_outsiders_user_row(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     async with xact_customer(mine.user_id, mine.organization_id) as q:
         try:
-            await q.conn.execute(text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"),
-                                 {"o": mine.organization_id, "u": theirs.user_id})
+            await q.conn.execute(
+                text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"),
+                {"o": mine.organization_id, "u": theirs.user_id},
+            )
         except Exception:
             return  # refused: the safe outcome
         seen = (await q.conn.execute(text("SELECT id FROM users"))).scalars().all()

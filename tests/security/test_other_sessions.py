@@ -24,12 +24,16 @@ async def victim() -> AsyncIterator[psycopg.AsyncConnection]:
         yield c
 
 
-@pytest.mark.parametrize("probe", [
-    f"SELECT count(*) FROM pg_stat_activity WHERE strpos(query, '{MARKER}') > 0",
-    f"SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE strpos(query, '{MARKER}') > 0",
-    f"SELECT count(*) FROM pg_stat_get_backend_idset() b WHERE strpos(pg_stat_get_backend_activity(b), '{MARKER}') > 0",
-    "SELECT count(*) FROM pg_locks",
-], ids=["pg_stat_activity", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_locks"])
+@pytest.mark.parametrize(
+    "probe",
+    [
+        f"SELECT count(*) FROM pg_stat_activity WHERE strpos(query, '{MARKER}') > 0",
+        f"SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE strpos(query, '{MARKER}') > 0",
+        f"SELECT count(*) FROM pg_stat_get_backend_idset() b WHERE strpos(pg_stat_get_backend_activity(b), '{MARKER}') > 0",
+        "SELECT count(*) FROM pg_locks",
+    ],
+    ids=["pg_stat_activity", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_locks"],
+)
 async def test_another_customers_session_is_invisible(tenants, victim, probe):
     mine = tenants.mine
     with refused(errors.InsufficientPrivilege):
@@ -46,8 +50,9 @@ async def test_another_customers_backend_cannot_be_signalled(tenants, victim, si
     assert (await (await victim.execute("SELECT 1")).fetchone()) == (1,)  # still alive
 
 
-@pytest.mark.parametrize("create", ["SELECT lo_from_bytea(0, 'victim secret')", "SELECT lo_create(0)",
-                                    "SELECT lo_creat(-1)"])
+@pytest.mark.parametrize(
+    "create", ["SELECT lo_from_bytea(0, 'victim secret')", "SELECT lo_create(0)", "SELECT lo_creat(-1)"]
+)
 async def test_customers_cannot_create_large_objects(tenants, create):
     """Large objects have no organization and no policy: one tenant's would be every tenant's."""
     theirs = tenants.theirs
@@ -56,8 +61,15 @@ async def test_customers_cannot_create_large_objects(tenants, create):
             await q.conn.exec_driver_sql(create)
 
 
-@pytest.mark.parametrize("read", ["SELECT lo_get({oid})", "SELECT lo_open({oid}, 262144)", "SELECT lo_unlink({oid})",
-                                  "SELECT lo_put({oid}, 0, 'x')"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        "SELECT lo_get({oid})",
+        "SELECT lo_open({oid}, 262144)",
+        "SELECT lo_unlink({oid})",
+        "SELECT lo_put({oid}, 0, 'x')",
+    ],
+)
 async def test_customers_cannot_touch_existing_large_objects(tenants, read):
     async with xact_admin() as q:
         oid = (await q.conn.execute(text("SELECT lo_from_bytea(0, 'admin secret')"))).scalar_one()

@@ -50,8 +50,17 @@ async def test_refused(tenants, attempt):
             await q.conn.exec_driver_sql(attempt)
 
 
-@pytest.mark.parametrize("attempt", ["DISCARD PLANS", "DISCARD SEQUENCES", "DISCARD TEMP", "RESET ALL",
-                                     "RESET app.identity_sig", "SET app.organization_id TO DEFAULT"])
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "DISCARD PLANS",
+        "DISCARD SEQUENCES",
+        "DISCARD TEMP",
+        "RESET ALL",
+        "RESET app.identity_sig",
+        "SET app.organization_id TO DEFAULT",
+    ],
+)
 async def test_discard_and_reset_only_drop_the_customers_own_identity(tenants, attempt):
     mine, theirs = tenants.mine, tenants.theirs
     async with xact_customer(mine.user_id, mine.organization_id) as q:
@@ -65,11 +74,16 @@ async def test_every_security_definer_function_a_customer_can_call_pins_its_sear
     with the owner's rights; each one a customer may execute must fix search_path, pg_temp never first."""
     mine = tenants.mine
     async with xact_customer(mine.user_id, mine.organization_id) as q:
-        rows = (await q.conn.execute(text(
-            "SELECT p.oid::regprocedure::text, coalesce(array_to_string(p.proconfig, ','), '')"
-            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-            " AND has_function_privilege(p.oid, 'EXECUTE')"))).all()
+        rows = (
+            await q.conn.execute(
+                text(
+                    "SELECT p.oid::regprocedure::text, coalesce(array_to_string(p.proconfig, ','), '')"
+                    " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                    " WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                    " AND has_function_privilege(p.oid, 'EXECUTE')"
+                )
+            )
+        ).all()
     assert rows, "the identity functions are SECURITY DEFINER and callable"
     for name, config in rows:
         assert "search_path=" in config and "search_path=pg_temp" not in config, (name, config)

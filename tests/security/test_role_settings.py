@@ -13,8 +13,9 @@ from sqlalchemy import text
 from database import conn
 from database.xact import xact_admin, xact_customer
 
-IN_THIS_DATABASE = ("DO $$ BEGIN EXECUTE 'ALTER ROLE app_customer IN DATABASE ' || quote_ident(current_database()) || ' SET {}';"
-                    " END $$")
+IN_THIS_DATABASE = (
+    "DO $$ BEGIN EXECUTE 'ALTER ROLE app_customer IN DATABASE ' || quote_ident(current_database()) || ' SET {}'; END $$"
+)
 ROLE_DEFAULTS = {
     "statement_timeout": "ALTER ROLE app_customer SET statement_timeout = '1ms'",
     "default_transaction_read_only": "ALTER ROLE app_customer SET default_transaction_read_only = on",
@@ -29,9 +30,18 @@ async def clean_role():
     """The role is cluster-wide: whatever a test did to it is undone, whatever the outcome."""
     yield
     async with xact_admin() as q:
-        databases = (await q.conn.execute(text(
-            "SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
-            " WHERE s.setrole = 'app_customer'::regrole"))).scalars().all()
+        databases = (
+            (
+                await q.conn.execute(
+                    text(
+                        "SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+                        " WHERE s.setrole = 'app_customer'::regrole"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         await q.conn.execute(text("ALTER ROLE app_customer RESET ALL"))
         for name in databases:
             await q.conn.execute(text(f'ALTER ROLE app_customer IN DATABASE "{name}" RESET ALL'))
@@ -46,16 +56,26 @@ async def test_role_defaults_set_by_a_customer_never_reach_new_connections(tenan
     await conn.dispose()  # every connection from now on is new
     async with xact_customer(theirs.user_id, theirs.organization_id) as q:
         await q.conn.execute(text("SELECT pg_sleep(0.01)"))
-        await q.conn.execute(text("INSERT INTO projects (organization_id, name) VALUES (:o, 'after the attack')"),
-                             {"o": theirs.organization_id})
+        await q.conn.execute(
+            text("INSERT INTO projects (organization_id, name) VALUES (:o, 'after the attack')"),
+            {"o": theirs.organization_id},
+        )
         seen = (await q.conn.execute(text("SELECT count(*) FROM projects"))).scalar_one()
-        settings = (await q.conn.execute(text(
-            "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only'),"
-            " current_setting('lock_timeout'), current_setting('idle_session_timeout')"))).one()
+        settings = (
+            await q.conn.execute(
+                text(
+                    "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only'),"
+                    " current_setting('lock_timeout'), current_setting('idle_session_timeout')"
+                )
+            )
+        ).one()
     assert seen == 2 and tuple(settings) == ("0", "off", "0", "0")
     async with xact_admin() as q:
-        left = (await q.conn.execute(text("SELECT count(*) FROM pg_db_role_setting WHERE setrole = 'app_customer'::regrole"))
-                ).scalar_one()
+        left = (
+            await q.conn.execute(
+                text("SELECT count(*) FROM pg_db_role_setting WHERE setrole = 'app_customer'::regrole")
+            )
+        ).scalar_one()
     assert left == 0
 
 

@@ -39,6 +39,7 @@ MALFORMED = [
 ]
 COMMANDS = [["status"], ["migrate"], ["locks"], ["check"], ["status", "--json"], ["locks", "--json"]]
 
+
 def _cli(capsys, url: str, command: list[str]) -> str:
     code = main(["--project", str(REPO), "--database-url", url, *command])
     out, err = capsys.readouterr()
@@ -65,8 +66,12 @@ def test_scrub_masks_what_any_parser_would_quote_of_a_password(url):
     password = url.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1]
     with contextlib.suppress(config.ConfigError):
         config.check_url(url, "DATABASE_URL")
-    quoted = [url, f'invalid percent-encoded token: "{password}"', f"failed to resolve host '{password.split('@')[-1]}@h'",
-              f"password {unquote(password)!r}"]
+    quoted = [
+        url,
+        f'invalid percent-encoded token: "{password}"',
+        f"failed to resolve host '{password.split('@')[-1]}@h'",
+        f"password {unquote(password)!r}",
+    ]
     for text in quoted:
         assert SECRET not in config.scrub(text), text
 
@@ -105,13 +110,16 @@ async def test_runtime_errors_and_logs_never_show_the_password(caplog, url):
     assert SECRET not in caplog.text
 
 
-@pytest.mark.parametrize("url", [
-    REACHABLE_SHAPE[0],
-    REACHABLE_SHAPE[1],
-    REACHABLE_SHAPE[2],
-    *UNPARSABLE,
-    *MALFORMED,
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        REACHABLE_SHAPE[0],
+        REACHABLE_SHAPE[1],
+        REACHABLE_SHAPE[2],
+        *UNPARSABLE,
+        *MALFORMED,
+    ],
+)
 async def test_tui_header_never_shows_the_password(url):
     app = DbtuiApp(Context(project_dir=REPO, database_url=url), heartbeat=0.05)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -124,11 +132,14 @@ async def test_tui_header_never_shows_the_password(url):
     assert "unreachable" in shown and SECRET not in shown
 
 
-@pytest.mark.parametrize(("url", "password"), [
-    ("postgresql://u:p@ss@rd@h:1/db?sslmode=disable", "p@ss@rd"),
-    ("postgres://u:pa%40ss@h:1/db", "pa@ss"),
-    ("postgresql://u@h:1/db", None),
-])
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://u:p@ss@rd@h:1/db?sslmode=disable", "p@ss@rd"),
+        ("postgres://u:pa%40ss@h:1/db", "pa@ss"),
+        ("postgresql://u@h:1/db", None),
+    ],
+)
 def test_a_bare_at_sign_in_the_password_reaches_libpq_as_the_password(url, password):
     """Read as Python reads it (the last '@' ends the password), not as libpq would (the first '@': the rest becomes
     a host every connection error quotes)."""

@@ -27,7 +27,9 @@ users = table("users", column("id"), column("email"))
 async def their_project_name(tenants) -> str:
     """The victim's project name as admin sees it (to prove nothing changed)."""
     async with xact_admin() as q:
-        return (await q.conn.execute(select(projects.c.name).where(projects.c.id == tenants.theirs.project_id))).scalar_one()
+        return (
+            await q.conn.execute(select(projects.c.name).where(projects.c.id == tenants.theirs.project_id))
+        ).scalar_one()
 
 
 def _as(tenant):
@@ -41,7 +43,9 @@ async def test_orm_reads_of_the_other_tenant_return_nothing(tenants):
         assert await q.orm.organization_get(id=theirs.organization_id) is None
         assert await q.orm.project_get(id=theirs.project_id) is None
         assert await q.orm.user_get(id=theirs.user_id) is None
-        assert [p.id for p in await q.orm.projects_by_ids(ids=[mine.project_id, theirs.project_id])] == [mine.project_id]
+        assert [p.id for p in await q.orm.projects_by_ids(ids=[mine.project_id, theirs.project_id])] == [
+            mine.project_id
+        ]
         assert await q.orm.memberships_with_users(organization_id=theirs.organization_id) == []
         assert await q.orm.projects_with_owner(organization_id=theirs.organization_id) == []
         assert await q.orm.project_counts_by_status(organization_id=theirs.organization_id) == []
@@ -51,8 +55,18 @@ async def test_orm_writes_to_the_other_tenant_change_nothing(tenants):
     mine, theirs = tenants.mine, tenants.theirs
     before = await their_project_name(tenants)
     async with _as(mine) as q:
-        assert await q.orm.project_update(name="pwned", status=ProjectStatus.ARCHIVED, owner_id=None, due_on=None,
-                                          budget=None, task_count=0, id=theirs.project_id) is None
+        assert (
+            await q.orm.project_update(
+                name="pwned",
+                status=ProjectStatus.ARCHIVED,
+                owner_id=None,
+                due_on=None,
+                budget=None,
+                task_count=0,
+                id=theirs.project_id,
+            )
+            is None
+        )
         assert await q.orm.organization_update(name="pwned", billing_extid=None, id=theirs.organization_id) is None
         assert (await q.orm.project_archive(id=theirs.project_id)).rowcount == 0
     with pytest.raises(psycopg.errors.InsufficientPrivilege):  # customers delete no organization, theirs or ours
@@ -60,12 +74,19 @@ async def test_orm_writes_to_the_other_tenant_change_nothing(tenants):
             await q.orm.organization_delete(id=theirs.organization_id)
     with pytest.raises(REFUSED, match="row-level security"):
         async with _as(mine) as q:
-            await q.orm.project_create(organization_id=theirs.organization_id, name="planted", status=ProjectStatus.ACTIVE,
-                                       owner_id=None, due_on=None, budget=None)
+            await q.orm.project_create(
+                organization_id=theirs.organization_id,
+                name="planted",
+                status=ProjectStatus.ACTIVE,
+                owner_id=None,
+                due_on=None,
+                budget=None,
+            )
     with pytest.raises(REFUSED, match="row-level security"):  # COPY is refused outright on RLS tables
         async with _as(mine) as q:
-            await q.orm.projects_create([ProjectsCreateParams(theirs.organization_id, "planted", ProjectStatus.ACTIVE,
-                                                              None, None)])
+            await q.orm.projects_create(
+                [ProjectsCreateParams(theirs.organization_id, "planted", ProjectStatus.ACTIVE, None, None)]
+            )
     with pytest.raises(REFUSED, match="permission denied for table memberships"):  # members are added by admins only
         async with _as(mine) as q:
             await q.orm.membership_create(organization_id=theirs.organization_id, user_id=mine.user_id, role="owner")
@@ -93,7 +114,9 @@ async def test_core_statements_without_any_filter_touch_only_our_rows(tenants):
             await q.conn.execute(insert(projects).values(organization_id=mine.organization_id, name="x"))
             await q.conn.execute(update(projects).values(organization_id=theirs.organization_id))
     async with xact_admin() as q:
-        row = (await q.conn.execute(select(projects.c.name, projects.c.budget).where(projects.c.id == theirs.project_id))).one()
+        row = (
+            await q.conn.execute(select(projects.c.name, projects.c.budget).where(projects.c.id == theirs.project_id))
+        ).one()
     assert tuple(row) == (await their_project_name(tenants), Decimal("100.00"))
 
 
@@ -126,10 +149,12 @@ async def test_a_leaky_function_in_the_where_clause_sees_only_our_rows(tenants):
         async with _as(mine) as q:
             await q.conn.execute(text("CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'SELECT 1'"))
     async with xact_admin() as q:
-        await q.conn.execute(text(
-            "CREATE FUNCTION public.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
-            " $$ BEGIN RAISE NOTICE 'saw %', t; RETURN true; END $$"
-        ))
+        await q.conn.execute(
+            text(
+                "CREATE FUNCTION public.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
+                " $$ BEGIN RAISE NOTICE 'saw %', t; RETURN true; END $$"
+            )
+        )
     try:
         async with _as(mine) as q:
             raw = (await q.conn.get_raw_connection()).driver_connection

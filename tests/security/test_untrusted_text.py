@@ -34,8 +34,9 @@ SHOWN = "\\x1b]0;x\\x07\\x1b[2J\\nrow\\r[b]m[/"
 @pytest.fixture
 def hostile_holder(session_database: str) -> Iterator[None]:
     """Another client holding an advisory lock under a name (and so an application_name) it chose."""
-    with psycopg.connect(session_database, application_name=APPLICATION_NAME_PREFIX + quote(HOSTILE, safe=""),
-                         autocommit=True) as holder:
+    with psycopg.connect(
+        session_database, application_name=APPLICATION_NAME_PREFIX + quote(HOSTILE, safe=""), autocommit=True
+    ) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (KEY,))
         yield
 

@@ -88,8 +88,12 @@ def late_database(server_url: str, request: pytest.FixtureRequest) -> Iterator[L
 def make_app(project: Path, url: str, *, heartbeat: float = 1.0, watch_files: bool = True) -> DbtuiApp:
     """The app on ``project`` and ``url`` with a frozen clock. Tests of reconnecting or live locks beat faster; the
     others keep the app's second, so that Pilot's waits for an idle process are not held up by the heartbeat."""
-    return DbtuiApp(Context(project_dir=project, database_url=url), clock=FrozenClock(), heartbeat=heartbeat,
-                    watch_files=watch_files)
+    return DbtuiApp(
+        Context(project_dir=project, database_url=url),
+        clock=FrozenClock(),
+        heartbeat=heartbeat,
+        watch_files=watch_files,
+    )
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> None:

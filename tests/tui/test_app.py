@@ -114,7 +114,9 @@ async def test_lock_taken_elsewhere_shows_by_name(tui_project: Path, empty_datab
             lock, state, application, client, pid = map(str, table.get_row_at(0)[:5])
             assert (lock, state, client) == ("tui-test-lock", "held", "local")  # local: the Unix socket
             with psycopg.connect(empty_database) as conn:  # the holder as it names itself, by backend pid
-                row = conn.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", (int(pid),)).fetchone()
+                row = conn.execute(
+                    "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (int(pid),)
+                ).fetchone()
             assert row is not None and application == row[0]
         finally:
             release.set()

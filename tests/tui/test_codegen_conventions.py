@@ -23,10 +23,13 @@ SELECT * FROM organizations WHERE id = $1;
 -- name: UserNames :many
 SELECT name FROM users ORDER BY name;
 """
-BROKEN = QUERIES + """
+BROKEN = (
+    QUERIES
+    + """
 -- name: Nope :many
 SELECT missing_column FROM users;
 """
+)
 
 
 @pytest.fixture
@@ -65,7 +68,9 @@ async def test_codegen_error_then_recovery(tui_project: Path, empty_database: st
         assert isinstance(tab.runs[-1].result, Finished)
 
 
-async def test_watch_announces_results_on_other_tabs(tui_project: Path, empty_database: str, scratch_server: str) -> None:
+async def test_watch_announces_results_on_other_tabs(
+    tui_project: Path, empty_database: str, scratch_server: str
+) -> None:
     (tui_project / "queries.sql").write_text(QUERIES, encoding="utf-8")
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
@@ -83,7 +88,9 @@ async def test_watch_announces_results_on_other_tabs(tui_project: Path, empty_da
         assert not tab.watching
 
 
-async def test_findings_filter_and_jump_to_migration(tui_project: Path, empty_database: str, scratch_server: str) -> None:
+async def test_findings_filter_and_jump_to_migration(
+    tui_project: Path, empty_database: str, scratch_server: str
+) -> None:
     (tui_project / "migrations" / "0007_gadgets.sql").write_text(
         "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n",
         encoding="utf-8",
@@ -109,8 +116,9 @@ async def test_findings_filter_and_jump_to_migration(tui_project: Path, empty_da
         assert app.query_one("TabbedContent").active == "migrations"
 
 
-async def test_risky_pending_statements_show_their_lock(tui_project: Path, empty_database: str,
-                                                        scratch_server: str) -> None:
+async def test_risky_pending_statements_show_their_lock(
+    tui_project: Path, empty_database: str, scratch_server: str
+) -> None:
     (tui_project / "migrations" / "0007_index.sql").write_text(
         "-- depends: 0006_row_level_security\nSET LOCAL lock_timeout = '5s';\nCREATE INDEX ON projects (name);\n",
         encoding="utf-8",
@@ -123,10 +131,15 @@ async def test_risky_pending_statements_show_their_lock(tui_project: Path, empty
         pending = len(load_tree(tui_project / "migrations"))
         assert f"operations: 1 risky statement in {pending} pending migrations" in text_of(app, "#conventions-summary")
         app.query_one("#filter-migration", Select).value = "migrations/0007_index.sql"
-        await wait_for(pilot, lambda: tab.shown and all(f.migration.endswith("0007_index.sql") for f in tab.shown),
-                       what="filter")
+        await wait_for(
+            pilot, lambda: tab.shown and all(f.migration.endswith("0007_index.sql") for f in tab.shown), what="filter"
+        )
         [finding] = tab.shown
         assert (finding.rule, finding.lock, finding.line) == ("require-concurrent-index-creation", "SHARE", 3)
         table = app.query_one("#conventions-table", DataTable)
-        assert [str(cell) for cell in table.get_row_at(0)][1:4] == ["require-concurrent-index-creation", "SHARE", "projects"]
+        assert [str(cell) for cell in table.get_row_at(0)][1:4] == [
+            "require-concurrent-index-creation",
+            "SHARE",
+            "projects",
+        ]
         assert "takes SHARE" in str(app.query_one("#finding-message").render())

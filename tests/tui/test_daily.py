@@ -17,7 +17,9 @@ from dbtui.widgets.help_screen import HelpScreen, help_text
 
 from .conftest import REPO, SIZE, LateDatabase, make_app, text_of, wait_for
 
-GADGETS = "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n"
+GADGETS = (
+    "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n"
+)
 
 
 async def ready(pilot, app) -> MigrationsTab:
@@ -63,7 +65,9 @@ async def test_failed_run_says_where_in_the_run_panel(tui_project: Path, empty_d
     """The error's own line within a multi-line statement (the server's position), in the panel and the log."""
     (tui_project / "migrations" / "0007_broken.sql").write_text(
         "-- depends: 0006_row_level_security\n\nCREATE TABLE fine (x bigint);\nCREATE TABLE bad (\n    a bigint,\n"
-        "    b no_such_type\n);\n", encoding="utf-8")
+        "    b no_such_type\n);\n",
+        encoding="utf-8",
+    )
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
         tab = await ready(pilot, app)
@@ -73,8 +77,11 @@ async def test_failed_run_says_where_in_the_run_panel(tui_project: Path, empty_d
         await wait_for(pilot, lambda: text_of(app, "#migrations-run-title").startswith("Failed:"), what="failure")
         title = text_of(app, "#migrations-run-title")
         assert "migrations/0007_broken.sql:6: " in title and "no_such_type" in title
-        await wait_for(pilot, lambda: tab.report is not None and "0006_row_level_security" in tab.report.applied,
-                       what="status after the failure")
+        await wait_for(
+            pilot,
+            lambda: tab.report is not None and "0006_row_level_security" in tab.report.applied,
+            what="status after the failure",
+        )
         await pilot.press("l")
         log = text_of(app.screen, "#log-text")
         assert "Migration run failed" in log and "0007_broken.sql:6" in log and "Traceback" in log
@@ -155,8 +162,9 @@ def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return record
 
 
-async def test_edit_opens_the_finding_at_its_line(tui_project: Path, empty_database: str, server_url: str,
-                                                  editor: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_edit_opens_the_finding_at_its_line(
+    tui_project: Path, empty_database: str, server_url: str, editor: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", server_url)  # checks build their throwaway database there
     path = tui_project / "migrations" / "0007_gadgets.sql"
     path.write_text(GADGETS, encoding="utf-8")
@@ -168,15 +176,17 @@ async def test_edit_opens_the_finding_at_its_line(tui_project: Path, empty_datab
         await pilot.press("3")
         await wait_for(pilot, lambda: conventions.result is not None, timeout=60, what="checks")
         conventions.query_one("#conventions-table", DataTable).move_cursor(
-            row=[f.column for f in conventions.shown].index("size"))
+            row=[f.column for f in conventions.shown].index("size")
+        )
         await pilot.press("e")
         assert editor.read_text().split() == ["+4", str(path)]
         assert path.read_text().endswith("-- edited\n")
         await wait_for(pilot, lambda: "-- edited" in tab.migrations["0007_gadgets"].sql, what="reloaded")
 
 
-async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empty_database: str,
-                                                          capfd: pytest.CaptureFixture[str]) -> None:
+async def test_crash_shows_traceback_logs_it_and_exits_1(
+    tui_project: Path, empty_database: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     app = make_app(tui_project, empty_database)
     with pytest.raises(ZeroDivisionError):
         async with app.run_test(size=SIZE) as pilot:
@@ -188,8 +198,6 @@ async def test_crash_shows_traceback_logs_it_and_exits_1(tui_project: Path, empt
     shown = capfd.readouterr().err  # what the terminal shows once the app has given it back
     assert "dbtui crashed; please report this." in shown and "ZeroDivisionError" in shown
     assert "The traceback is also in" in shown  # (the path, wrapped to the terminal)
-
-
 
 
 async def test_s_starts_the_embedded_cluster_after_it_stopped(tui_project: Path, runtime: Path) -> None:

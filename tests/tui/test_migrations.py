@@ -79,7 +79,9 @@ async def test_rollback_cancel_then_confirm(tui_project: Path, migrated_database
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
             steps = app.screen.steps  # descendants first, newest first: later migrations of the repo, then these
             assert steps[-2:] == ["0006_row_level_security", "0004_memberships"]
-            assert steps == rollback_plan(read_status(migrated_database, tui_project / "migrations"), "0004_memberships")
+            assert steps == rollback_plan(
+                read_status(migrated_database, tui_project / "migrations"), "0004_memberships"
+            )
             await pilot.press(cancel)
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="dialog closed")
             assert app.is_running  # n in the dialog cancels; it does not open "new migration"
@@ -88,7 +90,9 @@ async def test_rollback_cancel_then_confirm(tui_project: Path, migrated_database
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: tab.report is not None and "0004_memberships" in tab.report.pending, what="rolled back")
+        await wait_for(
+            pilot, lambda: tab.report is not None and "0004_memberships" in tab.report.pending, what="rolled back"
+        )
     now = applied(migrated_database, tui_project)
     assert "0004_memberships" not in now and "0006_row_level_security" not in now and "0005_projects" in now
 
@@ -116,7 +120,8 @@ async def test_new_migration_and_bad_name(tui_project: Path, empty_database: str
 
 async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_database: str) -> None:
     (tui_project / "migrations" / "0007_broken.sql").write_text(
-        "-- depends: 0006_row_level_security\nCREATE TABLE fine (x bigint);\nSELECT * FROM no_such_table;\n", encoding="utf-8"
+        "-- depends: 0006_row_level_security\nCREATE TABLE fine (x bigint);\nSELECT * FROM no_such_table;\n",
+        encoding="utf-8",
     )
     app = make_app(tui_project, empty_database)
     async with app.run_test(size=SIZE) as pilot:
@@ -128,7 +133,9 @@ async def test_failing_migration_shows_file_and_line(tui_project: Path, empty_da
         await wait_for(pilot, lambda: "✗" in text_of(app, "#migrations-steps"), what="failure shown")
         steps = text_of(app, "#migrations-steps")
         assert "migrations/0007_broken.sql:3:" in steps and "no_such_table" in steps
-        await wait_for(pilot, lambda: tab.report is not None and "0006_row_level_security" in tab.report.applied, what="status")
+        await wait_for(
+            pilot, lambda: tab.report is not None and "0006_row_level_security" in tab.report.applied, what="status"
+        )
         assert app.is_running
     now = applied(empty_database, tui_project)
     assert "0006_row_level_security" in now and "0007_broken" not in now
@@ -147,12 +154,19 @@ async def test_preview_shows_schema_diff_without_applying(tui_project: Path, emp
         assert planned[:2] == ("0004_memberships", "0006_row_level_security")  # then later ones of this repo
         assert planned == tuple(read_status(empty_database, tui_project / "migrations").pending)
         diff = text_of(app.screen, "#preview-diff")
-        assert "+CREATE TABLE public.memberships (" in diff and "+ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;" in diff
+        assert (
+            "+CREATE TABLE public.memberships (" in diff
+            and "+ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;" in diff
+        )
         assert "✓ apply 0004_memberships" in text_of(app.screen, "#preview-steps")
         await pilot.press("escape")
         assert not isinstance(app.screen, PreviewScreen)
-    assert applied(empty_database, tui_project) == ["0001_functions", "0002_customer_role", "0003_organizations_users",
-                                                   "0005_projects"]
+    assert applied(empty_database, tui_project) == [
+        "0001_functions",
+        "0002_customer_role",
+        "0003_organizations_users",
+        "0005_projects",
+    ]
 
 
 async def test_rollback_without_rollback_file_is_refused(tui_project: Path, empty_database: str) -> None:

@@ -55,7 +55,9 @@ def test_migrations_confirm_dialog(snap_compare, tui_project: Path, fixed_databa
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_codegen_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str, scratch_server: str) -> None:
+def test_codegen_tab(
+    size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str, scratch_server: str
+) -> None:
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)
         await pilot.press("g")
@@ -66,11 +68,13 @@ def test_codegen_tab(size: tuple[int, int], snap_compare, tui_project: Path, fix
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_conventions_tab(size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str,
-                         scratch_server: str) -> None:
+def test_conventions_tab(
+    size: tuple[int, int], snap_compare, tui_project: Path, fixed_database: str, scratch_server: str
+) -> None:
     (tui_project / "migrations" / "0007_gadgets.sql").write_text(
         "-- depends: 0006_row_level_security\nCREATE TABLE gadgets (\n    id integer PRIMARY KEY,\n    size smallint\n);\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
     async def before(pilot: Pilot) -> None:
         await _connected(pilot)

@@ -57,8 +57,12 @@ class Recorder:
 def shown(app: DbtuiApp, pane: str) -> bool:
     """``pane`` is the active tab and its list has the keys."""
     focused = app.focused
-    return app.query_one(TabbedContent).active == pane and focused is not None and focused.id in LIST_IDS and \
-        app.query_one(f"#{pane}") in focused.ancestors
+    return (
+        app.query_one(TabbedContent).active == pane
+        and focused is not None
+        and focused.id in LIST_IDS
+        and app.query_one(f"#{pane}") in focused.ancestors
+    )
 
 
 async def settled(pilot: Pilot, app: DbtuiApp, recorder: Recorder, pane: str) -> None:

@@ -93,8 +93,12 @@ def click(x: int, y: int) -> str:
 def test_real_dbtui_at_80x24(tui_project: Path, empty_database: str) -> None:
     """At 80×24: ``m`` pressed at once opens the confirmation when the status arrives; a burst of clicks (Locks then
     Migrations) leaves Migrations shown; a migration file created from another program shows up."""
-    session = Tmux(["env", "-u", "COLUMNS", "-u", "LINES", DBTUI, "--database-url", empty_database], tui_project,
-                   width=80, height=24)
+    session = Tmux(
+        ["env", "-u", "COLUMNS", "-u", "LINES", DBTUI, "--database-url", empty_database],
+        tui_project,
+        width=80,
+        height=24,
+    )
     try:
         session.wait_for("0001_functions")  # the first frame: the list, from the files
         session.keys("m")  # the status may well still be "…"
@@ -111,7 +115,8 @@ def test_real_dbtui_at_80x24(tui_project: Path, empty_database: str) -> None:
             session.keys("-l", click(migrations, row))
             time.sleep(0.05)
         (tui_project / "migrations" / "0007_from_elsewhere.sql").write_text(
-            "-- depends: 0006_row_level_security\nSELECT 1;\n", encoding="utf-8")
+            "-- depends: 0006_row_level_security\nSELECT 1;\n", encoding="utf-8"
+        )
         session.wait_for("0007_from_elsewhere")  # on the Migrations tab, where the clicks ended
         screen = session.wait_for(f"applied 0, pending {count + 1}")
         assert "0001_functions" in screen and "No advisory locks" not in screen

@@ -111,11 +111,13 @@ def parse_annotations(text: str, path: Path | str | None = None) -> Annotations:
         raise DbtuiError(f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow: its position is a character offset
         line = text.count("\n", 0, exc.position) + 1
-        raise DbtuiError(f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})", path=path,
-                         line=line) from None
+        raise DbtuiError(
+            f"invalid YAML: character {exc.character!r} is not allowed ({exc.reason})", path=path, line=line
+        ) from None
     except yaml.YAMLError as exc:
-        raise DbtuiError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                         path=path) from None
+        raise DbtuiError(
+            f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", path=path
+        ) from None
     reader = _Reader(path)
     if root is None or (isinstance(root, yaml.ScalarNode) and root.value == ""):
         return Annotations(path=path)
@@ -192,7 +194,7 @@ class _Reader:
             if key.value == "description":
                 description = self.text(value, f"description of table {name!r}")
             elif key.value == "columns":
-                for column_node, text in ([] if _is_null(value) else self.mapping(value, f"columns of {name!r}")):
+                for column_node, text in [] if _is_null(value) else self.mapping(value, f"columns of {name!r}"):
                     column = self.name(column_node, "column name")
                     if column in columns:
                         raise self.error(column_node, f"column {name}.{column} is annotated twice")
@@ -201,10 +203,17 @@ class _Reader:
             elif key.value == "ignore":
                 ignore, ignore_lines = self.ignore(name, value)
             else:
-                raise self.error(key, f"unknown key {key.value!r} in table {name!r} (expected description, columns, ignore)")
+                raise self.error(
+                    key, f"unknown key {key.value!r} in table {name!r} (expected description, columns, ignore)"
+                )
         return TableAnnotation(
-            name=name, line=line, description=description, columns=columns, ignore=ignore,
-            column_lines=column_lines, ignore_lines=ignore_lines,
+            name=name,
+            line=line,
+            description=description,
+            columns=columns,
+            ignore=ignore,
+            column_lines=column_lines,
+            ignore_lines=ignore_lines,
         )
 
     def ignore(self, name: str, value: yaml.Node) -> tuple[dict[str, str], dict[str, int]]:
@@ -213,7 +222,7 @@ class _Reader:
 
         ignore: dict[str, str] = {}
         lines: dict[str, int] = {}
-        for rule_node, reason in ([] if _is_null(value) else self.mapping(value, f"ignore of {name!r}")):
+        for rule_node, reason in [] if _is_null(value) else self.mapping(value, f"ignore of {name!r}"):
             rule = self.name(rule_node, "rule id")
             if _is_null(reason) or (isinstance(reason, yaml.ScalarNode) and not reason.value.strip()):
                 raise self.error(rule_node, f"exemption of {name!r} from {rule!r} needs a reason")

@@ -172,8 +172,10 @@ _INTERNAL_TABLE_FIELDS = ("oid", "kind", "definition")
 _KINDS = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclusion"}
 
 # The schemas read: those asked for, or (``schemas=None``) every schema but PostgreSQL's own.
-_SCHEMAS = ("(n.nspname = ANY(%(schemas)s) OR %(all_schemas)s AND n.nspname <> 'information_schema'"
-            " AND n.nspname NOT LIKE 'pg\\_%%')")
+_SCHEMAS = (
+    "(n.nspname = ANY(%(schemas)s) OR %(all_schemas)s AND n.nspname <> 'information_schema'"
+    " AND n.nspname NOT LIKE 'pg\\_%%')"
+)
 
 _RELKINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
 
@@ -261,7 +263,10 @@ WHERE {_SCHEMAS}
 ORDER BY p.polrelid, p.polname
 """
 
-def _definition(kind: str, columns: tuple[str, ...], ref: str | None, ref_columns: tuple[str, ...], on_delete: str) -> str:
+
+def _definition(
+    kind: str, columns: tuple[str, ...], ref: str | None, ref_columns: tuple[str, ...], on_delete: str
+) -> str:
     """What pg_get_constraintdef() prints for a primary key, unique or foreign key constraint."""
     listed = ", ".join(columns)
     if kind == "p":
@@ -270,7 +275,8 @@ def _definition(kind: str, columns: tuple[str, ...], ref: str | None, ref_column
         return f"UNIQUE ({listed})"
     action = ON_DELETE.get(on_delete, "NO ACTION")
     return f"FOREIGN KEY ({listed}) REFERENCES {ref}({', '.join(ref_columns)})" + (
-        f" ON DELETE {action}" if action != "NO ACTION" else "")
+        f" ON DELETE {action}" if action != "NO ACTION" else ""
+    )
 
 
 _COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
@@ -280,7 +286,9 @@ def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
     """Decode ``pg_trigger.tgtype`` (bit 0 row, 1 before, 2 insert, 3 delete, 4 update, 5 truncate, 6 instead)."""
     timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
     events = tuple(e for bit, e in ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE")) if tgtype & bit)
-    return Trigger(name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled)
+    return Trigger(
+        name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled
+    )
 
 
 _ENUMS = f"""
@@ -294,8 +302,13 @@ ORDER BY n.nspname, t.typname
 _QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES, _ENUMS)
 
 
-def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | None = ("public",), *,
-                 policy_expressions: bool = True, views: bool = False) -> Catalog:
+def read_catalog(
+    source: str | psycopg.Connection,
+    schemas: tuple[str, ...] | None = ("public",),
+    *,
+    policy_expressions: bool = True,
+    views: bool = False,
+) -> Catalog:
     """Read every table of ``schemas`` (a URL or an open connection; None: every schema but PostgreSQL's own) in one
     pipelined round trip of eight queries, whatever the table count. ``policy_expressions=False`` leaves
     ``Policy.using``/``with_check`` as None, which saves opening every table in the server (the convention rules
@@ -303,8 +316,13 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
     if isinstance(source, str):
         with psycopg.connect(source, autocommit=True) as conn:
             return read_catalog(conn, schemas, policy_expressions=policy_expressions, views=views)
-    params = {"schemas": list(schemas or ()), "all_schemas": schemas is None, "tool_tables": list(TOOL_TABLES),
-              "expressions": policy_expressions, "relkinds": ["r", "p", "v", "m"] if views else ["r", "p"]}
+    params = {
+        "schemas": list(schemas or ()),
+        "all_schemas": schemas is None,
+        "tool_tables": list(TOOL_TABLES),
+        "expressions": policy_expressions,
+        "relkinds": ["r", "p", "v", "m"] if views else ["r", "p"],
+    }
     with source.pipeline():  # the server runs the next query while this process decodes the previous one
         cursors = [source.cursor() for _ in _QUERIES]
         for cur, query in zip(cursors, _QUERIES):
@@ -312,7 +330,8 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
         path_cursor = source.cursor()
         path_cursor.execute("SELECT current_schemas(false)")
         tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows, enum_rows = (
-            cur.fetchall() for cur in cursors)
+            cur.fetchall() for cur in cursors
+        )
         search_path = tuple(path_cursor.fetchone()[0])  # type: ignore[index]
         tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in tables_rows}
         columns: dict[int, list[Column]] = defaultdict(list)
@@ -329,18 +348,26 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
     for oid, name, kind, keys, definition, ref_oid, ref, ref_keys, on_delete in constraint_rows:
         key_columns = tuple(names.get((oid, n), str(n)) for n in keys or ())
         ref_columns = tuple(names.get((ref_oid, n), str(n)) for n in ref_keys or ())
-        constraints[oid].append(Constraint(
-            name=name, kind=_KINDS[kind], columns=key_columns,
-            definition=definition or _definition(kind, key_columns, ref, ref_columns, on_delete),
-            references=ref, referenced_columns=ref_columns, on_delete=ON_DELETE.get(on_delete) if kind == "f" else None,
-        ))
+        constraints[oid].append(
+            Constraint(
+                name=name,
+                kind=_KINDS[kind],
+                columns=key_columns,
+                definition=definition or _definition(kind, key_columns, ref, ref_columns, on_delete),
+                references=ref,
+                referenced_columns=ref_columns,
+                on_delete=ON_DELETE.get(on_delete) if kind == "f" else None,
+            )
+        )
     indexes: dict[int, list[Index]] = defaultdict(list)
     for oid, name, keys, unique, primary, partial, method, definition in index_rows:
         index_columns = tuple(names.get((oid, n)) if n else None for n in keys)
         if definition is None:
             schema, table = tables_by_oid.get(oid, ("", ""))
-            definition = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {schema}.{table} "
-                          f"USING {method} ({', '.join(c or '?' for c in index_columns)})")
+            definition = (
+                f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {schema}.{table} "
+                f"USING {method} ({', '.join(c or '?' for c in index_columns)})"
+            )
         indexes[oid].append(Index(name, index_columns, unique, primary, partial, definition))
     triggers: dict[int, list[Trigger]] = defaultdict(list)
     for oid, name, tgtype, function, enabled in trigger_rows:
@@ -352,10 +379,18 @@ def read_catalog(source: str | psycopg.Connection, schemas: tuple[str, ...] | No
     for oid, schema, name, rls, forced, relkind, definition in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"
         tables[key] = Table(
-            schema=schema, name=name, columns=tuple(columns.get(oid, ())), constraints=tuple(constraints.get(oid, ())),
-            indexes=tuple(indexes.get(oid, ())), triggers=tuple(triggers.get(oid, ())),
-            policies=tuple(policies.get(oid, ())), rls_enabled=rls, rls_forced=forced, oid=oid,
-            kind=_RELKINDS[relkind], definition=definition,
+            schema=schema,
+            name=name,
+            columns=tuple(columns.get(oid, ())),
+            constraints=tuple(constraints.get(oid, ())),
+            indexes=tuple(indexes.get(oid, ())),
+            triggers=tuple(triggers.get(oid, ())),
+            policies=tuple(policies.get(oid, ())),
+            rls_enabled=rls,
+            rls_forced=forced,
+            oid=oid,
+            kind=_RELKINDS[relkind],
+            definition=definition,
         )
     enums = tuple(EnumType(oid, schema, name, tuple(labels)) for oid, schema, name, labels in enum_rows)
     return Catalog(tables=tables, search_path=search_path, enums=enums)

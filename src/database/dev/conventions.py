@@ -76,9 +76,17 @@ class Finding:
 
     def to_dict(self) -> dict:
         return {
-            "rule": self.rule, "severity": self.severity, "table": self.table, "column": self.column,
-            "message": self.message, "migration": self.migration, "line": self.line, "fix": self.fix,
-            "lock": self.lock, "rows": self.rows, "bytes": self.bytes,
+            "rule": self.rule,
+            "severity": self.severity,
+            "table": self.table,
+            "column": self.column,
+            "message": self.message,
+            "migration": self.migration,
+            "line": self.line,
+            "fix": self.fix,
+            "lock": self.lock,
+            "rows": self.rows,
+            "bytes": self.bytes,
         }
 
 
@@ -90,8 +98,12 @@ class Coverage:
     columns_described: int
 
     def to_dict(self) -> dict:
-        return {"tables": self.tables, "tables_described": self.tables_described,
-                "columns": self.columns, "columns_described": self.columns_described}
+        return {
+            "tables": self.tables,
+            "tables_described": self.tables_described,
+            "columns": self.columns,
+            "columns_described": self.columns_described,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,13 @@ class CheckResult:
     def summary(self) -> str:
         """``2 errors, 1 warning in 6 tables; annotations: 5/6 tables, 30/34 columns described``."""
         c = self.coverage
-        counts = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((self.errors, "error"), (self.warnings, "warning")))
-        text = (f"{counts if self.findings else 'no findings'} in {c.tables} table{'s' if c.tables != 1 else ''}; "
-                f"annotations: {c.tables_described}/{c.tables} tables, {c.columns_described}/{c.columns} columns described")
+        counts = ", ".join(
+            f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((self.errors, "error"), (self.warnings, "warning"))
+        )
+        text = (
+            f"{counts if self.findings else 'no findings'} in {c.tables} table{'s' if c.tables != 1 else ''}; "
+            f"annotations: {c.tables_described}/{c.tables} tables, {c.columns_described}/{c.columns} columns described"
+        )
         if self.operations_scope is not None:
             risky = sum(f.lock is not None for f in self.findings)
             text += f"; operations: {risky} risky statement{'s' if risky != 1 else ''} in {self.operations_scope}"
@@ -130,8 +146,7 @@ class CheckResult:
             "violations": [f.to_dict() for f in self.findings],
             "coverage": self.coverage.to_dict(),
             "source_problems": [
-                {"migration": str(p.path), "line": p.line, "message": p.message}
-                for p in self.source_problems
+                {"migration": str(p.path), "line": p.line, "message": p.message} for p in self.source_problems
             ],
         }
 
@@ -157,12 +172,22 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, summary: str, *, applies_to: str = "table", severity: str = ERROR,
-         registry: dict[str, Rule] = RULES, lock: str | None = None, squawk: str | None = None) -> Callable:
+def rule(
+    id: str,
+    summary: str,
+    *,
+    applies_to: str = "table",
+    severity: str = ERROR,
+    registry: dict[str, Rule] = RULES,
+    lock: str | None = None,
+    squawk: str | None = None,
+) -> Callable:
     """Register a rule function under its rule id (docs/architecture.md "Contracts") (operation rules pass their own ``registry``)."""
+
     def register(function: Callable) -> Callable:
         registry[id] = Rule(id, summary, severity, applies_to, function, lock, squawk)
         return function
+
     return register
 
 
@@ -210,18 +235,29 @@ def _timestamp_column(table: Table, name: str) -> Iterator[Problem]:
     """``<name> TIMESTAMPTZ NOT NULL DEFAULT now()``."""
     t, column = ident(table.name), table.column(name)
     if column is None:
-        yield Problem(f"{table.name} has no {name} column",
-                      fix=f"ALTER TABLE {t} ADD COLUMN {name} TIMESTAMPTZ NOT NULL DEFAULT now();")
+        yield Problem(
+            f"{table.name} has no {name} column",
+            fix=f"ALTER TABLE {t} ADD COLUMN {name} TIMESTAMPTZ NOT NULL DEFAULT now();",
+        )
         return
     if not _is_timestamptz(column):
-        yield Problem(f"{table.name}.{name} is {column.type}, not timestamptz", name,
-                      f"ALTER TABLE {t} ALTER COLUMN {name} TYPE TIMESTAMPTZ;")
+        yield Problem(
+            f"{table.name}.{name} is {column.type}, not timestamptz",
+            name,
+            f"ALTER TABLE {t} ALTER COLUMN {name} TYPE TIMESTAMPTZ;",
+        )
     if not column.not_null:
-        yield Problem(f"{table.name}.{name} is nullable; it must be NOT NULL", name,
-                      f"ALTER TABLE {t} ALTER COLUMN {name} SET NOT NULL;")
+        yield Problem(
+            f"{table.name}.{name} is nullable; it must be NOT NULL",
+            name,
+            f"ALTER TABLE {t} ALTER COLUMN {name} SET NOT NULL;",
+        )
     if column.default not in NOW_DEFAULTS:
-        yield Problem(f"{table.name}.{name} defaults to {column.default or 'nothing'}, not now()", name,
-                      f"ALTER TABLE {t} ALTER COLUMN {name} SET DEFAULT now();")
+        yield Problem(
+            f"{table.name}.{name} defaults to {column.default or 'nothing'}, not now()",
+            name,
+            f"ALTER TABLE {t} ALTER COLUMN {name} SET DEFAULT now();",
+        )
 
 
 # --- the rules ---------------------------------------------------------------------------------------------------
@@ -231,27 +267,43 @@ def _timestamp_column(table: Table, name: str) -> Iterator[Problem]:
 def id_primary_key(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     t, column, prefix = ident(table.name), table.column("id"), _suggested_prefix(table)
     if column is None:
-        yield Problem(f"{table.name} has no id column", fix=(
-            f"ALTER TABLE {t} ADD COLUMN id TEXT COLLATE \"C\" PRIMARY KEY DEFAULT generate_id('{prefix}') "
-            f"CHECK (id LIKE '{prefix}_%');"))
+        yield Problem(
+            f"{table.name} has no id column",
+            fix=(
+                f"ALTER TABLE {t} ADD COLUMN id TEXT COLLATE \"C\" PRIMARY KEY DEFAULT generate_id('{prefix}') "
+                f"CHECK (id LIKE '{prefix}_%');"
+            ),
+        )
         return
     if column.type != "text":
-        yield Problem(f"{table.name}.id is {column.type}, not text", "id",
-                      f'ALTER TABLE {t} ALTER COLUMN id TYPE TEXT COLLATE "C";')
+        yield Problem(
+            f"{table.name}.id is {column.type}, not text",
+            "id",
+            f'ALTER TABLE {t} ALTER COLUMN id TYPE TEXT COLLATE "C";',
+        )
     key = table.primary_key
     if key is None or key.columns != ("id",):
         current = f"the primary key is ({', '.join(key.columns)})" if key else "there is no primary key"
-        yield Problem(f"{table.name}.id is not the primary key ({current})", "id",
-                      (f"ALTER TABLE {t} DROP CONSTRAINT {ident(key.name)}, ADD PRIMARY KEY (id);" if key
-                       else f"ALTER TABLE {t} ADD PRIMARY KEY (id);"))
+        yield Problem(
+            f"{table.name}.id is not the primary key ({current})",
+            "id",
+            (
+                f"ALTER TABLE {t} DROP CONSTRAINT {ident(key.name)}, ADD PRIMARY KEY (id);"
+                if key
+                else f"ALTER TABLE {t} ADD PRIMARY KEY (id);"
+            ),
+        )
 
 
 @rule("id-default", "DEFAULT generate_id('<prefix>')")
 def id_default(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     column = table.column("id")
     if column is not None and id_prefix(table) is None:
-        yield Problem(f"{table.name}.id defaults to {column.default or 'nothing'}, not generate_id('<prefix>')", "id",
-                      f"ALTER TABLE {ident(table.name)} ALTER COLUMN id SET DEFAULT generate_id('{_suggested_prefix(table)}');")
+        yield Problem(
+            f"{table.name}.id defaults to {column.default or 'nothing'}, not generate_id('<prefix>')",
+            "id",
+            f"ALTER TABLE {ident(table.name)} ALTER COLUMN id SET DEFAULT generate_id('{_suggested_prefix(table)}');",
+        )
 
 
 @rule("id-check", "CHECK (id LIKE '<prefix>_%'), same prefix as the default")
@@ -265,9 +317,12 @@ def id_check(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     found = f"its checks allow prefix {', '.join(repr(p) for p in prefixes)}" if prefixes else "there is no such check"
     wrong = [c.name for c in table.checks if _ID_LIKE.match(c.definition)]
     drop = "".join(f"DROP CONSTRAINT {ident(name)}, " for name in wrong)
-    yield Problem(f"{table.name}.id needs CHECK (id LIKE '{want}_%') ({found})", "id",
-                  f"ALTER TABLE {ident(table.name)} {drop}ADD CONSTRAINT {ident(table.name + '_id_check')} "
-                  f"CHECK (id LIKE '{want}_%');")
+    yield Problem(
+        f"{table.name}.id needs CHECK (id LIKE '{want}_%') ({found})",
+        "id",
+        f"ALTER TABLE {ident(table.name)} {drop}ADD CONSTRAINT {ident(table.name + '_id_check')} "
+        f"CHECK (id LIKE '{want}_%');",
+    )
 
 
 @rule("created-at", "created_at TIMESTAMPTZ NOT NULL DEFAULT now()")
@@ -282,13 +337,20 @@ def updated_at(table: Table, ctx: RuleContext) -> Iterator[Problem]:
 
 @rule("updated-at-trigger", "a BEFORE UPDATE … FOR EACH ROW trigger running updated_at()")
 def updated_at_trigger(table: Table, ctx: RuleContext) -> Iterator[Problem]:
-    if not any(t.timing == "BEFORE" and "UPDATE" in t.events and t.for_each_row and t.function == "updated_at"
-               and t.enabled for t in table.triggers):
+    if not any(
+        t.timing == "BEFORE" and "UPDATE" in t.events and t.for_each_row and t.function == "updated_at" and t.enabled
+        for t in table.triggers
+    ):
         t = ident(table.name)
-        drop = "".join(f"DROP TRIGGER {ident(tr.name)} ON {t};\n" for tr in table.triggers
-                       if tr.function == "updated_at" or tr.name == "updated_at")
-        yield Problem(f"{table.name} has no BEFORE UPDATE FOR EACH ROW trigger running updated_at()", fix=(
-            f"{drop}CREATE TRIGGER updated_at BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE PROCEDURE updated_at();"))
+        drop = "".join(
+            f"DROP TRIGGER {ident(tr.name)} ON {t};\n"
+            for tr in table.triggers
+            if tr.function == "updated_at" or tr.name == "updated_at"
+        )
+        yield Problem(
+            f"{table.name} has no BEFORE UPDATE FOR EACH ROW trigger running updated_at()",
+            fix=(f"{drop}CREATE TRIGGER updated_at BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE PROCEDURE updated_at();"),
+        )
 
 
 @rule("storytime", "storytime JSONB")
@@ -297,17 +359,23 @@ def storytime(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     if column is None:
         yield Problem(f"{table.name} has no storytime column", fix=f"ALTER TABLE {t} ADD COLUMN storytime JSONB;")
     elif column.type != "jsonb":
-        yield Problem(f"{table.name}.storytime is {column.type}, not jsonb", "storytime",
-                      f"ALTER TABLE {t} ALTER COLUMN storytime TYPE JSONB USING storytime::jsonb;")
+        yield Problem(
+            f"{table.name}.storytime is {column.type}, not jsonb",
+            "storytime",
+            f"ALTER TABLE {t} ALTER COLUMN storytime TYPE JSONB USING storytime::jsonb;",
+        )
 
 
 @rule("timestamptz", "no timestamp without time zone column")
 def timestamptz(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     for column in table.columns:
         if column.element_type == "timestamp without time zone":
-            yield Problem(f"{table.name}.{column.name} is {column.type}; use timestamptz", column.name,
-                          f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
-                          f"{column.type.replace('timestamp without time zone', 'TIMESTAMPTZ')};")
+            yield Problem(
+                f"{table.name}.{column.name} is {column.type}; use timestamptz",
+                column.name,
+                f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
+                f"{column.type.replace('timestamp without time zone', 'TIMESTAMPTZ')};",
+            )
 
 
 @rule("organization-scoped", 'organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE')
@@ -316,25 +384,41 @@ def organization_scoped(table: Table, ctx: RuleContext) -> Iterator[Problem]:
         return
     t, column = ident(table.name), table.column("organization_id")
     if column is None:
-        yield Problem(f"{table.name} has no organization_id column (exempt it in schema_annotations.yaml if it is "
-                      "shared by all organizations)", fix=(
-            f'ALTER TABLE {t} ADD COLUMN organization_id TEXT COLLATE "C" NOT NULL '
-            f"REFERENCES organizations(id) ON DELETE CASCADE;\nCREATE INDEX ON {t} (organization_id);"))
+        yield Problem(
+            f"{table.name} has no organization_id column (exempt it in schema_annotations.yaml if it is "
+            "shared by all organizations)",
+            fix=(
+                f'ALTER TABLE {t} ADD COLUMN organization_id TEXT COLLATE "C" NOT NULL '
+                f"REFERENCES organizations(id) ON DELETE CASCADE;\nCREATE INDEX ON {t} (organization_id);"
+            ),
+        )
         return
     if column.type != "text":
-        yield Problem(f"{table.name}.organization_id is {column.type}, not text", "organization_id",
-                      f'ALTER TABLE {t} ALTER COLUMN organization_id TYPE TEXT COLLATE "C";')
+        yield Problem(
+            f"{table.name}.organization_id is {column.type}, not text",
+            "organization_id",
+            f'ALTER TABLE {t} ALTER COLUMN organization_id TYPE TEXT COLLATE "C";',
+        )
     if not column.not_null:
-        yield Problem(f"{table.name}.organization_id is nullable; it must be NOT NULL", "organization_id",
-                      f"ALTER TABLE {t} ALTER COLUMN organization_id SET NOT NULL;")
+        yield Problem(
+            f"{table.name}.organization_id is nullable; it must be NOT NULL",
+            "organization_id",
+            f"ALTER TABLE {t} ALTER COLUMN organization_id SET NOT NULL;",
+        )
     keys = [k for k in table.foreign_keys if k.columns == ("organization_id",)]
-    good = [k for k in keys if k.references == ORGANIZATIONS and k.referenced_columns == ("id",) and k.on_delete == "CASCADE"]
+    good = [
+        k
+        for k in keys
+        if k.references == ORGANIZATIONS and k.referenced_columns == ("id",) and k.on_delete == "CASCADE"
+    ]
     if not good:
         wrong = f" (it is {keys[0].definition})" if keys else ""
         drop = "".join(f"DROP CONSTRAINT {ident(k.name)}, " for k in keys)
-        yield Problem(f"{table.name}.organization_id must reference organizations(id) ON DELETE CASCADE{wrong}",
-                      "organization_id",
-                      f"ALTER TABLE {t} {drop}ADD FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE;")
+        yield Problem(
+            f"{table.name}.organization_id must reference organizations(id) ON DELETE CASCADE{wrong}",
+            "organization_id",
+            f"ALTER TABLE {t} {drop}ADD FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE;",
+        )
 
 
 @rule("row-level-security", "organization-scoped tables (with organization_id) have RLS enabled and a policy")
@@ -342,11 +426,15 @@ def row_level_security(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     if table.column("organization_id") is None:
         return  # not scoped (organizations, exempt tables), or organization-scoped already reports the column
     t = ident(table.name)
-    policy = (f"CREATE POLICY customer_access ON {t} TO app_customer\n"
-              "    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));")
+    policy = (
+        f"CREATE POLICY customer_access ON {t} TO app_customer\n"
+        "    USING (organization_id = app_organization_id() AND (SELECT app_is_member()));"
+    )
     if not table.rls_enabled:
-        yield Problem(f"{table.name} is organization-scoped but Row Level Security is not enabled",
-                      fix=f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;" + ("" if table.policies else "\n" + policy))
+        yield Problem(
+            f"{table.name} is organization-scoped but Row Level Security is not enabled",
+            fix=f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;" + ("" if table.policies else "\n" + policy),
+        )
     elif not table.policies:
         yield Problem(f"{table.name} has Row Level Security enabled but no policy (customers see nothing)", fix=policy)
 
@@ -356,9 +444,12 @@ def bigint(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     for column in table.columns:
         if column.element_type in INTEGER_TYPES:
             serial = " (serial)" if (column.default or "").startswith("nextval(") else ""
-            yield Problem(f"{table.name}.{column.name} is {column.type}{serial}; use bigint", column.name,
-                          f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
-                          f"BIGINT{'[]' if column.type.endswith('[]') else ''};")
+            yield Problem(
+                f"{table.name}.{column.name} is {column.type}{serial}; use bigint",
+                column.name,
+                f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
+                f"BIGINT{'[]' if column.type.endswith('[]') else ''};",
+            )
 
 
 @rule("extid-naming", "a column named *_id is a foreign key; third-party ids are *_extid")
@@ -367,8 +458,11 @@ def extid_naming(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     for column in table.columns:
         if column.name.endswith("_id") and column.name not in in_keys:
             extid = column.name.removesuffix("_id") + "_extid"
-            yield Problem(f"{table.name}.{column.name} is not a foreign key; name a third-party id {extid}",
-                          column.name, f"ALTER TABLE {ident(table.name)} RENAME COLUMN {ident(column.name)} TO {ident(extid)};")
+            yield Problem(
+                f"{table.name}.{column.name} is not a foreign key; name a third-party id {extid}",
+                column.name,
+                f"ALTER TABLE {ident(table.name)} RENAME COLUMN {ident(column.name)} TO {ident(extid)};",
+            )
 
 
 @rule("text-collate-c", 'id, *_id and *_extid text columns are COLLATE "C"')
@@ -376,9 +470,11 @@ def text_collate_c(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     for column in table.columns:
         named = column.name == "id" or column.name.endswith(("_id", "_extid"))
         if named and column.category == "S" and column.collation != "C":
-            yield Problem(f'{table.name}.{column.name} is not COLLATE "C" (it is {column.collation or "no"} collation)',
-                          column.name,
-                          f'ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE {column.type} COLLATE "C";')
+            yield Problem(
+                f'{table.name}.{column.name} is not COLLATE "C" (it is {column.collation or "no"} collation)',
+                column.name,
+                f'ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE {column.type} COLLATE "C";',
+            )
 
 
 @rule("fk-index", "every foreign key has an index whose leading columns are its columns")
@@ -387,8 +483,11 @@ def fk_index(table: Table, ctx: RuleContext) -> Iterator[Problem]:
         n = len(key.columns)
         if not any(not i.partial and set(i.columns[:n]) == set(key.columns) for i in table.indexes):
             columns = ", ".join(ident(c) for c in key.columns)
-            yield Problem(f"foreign key {table.name}({', '.join(key.columns)}) → {key.references} has no index",
-                          key.columns[0], f"CREATE INDEX ON {ident(table.name)} ({columns});")
+            yield Problem(
+                f"foreign key {table.name}({', '.join(key.columns)}) → {key.references} has no index",
+                key.columns[0],
+                f"CREATE INDEX ON {ident(table.name)} ({columns});",
+            )
 
 
 @rule("enum-table", "*_enum tables have exactly value TEXT PRIMARY KEY", applies_to="enum")
@@ -397,8 +496,10 @@ def enum_table(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     key = table.primary_key
     if shape != [("value", "text")] or key is None or key.columns != ("value",):
         found = ", ".join(f"{n} {t}" for n, t in shape) + (f", PRIMARY KEY ({', '.join(key.columns)})" if key else "")
-        yield Problem(f"enum table {table.name} must be exactly (value TEXT PRIMARY KEY), found ({found})", fix=(
-            f"CREATE TABLE {ident(table.name)} (value TEXT PRIMARY KEY);"))
+        yield Problem(
+            f"enum table {table.name} must be exactly (value TEXT PRIMARY KEY), found ({found})",
+            fix=(f"CREATE TABLE {ident(table.name)} (value TEXT PRIMARY KEY);"),
+        )
 
 
 @rule("annotation-unknown", "schema_annotations.yaml names no table or column that does not exist", applies_to="schema")
@@ -407,17 +508,30 @@ def annotation_unknown(ctx: RuleContext) -> Iterator[Problem]:
     for name, entry in ctx.annotations.tables.items():
         table = ctx.catalog.tables.get(name)
         if table is None:
-            yield Problem(f"annotated table {name} does not exist", table=name, origin=Origin(path, entry.line),
-                          fix=f"remove tables.{name} from {path.name} (or fix its name)")
+            yield Problem(
+                f"annotated table {name} does not exist",
+                table=name,
+                origin=Origin(path, entry.line),
+                fix=f"remove tables.{name} from {path.name} (or fix its name)",
+            )
             continue
         for column, line in entry.column_lines.items():
             if table.column(column) is None:
-                yield Problem(f"annotated column {name}.{column} does not exist", column, table=name,
-                              origin=Origin(path, line), fix=f"remove tables.{name}.columns.{column} from {path.name}")
+                yield Problem(
+                    f"annotated column {name}.{column} does not exist",
+                    column,
+                    table=name,
+                    origin=Origin(path, line),
+                    fix=f"remove tables.{name}.columns.{column} from {path.name}",
+                )
         for rule_id, line in entry.ignore_lines.items():
             if rule_id not in RULES:
-                yield Problem(f"{name} is exempted from unknown rule {rule_id!r} (known: {', '.join(RULES)})",
-                              table=name, origin=Origin(path, line), fix=f"remove tables.{name}.ignore.{rule_id}")
+                yield Problem(
+                    f"{name} is exempted from unknown rule {rule_id!r} (known: {', '.join(RULES)})",
+                    table=name,
+                    origin=Origin(path, line),
+                    fix=f"remove tables.{name}.ignore.{rule_id}",
+                )
 
 
 @rule("annotation-missing", "every table has a description", applies_to="schema", severity=WARNING)
@@ -425,15 +539,21 @@ def annotation_missing(ctx: RuleContext) -> Iterator[Problem]:
     path = ctx.annotations.path or Path("schema_annotations.yaml")
     for name in ctx.catalog.tables:
         if not ctx.annotations.description(name):
-            yield Problem(f"{name} has no description in {path.name}", table=name,
-                          fix=f"tables:\n  {name}:\n    description: …")
+            yield Problem(
+                f"{name} has no description in {path.name}", table=name, fix=f"tables:\n  {name}:\n    description: …"
+            )
 
 
 # --- the engine ----------------------------------------------------------------------------------------------------
 
 
-def check_catalog(catalog: Catalog, annotations: Annotations | None = None, source_map: SourceMap | None = None,
-                  *, root: Path | None = None) -> CheckResult:
+def check_catalog(
+    catalog: Catalog,
+    annotations: Annotations | None = None,
+    source_map: SourceMap | None = None,
+    *,
+    root: Path | None = None,
+) -> CheckResult:
     """Evaluate every rule on an already-read catalog (pure: no database, no files)."""
     annotations = annotations or Annotations()
     source_map = source_map or SourceMap()
@@ -449,7 +569,9 @@ def check_catalog(catalog: Catalog, annotations: Annotations | None = None, sour
         for table in scopes[r.applies_to]:
             problems.extend((r, p, p.table or table.name) for p in r.check(table, ctx))
     exempt = annotations.exemption if annotations.tables else lambda table, rule: None
-    findings = [_finding(r, p, table, source_map, root) for r, p, table in problems if not (table and exempt(table, r.id))]
+    findings = [
+        _finding(r, p, table, source_map, root) for r, p, table in problems if not (table and exempt(table, r.id))
+    ]
     findings.sort(key=lambda f: (f.table or "", f.migration or "", f.line or 0, f.rule, f.column or ""))
     problems_found = tuple(replace(p, path=Path(relative(p.path, root))) for p in source_map.problems)
     return CheckResult(tuple(findings), _coverage(catalog, annotations), problems_found)
@@ -458,11 +580,15 @@ def check_catalog(catalog: Catalog, annotations: Annotations | None = None, sour
 def _finding(r: Rule, p: Problem, table: str | None, source_map: SourceMap, root: Path | None) -> Finding:
     origin = p.origin or (source_map.column(table, p.column) if table and p.column else source_map.table(table or ""))
     return Finding(
-        rule=r.id, severity=r.severity, table=table, column=p.column, message=p.message,
-        migration=relative(origin.path, root) if origin else None, line=origin.line if origin else None, fix=p.fix,
+        rule=r.id,
+        severity=r.severity,
+        table=table,
+        column=p.column,
+        message=p.message,
+        migration=relative(origin.path, root) if origin else None,
+        line=origin.line if origin else None,
+        fix=p.fix,
     )
-
-
 
 
 def _coverage(catalog: Catalog, annotations: Annotations) -> Coverage:

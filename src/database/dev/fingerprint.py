@@ -22,7 +22,8 @@ def migrations_digest(directory: Path) -> str:
         entries = sorted(
             (e.name, stat.st_size, stat.st_mtime_ns)
             for e in os.scandir(directory)
-            if e.is_file() and e.name.lower().endswith((".sql", ".py"))  # .SQL too: load_tree refuses it
+            if e.is_file()
+            and e.name.lower().endswith((".sql", ".py"))  # .SQL too: load_tree refuses it
             and not e.name.lower().endswith(".rollback.sql")
             for stat in (e.stat(),)
         )

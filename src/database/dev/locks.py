@@ -71,6 +71,9 @@ def list_locks(url: str) -> list[LockInfo]:
     locks = []
     for pid, granted, classid, objid, objsubid, app, client_addr, xact_start, since, blocked_by in rows:
         key = _key(classid, objid, objsubid)
-        locks.append(LockInfo(_name(app, key), key, pid, granted, app or "", since, list(blocked_by or []),
-                              client_addr, xact_start))
+        locks.append(
+            LockInfo(
+                _name(app, key), key, pid, granted, app or "", since, list(blocked_by or []), client_addr, xact_start
+            )
+        )
     return locks

@@ -34,10 +34,15 @@ class DryRun:
     @property
     def diff(self) -> str:
         """The squashed schema change as a unified diff ("" when the schema does not change)."""
-        return "".join(difflib.unified_diff(
-            self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
-            "schema before", "schema after", n=2,
-        ))
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                "schema before",
+                "schema after",
+                n=2,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ class Verification:
         return self.problem is None
 
 
-def dry_run(url: str, directory: Path, target: str | None = None, *,
-            on_event: migrations.OnEvent | None = None) -> DryRun:
+def dry_run(
+    url: str, directory: Path, target: str | None = None, *, on_event: migrations.OnEvent | None = None
+) -> DryRun:
     """Apply what ``migrate [target]`` would apply to a clone of ``url``; returns the schema before and after."""
     tree = load_tree(directory)
     report = read_status(url, tree)
@@ -67,8 +73,9 @@ def dry_run(url: str, directory: Path, target: str | None = None, *,
     return DryRun(planned, before, after)
 
 
-def verify(url: str, directory: Path, target: str | None = None, *,
-           on_event: migrations.OnEvent | None = None) -> list[Verification]:
+def verify(
+    url: str, directory: Path, target: str | None = None, *, on_event: migrations.OnEvent | None = None
+) -> list[Verification]:
     """On a clone, each pending migration in order: apply, roll back (the schema must be exactly as before), apply
     again (exactly as after the first apply). Stops at the first migration that fails to apply."""
     tree = load_tree(directory)
@@ -85,8 +92,13 @@ def verify(url: str, directory: Path, target: str | None = None, *,
             migrations.rollback(clone, tree, migration_id, on_event=on_event)
             rolled_back = dump_schema(clone)
             if rolled_back != before:
-                results.append(Verification(migration_id, "rollback does not restore the schema",
-                                            _diff(before, rolled_back, "before apply", "after rollback")))
+                results.append(
+                    Verification(
+                        migration_id,
+                        "rollback does not restore the schema",
+                        _diff(before, rolled_back, "before apply", "after rollback"),
+                    )
+                )
                 migrations.migrate(clone, tree, migration_id)  # go on from the applied state
                 continue
             migrations.migrate(clone, tree, migration_id, on_event=on_event)
@@ -101,22 +113,31 @@ def _diff(a: str, b: str, name_a: str, name_b: str) -> str:
 
 
 @contextmanager
-def applied_clone(url: str, report: StatusReport, on_event: migrations.OnEvent | None = None, *,
-                  server: str | None = None) -> Iterator[str]:
+def applied_clone(
+    url: str, report: StatusReport, on_event: migrations.OnEvent | None = None, *, server: str | None = None
+) -> Iterator[str]:
     """A throwaway database on ``url``'s server (or on ``server``) holding exactly the migrations ``url`` has
     applied; dropped after."""
     tree = report.tree
     if report.missing:
-        raise ConfigError(f"cannot reproduce the database: applied migrations missing on disk: {', '.join(report.missing)}")
+        raise ConfigError(
+            f"cannot reproduce the database: applied migrations missing on disk: {', '.join(report.missing)}"
+        )
     applied = set(report.applied)
     for migration_id in applied:
         unapplied = tree.ancestors(migration_id) - applied
         if unapplied:
-            raise ConfigError(f"cannot reproduce the database: {migration_id} is applied but its dependency"
-                              f" {sorted(unapplied)[0]} is not")
+            raise ConfigError(
+                f"cannot reproduce the database: {migration_id} is applied but its dependency"
+                f" {sorted(unapplied)[0]} is not"
+            )
     if report.edited and on_event:
-        on_event(migrations.Notice(f"warning: the clone is built from the files as they are now; edited since applied:"
-                                   f" {', '.join(report.edited)}"))
+        on_event(
+            migrations.Notice(
+                f"warning: the clone is built from the files as they are now; edited since applied:"
+                f" {', '.join(report.edited)}"
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="dbtui-applied-") as folder:
         for node in tree:
             if node.id in applied:
@@ -128,4 +149,3 @@ def applied_clone(url: str, report: StatusReport, on_event: migrations.OnEvent |
         yield clone
     finally:
         testdb.drop_database(clone)
-

@@ -63,10 +63,16 @@ class MigrationStatus:
 
     def to_json(self) -> dict:
         return {
-            "id": self.id, "applied": self.applied,
+            "id": self.id,
+            "applied": self.applied,
             "applied_at": self.applied_at.isoformat() if self.applied_at else None,
-            "depends": list(self.depends), "rollback": self.rollback, "edited": self.edited, "head": self.head,
-            "file": str(self.path) if self.path else None, "children": list(self.children), "missing": self.missing,
+            "depends": list(self.depends),
+            "rollback": self.rollback,
+            "edited": self.edited,
+            "head": self.head,
+            "file": str(self.path) if self.path else None,
+            "children": list(self.children),
+            "missing": self.missing,
         }
 
 
@@ -121,11 +127,19 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
             yoyo, ours = found
             if yoyo is None:
                 return {}
-            checksums: dict[str, str] = dict(conn.execute(
-                sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
-            ).fetchall()) if ours else {}
+            checksums: dict[str, str] = (
+                dict(
+                    conn.execute(
+                        sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
+                    ).fetchall()
+                )
+                if ours
+                else {}
+            )
             rows = conn.execute(
-                sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(sql.Identifier(YOYO_TABLE))
+                sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(
+                    sql.Identifier(YOYO_TABLE)
+                )
             ).fetchall()
     except psycopg.OperationalError as exc:
         raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
@@ -145,11 +159,19 @@ def join_status(tree: MigrationTree, applied: dict[str, AppliedRecord]) -> Statu
     for node in tree:
         record = applied.get(node.id)
         edited = None if record is None or record.checksum is None else record.checksum != node.checksum
-        statuses.append(MigrationStatus(
-            id=node.id, applied=record is not None, applied_at=record.applied_at if record else None,
-            depends=node.depends, rollback=node.has_rollback, edited=False if record is None else edited,
-            head=not node.children, children=node.children, node=node,
-        ))
+        statuses.append(
+            MigrationStatus(
+                id=node.id,
+                applied=record is not None,
+                applied_at=record.applied_at if record else None,
+                depends=node.depends,
+                rollback=node.has_rollback,
+                edited=False if record is None else edited,
+                head=not node.children,
+                children=node.children,
+                node=node,
+            )
+        )
     for record in applied.values():
         if record.id not in tree:
             statuses.append(MigrationStatus(record.id, True, record.applied_at, (), False, None, False))

@@ -149,13 +149,16 @@ def read_text(path: Path) -> str:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=display_path(path)) from None
     data = data.removeprefix(codecs.BOM_UTF8)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ConfigError("UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8",
-                          path=display_path(path), line=1)
+        raise ConfigError(
+            "UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8", path=display_path(path), line=1
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=display_path(path), line=line) from None
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=display_path(path), line=line
+        ) from None
 
 
 def line_of(text: str, offset: int) -> int:
@@ -184,24 +187,39 @@ def load_tree(directory: Path) -> MigrationTree:
         raise ConfigError(f"migrations folder not found: {directory}")
     # broken symlinks count: reading them gives a clear error instead of a silently missing migration
     # (the directory entry's type, no stat per file: 2,000 migrations are 4,000 files)
-    files = [directory / name for name in sorted(
-        e.name for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith("."))]
+    files = [
+        directory / name
+        for name in sorted(
+            e.name for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith(".")
+        )
+    ]
     names = {p.name for p in files}
     parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
     for path in files:
         if path.name.endswith(ROLLBACK_SUFFIX):
             if path.name.removesuffix(ROLLBACK_SUFFIX) + SQL_SUFFIX not in names:
-                raise ConfigError(f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}", path=display_path(path))
+                raise ConfigError(
+                    f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}",
+                    path=display_path(path),
+                )
             continue
         if path.suffix == ".py":
-            raise ConfigError("dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=display_path(path))
+            raise ConfigError(
+                "dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=display_path(path)
+            )
         if path.suffix.lower() == SQL_SUFFIX and path.suffix != SQL_SUFFIX:
             # yoyo skips it too: a migration that silently never runs is worse than a refusal
             lower = path.name.lower()
-            fixed = (path.name[:-len(ROLLBACK_SUFFIX)] + ROLLBACK_SUFFIX if lower.endswith(ROLLBACK_SUFFIX)
-                     else path.stem + SQL_SUFFIX)
-            raise ConfigError(f"migration files end in lowercase {SQL_SUFFIX}; rename it to {fixed} (or move it out "
-                              f"of {directory.name}/)", path=display_path(path))
+            fixed = (
+                path.name[: -len(ROLLBACK_SUFFIX)] + ROLLBACK_SUFFIX
+                if lower.endswith(ROLLBACK_SUFFIX)
+                else path.stem + SQL_SUFFIX
+            )
+            raise ConfigError(
+                f"migration files end in lowercase {SQL_SUFFIX}; rename it to {fixed} (or move it out "
+                f"of {directory.name}/)",
+                path=display_path(path),
+            )
         if path.suffix != SQL_SUFFIX:
             continue
         migration_id = path.name.removesuffix(SQL_SUFFIX)
@@ -210,25 +228,46 @@ def load_tree(directory: Path) -> MigrationTree:
         depends, transactional, depends_line = _directives(path, text)
         if rollback.name in names:
             read_text(rollback)  # unreadable rollback files are reported now, not halfway through a rollback
-        parsed[migration_id] = (path, rollback if rollback.name in names else None, depends, transactional,
-                                hashlib.sha256(text.encode("utf-8")).hexdigest(), depends_line)
+        parsed[migration_id] = (
+            path,
+            rollback if rollback.name in names else None,
+            depends,
+            transactional,
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            depends_line,
+        )
     for migration_id, (path, _, depends, _, _, line) in parsed.items():
         for dep in depends:
             if dep not in parsed:
                 close = difflib.get_close_matches(dep, [m for m in parsed if m != migration_id], n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]}?)" if close else ""
-                raise ConfigError(f"depends on {dep}, which is not a migration in {directory.name}/{hint}", path=display_path(path), line=line)
+                raise ConfigError(
+                    f"depends on {dep}, which is not a migration in {directory.name}/{hint}",
+                    path=display_path(path),
+                    line=line,
+                )
     children: dict[str, list[str]] = {i: [] for i in parsed}
     for migration_id, (_, _, depends, *_rest) in parsed.items():
         for dep in depends:
             children[dep].append(migration_id)
     order = _topological_order({i: v[2] for i, v in parsed.items()}, children, parsed)
     position = {migration_id: n for n, migration_id in enumerate(order)}  # order.index per child was quadratic
-    return MigrationTree(directory, tuple(
-        MigrationNode(i, parsed[i][0], parsed[i][1], parsed[i][2], tuple(sorted(children[i], key=position.__getitem__)),
-                      parsed[i][3], parsed[i][4], parsed[i][5])
-        for i in order
-    ))
+    return MigrationTree(
+        directory,
+        tuple(
+            MigrationNode(
+                i,
+                parsed[i][0],
+                parsed[i][1],
+                parsed[i][2],
+                tuple(sorted(children[i], key=position.__getitem__)),
+                parsed[i][3],
+                parsed[i][4],
+                parsed[i][5],
+            )
+            for i in order
+        ),
+    )
 
 
 def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | None]:
@@ -245,7 +284,9 @@ def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | Non
     transactional = directives.get("transactional", "true").strip().lower()
     if transactional not in ("true", "false"):
         where = next((n for n, text_line in enumerate(text.splitlines(), 1) if "transactional" in text_line), None)
-        raise ConfigError(f"-- transactional: must be true or false, not {transactional!r}", path=display_path(path), line=where)
+        raise ConfigError(
+            f"-- transactional: must be true or false, not {transactional!r}", path=display_path(path), line=where
+        )
     depends = tuple(dict.fromkeys(d for d in directives.get("depends", "").split() if d))
     return depends, transactional == "true", depends_line
 
@@ -267,7 +308,9 @@ def _topological_order(depends: dict[str, tuple[str, ...]], children: dict[str, 
         cycle = _find_cycle({i: d for i, d in depends.items() if i not in set(order)})
         first = parsed[cycle[0]]
         files = " -> ".join(parsed[i][0].name for i in [*cycle, cycle[0]])
-        raise ConfigError(f"dependency cycle ('->' reads 'depends on'): {files}", path=display_path(first[0]), line=first[5])
+        raise ConfigError(
+            f"dependency cycle ('->' reads 'depends on'): {files}", path=display_path(first[0]), line=first[5]
+        )
     return order
 
 
@@ -278,7 +321,7 @@ def _find_cycle(depends: dict[str, tuple[str, ...]]) -> list[str]:
     while current not in path:
         path.append(current)
         current = min(d for d in depends[current] if d in depends)
-    cycle = path[path.index(current):]
+    cycle = path[path.index(current) :]
     start = cycle.index(min(cycle))
     return cycle[start:] + cycle[:start]
 
@@ -426,8 +469,14 @@ def draw_graph(tree: MigrationTree) -> list[tuple[str | None, str]]:
     for step in graph_steps(tree):
         if step.merged:
             rows.append((None, connector(step.arriving, step.column, step.merged, "╯", "┴")))
-        rows.append((step.id, "".join((NODE if i == step.column else "│" if lane else " ") + " "
-                                      for i, lane in enumerate(step.passing)).rstrip()))
+        rows.append(
+            (
+                step.id,
+                "".join(
+                    (NODE if i == step.column else "│" if lane else " ") + " " for i, lane in enumerate(step.passing)
+                ).rstrip(),
+            )
+        )
         if step.forked:
             rows.append((None, connector(step.leaving, step.column, step.forked, "╮", "┬")))
     return rows

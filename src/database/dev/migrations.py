@@ -97,8 +97,16 @@ class MigrationError(ProblemFound):
     """A migration failed on the server; it was rolled back (a ``-- transactional: false`` one only partly ran: the
     message says which statements took effect), the ones before it in the run stay applied."""
 
-    def __init__(self, message: str, *, migration_id: str, done: tuple[str, ...], planned: tuple[str, ...],
-                 path: Path | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        migration_id: str,
+        done: tuple[str, ...],
+        planned: tuple[str, ...],
+        path: Path | None = None,
+        line: int | None = None,
+    ) -> None:
         super().__init__(message, path=path, line=line)
         self.migration_id = migration_id
         self.done = done
@@ -123,22 +131,36 @@ class Migrator:
         apply_all(url, self.directory)
 
 
-def migrate(url: str, directory: Path | MigrationTree, target: str | None = None, *, on_event: OnEvent | None = None,
-            lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:
+def migrate(
+    url: str,
+    directory: Path | MigrationTree,
+    target: str | None = None,
+    *,
+    on_event: OnEvent | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> RunResult:
     """Apply every pending migration, or ``target`` and its unapplied ancestors, in dependency order."""
     return _run(url, directory, "apply", lambda report: plan_migrate(report, target), on_event, lock_timeout)
 
 
-def rollback(url: str, directory: Path | MigrationTree, target: str, *, unmark: bool = False,
-             on_event: OnEvent | None = None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:
+def rollback(
+    url: str,
+    directory: Path | MigrationTree,
+    target: str,
+    *,
+    unmark: bool = False,
+    on_event: OnEvent | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> RunResult:
     """Roll back ``target`` and its applied descendants, newest first.
 
     A migration without a rollback file is refused (yoyo would silently do nothing); with ``unmark`` it is only
     marked unapplied and the events say so.
     """
 
-    return _run(url, directory, "rollback", lambda report: rollback_plan(report, target, unmark=unmark), on_event,
-                lock_timeout)
+    return _run(
+        url, directory, "rollback", lambda report: rollback_plan(report, target, unmark=unmark), on_event, lock_timeout
+    )
 
 
 def rollback_plan(report: StatusReport, target: str, *, unmark: bool = False) -> list[str]:
@@ -154,8 +176,14 @@ def rollback_plan(report: StatusReport, target: str, *, unmark: bool = False) ->
     return ids
 
 
-def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callable[[StatusReport], list[str]],
-         on_event: OnEvent | None, lock_timeout: float) -> RunResult:
+def _run(
+    url: str,
+    directory: Path | MigrationTree,
+    direction: str,
+    plan: Callable[[StatusReport], list[str]],
+    on_event: OnEvent | None,
+    lock_timeout: float,
+) -> RunResult:
     emit = on_event or (lambda event: None)
     tree = directory if isinstance(directory, MigrationTree) else load_tree(directory)
     done: list[str] = []
@@ -184,9 +212,11 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
                         _run_one(backend.connection, prepared[migration_id], node, step, book)
                     except (_StatementFailed, psycopg.OperationalError) as exc:
                         failed = exc if isinstance(exc, _StatementFailed) else _StatementFailed(exc, None)
-                        failure = (_connection_lost(url, log, failed, node, prepared[migration_id], step, tuple(done),
-                                                    planned) if backend.connection.closed else
-                                   _migration_error(failed, node, prepared[migration_id], step, tuple(done), planned))
+                        failure = (
+                            _connection_lost(url, log, failed, node, prepared[migration_id], step, tuple(done), planned)
+                            if backend.connection.closed
+                            else _migration_error(failed, node, prepared[migration_id], step, tuple(done), planned)
+                        )
                         emit(MigrationFailed(migration_id, step, failure))
                         raise failure from None
                     done.append(migration_id)
@@ -196,8 +226,9 @@ def _run(url: str, directory: Path | MigrationTree, direction: str, plan: Callab
                 raise
             # The server went away before the first migration, or yoyo could not delete its lock row afterwards (the
             # row names this process: the next run removes it). What failed first is the news.
-            raise failure or _connection_lost(url, log, _StatementFailed(exc, None), node, None, direction,
-                                              tuple(done), planned) from None
+            raise failure or _connection_lost(
+                url, log, _StatementFailed(exc, None), node, None, direction, tuple(done), planned
+            ) from None
         finally:
             with contextlib.suppress(Exception):
                 backend.connection.close()
@@ -264,10 +295,18 @@ class _Bookkeeping:
 
     def statement(self, node: MigrationNode, step: str) -> sql.Composed:
         now = sql.SQL("(clock_timestamp() AT TIME ZONE 'UTC')")
-        values = {"hash": sql.Literal(self.hash(node.id)), "id": sql.Literal(node.id), "now": now,
-                  "migrations": self.migrations, "log": self.log, "ours": sql.Identifier(CHECKSUM_TABLE),
-                  "log_row": sql.SQL(", ").join(sql.Literal(v) for v in (
-                      str(uuid.uuid1()), self.hash(node.id), node.id, step, self.username, self.hostname))}
+        values = {
+            "hash": sql.Literal(self.hash(node.id)),
+            "id": sql.Literal(node.id),
+            "now": now,
+            "migrations": self.migrations,
+            "log": self.log,
+            "ours": sql.Identifier(CHECKSUM_TABLE),
+            "log_row": sql.SQL(", ").join(
+                sql.Literal(v)
+                for v in (str(uuid.uuid1()), self.hash(node.id), node.id, step, self.username, self.hostname)
+            ),
+        }
         if step == "apply":
             return sql.SQL(
                 "WITH mark AS (INSERT INTO {migrations} (migration_hash, migration_id, applied_at_utc)"
@@ -287,10 +326,12 @@ class _Bookkeeping:
 
 def _ensure_checksum_table(backend) -> None:
     with backend.transaction():
-        backend.execute(_ours(
-            "CREATE TABLE IF NOT EXISTS {} (migration_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL,"
-            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        ))
+        backend.execute(
+            _ours(
+                "CREATE TABLE IF NOT EXISTS {} (migration_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        )
 
 
 def _ours(statement: str) -> str:
@@ -310,8 +351,10 @@ def _migrate_lock(url: str, timeout: float, emit: OnEvent) -> Iterator[_ServerLo
         if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() != (True,):
             holder = _lock_holder(conn, key)
             if timeout <= 0:
-                raise ProblemFound(f"another migrator ({holder}) holds the migration lock and the lock timeout is 0,"
-                                   " so dbtui did not wait; nothing was changed, try again when it has finished")
+                raise ProblemFound(
+                    f"another migrator ({holder}) holds the migration lock and the lock timeout is 0,"
+                    " so dbtui did not wait; nothing was changed, try again when it has finished"
+                )
             emit(Notice(f"waiting for another migrator ({holder}) to finish; giving up after {timeout:g} s"))
             conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",))
             try:
@@ -339,8 +382,9 @@ class _ServerLog:
 
         if not server.is_local_server(url):
             return None
-        row = conn.execute("SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
-                           " THEN current_setting('data_directory') END").fetchone()
+        row = conn.execute(
+            "SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER') THEN current_setting('data_directory') END"
+        ).fetchone()
         if not row or not row[0]:
             return None
         log = server.Cluster(Path(row[0]).parent.parent).log_file  # the embedded layout: <base>/pg/{data,server.log}
@@ -358,9 +402,13 @@ class _ServerLog:
         except OSError:
             return f"it stopped or crashed; see its log {self.path}"
         said = [m for m in map(_LOG_LINE.search, lines) if m]
-        crash = next((m for m in said if m["level"] in ("PANIC", "FATAL") and not _SHUTDOWN_NOISE.search(m["text"])), None)
+        crash = next(
+            (m for m in said if m["level"] in ("PANIC", "FATAL") and not _SHUTDOWN_NOISE.search(m["text"])), None
+        )
         if crash:
-            full = " (the disk is full: free some space, then start it again)" if "No space left" in crash["text"] else ""
+            full = (
+                " (the disk is full: free some space, then start it again)" if "No space left" in crash["text"] else ""
+            )
             return f"it crashed; its log {self.path} says: {crash['level']}: {crash['text']}{full}"
         stop = next((m for m in said if "shutdown request" in m["text"]), None)
         if stop:
@@ -373,12 +421,21 @@ _LOG_LINE = re.compile(r"\b(?P<level>PANIC|FATAL|ERROR|LOG):\s+(?P<text>.*\S)")
 _SHUTDOWN_NOISE = re.compile(r"shutting down|terminating connection|starting up|in recovery")
 
 
-def _connection_lost(url: str, log: _ServerLog | None, failed: _StatementFailed, node: MigrationNode | None,
-                     prepared: _Prepared | None, step: str, done: tuple[str, ...],
-                     planned: tuple[str, ...]) -> MigrationError:
+def _connection_lost(
+    url: str,
+    log: _ServerLog | None,
+    failed: _StatementFailed,
+    node: MigrationNode | None,
+    prepared: _Prepared | None,
+    step: str,
+    done: tuple[str, ...],
+    planned: tuple[str, ...],
+) -> MigrationError:
     """The connection died mid-run: say so, whether the server is up now, what its log says, and where the run
     stopped. psycopg's own words ("the connection is closed") name no cause."""
-    what = f"while {'applying' if step == 'apply' else 'rolling back'} {node.id}" if node else "before the first migration"
+    what = (
+        f"while {'applying' if step == 'apply' else 'rolling back'} {node.id}" if node else "before the first migration"
+    )
     message = f"lost the connection to the server {what} ({first_line(failed.error)}); "
     message += log.news() if log else "see the server's log for why"
     try:
@@ -418,7 +475,9 @@ def _backend(url: str):
         backend = get_backend(config.psycopg_dialect_url(url))
     except psycopg.OperationalError as exc:
         raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
-    backend.execute("SELECT set_config('client_connection_check_interval', :ms, false)", {"ms": str(CLIENT_CHECK_INTERVAL_MS)})
+    backend.execute(
+        "SELECT set_config('client_connection_check_interval', :ms, false)", {"ms": str(CLIENT_CHECK_INTERVAL_MS)}
+    )
     return backend
 
 
@@ -438,7 +497,11 @@ def _yoyo_lock(backend, url: str, timeout: float, emit: OnEvent) -> Iterator[Non
         pid, since = row
         # Ours (pid) is stale for sure: this process holds the advisory lock, so none of its runs is using it.
         if server.is_local_server(url) and (pid == os.getpid() or not server.process_alive(pid)):
-            emit(Notice(f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"))
+            emit(
+                Notice(
+                    f"removed yoyo's lock left since {since:%Y-%m-%d %H:%M:%S} by process {pid}, which is no longer running"
+                )
+            )
             backend.break_lock()
         else:
             emit(Notice(f"waiting for yoyo's lock, held by process {pid} since {since:%H:%M:%S}"))
@@ -486,13 +549,16 @@ def _prepare(tree: MigrationTree, ids: tuple[str, ...], direction: str) -> dict[
                 raise ConfigError(
                     f"{statement.split()[0].upper()} in a transactional migration would end its transaction early; "
                     "remove it (each migration already runs in one transaction), or add -- transactional: false",
-                    path=display_path(path), line=line_of(text, offset))
+                    path=display_path(path),
+                    line=line_of(text, offset),
+                )
         prepared[migration_id] = _Prepared(path, text, tuple(statements), tuple(offsets))
     return prepared
 
 
-_TRANSACTION_CONTROL = re.compile(r"(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b))\b",
-                                  re.IGNORECASE)
+_TRANSACTION_CONTROL = re.compile(
+    r"(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b))\b", re.IGNORECASE
+)
 
 
 def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
@@ -503,13 +569,22 @@ def _split(path: Path, direction: str) -> tuple[str, list[str], list[int]]:
         slices = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError as exc:
         message, line = parse_error_at(text, exc)
-        raise ConfigError(f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
-                          path=display_path(path), line=line) from None
+        raise ConfigError(
+            f"{message}; nothing was {'applied' if direction == 'apply' else 'rolled back'}",
+            path=display_path(path),
+            line=line,
+        ) from None
     return text, [text[s] for s in slices], [s.start for s in slices]
 
 
-def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _Prepared, step: str,
-                     done: tuple[str, ...], planned: tuple[str, ...]) -> MigrationError:
+def _migration_error(
+    failed: _StatementFailed,
+    node: MigrationNode,
+    prepared: _Prepared,
+    step: str,
+    done: tuple[str, ...],
+    planned: tuple[str, ...],
+) -> MigrationError:
     """The server's message at ``file:line``: the failing statement located in the file, plus the error position."""
     exc = failed.error
     message = exc.diag.message_primary or first_line(exc)
@@ -525,8 +600,14 @@ def _migration_error(failed: _StatementFailed, node: MigrationNode, prepared: _P
     rest = len(planned) - len(done) - 1
     message += f" [{undone}{before}{f'; {rest} not run' if rest else ''}]"
     path = prepared.path
-    return MigrationError(message, migration_id=node.id, done=done, planned=planned,
-                          path=display_path(path) if path else None, line=_error_line(failed, prepared))
+    return MigrationError(
+        message,
+        migration_id=node.id,
+        done=done,
+        planned=planned,
+        path=display_path(path) if path else None,
+        line=_error_line(failed, prepared),
+    )
 
 
 def _partly_done(migration_id: str, prepared: _Prepared, failed: int) -> str:
@@ -542,10 +623,16 @@ def _partly_done(migration_id: str, prepared: _Prepared, failed: int) -> str:
         ran = f"{span} took effect and stay"
     after = total - failed - 1
     skipped = f", {after} after it did not run" if after else ""
-    advice = ("undo what took effect (or make it safe to run twice, e.g. IF NOT EXISTS), fix the failed statement, "
-              "then migrate again: the whole file runs again" if failed else "fix it, then migrate again")
-    return (f"{migration_id} is not transactional: {ran}; statement {failed + 1} failed{skipped}; it is not marked "
-            f"applied; {advice}")
+    advice = (
+        "undo what took effect (or make it safe to run twice, e.g. IF NOT EXISTS), fix the failed statement, "
+        "then migrate again: the whole file runs again"
+        if failed
+        else "fix it, then migrate again"
+    )
+    return (
+        f"{migration_id} is not transactional: {ran}; statement {failed + 1} failed{skipped}; it is not marked "
+        f"applied; {advice}"
+    )
 
 
 def _error_line(failed: _StatementFailed, prepared: _Prepared) -> int | None:

@@ -58,13 +58,26 @@ LOCK_ORDER = (SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, ACCESS_EXCLUSI
 
 # ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE (docs: ALTER TABLE, "Description" of each form).
 _ALTER_LOCKS = {
-    "AT_ValidateConstraint": SHARE_UPDATE_EXCLUSIVE, "AT_SetStatistics": SHARE_UPDATE_EXCLUSIVE,
-    "AT_SetOptions": SHARE_UPDATE_EXCLUSIVE, "AT_ResetOptions": SHARE_UPDATE_EXCLUSIVE,
-    "AT_ClusterOn": SHARE_UPDATE_EXCLUSIVE, "AT_DropCluster": SHARE_UPDATE_EXCLUSIVE,
+    "AT_ValidateConstraint": SHARE_UPDATE_EXCLUSIVE,
+    "AT_SetStatistics": SHARE_UPDATE_EXCLUSIVE,
+    "AT_SetOptions": SHARE_UPDATE_EXCLUSIVE,
+    "AT_ResetOptions": SHARE_UPDATE_EXCLUSIVE,
+    "AT_ClusterOn": SHARE_UPDATE_EXCLUSIVE,
+    "AT_DropCluster": SHARE_UPDATE_EXCLUSIVE,
     "AT_AttachPartition": SHARE_UPDATE_EXCLUSIVE,
-    **dict.fromkeys(("AT_EnableTrig", "AT_EnableAlwaysTrig", "AT_EnableReplicaTrig", "AT_DisableTrig",
-                     "AT_EnableTrigAll", "AT_DisableTrigAll", "AT_EnableTrigUser", "AT_DisableTrigUser"),
-                    SHARE_ROW_EXCLUSIVE),
+    **dict.fromkeys(
+        (
+            "AT_EnableTrig",
+            "AT_EnableAlwaysTrig",
+            "AT_EnableReplicaTrig",
+            "AT_DisableTrig",
+            "AT_EnableTrigAll",
+            "AT_DisableTrigAll",
+            "AT_EnableTrigUser",
+            "AT_DisableTrigUser",
+        ),
+        SHARE_ROW_EXCLUSIVE,
+    ),
 }
 
 OPERATION_RULES: dict[str, Rule] = {}
@@ -114,8 +127,13 @@ def _deparse(node) -> str:
 
 
 def _fix_note(op: Operation) -> str:
-    return "" if not op.migration.transactional else (
-        "\n-- and put '-- transactional: false' at the top of the migration: CONCURRENTLY cannot run in a transaction")
+    return (
+        ""
+        if not op.migration.transactional
+        else (
+            "\n-- and put '-- transactional: false' at the top of the migration: CONCURRENTLY cannot run in a transaction"
+        )
+    )
 
 
 def _operation(id: str, summary: str, *, lock: str | None, squawk: str | None = None):
@@ -125,40 +143,64 @@ def _operation(id: str, summary: str, *, lock: str | None, squawk: str | None = 
 # --- the rules ---------------------------------------------------------------------------------------------------
 
 
-@_operation("require-concurrent-index-creation", "CREATE INDEX on an existing table uses CONCURRENTLY",
-            lock=SHARE, squawk="require-concurrent-index-creation")
+@_operation(
+    "require-concurrent-index-creation",
+    "CREATE INDEX on an existing table uses CONCURRENTLY",
+    lock=SHARE,
+    squawk="require-concurrent-index-creation",
+)
 def concurrent_index_creation(op: Operation) -> Iterator[Problem]:
     if op.kind == "IndexStmt" and op.existing and not op.node.get("concurrent"):
         fixed = re.sub(r"^(CREATE\s+(?:UNIQUE\s+)?INDEX)\b", r"\1 CONCURRENTLY", op.sql, flags=re.IGNORECASE)
-        yield Problem(f"CREATE INDEX blocks writes to {op.table}{{size}} until the whole index is built",
-                      fix=fixed + ";" + _fix_note(op))
+        yield Problem(
+            f"CREATE INDEX blocks writes to {op.table}{{size}} until the whole index is built",
+            fix=fixed + ";" + _fix_note(op),
+        )
 
 
-@_operation("require-concurrent-index-deletion", "DROP INDEX on an existing table uses CONCURRENTLY",
-            lock=ACCESS_EXCLUSIVE, squawk="require-concurrent-index-deletion")
+@_operation(
+    "require-concurrent-index-deletion",
+    "DROP INDEX on an existing table uses CONCURRENTLY",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="require-concurrent-index-deletion",
+)
 def concurrent_index_deletion(op: Operation) -> Iterator[Problem]:
-    if op.kind == "DropStmt" and op.node.get("removeType") == "OBJECT_INDEX" and op.existing \
-            and not op.node.get("concurrent"):
+    if (
+        op.kind == "DropStmt"
+        and op.node.get("removeType") == "OBJECT_INDEX"
+        and op.existing
+        and not op.node.get("concurrent")
+    ):
         fixed = re.sub(r"^(DROP\s+INDEX)\b", r"\1 CONCURRENTLY", op.sql, flags=re.IGNORECASE)
-        yield Problem(f"DROP INDEX blocks reads and writes of {op.table}{{size}} while it waits for and takes its lock",
-                      fix=fixed + ";" + _fix_note(op))
+        yield Problem(
+            f"DROP INDEX blocks reads and writes of {op.table}{{size}} while it waits for and takes its lock",
+            fix=fixed + ";" + _fix_note(op),
+        )
 
 
-@_operation("ban-concurrent-index-creation-in-transaction", "CONCURRENTLY only in a '-- transactional: false' migration",
-            lock=SHARE_UPDATE_EXCLUSIVE, squawk="ban-concurrent-index-creation-in-transaction")
+@_operation(
+    "ban-concurrent-index-creation-in-transaction",
+    "CONCURRENTLY only in a '-- transactional: false' migration",
+    lock=SHARE_UPDATE_EXCLUSIVE,
+    squawk="ban-concurrent-index-creation-in-transaction",
+)
 def concurrently_in_transaction(op: Operation) -> Iterator[Problem]:
     index = op.kind == "IndexStmt" or (op.kind == "DropStmt" and op.node.get("removeType") == "OBJECT_INDEX")
     if index and op.node.get("concurrent") and op.migration.transactional:
-        yield Problem("CONCURRENTLY cannot run inside a transaction, and this migration runs in one: it fails",
-                      fix="-- transactional: false\n-- (first line of the migration; keep the concurrent statement "
-                          "alone there, since a failure no longer rolls back the statements before it)")
+        yield Problem(
+            "CONCURRENTLY cannot run inside a transaction, and this migration runs in one: it fails",
+            fix="-- transactional: false\n-- (first line of the migration; keep the concurrent statement "
+            "alone there, since a failure no longer rolls back the statements before it)",
+        )
 
 
 def _not_valid_fix(op: Operation, constraint: dict, table: str) -> str:
     name = constraint.get("conname") or "<the constraint's name>"
     text = op.sql if len(list(op.commands())) == 1 else f"ALTER TABLE {table} ADD {_constraint_sql(op, constraint)}"
-    return (f"{text} NOT VALID;\nALTER TABLE {table} VALIDATE CONSTRAINT {ident(name) if constraint.get('conname') else name};"
-            "  -- in a later migration: VALIDATE takes only SHARE UPDATE EXCLUSIVE")
+    return (
+        f"{text} NOT VALID;\nALTER TABLE {table} VALIDATE CONSTRAINT {ident(name) if constraint.get('conname') else name};"
+        "  -- in a later migration: VALIDATE takes only SHARE UPDATE EXCLUSIVE"
+    )
 
 
 def _constraint_sql(op: Operation, constraint: dict) -> str:
@@ -182,24 +224,37 @@ def _added_constraints(op: Operation, contype: str) -> Iterator[tuple[dict, dict
                     yield c["Constraint"], definition["ColumnDef"]
 
 
-@_operation("constraint-missing-not-valid", "ADD CONSTRAINT … CHECK on an existing table is NOT VALID, then validated",
-            lock=ACCESS_EXCLUSIVE, squawk="constraint-missing-not-valid")
+@_operation(
+    "constraint-missing-not-valid",
+    "ADD CONSTRAINT … CHECK on an existing table is NOT VALID, then validated",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="constraint-missing-not-valid",
+)
 def check_not_valid(op: Operation) -> Iterator[Problem]:
     if not op.existing:
         return
     for constraint, column in _added_constraints(op, "CONSTR_CHECK"):
         if column is None and not constraint.get("skip_validation"):
-            yield Problem(f"ADD CHECK scans all of {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait",
-                          fix=_not_valid_fix(op, constraint, op.table or ""))
+            yield Problem(
+                f"ADD CHECK scans all of {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait",
+                fix=_not_valid_fix(op, constraint, op.table or ""),
+            )
     for cmd in op.commands():
         if cmd["subtype"] == "AT_ValidateConstraint" and op.held == ACCESS_EXCLUSIVE:
-            yield Problem(f"VALIDATE scans all of {op.table}{{size}} while this migration's transaction still holds "
-                          "ACCESS EXCLUSIVE on it from an earlier statement: reads and writes wait for the scan",
-                          lock=ACCESS_EXCLUSIVE, fix=f"{op.sql};  -- move it to a later migration of its own")
+            yield Problem(
+                f"VALIDATE scans all of {op.table}{{size}} while this migration's transaction still holds "
+                "ACCESS EXCLUSIVE on it from an earlier statement: reads and writes wait for the scan",
+                lock=ACCESS_EXCLUSIVE,
+                fix=f"{op.sql};  -- move it to a later migration of its own",
+            )
 
 
-@_operation("adding-foreign-key-constraint", "a foreign key on an existing table is added NOT VALID, then validated",
-            lock=SHARE_ROW_EXCLUSIVE, squawk="adding-foreign-key-constraint")
+@_operation(
+    "adding-foreign-key-constraint",
+    "a foreign key on an existing table is added NOT VALID, then validated",
+    lock=SHARE_ROW_EXCLUSIVE,
+    squawk="adding-foreign-key-constraint",
+)
 def foreign_key_not_valid(op: Operation) -> Iterator[Problem]:
     if not op.existing:
         return
@@ -207,16 +262,23 @@ def foreign_key_not_valid(op: Operation) -> Iterator[Problem]:
         if constraint.get("skip_validation"):
             continue
         references = constraint.get("pktable", {}).get("relname", "?")
-        message = (f"a foreign key scans all of {op.table}{{size}} with writes to it and to {references} blocked "
-                   "(SHARE ROW EXCLUSIVE on both)")
+        message = (
+            f"a foreign key scans all of {op.table}{{size}} with writes to it and to {references} blocked "
+            "(SHARE ROW EXCLUSIVE on both)"
+        )
         if column is None:
             yield Problem(message, fix=_not_valid_fix(op, constraint, op.table or ""))
         else:
             name, key = ident(column["colname"]), ident(f"{op.table}_{column['colname']}_fkey")
-            yield Problem(message, column["colname"], fix=(
-                f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(_column_ast(op, column).typeName)};\n"
-                f"ALTER TABLE {op.table} ADD CONSTRAINT {key} FOREIGN KEY ({name}) REFERENCES {references} NOT VALID;\n"
-                f"ALTER TABLE {op.table} VALIDATE CONSTRAINT {key};  -- in a later migration"))
+            yield Problem(
+                message,
+                column["colname"],
+                fix=(
+                    f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(_column_ast(op, column).typeName)};\n"
+                    f"ALTER TABLE {op.table} ADD CONSTRAINT {key} FOREIGN KEY ({name}) REFERENCES {references} NOT VALID;\n"
+                    f"ALTER TABLE {op.table} VALIDATE CONSTRAINT {key};  -- in a later migration"
+                ),
+            )
 
 
 def _column_ast(op: Operation, column: dict):
@@ -226,8 +288,12 @@ def _column_ast(op: Operation, column: dict):
     raise LookupError(column["colname"])
 
 
-@_operation("changing-column-type", "ALTER COLUMN … TYPE does not rewrite an existing table",
-            lock=ACCESS_EXCLUSIVE, squawk="changing-column-type")
+@_operation(
+    "changing-column-type",
+    "ALTER COLUMN … TYPE does not rewrite an existing table",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="changing-column-type",
+)
 def changing_column_type(op: Operation) -> Iterator[Problem]:
     if not (op.existing and op.rewrites):
         return
@@ -235,15 +301,24 @@ def changing_column_type(op: Operation) -> Iterator[Problem]:
         if cmd["subtype"] == "AT_AlterColumnType":
             column = cmd["name"]
             new = f"{column}_new"
-            yield Problem(f"changing the type of {column} rewrites {op.table}{{size}} under ACCESS EXCLUSIVE: "
-                          "reads and writes wait for the whole rewrite", column, fix=(
-                f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <new type>;\n"
-                f"-- backfill {ident(new)} in batches while the app writes both, then swap the names in one short "
-                "migration"))
+            yield Problem(
+                f"changing the type of {column} rewrites {op.table}{{size}} under ACCESS EXCLUSIVE: "
+                "reads and writes wait for the whole rewrite",
+                column,
+                fix=(
+                    f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <new type>;\n"
+                    f"-- backfill {ident(new)} in batches while the app writes both, then swap the names in one short "
+                    "migration"
+                ),
+            )
 
 
-@_operation("adding-field-with-default", "ADD COLUMN does not rewrite an existing table (no volatile default)",
-            lock=ACCESS_EXCLUSIVE, squawk="adding-field-with-default")
+@_operation(
+    "adding-field-with-default",
+    "ADD COLUMN does not rewrite an existing table (no volatile default)",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="adding-field-with-default",
+)
 def adding_field_with_default(op: Operation) -> Iterator[Problem]:
     if not (op.existing and op.rewrites):
         return
@@ -251,35 +326,57 @@ def adding_field_with_default(op: Operation) -> Iterator[Problem]:
         if cmd["subtype"] == "AT_AddColumn" and "ColumnDef" in cmd.get("def", {}):
             column = cmd["def"]["ColumnDef"]
             ast = _column_ast(op, column)
-            defaults = [c for c in ast.constraints or () if c.raw_expr is not None and c.contype.name == "CONSTR_DEFAULT"]
+            defaults = [
+                c for c in ast.constraints or () if c.raw_expr is not None and c.contype.name == "CONSTR_DEFAULT"
+            ]
             name = ident(column["colname"])
-            then = (f"\nALTER TABLE {op.table} ALTER COLUMN {name} SET DEFAULT {_deparse(defaults[0].raw_expr)};"
-                    "  -- new rows only" if defaults else "")
-            yield Problem(f"adding {column['colname']} rewrites {op.table}{{size}} under ACCESS EXCLUSIVE (its value "
-                          "is computed for every row: a volatile default, serial, identity or stored generated column)",
-                          column["colname"], fix=(
-                f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(ast.typeName)};{then}\n"
-                "-- then backfill the existing rows in batches"))
+            then = (
+                f"\nALTER TABLE {op.table} ALTER COLUMN {name} SET DEFAULT {_deparse(defaults[0].raw_expr)};"
+                "  -- new rows only"
+                if defaults
+                else ""
+            )
+            yield Problem(
+                f"adding {column['colname']} rewrites {op.table}{{size}} under ACCESS EXCLUSIVE (its value "
+                "is computed for every row: a volatile default, serial, identity or stored generated column)",
+                column["colname"],
+                fix=(
+                    f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(ast.typeName)};{then}\n"
+                    "-- then backfill the existing rows in batches"
+                ),
+            )
 
 
-@_operation("adding-not-nullable-field", "SET NOT NULL on an existing table follows a validated CHECK (col IS NOT NULL)",
-            lock=ACCESS_EXCLUSIVE, squawk="adding-not-nullable-field")
+@_operation(
+    "adding-not-nullable-field",
+    "SET NOT NULL on an existing table follows a validated CHECK (col IS NOT NULL)",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="adding-not-nullable-field",
+)
 def setting_not_null(op: Operation) -> Iterator[Problem]:
     if not op.existing:
         return
     for cmd in op.commands():
         if cmd["subtype"] == "AT_SetNotNull" and cmd["name"] not in op.proven_not_null:
             column, check = ident(cmd["name"]), ident(f"{op.table}_{cmd['name']}_not_null")
-            yield Problem(f"SET NOT NULL scans all of {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait",
-                          cmd["name"], fix=(
-                f"ALTER TABLE {op.table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;\n"
-                f"ALTER TABLE {op.table} VALIDATE CONSTRAINT {check};  -- SHARE UPDATE EXCLUSIVE: traffic goes on\n"
-                f"ALTER TABLE {op.table} ALTER COLUMN {column} SET NOT NULL;  -- no scan: the CHECK proves it\n"
-                f"ALTER TABLE {op.table} DROP CONSTRAINT {check};"))
+            yield Problem(
+                f"SET NOT NULL scans all of {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait",
+                cmd["name"],
+                fix=(
+                    f"ALTER TABLE {op.table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;\n"
+                    f"ALTER TABLE {op.table} VALIDATE CONSTRAINT {check};  -- SHARE UPDATE EXCLUSIVE: traffic goes on\n"
+                    f"ALTER TABLE {op.table} ALTER COLUMN {column} SET NOT NULL;  -- no scan: the CHECK proves it\n"
+                    f"ALTER TABLE {op.table} DROP CONSTRAINT {check};"
+                ),
+            )
 
 
-@_operation("adding-required-field", "ADD COLUMN … NOT NULL on an existing table has a default",
-            lock=ACCESS_EXCLUSIVE, squawk="adding-required-field")
+@_operation(
+    "adding-required-field",
+    "ADD COLUMN … NOT NULL on an existing table has a default",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="adding-required-field",
+)
 def adding_required_field(op: Operation) -> Iterator[Problem]:
     if not op.existing:
         return
@@ -289,21 +386,30 @@ def adding_required_field(op: Operation) -> Iterator[Problem]:
             continue
         kinds = {c["Constraint"]["contype"] for c in column.get("constraints", ())}
         type_name = column.get("typeName", {}).get("names", [{}])[-1].get("String", {}).get("sval", "")
-        if "CONSTR_NOTNULL" in kinds and not kinds & {"CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED"} \
-                and not type_name.endswith("serial"):
+        if (
+            "CONSTR_NOTNULL" in kinds
+            and not kinds & {"CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED"}
+            and not type_name.endswith("serial")
+        ):
             name = ident(column["colname"])
-            yield Problem(f"adding {column['colname']} NOT NULL without a default fails as soon as {op.table}{{size}} "
-                          "has a row", column["colname"], fix=(
-                f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(_column_ast(op, column).typeName)};\n"
-                f"-- backfill it, then make it NOT NULL the way adding-not-nullable-field shows"))
+            yield Problem(
+                f"adding {column['colname']} NOT NULL without a default fails as soon as {op.table}{{size}} has a row",
+                column["colname"],
+                fix=(
+                    f"ALTER TABLE {op.table} ADD COLUMN {name} {_deparse(_column_ast(op, column).typeName)};\n"
+                    f"-- backfill it, then make it NOT NULL the way adding-not-nullable-field shows"
+                ),
+            )
 
 
 def _index_first(op: Operation, kind: str, columns: list[str]) -> str:
     """Build the index CONCURRENTLY first, then attach it as the constraint (a short ACCESS EXCLUSIVE)."""
     name = ident(f"{op.table}_{'_'.join(columns)}_{'pkey' if kind == 'PRIMARY KEY' else 'key'}")
     listed = ", ".join(ident(c) for c in columns)
-    return (f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {op.table} ({listed});  -- its own non-transactional migration\n"
-            f"ALTER TABLE {op.table} ADD CONSTRAINT {name} {kind} USING INDEX {name};")
+    return (
+        f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {op.table} ({listed});  -- its own non-transactional migration\n"
+        f"ALTER TABLE {op.table} ADD CONSTRAINT {name} {kind} USING INDEX {name};"
+    )
 
 
 def _keys_built_under_lock(op: Operation, contype: str, kind: str) -> Iterator[Problem]:
@@ -313,42 +419,65 @@ def _keys_built_under_lock(op: Operation, contype: str, kind: str) -> Iterator[P
     for constraint, column in _added_constraints(op, contype):
         if not constraint.get("indexname"):
             columns = [column["colname"]] if column else [k["String"]["sval"] for k in constraint.get("keys", ())]
-            yield Problem(f"ADD {kind} builds its index with {op.table}{{size}} locked ACCESS EXCLUSIVE: reads and "
-                          "writes wait for the whole build", column["colname"] if column else None,
-                          fix=_index_first(op, kind, columns))
+            yield Problem(
+                f"ADD {kind} builds its index with {op.table}{{size}} locked ACCESS EXCLUSIVE: reads and "
+                "writes wait for the whole build",
+                column["colname"] if column else None,
+                fix=_index_first(op, kind, columns),
+            )
 
 
-@_operation("disallowed-unique-constraint", "UNIQUE on an existing table is added USING INDEX built concurrently",
-            lock=ACCESS_EXCLUSIVE, squawk="disallowed-unique-constraint")
+@_operation(
+    "disallowed-unique-constraint",
+    "UNIQUE on an existing table is added USING INDEX built concurrently",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="disallowed-unique-constraint",
+)
 def unique_constraint(op: Operation) -> Iterator[Problem]:
     yield from _keys_built_under_lock(op, "CONSTR_UNIQUE", "UNIQUE")
 
 
-@_operation("adding-serial-primary-key-field", "PRIMARY KEY on an existing table is added USING INDEX built concurrently",
-            lock=ACCESS_EXCLUSIVE, squawk="adding-serial-primary-key-field")
+@_operation(
+    "adding-serial-primary-key-field",
+    "PRIMARY KEY on an existing table is added USING INDEX built concurrently",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="adding-serial-primary-key-field",
+)
 def primary_key(op: Operation) -> Iterator[Problem]:
     yield from _keys_built_under_lock(op, "CONSTR_PRIMARY", "PRIMARY KEY")
 
 
-@_operation("renaming-column", "no RENAME COLUMN on a table the app may still read",
-            lock=ACCESS_EXCLUSIVE, squawk="renaming-column")
+@_operation(
+    "renaming-column",
+    "no RENAME COLUMN on a table the app may still read",
+    lock=ACCESS_EXCLUSIVE,
+    squawk="renaming-column",
+)
 def renaming_column(op: Operation) -> Iterator[Problem]:
     if op.kind == "RenameStmt" and op.node.get("renameType") == "OBJECT_COLUMN" and op.existing:
         old, new = op.node.get("subname") or "", op.node["newname"]
-        yield Problem(f"renaming {op.table}.{old} to {new} breaks every running app instance that still uses {old}",
-                      old, fix=(f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <type>;\n"
-                                f"-- write both from the app, backfill {ident(new)}, switch reads, drop {ident(old)} "
-                                "in a later release"))
+        yield Problem(
+            f"renaming {op.table}.{old} to {new} breaks every running app instance that still uses {old}",
+            old,
+            fix=(
+                f"ALTER TABLE {op.table} ADD COLUMN {ident(new)} <type>;\n"
+                f"-- write both from the app, backfill {ident(new)}, switch reads, drop {ident(old)} "
+                "in a later release"
+            ),
+        )
 
 
-@_operation("renaming-table", "no RENAME of a table the app may still read", lock=ACCESS_EXCLUSIVE,
-            squawk="renaming-table")
+@_operation(
+    "renaming-table", "no RENAME of a table the app may still read", lock=ACCESS_EXCLUSIVE, squawk="renaming-table"
+)
 def renaming_table(op: Operation) -> Iterator[Problem]:
     if op.kind == "RenameStmt" and op.node.get("renameType") == "OBJECT_TABLE" and op.existing:
         new = op.node["newname"]
-        yield Problem(f"renaming {op.table} to {new} breaks every running app instance that still uses {op.table}",
-                      fix=f"{op.sql};\nCREATE VIEW {op.table} AS SELECT * FROM {ident(new)};  -- drop it once no "
-                          "release uses the old name")
+        yield Problem(
+            f"renaming {op.table} to {new} breaks every running app instance that still uses {op.table}",
+            fix=f"{op.sql};\nCREATE VIEW {op.table} AS SELECT * FROM {ident(new)};  -- drop it once no "
+            "release uses the old name",
+        )
 
 
 @_operation("ban-drop-column", "no DROP COLUMN the app may still read", lock=ACCESS_EXCLUSIVE, squawk="ban-drop-column")
@@ -357,35 +486,47 @@ def drop_column(op: Operation) -> Iterator[Problem]:
         return
     for cmd in op.commands():
         if cmd["subtype"] == "AT_DropColumn":
-            yield Problem(f"dropping {op.table}.{cmd['name']} breaks every running app instance that still reads it",
-                          cmd["name"], fix=(f"-- dbtui:ignore ban-drop-column: no release since <version> reads "
-                                            f"{op.table}.{cmd['name']}"))
+            yield Problem(
+                f"dropping {op.table}.{cmd['name']} breaks every running app instance that still reads it",
+                cmd["name"],
+                fix=(f"-- dbtui:ignore ban-drop-column: no release since <version> reads {op.table}.{cmd['name']}"),
+            )
 
 
 @_operation("ban-drop-table", "no DROP TABLE the app may still read", lock=ACCESS_EXCLUSIVE, squawk="ban-drop-table")
 def drop_table(op: Operation) -> Iterator[Problem]:
     if op.kind == "DropStmt" and op.node.get("removeType") == "OBJECT_TABLE" and op.existing:
-        yield Problem(f"dropping {op.table}{{size}} loses its rows and breaks every running app instance that still "
-                      "reads it", fix=f"-- dbtui:ignore ban-drop-table: no release since <version> reads {op.table}")
+        yield Problem(
+            f"dropping {op.table}{{size}} loses its rows and breaks every running app instance that still reads it",
+            fix=f"-- dbtui:ignore ban-drop-table: no release since <version> reads {op.table}",
+        )
 
 
-@_operation("require-lock-timeout", "a migration sets lock_timeout before it locks an existing table",
-            lock=None, squawk="require-lock-timeout")
+@_operation(
+    "require-lock-timeout",
+    "a migration sets lock_timeout before it locks an existing table",
+    lock=None,
+    squawk="require-lock-timeout",
+)
 def lock_timeout(op: Operation) -> Iterator[Problem]:
     if op.first_unguarded:
         where = "SET LOCAL" if op.migration.transactional else "SET"
-        yield Problem(f"waiting for {op.lock} on {op.table}{{size}} with no lock_timeout queues every query on "
-                      f"{op.table} behind this migration", fix=(
-            f"{where} lock_timeout = '5s';  -- first statement of the migration; run it again if it times out"))
+        yield Problem(
+            f"waiting for {op.lock} on {op.table}{{size}} with no lock_timeout queues every query on "
+            f"{op.table} behind this migration",
+            fix=(f"{where} lock_timeout = '5s';  -- first statement of the migration; run it again if it times out"),
+        )
 
 
 @_operation("table-rewrite", "ALTER TABLE does not rewrite an existing table", lock=ACCESS_EXCLUSIVE)
 def table_rewrite(op: Operation) -> Iterator[Problem]:
     covered = {"AT_AddColumn", "AT_AlterColumnType"}
     if op.existing and op.rewrites and not any(c["subtype"] in covered for c in op.commands()):
-        yield Problem(f"this ALTER TABLE rewrites {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait "
-                      "for the whole rewrite", fix="-- build a new table and copy the rows in batches instead, or "
-                                                   "run it in a maintenance window")
+        yield Problem(
+            f"this ALTER TABLE rewrites {op.table}{{size}} under ACCESS EXCLUSIVE: reads and writes wait "
+            "for the whole rewrite",
+            fix="-- build a new table and copy the rows in batches instead, or run it in a maintenance window",
+        )
 
 
 # --- locks, names and what the statement touches -------------------------------------------------------------------
@@ -419,12 +560,16 @@ def _command_lock(cmd: dict) -> str:
 def _name(relation: dict) -> str:
     """A relation as written, quoted where needed: usable in to_regclass() and in fixes."""
     schema = relation.get("schemaname")
-    return f"{ident(schema)}.{ident(relation['relname'])}" if schema and schema != "public" else ident(relation["relname"])
+    return (
+        f"{ident(schema)}.{ident(relation['relname'])}" if schema and schema != "public" else ident(relation["relname"])
+    )
 
 
 def _dropped_names(node: dict) -> list[str]:
-    return [".".join(ident(n["String"]["sval"]) for n in names["List"]["items"] if n["String"]["sval"] != "public")
-            for names in node.get("objects", ())]
+    return [
+        ".".join(ident(n["String"]["sval"]) for n in names["List"]["items"] if n["String"]["sval"] != "public")
+        for names in node.get("objects", ())
+    ]
 
 
 # --- the engine ----------------------------------------------------------------------------------------------------
@@ -438,9 +583,16 @@ class OperationReport:
     failed: ProblemFound | None = None  # with ``stop_at_failure``: the statement that fails (judging stopped there)
 
 
-def check_operations(project: Project, target: str, *, ids: Sequence[str] | None = None, all_migrations: bool = False,
-                     server: str | None = None, annotations: Annotations | None = None,
-                     stop_at_failure: bool = False) -> OperationReport:
+def check_operations(
+    project: Project,
+    target: str,
+    *,
+    ids: Sequence[str] | None = None,
+    all_migrations: bool = False,
+    server: str | None = None,
+    annotations: Annotations | None = None,
+    stop_at_failure: bool = False,
+) -> OperationReport:
     """Judge the migrations pending on ``target`` (or ``ids``, or with ``all_migrations`` every one) statement by
     statement on a throwaway database built on ``server`` (default: ``target``'s server); sizes come from ``target``.
 
@@ -472,7 +624,11 @@ def check_operations(project: Project, target: str, *, ids: Sequence[str] | None
         cache.put(key, found)
     sizes = _sizes(target, {f["table"] for f in found if f["table"]})
     findings = _findings(found, tree, annotations, project.root, sizes)
-    scope = f"all {len(judged)} migrations" if all_migrations else f"{len(judged)} pending migration{'s' if len(judged) != 1 else ''}"
+    scope = (
+        f"all {len(judged)} migrations"
+        if all_migrations
+        else f"{len(judged)} pending migration{'s' if len(judged) != 1 else ''}"
+    )
     return OperationReport(tuple(findings), tuple(judged), scope, failed)
 
 
@@ -514,8 +670,15 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
     for statement in statements:
         piece = statement.encoded.decode("utf-8")
         table, index = _target(statement)
-        facts = _execute(conn, node, text, cursor, text[cursor:statement.offset],
-                         then=_facts(table, index) if table or index else None, prefix=begin)
+        facts = _execute(
+            conn,
+            node,
+            text,
+            cursor,
+            text[cursor : statement.offset],
+            then=_facts(table, index) if table or index else None,
+            prefix=begin,
+        )
         begin = ""
         cursor = statement.offset + len(piece)
         op = _describe(statement, piece, node, created, table, facts)
@@ -535,8 +698,15 @@ def judge_migration(conn: psycopg.Connection, node: MigrationNode) -> Iterator[t
         created.update(_created(op, created))
         timeout = timeout or _sets_lock_timeout(op)
     # a migration's SET (lock_timeout, search_path) must not reach the next one
-    _execute(conn, node, text, cursor, text[cursor:], prefix=begin,
-             suffix="COMMIT;\nRESET ALL" if node.transactional else "RESET ALL")
+    _execute(
+        conn,
+        node,
+        text,
+        cursor,
+        text[cursor:],
+        prefix=begin,
+        suffix="COMMIT;\nRESET ALL" if node.transactional else "RESET ALL",
+    )
 
 
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
@@ -555,8 +725,9 @@ def _target(statement: Statement) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _describe(statement: Statement, piece: str, node: MigrationNode, created: set[str], table: str | None,
-              facts: tuple | None) -> Operation:
+def _describe(
+    statement: Statement, piece: str, node: MigrationNode, created: set[str], table: str | None, facts: tuple | None
+) -> Operation:
     stmt, kind = statement.node, statement.kind
     leading = _LEADING.match(piece)
     start = leading.end() if leading else 0
@@ -565,9 +736,17 @@ def _describe(statement: Statement, piece: str, node: MigrationNode, created: se
     if facts is not None and table is None:  # DROP INDEX: the index's table
         table, exists = facts[3], facts[3] is not None
     existing = table is not None and table not in created and exists
-    return Operation(kind, stmt, piece[start:].rstrip().rstrip(";"), line, node, table, existing,
-                     statement_lock(kind, stmt) if table else None,
-                     exemptions=tuple(_exemptions(piece, statement.first_line, node)))
+    return Operation(
+        kind,
+        stmt,
+        piece[start:].rstrip().rstrip(";"),
+        line,
+        node,
+        table,
+        existing,
+        statement_lock(kind, stmt) if table else None,
+        exemptions=tuple(_exemptions(piece, statement.first_line, node)),
+    )
 
 
 def _facts(table: str | None, index: str | None) -> sql.Composed:
@@ -582,21 +761,39 @@ SELECT r.oid IS NOT NULL, c.relfilenode,
                 ARRAY[]::text[]),
        (SELECT i.indrelid::regclass::text FROM pg_index i WHERE i.indexrelid = to_regclass({index}))
 FROM (SELECT to_regclass({table}) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid""").format(
-        table=sql.Literal(table), index=sql.Literal(index))
+        table=sql.Literal(table), index=sql.Literal(index)
+    )
 
 
 def _storage(table: str | None) -> sql.Composed:
     return sql.SQL("SELECT relfilenode FROM pg_class WHERE oid = to_regclass({})").format(sql.Literal(table))
 
 
-def _execute(conn: psycopg.Connection, node: MigrationNode, text: str, offset: int, chunk: str,
-             then: sql.Composed | None = None, *, prefix: str = "", suffix: str = "") -> tuple | None:
+def _execute(
+    conn: psycopg.Connection,
+    node: MigrationNode,
+    text: str,
+    offset: int,
+    chunk: str,
+    then: sql.Composed | None = None,
+    *,
+    prefix: str = "",
+    suffix: str = "",
+) -> tuple | None:
     """Run ``prefix``, statements of the migration (``chunk``, found at ``offset`` of its ``text``), ``suffix`` and
     the query ``then`` on the throwaway database, in one round trip where that is safe (inside the migration's
     transaction; in autocommit several statements in one query would run as one transaction block). Returns
     ``then``'s row. A failure is the migration's, at its file:line."""
-    parts = [part for part in (prefix, chunk if _has_statement(chunk) else "", suffix,
-                               then.as_string(conn) if then is not None else "") if part]
+    parts = [
+        part
+        for part in (
+            prefix,
+            chunk if _has_statement(chunk) else "",
+            suffix,
+            then.as_string(conn) if then is not None else "",
+        )
+        if part
+    ]
     if not parts:
         return None
     if len(parts) > 1 and not node.transactional:
@@ -612,8 +809,11 @@ def _execute(conn: psycopg.Connection, node: MigrationNode, text: str, offset: i
         at = int(position) - 1 - start if position and int(position) - 1 >= start else len(chunk) - len(chunk.lstrip())
         line = line_of(text, offset + at)
         message = (exc.diag.message_primary if isinstance(exc, psycopg.DatabaseError) else None) or str(exc).strip()
-        raise ProblemFound(f"{message} (on a throwaway database migrated up to this statement)",
-                           path=display_path(node.path), line=line) from None
+        raise ProblemFound(
+            f"{message} (on a throwaway database migrated up to this statement)",
+            path=display_path(node.path),
+            line=line,
+        ) from None
     if then is None:
         return None
     while cursor.nextset():
@@ -654,12 +854,15 @@ def _sizes(target: str, tables: set[str]) -> dict[str, tuple[int | None, int]]:
     with psycopg.connect(target, autocommit=True, connect_timeout=10) as conn:
         rows = conn.execute(
             "SELECT n, c.reltuples::bigint, pg_total_relation_size(c.oid) FROM unnest(%s::text[]) AS n"
-            " JOIN pg_class c ON c.oid = to_regclass(n)", (sorted(tables),)).fetchall()
+            " JOIN pg_class c ON c.oid = to_regclass(n)",
+            (sorted(tables),),
+        ).fetchall()
     return {name: (tuples if tuples >= 0 else None, size) for name, tuples, size in rows}
 
 
 def size_text(rows: int | None, size: int) -> str:
     """``~12 M rows, 3.1 GB``: rough on purpose (reltuples is an estimate)."""
+
     def short(value: float, units: Sequence[str], step: float) -> str:
         for unit in units:
             if value < step or unit == units[-1]:
@@ -673,24 +876,47 @@ def size_text(rows: int | None, size: int) -> str:
 
 def _record(r: Rule, problem: Problem, op: Operation) -> dict:
     """What judging found, as plain data (what the cache keeps): sizes and the annotations' exemptions come later."""
-    return {"rule": r.id, "migration": op.migration.id, "table": op.table, "column": problem.column,
-            "message": problem.message, "line": op.line, "fix": problem.fix,
-            "lock": problem.lock or r.lock or op.lock, "exempt": r.id in op.exemptions}
+    return {
+        "rule": r.id,
+        "migration": op.migration.id,
+        "table": op.table,
+        "column": problem.column,
+        "message": problem.message,
+        "line": op.line,
+        "fix": problem.fix,
+        "lock": problem.lock or r.lock or op.lock,
+        "exempt": r.id in op.exemptions,
+    }
 
 
-def _findings(found: list[dict], tree: MigrationTree, annotations: Annotations, root: Path,
-              sizes: dict[str, tuple[int | None, int]]) -> list[Finding]:
+def _findings(
+    found: list[dict],
+    tree: MigrationTree,
+    annotations: Annotations,
+    root: Path,
+    sizes: dict[str, tuple[int | None, int]],
+) -> list[Finding]:
     findings = []
     for f in found:
         if f["exempt"] or annotations.migration_exemption(f["migration"], f["rule"]) is not None:
             continue
         rows, size = sizes.get(f["table"] or "", (None, None))
         where = f" ({size_text(rows, size)})" if size is not None else ""
-        findings.append(Finding(
-            rule=f["rule"], severity=OPERATION_RULES[f["rule"]].severity, table=f["table"], column=f["column"],
-            message=f["message"].replace("{size}", where), migration=relative(tree[f["migration"]].path, root),
-            line=f["line"], fix=f["fix"], lock=f["lock"], rows=rows, bytes=size,
-        ))
+        findings.append(
+            Finding(
+                rule=f["rule"],
+                severity=OPERATION_RULES[f["rule"]].severity,
+                table=f["table"],
+                column=f["column"],
+                message=f["message"].replace("{size}", where),
+                migration=relative(tree[f["migration"]].path, root),
+                line=f["line"],
+                fix=f["fix"],
+                lock=f["lock"],
+                rows=rows,
+                bytes=size,
+            )
+        )
     return findings
 
 
@@ -726,7 +952,7 @@ class _Cache:
     def put(self, key: str, found: list[dict]) -> None:
         self.entries.pop(key, None)
         self.entries[key] = found
-        kept = dict(list(self.entries.items())[-self.KEPT:])
+        kept = dict(list(self.entries.items())[-self.KEPT :])
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
@@ -743,11 +969,17 @@ def _exemptions(piece: str, first_line: int, node: MigrationNode) -> Iterator[st
         rule_id, reason = match.group(1), (match.group(2) or "").strip()
         line = first_line + piece.count("\n", 0, match.start())
         if rule_id not in OPERATION_RULES:
-            raise ConfigError(f"-- dbtui:ignore names unknown rule {rule_id!r} (known: {', '.join(OPERATION_RULES)})",
-                              path=display_path(node.path), line=line)
+            raise ConfigError(
+                f"-- dbtui:ignore names unknown rule {rule_id!r} (known: {', '.join(OPERATION_RULES)})",
+                path=display_path(node.path),
+                line=line,
+            )
         if not reason:
-            raise ConfigError(f"-- dbtui:ignore {rule_id} needs a reason: '-- dbtui:ignore {rule_id}: why it is safe'",
-                              path=display_path(node.path), line=line)
+            raise ConfigError(
+                f"-- dbtui:ignore {rule_id} needs a reason: '-- dbtui:ignore {rule_id}: why it is safe'",
+                path=display_path(node.path),
+                line=line,
+            )
         yield rule_id
 
 
@@ -758,15 +990,33 @@ def unknown_migration_annotations(annotations: Annotations, tree: MigrationTree,
     findings = []
     for migration_id, entry in annotations.migrations.items():
         if migration_id not in tree:
-            findings.append(Finding("annotation-unknown", ERROR, None, None, f"annotated migration {migration_id} "
-                                    "does not exist", where, entry.line, f"remove migrations.{migration_id}"))
+            findings.append(
+                Finding(
+                    "annotation-unknown",
+                    ERROR,
+                    None,
+                    None,
+                    f"annotated migration {migration_id} does not exist",
+                    where,
+                    entry.line,
+                    f"remove migrations.{migration_id}",
+                )
+            )
         for rule_id, line in entry.ignore_lines.items():
             if rule_id not in OPERATION_RULES:
-                findings.append(Finding(
-                    "annotation-unknown", ERROR, None, None,
-                    f"{migration_id} is exempted from unknown operation rule {rule_id!r} "
-                    f"(known: {', '.join(OPERATION_RULES)})", where, line,
-                    f"remove migrations.{migration_id}.ignore.{rule_id}"))
+                findings.append(
+                    Finding(
+                        "annotation-unknown",
+                        ERROR,
+                        None,
+                        None,
+                        f"{migration_id} is exempted from unknown operation rule {rule_id!r} "
+                        f"(known: {', '.join(OPERATION_RULES)})",
+                        where,
+                        line,
+                        f"remove migrations.{migration_id}.ignore.{rule_id}",
+                    )
+                )
     return findings
 
 
@@ -780,15 +1030,21 @@ def is_dev_cluster(url: str, project: Project) -> bool:
     return host == str(server.dev_cluster(project).socket_dir)
 
 
-def check_all(project: Project, *, target: str, url: str | None = None, server: str | None = None,
-              all_migrations: bool = False) -> CheckResult:
+def check_all(
+    project: Project, *, target: str, url: str | None = None, server: str | None = None, all_migrations: bool = False
+) -> CheckResult:
     """``dbtui check``: the conventions (of ``url``, or a fresh throwaway database on ``server``) and the operation
     rules on the migrations pending on ``target`` (all of them with ``all_migrations``)."""
     annotations = load_annotations(project.annotations)
     result = check(project, url=url, server=server)
-    operations = check_operations(project, target, all_migrations=all_migrations, annotations=annotations,
-                                  server=server or testdb.server_url(project))
+    operations = check_operations(
+        project,
+        target,
+        all_migrations=all_migrations,
+        annotations=annotations,
+        server=server or testdb.server_url(project),
+    )
     unknown = unknown_migration_annotations(annotations, load_tree(project.migrations), project.root)
-    return replace(result, findings=result.findings + tuple(unknown) + operations.findings,
-                   operations_scope=operations.scope)
-
+    return replace(
+        result, findings=result.findings + tuple(unknown) + operations.findings, operations_scope=operations.scope
+    )

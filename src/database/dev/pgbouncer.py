@@ -63,8 +63,9 @@ class PgBouncer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start(server_url: str, *, pool_mode: str = "transaction", users: tuple[str, ...] = ("postgres",),
-          pool_size: int = 20) -> PgBouncer:
+def start(
+    server_url: str, *, pool_mode: str = "transaction", users: tuple[str, ...] = ("postgres",), pool_size: int = 20
+) -> PgBouncer:
     """Start PgBouncer in ``pool_mode`` in front of the server of ``server_url`` (any database on it).
 
     ``users`` are the roles it lets in (trust still needs them listed in its auth file).
@@ -94,8 +95,14 @@ def start(server_url: str, *, pool_mode: str = "transaction", users: tuple[str, 
         if not account.is_current:
             os.chown(path, account.uid, account.gid)
     kwargs: dict = {} if account.is_current else {"user": account.uid, "group": account.gid, "extra_groups": []}
-    process = subprocess.Popen([program, str(directory / "pgbouncer.ini")], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory, **kwargs)
+    process = subprocess.Popen(
+        [program, str(directory / "pgbouncer.ini")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=directory,
+        **kwargs,
+    )
     bouncer = PgBouncer(process, port, directory, pool_mode)
     deadline = time.monotonic() + START_TIMEOUT
     while process.poll() is None and time.monotonic() < deadline:

@@ -47,7 +47,9 @@ def is_input(project: Project) -> Callable[[object, str], bool]:
 
 def watched_folders(project: Project) -> list[str]:
     """The folders to watch (non-recursively) for ``is_input``'s files."""
-    return sorted({str(p) for p in (project.queries.parent, project.annotations.parent, project.migrations) if p.is_dir()})
+    return sorted(
+        {str(p) for p in (project.queries.parent, project.annotations.parent, project.migrations) if p.is_dir()}
+    )
 
 
 def classify(project: Project, paths: set[Path]) -> ProjectChanges:
@@ -63,6 +65,13 @@ def watch_project(project: Project, *, stop_event: threading.Event) -> Iterator[
     """One ``ProjectChanges`` per burst of saves, until ``stop_event`` is set."""
     import watchfiles  # tooling-only dependency, imported when watching starts
 
-    for changes in watchfiles.watch(*watched_folders(project), watch_filter=is_input(project), debounce=DEBOUNCE_MS,
-                                    step=STEP_MS, stop_event=stop_event, recursive=False, raise_interrupt=False):
+    for changes in watchfiles.watch(
+        *watched_folders(project),
+        watch_filter=is_input(project),
+        debounce=DEBOUNCE_MS,
+        step=STEP_MS,
+        stop_event=stop_event,
+        recursive=False,
+        raise_interrupt=False,
+    ):
         yield classify(project, {Path(path) for _, path in changes})

@@ -35,16 +35,28 @@ _BANNER = re.compile(r"^--\n-- PostgreSQL database dump( complete)?\n--\n", re.M
 def dump_schema(url: str) -> str:
     """The schema of ``url`` plus its enum rows, byte-stable for the same schema and server major version."""
     binaries = server.find_binaries()
-    args = [binaries.tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--no-tablespaces",
-            *(f"--exclude-table={pattern}" for pattern in EXCLUDED_TABLES), "--dbname", url]
+    args = [
+        binaries.tool("pg_dump"),
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--no-tablespaces",
+        *(f"--exclude-table={pattern}" for pattern in EXCLUDED_TABLES),
+        "--dbname",
+        url,
+    ]
     done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C", "LANG": "C"})
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()
-        raise ServerError(f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+        raise ServerError(
+            f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}"
+        )
     body = "".join(line for line in done.stdout.splitlines(keepends=True) if not _DROPPED.match(line))
     body = _BANNER.sub("", body).strip("\n")  # only the ends: blank lines inside function bodies are content
-    header = (f"-- Squashed schema: pg_dump -s (PostgreSQL {binaries.major}) of a freshly migrated database, "
-              "plus the rows of the *_enum tables.\n-- Written by dbtui; do not edit.\n")
+    header = (
+        f"-- Squashed schema: pg_dump -s (PostgreSQL {binaries.major}) of a freshly migrated database, "
+        "plus the rows of the *_enum tables.\n-- Written by dbtui; do not edit.\n"
+    )
     enums = enum_rows(url)
     return header + "\n" + body + "\n" + (f"\n{enums}" if enums else "")
 
@@ -57,13 +69,11 @@ def enum_rows(url: str) -> str:
                 "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE c.relkind = 'r' AND c.relname LIKE '%\\_enum'"
                 " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
-                " ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\""
+                ' ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"'
             ).fetchall()
             statements = []
             for schema, table in tables:
-                cursor = conn.execute(
-                    sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table))
-                )
+                cursor = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table)))
                 rows = cursor.fetchall()
                 if not rows:
                     continue

@@ -94,8 +94,11 @@ def schema_text(catalog: Catalog, annotations: Annotations) -> str:
         lines += _column_lines(table, annotations, width)
         lines += [f"  {k.kind} {k.name}: {k.definition}" for k in table.constraints]
         lines += [f"  index {i.name}: {i.definition.split(' USING ', 1)[-1]}" for i in table.indexes if not i.primary]
-        lines += [f"  trigger {t.name}: {t.timing} {' OR '.join(t.events)}{' FOR EACH ROW' if t.for_each_row else ''}"
-                  f" {t.function}()" for t in table.triggers]
+        lines += [
+            f"  trigger {t.name}: {t.timing} {' OR '.join(t.events)}{' FOR EACH ROW' if t.for_each_row else ''}"
+            f" {t.function}()"
+            for t in table.triggers
+        ]
         if table.rls_enabled or table.policies:
             names = ", ".join(p.name for p in table.policies) or "none"
             lines.append(f"  row level security: {'enabled' if table.rls_enabled else 'disabled'}; policies: {names}")

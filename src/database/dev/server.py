@@ -155,7 +155,9 @@ def server_account() -> Account:
     args = [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_ACCOUNT_FALLBACK]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0 and "exists" not in done.stderr:
-        raise ServerError(f"could not create the account {SERVER_ACCOUNT_FALLBACK!r} to run PostgreSQL: {done.stderr.strip()}")
+        raise ServerError(
+            f"could not create the account {SERVER_ACCOUNT_FALLBACK!r} to run PostgreSQL: {done.stderr.strip()}"
+        )
     entry = pwd.getpwnam(SERVER_ACCOUNT_FALLBACK)
     return Account(SERVER_ACCOUNT_FALLBACK, entry.pw_uid, entry.pw_gid)
 
@@ -173,7 +175,9 @@ def _run(args: list[str], *, check: bool = True, timeout: float = 120) -> subpro
         detail = (done.stderr or done.stdout).strip().splitlines()
         # the cause, not the last words ("initdb: removing data directory" follows a FATAL that says why)
         telling = [line for line in detail if re.search(r"\b(PANIC|FATAL|ERROR|error)\b|No space left", line)]
-        raise ServerError(f"{Path(args[0]).name} failed: {(telling or detail)[-1] if detail else f'exit {done.returncode}'}")
+        raise ServerError(
+            f"{Path(args[0]).name} failed: {(telling or detail)[-1] if detail else f'exit {done.returncode}'}"
+        )
     return done
 
 
@@ -233,7 +237,9 @@ def private_dir(path: Path, *, owner: Account | None = None, mode: int = 0o700, 
     try:
         info = os.fstat(fd)
         if info.st_uid not in allowed:
-            raise ServerError(f"{what} {path} belongs to another user (uid {info.st_uid}): remove it, or run dbtui as its owner")
+            raise ServerError(
+                f"{what} {path} belongs to another user (uid {info.st_uid}): remove it, or run dbtui as its owner"
+            )
         if not created and info.st_mode & 0o022:
             raise ServerError(
                 f"{what} {path} may be written by other users (mode {info.st_mode & 0o777:o}), so its contents cannot "
@@ -445,15 +451,24 @@ class Cluster:
             lines = self._pid_file_lines()
             state = "starting" if lines[7:8] == ["starting"] else "unreachable"
             detail = f"pid {pid} serves this data folder but does not answer on {self.socket_dir}" + (
-                f" (it listens in {lines[4]})" if lines[4:5] and lines[4] != str(self.socket_dir) else "")
+                f" (it listens in {lines[4]})" if lines[4:5] and lines[4] != str(self.socket_dir) else ""
+            )
         version = None
         with contextlib.suppress(OSError):
             version = (self.data_dir / "PG_VERSION").read_text().strip()
         binaries = None
         with contextlib.suppress(ServerError):
             binaries = find_binaries()
-        return Status(state, pid if state != "stopped" else None, self.url(), self.data_dir, self.socket_dir, version,
-                      binaries, detail)
+        return Status(
+            state,
+            pid if state != "stopped" else None,
+            self.url(),
+            self.data_dir,
+            self.socket_dir,
+            version,
+            binaries,
+            detail,
+        )
 
     def read_record(self) -> ServerRecord | None:
         with contextlib.suppress(OSError, ValueError, TypeError):
@@ -521,7 +536,9 @@ class Cluster:
         if pid is None:
             return False
         binaries = _binaries_for_account()
-        done = _run([binaries.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"], check=False)
+        done = _run(
+            [binaries.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"], check=False
+        )
         if done.returncode != 0 and self.postmaster_pid() == pid:
             os.kill(pid, signal.SIGQUIT)  # identified above as the postmaster of this very data folder
         record = self.read_record()
@@ -554,8 +571,12 @@ class Cluster:
             existed = self.log_file.exists() or self.read_record() is not None
             self._initdb(binaries)
             if self.kind == "dev":  # say so: a data folder deleted by mistake must not pass unnoticed
-                logger.warning("dbtui: the cluster in %s was gone: created a new, empty one there" if existed else
-                               "dbtui: created a new, empty PostgreSQL cluster in %s (first use)", self.data_dir)
+                logger.warning(
+                    "dbtui: the cluster in %s was gone: created a new, empty one there"
+                    if existed
+                    else "dbtui: created a new, empty PostgreSQL cluster in %s (first use)",
+                    self.data_dir,
+                )
         data_version = (self.data_dir / "PG_VERSION").read_text().strip()
         if data_version != str(binaries.major):
             raise ServerError(
@@ -572,19 +593,39 @@ class Cluster:
         os.close(_open_private_file(self.log_file, os.O_WRONLY | os.O_APPEND, owner=account))
         size_before = self.log_file.stat().st_size
         done = _run(
-            [binaries.tool("pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-             "-t", str(START_TIMEOUT), "-o", options],
+            [
+                binaries.tool("pg_ctl"),
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(START_TIMEOUT),
+                "-o",
+                options,
+            ],
             check=False,
             timeout=START_TIMEOUT + 10,
         )
         if done.returncode != 0 or not self.answers():
             raise ServerError(f"PostgreSQL did not start: {self._log_tail(size_before)} (log: {self.log_file})")
         pid = self._pid_from_file() or 0
-        self._write_record(ServerRecord(
-            kind=self.kind, base=str(self.base), project=str(self.project_root) if self.project_root else None,
-            data_dir=str(self.data_dir), socket_dir=str(self.socket_dir), pid=pid, started_at=time.time(),
-            started_by=_started_by(), idle_timeout=self.idle_timeout, fast=self.fast,
-        ))
+        self._write_record(
+            ServerRecord(
+                kind=self.kind,
+                base=str(self.base),
+                project=str(self.project_root) if self.project_root else None,
+                data_dir=str(self.data_dir),
+                socket_dir=str(self.socket_dir),
+                pid=pid,
+                started_at=time.time(),
+                started_by=_started_by(),
+                idle_timeout=self.idle_timeout,
+                fast=self.fast,
+            )
+        )
         if self.idle_timeout > 0:
             _ensure_idle_watcher()
 
@@ -614,8 +655,18 @@ class Cluster:
             shutil.rmtree(staging)
         try:
             _run(
-                [binaries.tool("initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                 "--locale=C", "--no-instructions", *(["--no-sync"] if self.fast else [])],
+                [
+                    binaries.tool("initdb"),
+                    "-D",
+                    str(staging),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-instructions",
+                    *(["--no-sync"] if self.fast else []),
+                ],
                 timeout=300,
             )
         except ServerError as exc:
@@ -634,9 +685,17 @@ class Cluster:
         ]
         if self.fast:
             # Throwaway databases on tmpfs, which is memory: small buffers and little WAL kept (docs/server.md).
-            conf += ["shared_buffers = 32MB", "fsync = off", "synchronous_commit = off", "full_page_writes = off",
-                     "wal_level = minimal", "max_wal_senders = 0", "checkpoint_timeout = 1h", "min_wal_size = 32MB",
-                     "max_wal_size = 256MB"]
+            conf += [
+                "shared_buffers = 32MB",
+                "fsync = off",
+                "synchronous_commit = off",
+                "full_page_writes = off",
+                "wal_level = minimal",
+                "max_wal_senders = 0",
+                "checkpoint_timeout = 1h",
+                "min_wal_size = 32MB",
+                "max_wal_size = 256MB",
+            ]
         else:
             conf += ["shared_buffers = 128MB"]
         with open(staging / "postgresql.conf", "a", encoding="utf-8") as handle:
@@ -691,7 +750,11 @@ def _ensure_idle_watcher() -> None:
     try:
         watcher = subprocess.Popen(
             [sys.executable, "-m", "database.dev.servers", "watch-idle"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            start_new_session=True,
         )
     finally:
         os.close(log)

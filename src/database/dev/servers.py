@@ -49,8 +49,13 @@ class ServerView:
 
 
 def cluster_of(record: ServerRecord) -> Cluster:
-    return Cluster(Path(record.base), fast=record.fast, kind=record.kind,
-                   project_root=Path(record.project) if record.project else None, idle_timeout=record.idle_timeout)
+    return Cluster(
+        Path(record.base),
+        fast=record.fast,
+        kind=record.kind,
+        project_root=Path(record.project) if record.project else None,
+        idle_timeout=record.idle_timeout,
+    )
 
 
 def view(cluster: Cluster) -> ServerView:
@@ -64,12 +69,18 @@ def view(cluster: Cluster) -> ServerView:
     return ServerView(
         kind=cluster.kind,
         project=_label(cluster),
-        state=status.state, pid=status.pid, url=status.url, data_dir=str(cluster.data_dir),
+        state=status.state,
+        pid=status.pid,
+        url=status.url,
+        data_dir=str(cluster.data_dir),
         memory_bytes=memory_use(status.pid) if status.pid else None,
         disk_bytes=server.disk_usage(cluster.data_dir),
-        clients=clients, idle_seconds=idle,
-        started_at=started.started_at if started else None, started_by=started.started_by if started else None,
-        auto_started=bool(started and started.auto_started), idle_timeout=cluster.idle_timeout,
+        clients=clients,
+        idle_seconds=idle,
+        started_at=started.started_at if started else None,
+        started_by=started.started_by if started else None,
+        auto_started=bool(started and started.auto_started),
+        idle_timeout=cluster.idle_timeout,
         stop_reason=started.stop_reason if started and status.state == "stopped" else None,
     )
 
@@ -98,7 +109,8 @@ def client_count(cluster: Cluster) -> int | None:
         with psycopg.connect(cluster.url(), connect_timeout=3, application_name="dbtui-status") as conn:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                " AND pid <> pg_backend_pid() AND application_name <> ALL(%s)", (list(_NOT_CLIENTS),)
+                " AND pid <> pg_backend_pid() AND application_name <> ALL(%s)",
+                (list(_NOT_CLIENTS),),
             ).fetchone()
     except psycopg.Error:
         return None
@@ -249,8 +261,9 @@ def watch_idle() -> None:
 
 
 def _watched() -> list[ServerRecord]:
-    return [r for r in server.read_records()
-            if r.idle_timeout > 0 and r.stopped_at is None and server.process_alive(r.pid)]
+    return [
+        r for r in server.read_records() if r.idle_timeout > 0 and r.stopped_at is None and server.process_alive(r.pid)
+    ]
 
 
 def _interval(record: ServerRecord) -> float:

@@ -41,9 +41,13 @@ def require_session(url: str, what: str, *, mode: str = "auto", unreachable_ok: 
             if unreachable_ok:
                 return
             raise
-        why = "goes through a connection pooler (its cancel key is not the server's; DATABASE_POOLER=session if " \
-              "it pools by session)"
+        why = (
+            "goes through a connection pooler (its cancel key is not the server's; DATABASE_POOLER=session if "
+            "it pools by session)"
+        )
     else:
         why = "goes through a transaction-mode pooler (DATABASE_POOLER=transaction)"
-    raise ConfigError(f"{what} needs a direct connection to PostgreSQL, but {config.redact(url)} {why}; "
-                      f"set {DIRECT_SETTING} to the server itself")
+    raise ConfigError(
+        f"{what} needs a direct connection to PostgreSQL, but {config.redact(url)} {why}; "
+        f"set {DIRECT_SETTING} to the server itself"
+    )

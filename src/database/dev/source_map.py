@@ -97,10 +97,16 @@ def file_events(text: str) -> tuple[list[Event], list[tuple[int | None, str]]]:
     for statement in statements:
         stmt, line = statement.node, statement.line
         relation = stmt.get("relation") or stmt.get("into", {}).get("rel")
-        if statement.kind in ("CreateStmt", "CreateTableAsStmt") and _public(relation) \
-                and stmt.get("objtype", "OBJECT_TABLE") == "OBJECT_TABLE":
-            columns = [[e["ColumnDef"]["colname"], line(e["ColumnDef"].get("location"))]
-                       for e in stmt.get("tableElts", ()) if "ColumnDef" in e]
+        if (
+            statement.kind in ("CreateStmt", "CreateTableAsStmt")
+            and _public(relation)
+            and stmt.get("objtype", "OBJECT_TABLE") == "OBJECT_TABLE"
+        ):
+            columns = [
+                [e["ColumnDef"]["colname"], line(e["ColumnDef"].get("location"))]
+                for e in stmt.get("tableElts", ())
+                if "ColumnDef" in e
+            ]
             events.append(["table", relation["relname"], line(relation.get("location")), columns])
         elif statement.kind == "AlterTableStmt" and _public(relation):
             for cmd in (c["AlterTableCmd"] for c in stmt.get("cmds", ())):
@@ -194,8 +200,7 @@ def _public(relation: dict | None) -> bool:
 # Statements that can create, change or drop a table; everything else (functions, policies, data) is never parsed.
 LEADING = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # blanks and comments before a statement's first word
 _TABLE_DDL = re.compile(
-    LEADING +
-    r"(?:CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE|ALTER\s+TABLE|DROP\s+TABLE)\b",
+    LEADING + r"(?:CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE|ALTER\s+TABLE|DROP\s+TABLE)\b",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -214,7 +219,9 @@ class Statement:
         return self.first_line + self.encoded.count(b"\n", 0, max(location or 0, 0))
 
 
-def table_statements(text: str, path: Path, pattern: re.Pattern[str] = _TABLE_DDL) -> tuple[list[Statement], list[SourceProblem]]:
+def table_statements(
+    text: str, path: Path, pattern: re.Pattern[str] = _TABLE_DDL
+) -> tuple[list[Statement], list[SourceProblem]]:
     """The table DDL of a SQL file (or the statements ``pattern`` matches), parsed with pglast; statements it cannot
     parse become problems, not errors."""
     try:

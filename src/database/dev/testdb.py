@@ -144,8 +144,11 @@ def _record_use(conn: psycopg.Connection, template: str) -> None:
     if now - _last_use(conn, template) < USE_RECORD_EVERY:
         return
     with contextlib.suppress(psycopg.errors.UndefinedObject):  # dropped meanwhile
-        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(template),
-                                                                     sql.Literal(f"{USED_MARK}{now:.3f}")))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(template), sql.Literal(f"{USED_MARK}{now:.3f}")
+            )
+        )
 
 
 def _last_use(conn: psycopg.Connection, template: str) -> float:
@@ -153,7 +156,7 @@ def _last_use(conn: psycopg.Connection, template: str) -> float:
         "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (template,)
     ).fetchone()
     comment = (row[0] if row else None) or ""
-    return float(comment[len(USED_MARK):]) if comment.startswith(USED_MARK) else 0.0
+    return float(comment[len(USED_MARK) :]) if comment.startswith(USED_MARK) else 0.0
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,10 @@ def _template_usage(conn: psycopg.Connection) -> dict[str, tuple[float, int]]:
     for name, comment in sorted(rows, key=lambda r: not r[0].startswith(TEMPLATE_PREFIX)):
         size = _size(conn, name)
         if name.startswith(TEMPLATE_PREFIX):
-            used = float(comment[len(USED_MARK):]) if comment and comment.startswith(USED_MARK) else 0.0
+            used = float(comment[len(USED_MARK) :]) if comment and comment.startswith(USED_MARK) else 0.0
             usage[name] = (used, size)
         else:
-            owner = TEMPLATE_PREFIX + name[len(SPARE_PREFIX):].rsplit("_", 1)[0]
+            owner = TEMPLATE_PREFIX + name[len(SPARE_PREFIX) :].rsplit("_", 1)[0]
             used, before = usage.get(owner, (0.0, 0))
             usage[owner] = (used, before + size)
     return usage
@@ -243,26 +246,29 @@ def _drop_orphans(conn: psycopg.Connection) -> None:
     """Drop clones whose creating process died without dropping them (local servers only: pids are ours)."""
     rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (CLONE_PREFIX + "%",)).fetchall()
     for (name,) in rows:
-        pid = name[len(CLONE_PREFIX):].split("_", 1)[0]
+        pid = name[len(CLONE_PREFIX) :].split("_", 1)[0]
         if pid.isdigit() and not server.process_alive(int(pid)):
             with contextlib.suppress(psycopg.Error):
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _spare_prefix(template: str) -> str:
-    return SPARE_PREFIX + template[len(TEMPLATE_PREFIX):] + "_"
+    return SPARE_PREFIX + template[len(TEMPLATE_PREFIX) :] + "_"
 
 
 def _spares(conn: psycopg.Connection, template: str) -> list[str]:
     """The ready-made clones of ``template``, by name."""
-    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname",
-                        (_spare_prefix(template) + "%",)).fetchall()
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY datname", (_spare_prefix(template) + "%",)
+    ).fetchall()
     return [row[0] for row in rows]
 
 
 def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     conn.execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(name), sql.Identifier(template))
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
     )
 
 
@@ -283,6 +289,7 @@ _refills: list[threading.Thread] = []
 def _replenish(admin_url: str, template: str) -> None:
     """Top the spares of ``template`` back up to SPARES, in the background: the next caller, in this process or
     the next test run, gets a database by renaming one instead of waiting for a copy. Within the budget only."""
+
     def work() -> None:
         with contextlib.suppress(Exception), pg.connect(admin_url) as conn:
             # One refiller per template at a time (across processes); the next one recounts after it.
@@ -307,8 +314,13 @@ def wait_for_spares(timeout: float = 60) -> None:
         thread.join(timeout)
 
 
-def create_database(*, project: Project | None = None, migrations_dir: Path | None = None, url: str | None = None,
-                    migrator: Migrator | None = None) -> str:
+def create_database(
+    *,
+    project: Project | None = None,
+    migrations_dir: Path | None = None,
+    url: str | None = None,
+    migrator: Migrator | None = None,
+) -> str:
     """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``."""
     if migrator is None:
         project = project or (None if (migrations_dir and url) else config.find_project())
@@ -326,7 +338,9 @@ def create_database(*, project: Project | None = None, migrations_dir: Path | No
                 _record_use(conn, template)
             break
         else:
-            raise ServerError(f"template {template} kept disappearing while cloning it; is something dropping databases?")
+            raise ServerError(
+                f"template {template} kept disappearing while cloning it; is something dropping databases?"
+            )
         if server.is_local_server(admin_url):
             _drop_orphans(conn)
     if SPARES:

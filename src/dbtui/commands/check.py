@@ -17,17 +17,25 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "check", help="convention and annotation findings",
+        "check",
+        help="convention and annotation findings",
         description="Check the schema against the conventions and schema_annotations.yaml, and the migrations "
-                    "pending on the database (--database-url, else the development one) for statements that lock or "
-                    "rewrite a live table. By default a fresh throwaway database is migrated from migrations/ and "
-                    "checked; exit 1 when an error is found.",
+        "pending on the database (--database-url, else the development one) for statements that lock or "
+        "rewrite a live table. By default a fresh throwaway database is migrated from migrations/ and "
+        "checked; exit 1 when an error is found.",
     )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--database", action="store_true",
-                        help="check the development database (or --database-url) as it is, instead of a fresh one")
-    parser.add_argument("--all", action="store_true", dest="all_migrations",
-                        help="judge the statements of every migration, not only the pending ones")
+    parser.add_argument(
+        "--database",
+        action="store_true",
+        help="check the development database (or --database-url) as it is, instead of a fresh one",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_migrations",
+        help="judge the statements of every migration, not only the pending ones",
+    )
     parser.set_defaults(func=_check)
 
 
@@ -35,8 +43,13 @@ def _check(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.operation_rules import check_all  # imported when used, like every command's dependencies
 
     ctx.require_session("check")
-    result = check_all(ctx.project, target=ctx.url(), url=ctx.url() if args.database else None,
-                       server=ctx.explicit_url(), all_migrations=args.all_migrations)
+    result = check_all(
+        ctx.project,
+        target=ctx.url(),
+        url=ctx.url() if args.database else None,
+        server=ctx.explicit_url(),
+        all_migrations=args.all_migrations,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -81,4 +94,3 @@ def _finding_lines(finding: Finding) -> str:
         lines.append("      fix: " + fix[0])
         lines.extend("           " + line for line in fix[1:])
     return "\n".join(lines)
-

@@ -13,12 +13,18 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    codegen = sub.add_parser("codegen", help="write schema.sql and the ORM from queries.sql",
-                             description="Compile queries.sql against a throwaway migrated database; write schema.sql and the ORM.")
+    codegen = sub.add_parser(
+        "codegen",
+        help="write schema.sql and the ORM from queries.sql",
+        description="Compile queries.sql against a throwaway migrated database; write schema.sql and the ORM.",
+    )
     codegen.add_argument("--check", action="store_true", help="write nothing; exit 1 when either file is stale")
     codegen.set_defaults(func=_codegen)
-    watcher = sub.add_parser("watch", help="rerun codegen when queries.sql or migrations/ change",
-                             description="Recompile on every save of queries.sql; rebuild when migrations/ change. Ctrl-C stops.")
+    watcher = sub.add_parser(
+        "watch",
+        help="rerun codegen when queries.sql or migrations/ change",
+        description="Recompile on every save of queries.sql; rebuild when migrations/ change. Ctrl-C stops.",
+    )
     watcher.set_defaults(func=_watch)
 
 
@@ -27,8 +33,9 @@ def _codegen(args: argparse.Namespace, ctx: Context) -> int:
 
     project = ctx.project
     # The pooler check connects: done only when the compile needs the database (a cached run needs none).
-    result = generate(project, url=ctx.explicit_url(), check=args.check,
-                      before_database=lambda: ctx.require_session("codegen"))
+    result = generate(
+        project, url=ctx.explicit_url(), check=args.check, before_database=lambda: ctx.require_session("codegen")
+    )
     for warning in result.output.warnings:
         print(warning, file=sys.stderr)
     from database.dev.paths import relative

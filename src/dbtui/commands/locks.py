@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("locks", help="advisory locks held and awaited", description="List advisory locks held and awaited in the database.")
+    parser = sub.add_parser(
+        "locks",
+        help="advisory locks held and awaited",
+        description="List advisory locks held and awaited in the database.",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=_locks)
 
@@ -28,8 +32,15 @@ def format_table(locks: list[LockInfo]) -> str:
         return "no advisory locks held or awaited"
     header = ("NAME", "KEY", "PID", "STATE", "FOR", "BLOCKED BY", "APPLICATION")
     rows = [
-        (visible(lock.name or "?"), str(lock.key), str(lock.pid), "held" if lock.granted else "waiting",
-         age(lock.since, dt.datetime.now(dt.UTC)) if lock.since else "-", ",".join(map(str, lock.blocked_by)) or "-", visible(lock.application_name or "-"))
+        (
+            visible(lock.name or "?"),
+            str(lock.key),
+            str(lock.pid),
+            "held" if lock.granted else "waiting",
+            age(lock.since, dt.datetime.now(dt.UTC)) if lock.since else "-",
+            ",".join(map(str, lock.blocked_by)) or "-",
+            visible(lock.application_name or "-"),
+        )
         for lock in locks
     ]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]

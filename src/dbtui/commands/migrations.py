@@ -20,27 +20,56 @@ DEFAULT_LOCK_TIMEOUT = 120.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    status = sub.add_parser("status", help="migration tree with state", description="Show every migration: applied or pending, edited since applied, heads.")
+    status = sub.add_parser(
+        "status",
+        help="migration tree with state",
+        description="Show every migration: applied or pending, edited since applied, heads.",
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
 
-    migrate = sub.add_parser("migrate", help="apply all pending, or ID and its unapplied ancestors",
-                             description="Apply pending migrations in dependency order, each in its own transaction.")
-    migrate.add_argument("id", nargs="?", metavar="ID", help="apply only this migration and its unapplied ancestors (a unique prefix will do)")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply all pending, or ID and its unapplied ancestors",
+        description="Apply pending migrations in dependency order, each in its own transaction.",
+    )
+    migrate.add_argument(
+        "id",
+        nargs="?",
+        metavar="ID",
+        help="apply only this migration and its unapplied ancestors (a unique prefix will do)",
+    )
     mode = migrate.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="apply to a throwaway clone and print the schema change; the database is not touched")
-    mode.add_argument("--verify", action="store_true", help="on a clone, check each pending migration survives apply, rollback, apply")
-    migrate.add_argument("--yes", "-y", action="store_true",
-                         help="apply statements that lock or rewrite live tables without asking (asked only for a "
-                              "database other than the embedded development one)")
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="apply to a throwaway clone and print the schema change; the database is not touched",
+    )
+    mode.add_argument(
+        "--verify", action="store_true", help="on a clone, check each pending migration survives apply, rollback, apply"
+    )
+    migrate.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="apply statements that lock or rewrite live tables without asking (asked only for a "
+        "database other than the embedded development one)",
+    )
     _lock_timeout(migrate)
     migrate.set_defaults(func=_migrate)
 
-    rollback = sub.add_parser("rollback", help="roll back ID and its applied descendants",
-                              description="Roll back a migration and every applied migration depending on it, newest first.")
+    rollback = sub.add_parser(
+        "rollback",
+        help="roll back ID and its applied descendants",
+        description="Roll back a migration and every applied migration depending on it, newest first.",
+    )
     rollback.add_argument("id", metavar="ID")
     rollback.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--unmark", action="store_true", help="for migrations without a rollback file: mark them unapplied; the schema is NOT changed")
+    rollback.add_argument(
+        "--unmark",
+        action="store_true",
+        help="for migrations without a rollback file: mark them unapplied; the schema is NOT changed",
+    )
     _lock_timeout(rollback)
     rollback.set_defaults(func=_rollback)
 
@@ -50,8 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lock_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lock-timeout", type=_seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for another migrator; 0: do not wait (default {DEFAULT_LOCK_TIMEOUT:g})")
+    parser.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for another migrator; 0: do not wait (default {DEFAULT_LOCK_TIMEOUT:g})",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -106,7 +140,9 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"{glyphs.replace(NODE, _STATE[state]):<{width}}{m.id:<{id_width}}{', '.join(notes)}")
     for m in report.migrations:
         if m.missing:
-            lines.append(f"{_STATE['missing']:<{width}}{m.id:<{id_width}}applied {m.applied_at:%Y-%m-%d %H:%M}, FILE MISSING")
+            lines.append(
+                f"{_STATE['missing']:<{width}}{m.id:<{id_width}}applied {m.applied_at:%Y-%m-%d %H:%M}, FILE MISSING"
+            )
     if not report.migrations:
         lines.append(f"no migrations in {report.tree.directory}")
     lines.append(report.summary())
@@ -118,7 +154,9 @@ def _progress(event: MigrationEvent) -> None:
     from database.dev.migrations import MigrationDone, MigrationFailed, MigrationStarted, Notice
 
     if isinstance(event, MigrationStarted):
-        verb = {"apply": "applying", "rollback": "rolling back", "unmark": "marking unapplied (schema unchanged)"}[event.direction]
+        verb = {"apply": "applying", "rollback": "rolling back", "unmark": "marking unapplied (schema unchanged)"}[
+            event.direction
+        ]
         print(f"[{event.index + 1}/{event.total}] {verb} {event.id} …", end="", flush=True)
     elif isinstance(event, MigrationDone):
         print(f" ok ({event.seconds * 1000:.0f} ms)", flush=True)
@@ -180,9 +218,12 @@ def _confirm_risky(ctx: Context, url: str, target: str | None) -> bool:
         return True
     rules = ", ".join(dict.fromkeys(f.rule for f in risky))
     if not sys.stdin.isatty():
-        raise ConfigError(f"{len(risky)} statement(s) would lock or rewrite live tables of {redact(url)} ({rules}); "
-                          "pass --yes to apply anyway (no terminal to ask on); nothing was applied",
-                          path=risky[0].migration, line=risky[0].line)
+        raise ConfigError(
+            f"{len(risky)} statement(s) would lock or rewrite live tables of {redact(url)} ({rules}); "
+            "pass --yes to apply anyway (no terminal to ask on); nothing was applied",
+            path=risky[0].migration,
+            line=risky[0].line,
+        )
     print("\n".join(format_operations(risky)))
     answer = input(f"apply {len(planned)} migration(s) with {len(risky)} risky statement(s) to {redact(url)}? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
@@ -197,13 +238,16 @@ def _rollback(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes:
         planned = migrations.rollback_plan(read_status(url, directory), args.id, unmark=args.unmark)
         if not sys.stdin.isatty():
-            raise ConfigError(f"rollback would undo {', '.join(planned)}; pass --yes to confirm (no terminal to ask on)")
+            raise ConfigError(
+                f"rollback would undo {', '.join(planned)}; pass --yes to confirm (no terminal to ask on)"
+            )
         answer = input(f"roll back {', '.join(planned)}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             print("nothing rolled back")
             return 0
-    result = migrations.rollback(url, directory, args.id, unmark=args.unmark, on_event=_progress,
-                                 lock_timeout=args.lock_timeout)
+    result = migrations.rollback(
+        url, directory, args.id, unmark=args.unmark, on_event=_progress, lock_timeout=args.lock_timeout
+    )
     print(f"rolled back {len(result.done)} migration(s)")
     return 0
 
@@ -215,6 +259,8 @@ def _new_migration(args: argparse.Namespace, ctx: Context) -> int:
     print(created.path)
     print(created.rollback_path)
     if len(created.depends) > 1:
-        print(f"dbtui: note: it depends on {len(created.depends)} heads and merges them: {', '.join(created.depends)}",
-              file=sys.stderr)
+        print(
+            f"dbtui: note: it depends on {len(created.depends)} heads and merges them: {', '.join(created.depends)}",
+            file=sys.stderr,
+        )
     return 0

@@ -13,12 +13,16 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "schema", help="tables, columns, keys, indexes (with descriptions)",
+        "schema",
+        help="tables, columns, keys, indexes (with descriptions)",
         description="Show the database's tables, columns, keys and indexes with the descriptions from "
-                    "schema_annotations.yaml. --annotated prints schema.sql with the descriptions as SQL comments.",
+        "schema_annotations.yaml. --annotated prints schema.sql with the descriptions as SQL comments.",
     )
-    parser.add_argument("--annotated", action="store_true",
-                        help="print schema.sql with each table's and column's description as an SQL comment")
+    parser.add_argument(
+        "--annotated",
+        action="store_true",
+        help="print schema.sql with each table's and column's description as an SQL comment",
+    )
     parser.add_argument("--json", action="store_true", help="print tables, columns and descriptions as JSON")
     parser.set_defaults(func=_schema)
 

@@ -132,7 +132,8 @@ class ConventionsTab(TabContent):
             return
         wanted = {name: self.query_one(f"#filter-{name}", Select).value for name in FILTERS}
         self.shown = [
-            f for f in self.result.findings
+            f
+            for f in self.result.findings
             if all(value is Select.NULL or getattr(f, name) == value for name, value in wanted.items())
             and matches(f, self.filter)
         ]
@@ -154,7 +155,9 @@ class ConventionsTab(TabContent):
         message = self.query_one("#finding-message", Static)
         fix = self.query_one("#finding-fix", SqlView)
         if finding is None:
-            message.update("No findings." if self.result and not self.result.findings else "Nothing matches the filters.")
+            message.update(
+                "No findings." if self.result and not self.result.findings else "Nothing matches the filters."
+            )
             fix.show(None, placeholder="")
             return
         text = Text()

@@ -121,8 +121,12 @@ class LocksTab(TabContent):
 
         def add(node: TreeNode[None], pid: int, seen: frozenset[int]) -> None:
             for waiter in waiting_on.get(pid, []):
-                label = Text(f"pid {waiter.pid} ").append_text(untrusted(waiter.application_name)).append(
-                    " waits for ").append_text(lock_label(waiter))
+                label = (
+                    Text(f"pid {waiter.pid} ")
+                    .append_text(untrusted(waiter.application_name))
+                    .append(" waits for ")
+                    .append_text(lock_label(waiter))
+                )
                 if waiter.pid in seen:
                     node.add_leaf(label.append(" (cycle)"))
                     continue

@@ -176,8 +176,13 @@ class MigrationsTab(TabContent):
                 continue
             at = self.report[node.id].applied_at if self.report is not None else None
             applied_at = f"{at.astimezone():%Y-%m-%d %H:%M}" if at is not None else ""
-            table.add_row(Text(graph[node.id]), Text(node.id), state_text(self.report, node.id, node.has_rollback),
-                          Text(applied_at), key=node.id)
+            table.add_row(
+                Text(graph[node.id]),
+                Text(node.id),
+                state_text(self.report, node.id, node.has_rollback),
+                Text(applied_at),
+                key=node.id,
+            )
         summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
         if self.filter:
             summary = f"{len(self.shown)} of {summary} match “{self.filter}”"
@@ -230,7 +235,9 @@ class MigrationsTab(TabContent):
             return  # before the first frame: the list is painted first, highlighting SQL takes a moment
         node = self.migrations[migration_id]
         info = Text()
-        info.append(migration_id, style="bold").append("  ").append_text(state_text(self.report, migration_id, node.has_rollback))
+        info.append(migration_id, style="bold").append("  ").append_text(
+            state_text(self.report, migration_id, node.has_rollback)
+        )
         at = self.report[migration_id].applied_at if self.report is not None else None
         if at is not None:
             info.append(f"\napplied at {at.astimezone():%Y-%m-%d %H:%M:%S}")
@@ -241,7 +248,9 @@ class MigrationsTab(TabContent):
             info.append("\nruns outside a transaction", style="yellow")
         self.query_one("#migration-info", Static).update(info)
         self.query_one("#migration-sql", SqlView).show(node.sql, highlight=highlight)
-        self.query_one("#migration-rollback", SqlView).show(node.rollback_sql, placeholder="(no rollback file: rollback is refused)")
+        self.query_one("#migration-rollback", SqlView).show(
+            node.rollback_sql, placeholder="(no rollback file: rollback is refused)"
+        )
 
     def select(self, migration: str, line: int | None) -> None:
         """Move to ``migration`` (and mark ``line`` of its SQL): where a convention finding came from."""
@@ -269,7 +278,9 @@ class MigrationsTab(TabContent):
         """Read the status fresh and work out exactly what would run, with the CLI's own planners (a rollback of a
         migration without a rollback file is refused here, as ``dbtui rollback`` refuses it); the answer opens the
         confirmation. Pressed before the database answered, it runs when it does."""
-        what = {"migrate": "migrate" if target is None else f"apply {target}", "rollback": f"roll back {target}"}[direction]
+        what = {"migrate": "migrate" if target is None else f"apply {target}", "rollback": f"roll back {target}"}[
+            direction
+        ]
         self.dbtui.when_database(what, partial(self._start_plan, direction, target))
 
     def _start_plan(self, direction: str, target: str | None, url: str) -> None:
@@ -297,15 +308,21 @@ class MigrationsTab(TabContent):
         self.running = False
         self._status_loaded(plan.report)
         if not plan.ids:
-            self.app.notify("Nothing to apply: every migration is applied." if plan.target is None else f"{plan.target} is already applied.")
+            self.app.notify(
+                "Nothing to apply: every migration is applied."
+                if plan.target is None
+                else f"{plan.target} is already applied."
+            )
             return
         count = f"{len(plan.ids)} migration{'s' if len(plan.ids) != 1 else ''}"
         if plan.direction == "migrate":
             title = f"Apply {count}" + (f" (for {plan.target})" if plan.target else "") + "?"
         else:
             title = f"Roll back {count}, newest first?"
-        self.app.push_screen(ConfirmScreen(title, plan.ids, warnings=confirm_warnings(plan),
-                                           sql=plan.statements), partial(self._confirmed, plan))
+        self.app.push_screen(
+            ConfirmScreen(title, plan.ids, warnings=confirm_warnings(plan), sql=plan.statements),
+            partial(self._confirmed, plan),
+        )
 
     def preview(self) -> None:
         """The schema change of every pending migration, from a dry run on a throwaway clone (``p``)."""
@@ -351,8 +368,12 @@ class MigrationsTab(TabContent):
         from textual.widgets import ProgressBar
 
         if not self.query("#migrations-run"):
-            panel = Vertical(Label(id="migrations-run-title"), ProgressBar(id="migrations-progress", show_eta=False),
-                             Static(id="migrations-steps"), id="migrations-run")
+            panel = Vertical(
+                Label(id="migrations-run-title"),
+                ProgressBar(id="migrations-progress", show_eta=False),
+                Static(id="migrations-steps"),
+                id="migrations-run",
+            )
             await self.query_one("#migrations-left").mount(panel)
         self.query_one("#migrations-run-title", Label).update(title)
         self.query_one("#migrations-steps", Static).update("")
@@ -396,8 +417,12 @@ class MigrationsTab(TabContent):
 
     def new_migration(self) -> None:
         self.app.push_screen(
-            PromptScreen("Name of the new migration", self._create, placeholder="add_invoices",
-                         hint="lowercase letters, digits and _ · [b]enter[/b] create · [b]escape[/b] cancel"),
+            PromptScreen(
+                "Name of the new migration",
+                self._create,
+                placeholder="add_invoices",
+                hint="lowercase letters, digits and _ · [b]enter[/b] create · [b]escape[/b] cancel",
+            ),
         )
 
     def _create(self, name: str) -> str | None:
@@ -422,12 +447,15 @@ def confirm_warnings(plan: Plan) -> list[str]:
     the pending migrations bring."""
     warnings = [f"drops {dropped} (and its data)" for dropped in plan.drops]
     if plan.risky:
-        warnings.append(f"{len(plan.risky)} statement{'s' if len(plan.risky) != 1 else ''} would lock or rewrite "
-                        "live tables:")
+        warnings.append(
+            f"{len(plan.risky)} statement{'s' if len(plan.risky) != 1 else ''} would lock or rewrite live tables:"
+        )
         warnings.extend(f"  {risky}" for risky in plan.risky)
     if plan.warnings:
-        warnings.append(f"{len(plan.warnings)} convention error{'s' if len(plan.warnings) != 1 else ''} "
-                        "(dbtui check) in these migrations; y applies them anyway:")
+        warnings.append(
+            f"{len(plan.warnings)} convention error{'s' if len(plan.warnings) != 1 else ''} "
+            "(dbtui check) in these migrations; y applies them anyway:"
+        )
         warnings.extend(f"  {warning}" for warning in plan.warnings)
     if plan.unchecked:
         warnings.append(f"conventions not checked: {plan.unchecked}")

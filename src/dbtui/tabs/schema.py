@@ -133,8 +133,12 @@ class SchemaTab(TabContent):
         assert self.catalog is not None and self.annotations is not None
         table = self.catalog.tables[name]
         described = self.annotations.description(name)
-        self.query_one("#schema-title", Label).update(f"[b]{table.schema}.{name}[/b]  {len(table.columns)} column{'s' if len(table.columns) != 1 else ''}")
-        self.query_one("#schema-description", Static).update(described or "[dim](no description in schema_annotations.yaml)[/dim]")
+        self.query_one("#schema-title", Label).update(
+            f"[b]{table.schema}.{name}[/b]  {len(table.columns)} column{'s' if len(table.columns) != 1 else ''}"
+        )
+        self.query_one("#schema-description", Static).update(
+            described or "[dim](no description in schema_annotations.yaml)[/dim]"
+        )
         columns = self.query_one("#schema-columns", ListTable)
         columns.clear()
         described_columns = Text()

@@ -24,8 +24,9 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "Cancel"),
     ]
 
-    def __init__(self, title: str, steps: Sequence[str], *, warnings: Sequence[str] = (),
-                 sql: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self, title: str, steps: Sequence[str], *, warnings: Sequence[str] = (), sql: Sequence[tuple[str, str]] = ()
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.steps = list(steps)

@@ -33,7 +33,9 @@ class LogEntry:
 def log_text(entries: Sequence[LogEntry]) -> Text:
     text = Text()
     for entry in reversed(entries):
-        text.append(f"{entry.at:%H:%M:%S} ", style="dim").append(entry.title or entry.severity, style=STYLES[entry.severity])
+        text.append(f"{entry.at:%H:%M:%S} ", style="dim").append(
+            entry.title or entry.severity, style=STYLES[entry.severity]
+        )
         text.append(f"\n{entry.message}\n")
         if entry.detail:
             text.append(entry.detail.rstrip() + "\n", style="dim")

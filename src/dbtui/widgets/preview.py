@@ -77,8 +77,9 @@ class PreviewScreen(ModalScreen[None]):
         def progress(event: Any) -> None:
             self.post_message(messages.MigrationProgress(event, 0.0))  # the preview shows no durations
 
-        messages.deliver(self, lambda: dry_run(url, directory, on_event=progress), messages.PreviewDone,
-                         messages.PreviewFailed)
+        messages.deliver(
+            self, lambda: dry_run(url, directory, on_event=progress), messages.PreviewDone, messages.PreviewFailed
+        )
 
     def on_migration_progress(self, message: messages.MigrationProgress) -> None:
         """The clone applying one migration (or a notice): one line each, like a migrate run."""

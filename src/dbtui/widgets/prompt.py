@@ -18,8 +18,9 @@ class PromptScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, submit: Callable[[str], str | None], *, placeholder: str = "",
-                 hint: str = "") -> None:
+    def __init__(
+        self, question: str, submit: Callable[[str], str | None], *, placeholder: str = "", hint: str = ""
+    ) -> None:
         super().__init__()
         self.question = question
         self.submit = submit

@@ -49,5 +49,13 @@ class SqlView(Static):
         if sql is None or not sql.strip():
             self.update(f"[dim]{placeholder}[/dim]")
             return
-        self.update(lexed_syntax()(sql.rstrip("\n"), sql_lexer(), theme="ansi_dark", line_numbers=True,
-                                   word_wrap=True, highlight_lines={highlight} if highlight else None))
+        self.update(
+            lexed_syntax()(
+                sql.rstrip("\n"),
+                sql_lexer(),
+                theme="ansi_dark",
+                line_numbers=True,
+                word_wrap=True,
+                highlight_lines={highlight} if highlight else None,
+            )
+        )

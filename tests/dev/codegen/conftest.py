@@ -39,9 +39,11 @@ class Compiled:
 
     def run(self, body: Callable[[object], Awaitable[None]]) -> None:
         """Run ``body(querier)`` on a psycopg connection to the database, committed at the end."""
+
         async def main() -> None:
             async with await psycopg.AsyncConnection.connect(self.url) as conn:
                 await body(self.orm.AsyncQuerier(conn))
+
         asyncio.run(main())
 
 

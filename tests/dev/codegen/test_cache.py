@@ -79,8 +79,9 @@ def test_a_query_edit_describes_only_that_query(project_copy: Project, server_ur
     assert len(analyzed) == text.count("-- name:") and warm == cold
 
 
-def test_closing_a_compiler_stores_the_cache_and_the_orm_parts_cover_the_module(project_copy: Project,
-                                                                                server_url: str) -> None:
+def test_closing_a_compiler_stores_the_cache_and_the_orm_parts_cover_the_module(
+    project_copy: Project, server_url: str
+) -> None:
     """Watch mode byte-compiles only new parts of the ORM: every character of the module must be in one."""
     with Compiler(project_copy, url=server_url) as compiler:
         output = compiler.compile()
@@ -109,7 +110,8 @@ def test_a_migration_edit_is_a_miss(project_copy: Project, server_url: str) -> N
     generate(project_copy, url=server_url)
     before = _cache_files(project_copy)
     (project_copy.migrations / "0007_note.sql").write_text(
-        "-- depends: 0006_row_level_security\nALTER TABLE organizations ADD COLUMN note TEXT;\n")
+        "-- depends: 0006_row_level_security\nALTER TABLE organizations ADD COLUMN note TEXT;\n"
+    )
     generate(project_copy, url=server_url)
     assert "note text" in project_copy.schema.read_text()
     assert "    note: str | None" in project_copy.orm.read_text()
@@ -155,8 +157,14 @@ def test_stored_outputs_are_used_and_a_corrupt_one_is_ignored(project_copy: Proj
     generate(project_copy, url=server_url)
     assert _outputs(project_copy) == expected
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    done = subprocess.run([sys.executable, "-c", "import orm; print(len(orm.AsyncQuerier.__dict__) > 3)"],
-                          cwd=project_copy.root, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import orm; print(len(orm.AsyncQuerier.__dict__) > 3)"],
+        cwd=project_copy.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.strip() == "True"
 
 

@@ -25,7 +25,9 @@ def test_this_repo_is_up_to_date(server_url: str, capsys) -> None:
 
 
 @pytest.mark.pinned_server
-def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(project_copy: Project, server_url: str, capsys) -> None:
+def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(
+    project_copy: Project, server_url: str, capsys
+) -> None:
     assert _codegen(project_copy, server_url) == 0
     first = (project_copy.schema.read_bytes(), project_copy.orm.read_bytes())
     assert first == ((REPO / "schema.sql").read_bytes(), (REPO / "src/database/orm.py").read_bytes())
@@ -43,7 +45,9 @@ def test_two_runs_give_identical_bytes_and_check_catches_a_query_edit(project_co
     assert not list(project_copy.root.glob(".*.tmp"))
 
 
-def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(project_copy: Project, server_url: str, capsys) -> None:
+def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(
+    project_copy: Project, server_url: str, capsys
+) -> None:
     assert _codegen(project_copy, server_url) == 0
     before = project_copy.orm.read_bytes()
     text = project_copy.queries.read_text()
@@ -65,16 +69,24 @@ def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str
 
 def test_schema_sql_keeps_the_details_that_matter() -> None:
     committed = (REPO / "schema.sql").read_text()
-    for detail in ('COLLATE pg_catalog."C"', "CHECK ((id ~~ 'org_%'::text))", "DEFAULT public.generate_id('org'::text)",
-                   "CREATE TRIGGER updated_at", "CREATE POLICY customer_access", "CREATE FUNCTION public.generate_id",
-                   "CREATE INDEX projects_organization_id_idx", "INSERT INTO \"public\".\"project_status_enum\""):
+    for detail in (
+        'COLLATE pg_catalog."C"',
+        "CHECK ((id ~~ 'org_%'::text))",
+        "DEFAULT public.generate_id('org'::text)",
+        "CREATE TRIGGER updated_at",
+        "CREATE POLICY customer_access",
+        "CREATE FUNCTION public.generate_id",
+        "CREATE INDEX projects_organization_id_idx",
+        'INSERT INTO "public"."project_status_enum"',
+    ):
         assert detail in committed
     for volatile in ("\\restrict", "Dumped from", "_yoyo", "yoyo_lock", "OWNER TO", "GRANT "):
         assert volatile not in committed
 
 
-def test_the_pooler_check_runs_only_when_the_database_is_needed(project_copy: Project, server_url: str,
-                                                                monkeypatch) -> None:
+def test_the_pooler_check_runs_only_when_the_database_is_needed(
+    project_copy: Project, server_url: str, monkeypatch
+) -> None:
     """Asking whether the URL is a pooler means a connection: a run the cache answers makes none."""
     from database.dev import session
 

@@ -24,8 +24,12 @@ def test_parameter_forms_are_rewritten_to_numbered_parameters() -> None:
         "  AND id <> ALL($5) AND status = ANY($6) AND task_count > $1 AND '@x' <> $2"
     )
     assert [(p.number, p.name, p.nullable, p.is_slice) for p in query.params] == [
-        (1, None, False, False), (2, "org", False, False), (3, "name", False, False), (4, "owner", True, False),
-        (5, "ids", False, True), (6, "statuses", False, True),
+        (1, None, False, False),
+        (2, "org", False, False),
+        (3, "name", False, False),
+        (4, "owner", True, False),
+        (5, "ids", False, True),
+        (6, "statuses", False, True),
     ]
 
 
@@ -51,8 +55,12 @@ def test_argument_names_types_and_enums(analyze) -> None:
         " AND owner_id = sqlc.narg(owner) AND task_count > $3 LIMIT $4;"
     )
     assert [(a.name, a.type.annotation, a.nullable) for a in method.arguments] == [
-        ("organization_id", "str", False), ("status", "ProjectStatus", False), ("task_count", "int", False),
-        ("limit", "int", False), ("ids", "list[str]", False), ("owner", "str", True),
+        ("organization_id", "str", False),
+        ("status", "ProjectStatus", False),
+        ("task_count", "int", False),
+        ("limit", "int", False),
+        ("ids", "list[str]", False),
+        ("owner", "str", True),
     ]
     assert method.returns == "value"
 
@@ -77,7 +85,9 @@ def test_result_shapes(analyze) -> None:
     [("JOIN", False, False), ("LEFT JOIN", True, False), ("RIGHT JOIN", False, True), ("FULL JOIN", True, True)],
 )
 def test_outer_joins_make_the_other_side_nullable(analyze, join, users_nullable, memberships_nullable) -> None:
-    [method] = analyze(f"-- name: Q :many\nSELECT m.role, u.email FROM memberships m {join} users u ON u.id = m.user_id;")
+    [method] = analyze(
+        f"-- name: Q :many\nSELECT m.role, u.email FROM memberships m {join} users u ON u.id = m.user_id;"
+    )
     assert _nullable(method) == {"role": memberships_nullable, "email": users_nullable}
 
 
@@ -88,8 +98,16 @@ def test_expression_nullability(analyze) -> None:
         "       sqlc.narg(x)::text AS echoed, sqlc.arg(y)::text AS given, task_count + 1 AS next, owner_id IS NULL AS free\n"
         "FROM projects GROUP BY budget, task_count, owner_id;"
     )
-    assert _nullable(method) == {"n": False, "last": False, "maybe": True, "budget": True, "echoed": True,
-                                 "given": False, "next": False, "free": False}
+    assert _nullable(method) == {
+        "n": False,
+        "last": False,
+        "maybe": True,
+        "budget": True,
+        "echoed": True,
+        "given": False,
+        "next": False,
+        "free": False,
+    }
 
 
 def test_unmappable_type_falls_back_to_any_with_a_warning(analyze) -> None:
@@ -107,9 +125,16 @@ def test_unmappable_type_falls_back_to_any_with_a_warning(analyze) -> None:
         ("-- name: A :first\nSELECT 1;", 1, "unknown query kind ':first'"),
         ("-- name: :one\nSELECT 1;", 1, "expected '-- name: Name :kind'"),
         ("-- name: A :one\nSELECT 1;\n-- name: B :one\n", 3, "annotation with no statement"),
-        ("-- name: A :one\nSELECT 1;\n\n-- name: B :many\nSELECT id\nFROM users\nWHERE nosuch = 1;", 7,
-         'B: column "nosuch" does not exist'),
-        ("-- name: A :execlastid\nUPDATE users SET name = 'x' WHERE id = $1;", 1, ":execlastid query returns no columns"),
+        (
+            "-- name: A :one\nSELECT 1;\n\n-- name: B :many\nSELECT id\nFROM users\nWHERE nosuch = 1;",
+            7,
+            'B: column "nosuch" does not exist',
+        ),
+        (
+            "-- name: A :execlastid\nUPDATE users SET name = 'x' WHERE id = $1;",
+            1,
+            ":execlastid query returns no columns",
+        ),
         ("-- name: A :many\nSELECT sqlc.embed(p) FROM users u;", 2, "sqlc.embed(p): no table 'p'"),
         ("-- name: A :many\nSELECT 1 WHERE 1 = sqlc.splice(x);", 2, "unknown macro sqlc.splice"),
         ("-- name: A :many\nSELECT 1 WHERE 1 = sqlc.slice(x);", 2, "sqlc.slice(x) must be written as"),

@@ -37,8 +37,9 @@ async def test_organizations_get_create_update_delete(organization) -> None:
 
 async def test_users_json_and_sqlc_arg(organization) -> None:
     async with xact_admin() as q:
-        user = await q.orm.user_create(email="Ada@Example.test", name="Ada", auth_extid=None,
-                                       storytime={"created_by": "test", "steps": [1, 2]})
+        user = await q.orm.user_create(
+            email="Ada@Example.test", name="Ada", auth_extid=None, storytime={"created_by": "test", "steps": [1, 2]}
+        )
         assert isinstance(user, User) and user.storytime == {"created_by": "test", "steps": [1, 2]}
         assert await q.orm.user_get_by_email(email="ada@example.test") == user  # citext, via sqlc.arg
         updated = await q.orm.user_update(id=user.id, name="Ada L.", storytime=None)
@@ -49,39 +50,68 @@ async def test_users_json_and_sqlc_arg(organization) -> None:
 
 async def test_memberships_enum_exec_and_embed(organization) -> None:
     async with xact_admin() as q:
-        user = await q.orm.user_create(email=f"bob-{organization.id}@example.test", name="Bob", auth_extid=None, storytime=None)
-        membership = await q.orm.membership_create(organization_id=organization.id, user_id=user.id, role=MembershipRole.ADMIN)
+        user = await q.orm.user_create(
+            email=f"bob-{organization.id}@example.test", name="Bob", auth_extid=None, storytime=None
+        )
+        membership = await q.orm.membership_create(
+            organization_id=organization.id, user_id=user.id, role=MembershipRole.ADMIN
+        )
         assert isinstance(membership, Membership) and membership.role is MembershipRole.ADMIN
         assert await q.orm.membership_update_role(id=membership.id, role=MembershipRole.MEMBER) is None  # :exec
         fetched = await q.orm.membership_get(id=membership.id)
         assert fetched is not None and fetched.role is MembershipRole.MEMBER
         rows = await q.orm.memberships_with_users(organization_id=organization.id)  # join + sqlc.embed
         mine = [r for r in rows if r.membership.id == membership.id]
-        assert len(mine) == 1 and mine[0].membership == fetched and (mine[0].email, mine[0].user_name) == (user.email, "Bob")
+        assert (
+            len(mine) == 1
+            and mine[0].membership == fetched
+            and (mine[0].email, mine[0].user_name) == (user.email, "Bob")
+        )
         assert len(rows) == 2  # the fixture's owner and Bob
         assert await q.orm.membership_roles() == [MembershipRole.ADMIN, MembershipRole.MEMBER, MembershipRole.OWNER]
 
 
 async def test_projects_slice_copyfrom_outer_join_and_aggregates(organization) -> None:
     async with xact_admin() as q:  # COPY FROM is refused under row-level security, so as admin
-        owned = await q.orm.project_create(organization_id=organization.id, name="Owned", status=ProjectStatus.ACTIVE,
-                                           owner_id=organization.user_id, due_on=date(2030, 1, 2), budget=Decimal("10.50"))
+        owned = await q.orm.project_create(
+            organization_id=organization.id,
+            name="Owned",
+            status=ProjectStatus.ACTIVE,
+            owner_id=organization.user_id,
+            due_on=date(2030, 1, 2),
+            budget=Decimal("10.50"),
+        )
         assert isinstance(owned, Project) and owned.status is ProjectStatus.ACTIVE and owned.budget == Decimal("10.50")
-        copied = await q.orm.projects_create([  # :copyfrom
-            ProjectsCreateParams(organization.id, "Copied A", ProjectStatus.PAUSED, None, None),
-            ProjectsCreateParams(organization.id, "Copied B", ProjectStatus.ACTIVE, date(2031, 5, 6), Decimal("1.25")),
-        ])
+        copied = await q.orm.projects_create(
+            [  # :copyfrom
+                ProjectsCreateParams(organization.id, "Copied A", ProjectStatus.PAUSED, None, None),
+                ProjectsCreateParams(
+                    organization.id, "Copied B", ProjectStatus.ACTIVE, date(2031, 5, 6), Decimal("1.25")
+                ),
+            ]
+        )
         assert copied == 2
         with_owner = await q.orm.projects_with_owner(organization_id=organization.id)  # LEFT JOIN: owner may be missing
-        assert [(r.name, r.owner_name is None) for r in with_owner] == [("Copied A", True), ("Copied B", True), ("Owned", False)]
+        assert [(r.name, r.owner_name is None) for r in with_owner] == [
+            ("Copied A", True),
+            ("Copied B", True),
+            ("Owned", False),
+        ]
         ids = [r.id for r in with_owner if r.name != "Copied A"]
         found = await q.orm.projects_by_ids(ids=ids)  # sqlc.slice → = ANY($1)
         assert sorted(p.id for p in found) == sorted(ids) and all(isinstance(p, Project) for p in found)
         counts = {r.status: r for r in await q.orm.project_counts_by_status(organization_id=organization.id)}
         assert counts[ProjectStatus.ACTIVE].projects == 2 and counts[ProjectStatus.ACTIVE].budget == Decimal("11.75")
         assert counts[ProjectStatus.PAUSED].budget == 0 and counts[ProjectStatus.PAUSED].last_due_on is None
-        updated = await q.orm.project_update(id=owned.id, name="Owned", status=ProjectStatus.PAUSED, owner_id=None,
-                                             due_on=None, budget=None, task_count=3)
+        updated = await q.orm.project_update(
+            id=owned.id,
+            name="Owned",
+            status=ProjectStatus.PAUSED,
+            owner_id=None,
+            due_on=None,
+            budget=None,
+            task_count=3,
+        )
         assert updated is not None and (updated.owner_id, updated.budget, updated.task_count) == (None, None, 3)
         cursor = await q.orm.project_archive(id=owned.id)  # :execresult
         assert cursor.rowcount == 1 and cursor.statusmessage == "UPDATE 1"
@@ -102,8 +132,10 @@ async def test_querier_accepts_a_psycopg_connection(database_url: str, organizat
 
 
 def test_generated_module_imports_only_stdlib_and_psycopg() -> None:
-    code = ("import sys, database.orm; heavy = {'pglast', 'yaml', 'yoyo', 'textual', 'watchfiles', 'sqlalchemy'}; "
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    code = (
+        "import sys, database.orm; heavy = {'pglast', 'yaml', 'yoyo', 'textual', 'watchfiles', 'sqlalchemy'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

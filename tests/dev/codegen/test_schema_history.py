@@ -20,7 +20,9 @@ from database.dev import testdb
 from database.dev.codegen import generate
 
 HISTORY = {
-    "0001_tables": ("", """
+    "0001_tables": (
+        "",
+        """
 CREATE TABLE status_enum (value TEXT PRIMARY KEY);
 INSERT INTO status_enum VALUES ('open'), ('closed'), ('on-hold');
 CREATE TABLE tickets (
@@ -31,8 +33,12 @@ CREATE TABLE tickets (
     priority SMALLINT,
     status TEXT NOT NULL REFERENCES status_enum(value),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);""", None),
-    "0002_history": ("0001_tables", """
+);""",
+        None,
+    ),
+    "0002_history": (
+        "0001_tables",
+        """
 ALTER TABLE tickets DROP COLUMN legacy;
 ALTER TABLE tickets DROP COLUMN old_note;
 ALTER TABLE tickets ADD COLUMN old_note JSONB;
@@ -41,7 +47,9 @@ ALTER TABLE tickets ALTER COLUMN priority TYPE NUMERIC(4, 1);
 ALTER TABLE tickets ALTER COLUMN priority SET NOT NULL;
 ALTER TABLE tickets DROP COLUMN status;
 ALTER TABLE tickets ADD COLUMN status TEXT REFERENCES status_enum(value);
-ALTER TABLE tickets ADD COLUMN closed_at TIMESTAMPTZ NOT NULL DEFAULT now();""", None),
+ALTER TABLE tickets ADD COLUMN closed_at TIMESTAMPTZ NOT NULL DEFAULT now();""",
+        None,
+    ),
 }
 
 QUERIES = """
@@ -81,23 +89,43 @@ def history_project(tmp_path: Path) -> Project:
     return Project.load(tmp_path)
 
 
-def test_generated_methods_are_right_after_drop_readd_rename_and_retype(history_project: Project, server_url: str) -> None:
+def test_generated_methods_are_right_after_drop_readd_rename_and_retype(
+    history_project: Project, server_url: str
+) -> None:
     generate(history_project, url=server_url)
     orm = _load(history_project.orm)
     assert orm.Ticket.__annotations__ == {  # in attnum order, with the holes of the dropped columns
-        "id": "int", "subject": "str", "priority": "Decimal", "created_at": "datetime", "old_note": "Any | None",
-        "status": "Status | None", "closed_at": "datetime"}
-    assert list(orm.Ticket.__annotations__) == ["id", "subject", "priority", "created_at", "old_note", "status",
-                                                "closed_at"]
+        "id": "int",
+        "subject": "str",
+        "priority": "Decimal",
+        "created_at": "datetime",
+        "old_note": "Any | None",
+        "status": "Status | None",
+        "closed_at": "datetime",
+    }
+    assert list(orm.Ticket.__annotations__) == [
+        "id",
+        "subject",
+        "priority",
+        "created_at",
+        "old_note",
+        "status",
+        "closed_at",
+    ]
     times = orm.TicketTimesRow.__annotations__
     assert times == {"created_at": "datetime", "closed_at": "datetime", "status": "Status | None", "subject": "str"}
     url = testdb.create_database(project=history_project, url=server_url)
     try:
+
         async def run() -> None:
             async with await psycopg.AsyncConnection.connect(url) as conn:
                 q = orm.AsyncQuerier(conn)
-                made = await q.ticket_create(subject="Printer", priority=__import__("decimal").Decimal("2.5"),
-                                             status=orm.Status.ON_HOLD, old_note={"from": "email"})
+                made = await q.ticket_create(
+                    subject="Printer",
+                    priority=__import__("decimal").Decimal("2.5"),
+                    status=orm.Status.ON_HOLD,
+                    old_note={"from": "email"},
+                )
                 assert isinstance(made, orm.Ticket) and made.status is orm.Status.ON_HOLD
                 assert made.old_note == {"from": "email"} and isinstance(made.closed_at, datetime)
                 assert await q.ticket_get(id=made.id) == made
@@ -105,6 +133,7 @@ def test_generated_methods_are_right_after_drop_readd_rename_and_retype(history_
                 assert times.status is orm.Status.ON_HOLD and times.subject == "Printer"
                 listed = await q.tickets_by_status(status=orm.Status.ON_HOLD)
                 assert [(r.id, r.status) for r in listed] == [(made.id, orm.Status.ON_HOLD)]
+
         asyncio.run(run())
     finally:
         testdb.drop_database(url)

@@ -76,11 +76,17 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
     app = compile_project([SCHEMA], QUERIES)
     orm = app.orm
     assert app.result.output.warnings == (
-        "queries.sql:8: warning: statement has no '-- name: Name :kind' annotation; skipped (as sqlc does)",)
+        "queries.sql:8: warning: statement has no '-- name: Name :kind' annotation; skipped (as sqlc does)",
+    )
     assert orm.AsyncQuerier.volumes_create.__doc__ == "Adds volumes in one round trip.\nReturns each new row."
     signatures = {s.split("(")[0]: s for s in app.result.output.signatures}
-    assert signatures["volumes_create"] == "volumes_create(params: Iterable[VolumesCreateParams]) -> list[Volume | None]"
-    assert signatures["volumes_by_year"] == "volumes_by_year(params: Iterable[VolumesByYearParams]) -> list[list[VolumesByYearRow]]"
+    assert (
+        signatures["volumes_create"] == "volumes_create(params: Iterable[VolumesCreateParams]) -> list[Volume | None]"
+    )
+    assert (
+        signatures["volumes_by_year"]
+        == "volumes_by_year(params: Iterable[VolumesByYearParams]) -> list[list[VolumesByYearRow]]"
+    )
     assert signatures["in_"] == "in_(*, writer_id: int) -> bool"
     assert signatures["_cursor_"] == "_cursor_() -> int"
     assert signatures["writer_add"] == "writer_add(*, full_name: str) -> int | None"
@@ -94,11 +100,18 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
         bob_id = await q.writer_add(full_name="Bob")
         assert isinstance(bob_id, int) and await q.get_writer_ids() == [ann.writer_id, bob_id]
         assert await q.in_(writer_id=bob_id) is True and await q.in_(writer_id=-1) is False
-        made = await q.volumes_create([orm.VolumesCreateParams(ann.writer_id, "Odes", orm.ShelfState.ON_LOAN, 1999),
-                                       orm.VolumesCreateParams(bob_id, "Maps", orm.ShelfState._2ND_HAND, 2001),
-                                       orm.VolumesCreateParams(bob_id, "Tides", orm.ShelfState.IN_STOCK, 1999)])
-        assert [(v.title, v.state) for v in made] == [("Odes", orm.ShelfState.ON_LOAN), ("Maps", orm.ShelfState._2ND_HAND),
-                                                      ("Tides", orm.ShelfState.IN_STOCK)]
+        made = await q.volumes_create(
+            [
+                orm.VolumesCreateParams(ann.writer_id, "Odes", orm.ShelfState.ON_LOAN, 1999),
+                orm.VolumesCreateParams(bob_id, "Maps", orm.ShelfState._2ND_HAND, 2001),
+                orm.VolumesCreateParams(bob_id, "Tides", orm.ShelfState.IN_STOCK, 1999),
+            ]
+        )
+        assert [(v.title, v.state) for v in made] == [
+            ("Odes", orm.ShelfState.ON_LOAN),
+            ("Maps", orm.ShelfState._2ND_HAND),
+            ("Tides", orm.ShelfState.IN_STOCK),
+        ]
         assert await q.volumes_create([]) == []
         by_year = await q.volumes_by_year([orm.VolumesByYearParams(1999), orm.VolumesByYearParams(1800)])
         assert [[r.title for r in rows] for rows in by_year] == [["Odes", "Tides"], []]
@@ -107,11 +120,17 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
         rows = [r async for r in q.volumes_iter()]
         assert isinstance(q.volumes_iter(), AsyncIterator)
         assert [(r.volume.title, r.volume.labels, r.writer.full_name, r.writer.bio) for r in rows] == [
-            ("Odes", ["a", "b"], "Ann", "Poet"), ("Maps", [], "Bob", None), ("Tides", [], "Bob", None)]
+            ("Odes", ["a", "b"], "Ann", "Poet"),
+            ("Maps", [], "Bob", None),
+            ("Tides", [], "Bob", None),
+        ]
         await q.archive_all()
         archived = await q.archive_with_state()
         assert [(type(r.archive_volume).__name__, r.archive_volume.title, r.state) for r in archived][0] == (
-            "ArchiveVolume", "Odes", orm.ShelfState.ON_LOAN)
+            "ArchiveVolume",
+            "Odes",
+            orm.ShelfState.ON_LOAN,
+        )
 
     app.run(body)
 
@@ -120,15 +139,25 @@ def test_method_names_are_safe_and_sqlc_like() -> None:
     assert snake("GetVampireIDs") == "get_vampire_ids" and snake("HTTPServerURLs") == "http_server_urls"
     assert snake("ListV2Items") == "list_v2_items" and snake("organizations_list") == "organizations_list"
     assert [method_name(n) for n in ("In", "Class", "_conn", "_pg", "_cursor", "__init__", "Self")] == [
-        "in_", "class_", "_conn_", "_pg_", "_cursor_", "__init___", "self_"]
+        "in_",
+        "class_",
+        "_conn_",
+        "_pg_",
+        "_cursor_",
+        "__init___",
+        "self_",
+    ]
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("/* name: A :sometimes */\nSELECT 1;", 1, "unknown query kind ':sometimes'"),
-    ("-- name: A :one\nSELECT 1 WHERE 1 = sqlc.arg(a.b);", 2, "sqlc.arg takes one name, not a.b"),
-    ("-- name: A :one\nSELECT 1;\n/* name: B :one */\n", 3, "annotation with no statement"),
-    ("SELECT 1;", 1, "no queries"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("/* name: A :sometimes */\nSELECT 1;", 1, "unknown query kind ':sometimes'"),
+        ("-- name: A :one\nSELECT 1 WHERE 1 = sqlc.arg(a.b);", 2, "sqlc.arg takes one name, not a.b"),
+        ("-- name: A :one\nSELECT 1;\n/* name: B :one */\n", 3, "annotation with no statement"),
+        ("SELECT 1;", 1, "no queries"),
+    ],
+)
 def test_bad_annotations_name_the_queries_line(text: str, line: int, message: str) -> None:
     with pytest.raises(CodegenError) as caught:
         parse_queries(text, "queries.sql")
@@ -143,20 +172,32 @@ def test_execlastid_without_returning_is_refused_at_its_line(analyze) -> None:
 
 def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) -> None:
     """Column names, enum values and descriptions that are not Python: the module still compiles, and says them."""
-    schema = ('CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int);\n'
-              "CREATE TABLE odd_enum (value TEXT PRIMARY KEY);\n"
-              "INSERT INTO odd_enum VALUES ('-a-'), ('a'), ('1-'), (''), ('_missing_'), ('mro');")
-    annotations = ('tables:\n  Odd Table:\n    description: "Ends with a \\"quote\\""\n'
-                   '    columns:\n      naïve: "A \\0 nul and a \\"\\"\\" triple"\n')
-    queries = ('-- name: Get :many\nSELECT * FROM "Odd Table" WHERE "cur" = @cur AND "r" = @r;\n\n'
-               "-- name: Values :many\nSELECT value FROM odd_enum ORDER BY value;\n")
+    schema = (
+        'CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int);\n'
+        "CREATE TABLE odd_enum (value TEXT PRIMARY KEY);\n"
+        "INSERT INTO odd_enum VALUES ('-a-'), ('a'), ('1-'), (''), ('_missing_'), ('mro');"
+    )
+    annotations = (
+        'tables:\n  Odd Table:\n    description: "Ends with a \\"quote\\""\n'
+        '    columns:\n      naïve: "A \\0 nul and a \\"\\"\\" triple"\n'
+    )
+    queries = (
+        '-- name: Get :many\nSELECT * FROM "Odd Table" WHERE "cur" = @cur AND "r" = @r;\n\n'
+        "-- name: Values :many\nSELECT value FROM odd_enum ORDER BY value;\n"
+    )
     app = compile_project([schema], queries, annotations=annotations)
     orm = app.orm
     assert list(orm.OddTable.__annotations__) == ["naïve", "_2nd", "class_", "a_b", "r_", "cur_"]
     assert orm.OddTable.__doc__ == 'Ends with a "quote"'
     members = {m.value: m.name for m in orm.Odd}
-    assert members == {"": "EMPTY", "1-": "_1", "_missing_": "MISSING", "mro": "MRO", "-a-": members["-a-"],
-                       "a": members["a"]} and {members["-a-"], members["a"]} == {"A", "A_2"}
+    assert members == {
+        "": "EMPTY",
+        "1-": "_1",
+        "_missing_": "MISSING",
+        "mro": "MRO",
+        "-a-": members["-a-"],
+        "a": members["a"],
+    } and {members["-a-"], members["a"]} == {"A", "A_2"}
     assert app.result.output.signatures[0] == "get(*, cur_: int, r_: int) -> list[OddTable]"
 
     async def body(q) -> None:

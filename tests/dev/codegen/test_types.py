@@ -42,29 +42,69 @@ def test_types_round_trip_through_generated_methods(compile_project) -> None:
     app = compile_project([SCHEMA], QUERIES)
     orm = app.orm
     assert orm.Sample.__annotations__ == {
-        "id": "int", "addr": "IPv4Address | IPv6Address | IPv4Interface | IPv6Interface",
-        "net": "IPv4Network | IPv6Network | None", "span": "timedelta | None", "price": "str | None",
-        "flags": "str | None", "pt": "str | None", "during": "Range[datetime] | None", "ids": "Multirange[int] | None",
-        "nums": "Range[Decimal] | None", "nick": "str", "mood": "Mood", "n": "int", "moods": "Any | None",
-        "tags": "Any | None"}
+        "id": "int",
+        "addr": "IPv4Address | IPv6Address | IPv4Interface | IPv6Interface",
+        "net": "IPv4Network | IPv6Network | None",
+        "span": "timedelta | None",
+        "price": "str | None",
+        "flags": "str | None",
+        "pt": "str | None",
+        "during": "Range[datetime] | None",
+        "ids": "Multirange[int] | None",
+        "nums": "Range[Decimal] | None",
+        "nick": "str",
+        "mood": "Mood",
+        "n": "int",
+        "moods": "Any | None",
+        "tags": "Any | None",
+    }
     assert [w.split(": warning: ")[1] for w in app.result.output.warnings] == [
         f"{query}: column {column}: no Python type for {kind}[] (psycopg loads it as text); typed as Any"
-        for query in ("SampleCreate", "Moods") for column, kind in (("moods", "mood"), ("tags", "citext"))]
+        for query in ("SampleCreate", "Moods")
+        for column, kind in (("moods", "mood"), ("tags", "citext"))
+    ]
     signatures = {s.split("(")[0]: s for s in app.result.output.signatures}
     assert signatures["with_tax"] == "with_tax(*, amount: Decimal, rate: Decimal) -> Decimal | None"
 
     async def body(q) -> None:
         during = Range(datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 2, 1, tzinfo=UTC))
         made = await q.sample_create(
-            addr=IPv6Interface("::1/64"), net=IPv4Network("10.0.0.0/8"), span=timedelta(hours=2), price="1.50",
-            flags="1010", pt="(1,2)", during=during, ids=Multirange([Range(1, 5)]), nums=Range(Decimal("0.5"), None),
-            nick="Ada", mood=orm.Mood.NOT_OK, n=7)
+            addr=IPv6Interface("::1/64"),
+            net=IPv4Network("10.0.0.0/8"),
+            span=timedelta(hours=2),
+            price="1.50",
+            flags="1010",
+            pt="(1,2)",
+            during=during,
+            ids=Multirange([Range(1, 5)]),
+            nums=Range(Decimal("0.5"), None),
+            nick="Ada",
+            mood=orm.Mood.NOT_OK,
+            n=7,
+        )
         assert (made.addr, made.net, made.span, made.flags, made.pt) == (
-            IPv6Interface("::1/64"), IPv4Network("10.0.0.0/8"), timedelta(hours=2), "1010", "(1,2)")
+            IPv6Interface("::1/64"),
+            IPv4Network("10.0.0.0/8"),
+            timedelta(hours=2),
+            "1010",
+            "(1,2)",
+        )
         assert made.during == during and made.ids == Multirange([Range(1, 5)]) and made.nums.lower == Decimal("0.5")
         assert made.mood is orm.Mood.NOT_OK and made.n == 7 and isinstance(made.price, str)
-        again = await q.sample_create(addr=IPv4Address("192.0.2.1"), net=None, span=None, price=None, flags=None,
-                                      pt=None, during=None, ids=None, nums=None, nick="b", mood=orm.Mood.OK, n=1)
+        again = await q.sample_create(
+            addr=IPv4Address("192.0.2.1"),
+            net=None,
+            span=None,
+            price=None,
+            flags=None,
+            pt=None,
+            during=None,
+            ids=None,
+            nums=None,
+            nick="b",
+            mood=orm.Mood.OK,
+            n=1,
+        )
         assert again.addr == IPv4Address("192.0.2.1") and again.mood is orm.Mood.OK
         assert await q.with_tax(amount=Decimal("10"), rate=Decimal("0.5")) == Decimal("15.0")
 

@@ -55,13 +55,17 @@ def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(project_copy: 
         project_copy.queries.write_text(good + "\n-- name: UsersCount :bad\nSELECT 1;\n")
         assert isinstance(outcome(), Failed) and "users_count" in project_copy.orm.read_text()
 
-        (project_copy.migrations / "0007_nickname.sql").write_text("-- depends: 0006_row_level_security\n"
-                                                                   "ALTER TABLE users ADD COLUMN nickname TEXT;\n")
+        (project_copy.migrations / "0007_nickname.sql").write_text(
+            "-- depends: 0006_row_level_security\nALTER TABLE users ADD COLUMN nickname TEXT;\n"
+        )
         project_copy.queries.write_text(good + "\n-- name: Nicknames :many\nSELECT nickname FROM users;\n")
         rebuilt = outcome()
         while not isinstance(rebuilt, Finished) or "nicknames() -> list[str | None]" not in rebuilt.signatures:
             rebuilt = outcome()  # the two saves may arrive as one run or two
-        assert "nickname TEXT" not in project_copy.schema.read_text() and "nickname text" in project_copy.schema.read_text()
+        assert (
+            "nickname TEXT" not in project_copy.schema.read_text()
+            and "nickname text" in project_copy.schema.read_text()
+        )
         assert _imports(project_copy.orm)
     finally:
         stop.set()
@@ -72,8 +76,9 @@ def test_watch_recovers_from_bad_saves_and_rebuilds_on_migrations(project_copy: 
 def _watching(project: Project, url: str) -> tuple[queue.Queue, threading.Event, threading.Thread]:
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
-    worker = threading.Thread(target=lambda: [events.put(e) for e in watch(project, url=url, stop_event=stop)],
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: [events.put(e) for e in watch(project, url=url, stop_event=stop)], daemon=True
+    )
     worker.start()
     return events, stop, worker
 
@@ -123,7 +128,9 @@ def test_a_save_before_the_watcher_starts_is_compiled(project_copy: Project, ser
     try:
         assert isinstance(next(events), Started) and isinstance(next(events), Finished)
         # The generator is paused here, before it starts watching: this save can only be seen by the rescan.
-        project_copy.queries.write_text(project_copy.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n")
+        project_copy.queries.write_text(
+            project_copy.queries.read_text() + "\n-- name: UsersCount :one\nSELECT count(*) FROM users;\n"
+        )
         started = next(events, None)
         assert isinstance(started, Started) and started.reason == "changed while compiling", started
         compiled = next(events)

@@ -35,8 +35,12 @@ KEPT = 8  # cache files kept (other branches and worktrees' migrations); the old
 _HERE = Path(__file__).resolve().parent
 # The code whose output is cached (the analyses and, in outputs/, the emitted files): a change to any of it (an
 # upgrade, a fix) must not serve old answers.
-_SOURCES = (*sorted(_HERE.glob("*.py")), _HERE.parent / "schema_dump.py", _HERE.parent / "catalog.py",
-            _HERE.parent / "annotations.py")
+_SOURCES = (
+    *sorted(_HERE.glob("*.py")),
+    _HERE.parent / "schema_dump.py",
+    _HERE.parent / "catalog.py",
+    _HERE.parent / "annotations.py",
+)
 
 
 @dataclass
@@ -152,8 +156,13 @@ OUTPUTS_KEPT = 16
 
 def output_key(cache_key: str, queries: str, annotations: bytes | None, orm: Path) -> str:
     """What the outputs depend on beyond the cache key; the ORM's path and the interpreter for its bytecode."""
-    parts = [cache_key, queries_digest(queries), hashlib.sha256(annotations).hexdigest() if annotations is not None
-             else None, str(orm), sys.implementation.cache_tag]
+    parts = [
+        cache_key,
+        queries_digest(queries),
+        hashlib.sha256(annotations).hexdigest() if annotations is not None else None,
+        str(orm),
+        sys.implementation.cache_tag,
+    ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
@@ -163,7 +172,8 @@ def load_output(project: Project, key: str) -> tuple[dict[str, Any], bytes | Non
     try:
         data = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
         if set(data) != {"schema", "orm", "signatures", "warnings"} or not all(
-                isinstance(data[k], str) for k in ("schema", "orm")):
+            isinstance(data[k], str) for k in ("schema", "orm")
+        ):
             return None
         data["signatures"], data["warnings"] = tuple(data["signatures"]), tuple(data["warnings"])
     except (OSError, ValueError, TypeError):
@@ -195,8 +205,11 @@ def _encode(value: Any, *, tables: bool = False) -> Any:
     if tables and isinstance(value, Table):
         return value.oid
     if is_dataclass(value):
-        return {f.name: _encode(getattr(value, f.name), tables=tables) for f in fields(value)
-                if not (isinstance(value, Method) and f.name == "query")}
+        return {
+            f.name: _encode(getattr(value, f.name), tables=tables)
+            for f in fields(value)
+            if not (isinstance(value, Method) and f.name == "query")
+        }
     if isinstance(value, (list, tuple)):
         return [_encode(v, tables=tables) for v in value]
     return value

@@ -17,7 +17,9 @@ from pathlib import Path
 from database.errors import DbtuiError
 
 
-def validate_module(source: str, name: str, parts: tuple[str, ...] = (), compiled: frozenset[str] = frozenset()) -> None:
+def validate_module(
+    source: str, name: str, parts: tuple[str, ...] = (), compiled: frozenset[str] = frozenset()
+) -> None:
     """Byte-compile the generated module before it replaces the old one: never write one that cannot load.
 
     With its ``parts`` (``emit.Module.parts``), only those not in ``compiled`` (known good) are compiled, and the
@@ -33,8 +35,9 @@ def validate_module(source: str, name: str, parts: tuple[str, ...] = (), compile
             compile(source, name, "exec", flags=flags, dont_inherit=True)
         except SyntaxError as whole:
             line = whole.lineno
-        raise DbtuiError(f"generated module does not compile ({exc.msg}); the old file is kept",
-                         path=name, line=line) from None
+        raise DbtuiError(
+            f"generated module does not compile ({exc.msg}); the old file is kept", path=name, line=line
+        ) from None
 
 
 def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = False) -> None:
@@ -65,8 +68,13 @@ def _write_bytecode(source: str, path: Path) -> None:
     import py_compile  # (imports traceback & co.: only when there is no stored bytecode to write)
 
     try:
-        py_compile.compile(source, cfile=importlib.util.cache_from_source(str(path)), dfile=str(path), doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        py_compile.compile(
+            source,
+            cfile=importlib.util.cache_from_source(str(path)),
+            dfile=str(path),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
     except OSError:
         pass  # e.g. a read-only __pycache__: the interpreter compiles the source itself, and keeps checking by
         # hash any .pyc this function wrote before

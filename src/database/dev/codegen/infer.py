@@ -51,6 +51,7 @@ from database.dev.codegen.trace import (
 
 # --- types ------------------------------------------------------------------------------------------------------------
 
+
 def _t(annotation: str, *imports: str) -> PyType:
     return PyType(annotation, imports)
 
@@ -58,8 +59,14 @@ def _t(annotation: str, *imports: str) -> PyType:
 _DATETIME, _DATE, _DECIMAL = "from datetime import datetime", "from datetime import date", "from decimal import Decimal"
 _RANGE, _MULTIRANGE = "from psycopg.types.range import Range", "from psycopg.types.multirange import Multirange"
 _IP = "from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network"
-_RANGES = {"int4": ("int",), "int8": ("int",), "num": ("Decimal", _DECIMAL), "date": ("date", _DATE),
-           "ts": ("datetime", _DATETIME), "tstz": ("datetime", _DATETIME)}
+_RANGES = {
+    "int4": ("int",),
+    "int8": ("int",),
+    "num": ("Decimal", _DECIMAL),
+    "date": ("date", _DATE),
+    "ts": ("datetime", _DATETIME),
+    "tstz": ("datetime", _DATETIME),
+}
 
 # What psycopg's loaders give for the built-in types it adapts (text format, as the generated methods fetch). A type
 # it has no loader for arrives as its text: ``str`` (bit strings, money, geometric types, tsvector, macaddr, xid,
@@ -107,8 +114,10 @@ class TypeMap:
     def _rows(self) -> dict[int, tuple]:
         """All of pg_type in one query (a few hundred rows, ~ms), instead of a round trip per type."""
         if self._all is None:
-            rows = self.conn.execute("SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
-                                     " typnamespace::regnamespace::text FROM pg_type").fetchall()
+            rows = self.conn.execute(
+                "SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
+                " typnamespace::regnamespace::text FROM pg_type"
+            ).fetchall()
             self._all = {row[0]: row[1:] for row in rows}
         return self._all
 
@@ -141,14 +150,23 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
     typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
     schema = read_catalog(conn, None, policy_expressions=False, views=True)
     search_path = schema.search_path
-    enums = tuple(EnumClass(e.oid, e.schema, e.name, class_name_for(
-        e.name, None if e.schema in search_path else e.schema, singular=False), e.labels) for e in schema.enums)
+    enums = tuple(
+        EnumClass(
+            e.oid,
+            e.schema,
+            e.name,
+            class_name_for(e.name, None if e.schema in search_path else e.schema, singular=False),
+            e.labels,
+        )
+        for e in schema.enums
+    )
     types.enums.update((e.oid, e.class_name) for e in enums)
     values: dict[int, tuple[str, ...]] = {}
     for table in schema.tables.values():
         if table.name.endswith("_enum") and table.kind == "table" and table.column("value"):
             query = psycopg.sql.SQL("SELECT value::text FROM {} ORDER BY 1").format(
-                psycopg.sql.Identifier(table.schema, table.name))
+                psycopg.sql.Identifier(table.schema, table.name)
+            )
             values[table.oid] = tuple(v for (v,) in conn.execute(query))
     tables: list[Table] = []
     for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
@@ -195,8 +213,9 @@ def _traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
         current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
         columns = derived_columns(stmt, current)
         if columns is not None and len(columns) == len(table.columns):
-            table = replace(table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in
-                                                 zip(table.columns, columns)))
+            table = replace(
+                table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in zip(table.columns, columns))
+            )
         done[oid] = table
         return table
 
@@ -247,7 +266,7 @@ def _describe_batch(conn: psycopg.Connection, statements: Sequence[str]) -> dict
     pgconn = conn.pgconn
     answers: dict[str, _Described | _Refused] = {}
     for start in range(0, len(statements), PIPELINE_BATCH):
-        batch = statements[start:start + PIPELINE_BATCH]
+        batch = statements[start : start + PIPELINE_BATCH]
         pgconn.enter_pipeline_mode()
         try:
             for statement in batch:
@@ -309,8 +328,11 @@ class Analyzer:
             return Method(query, method, query.sql, arguments, "cursor", warnings=tuple(warnings))
         fields, table = self._result(query, stmt, described, warnings, path)
         if query.kind == "execlastid":  # the id RETURNING gives back (PostgreSQL has no "last insert id")
-            first = replace(fields[0], nullable=True) if table is None else Field(
-                fields[0].name, table.columns[0].type, True)
+            first = (
+                replace(fields[0], nullable=True)
+                if table is None
+                else Field(fields[0].name, table.columns[0].type, True)
+            )
             return Method(query, method, query.sql, arguments, "value", (first,), None, tuple(warnings))
         if table is not None:
             return Method(query, method, query.sql, arguments, "table", fields, table, tuple(warnings))
@@ -338,8 +360,11 @@ class Analyzer:
         for embed in query.embeds:
             source = scope.sources.get(embed.table)
             if source is None or source.table is None:
-                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
-                                   path=path, line=query.line_of(embed.offset))
+                raise CodegenError(
+                    f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
+                    path=path,
+                    line=query.line_of(embed.offset),
+                )
 
     def _argument_names(self, name: list[str], count: int) -> tuple[str | None, ...]:
         """The parameter names of the function ``name`` called with ``count`` arguments, where every candidate
@@ -352,15 +377,18 @@ class Analyzer:
                 " AND (n.nspname = %(schema)s OR %(schema)s IS NULL AND n.nspname = ANY(current_schemas(true)))",
                 {"name": name[-1], "schema": name[-2] if len(name) > 1 else None, "count": count},
             ).fetchall()
-            columns = [set(names) for names in zip(*[r[0] for r in rows if r[0]])] if rows and all(r[0] for r in rows) else []
+            columns = (
+                [set(names) for names in zip(*[r[0] for r in rows if r[0]])] if rows and all(r[0] for r in rows) else []
+            )
             self._functions[key] = tuple(next(iter(c)) or None if len(c) == 1 else None for c in columns)
         return self._functions[key]
 
     def _pytype(self, oid: int, what: str, warnings: list[str]) -> PyType:
         mapped = self.types.get(oid)
         if mapped is None:
-            name, array = self.conn.execute("SELECT format_type(%s, NULL), typcategory = 'A' FROM pg_type WHERE oid = %s",
-                                            (oid, oid)).fetchone()
+            name, array = self.conn.execute(
+                "SELECT format_type(%s, NULL), typcategory = 'A' FROM pg_type WHERE oid = %s", (oid, oid)
+            ).fetchone()
             why = " (psycopg loads it as text)" if array else ""
             warnings.append(f"{what}: no Python type for {name}{why}; typed as Any")
             return _ANY
@@ -373,8 +401,14 @@ class Analyzer:
 
     # -- parameters
 
-    def _arguments(self, query: Query, described: _Described, targets: dict[int, tuple[str, Column | None, bool]],
-                   warnings: list[str], path: str) -> tuple[Argument, ...]:
+    def _arguments(
+        self,
+        query: Query,
+        described: _Described,
+        targets: dict[int, tuple[str, Column | None, bool]],
+        warnings: list[str],
+        path: str,
+    ) -> tuple[Argument, ...]:
         declared = {p.number: p for p in query.params}
         arguments: list[Argument] = []
         used: set[str] = set()
@@ -390,20 +424,24 @@ class Analyzer:
             used.add(name)
             pytype = self._pytype(oid, f"{query.name}: parameter ${number} ({name})", warnings)
             if column is not None and column.type.enum:
-                pytype = PyType(f"list[{column.type.annotation}]" if param and param.is_slice else column.type.annotation,
-                                enum=column.type.enum)
+                pytype = PyType(
+                    f"list[{column.type.annotation}]" if param and param.is_slice else column.type.annotation,
+                    enum=column.type.enum,
+                )
             nullable = bool(param and param.nullable) or (assigned and column is not None and column.nullable)
             arguments.append(Argument(name, number, pytype, nullable))
         return tuple(arguments)
 
     # -- results
 
-    def _result(self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str],
-                path: str) -> tuple[tuple[Field, ...], Table | None]:
+    def _result(
+        self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str], path: str
+    ) -> tuple[tuple[Field, ...], Table | None]:
         scope, exprs = _shape(stmt, self.catalog)
         columns: list[Column] = []
-        for i, (name, nullable) in enumerate(zip(described.names, _nullability(query, stmt, scope, exprs,
-                                                                              len(described.names), self.catalog))):
+        for i, (name, nullable) in enumerate(
+            zip(described.names, _nullability(query, stmt, scope, exprs, len(described.names), self.catalog))
+        ):
             origin = self._column(described.origins[i])
             if origin is not None:
                 pytype = origin.type
@@ -423,7 +461,9 @@ class Analyzer:
         while i < len(columns):
             if i in embeds:
                 table, nullable = embeds[i]
-                fields.append(Field(_unique(identifier(embeds_name(table)), used), PyType(table.class_name), nullable, table))
+                fields.append(
+                    Field(_unique(identifier(embeds_name(table)), used), PyType(table.class_name), nullable, table)
+                )
                 i += len(table.columns)
                 continue
             fields.append(Field(_unique(identifier(columns[i].name), used), columns[i].type, columns[i].nullable))
@@ -444,8 +484,9 @@ class Analyzer:
             return None
         return table
 
-    def _embeds(self, query: Query, exprs: list, scope: Scope, columns: list[Column],
-                path: str) -> dict[int, tuple[Table, bool]]:
+    def _embeds(
+        self, query: Query, exprs: list, scope: Scope, columns: list[Column], path: str
+    ) -> dict[int, tuple[Table, bool]]:
         """Column index where each sqlc.embed starts → (table, whether the whole row may be missing)."""
         if not query.embeds:
             return {}
@@ -454,35 +495,59 @@ class Analyzer:
         widths = _widths(exprs, scope, len(columns))
         for embed in query.embeds:
             source = scope.sources[embed.table]  # checked before describing
-            index = next((k for k, e in enumerate(exprs) if isinstance(e, ast.ResTarget) and e.location == embed.offset), None)
+            index = next(
+                (k for k, e in enumerate(exprs) if isinstance(e, ast.ResTarget) and e.location == embed.offset), None
+            )
             if index is None or widths is None:
-                raise CodegenError(f"{query.name}: sqlc.embed({embed.table}) must be an item of the select list, "
-                                   "and cannot be combined with an unqualified *", path=path, line=query.line_of(embed.offset))
+                raise CodegenError(
+                    f"{query.name}: sqlc.embed({embed.table}) must be an item of the select list, "
+                    "and cannot be combined with an unqualified *",
+                    path=path,
+                    line=query.line_of(embed.offset),
+                )
             position = sum(widths[:index])
             starts[position] = (source.table, source.nullable)
         return starts
 
     # -- COPY
 
-    def _copyfrom(self, query: Query, stmt: ast.Node, method: str, arguments: tuple[Argument, ...],
-                  described: _Described, path: str) -> Method:
+    def _copyfrom(
+        self,
+        query: Query,
+        stmt: ast.Node,
+        method: str,
+        arguments: tuple[Argument, ...],
+        described: _Described,
+        path: str,
+    ) -> Method:
         values = getattr(getattr(stmt, "selectStmt", None), "valuesLists", None)
         if not isinstance(stmt, ast.InsertStmt) or not stmt.cols or not values or len(values) != 1:
-            raise CodegenError(f"{query.name}: :copyfrom needs 'INSERT INTO table (columns) VALUES ($1, ...)'",
-                               path=path, line=query.line)
+            raise CodegenError(
+                f"{query.name}: :copyfrom needs 'INSERT INTO table (columns) VALUES ($1, ...)'",
+                path=path,
+                line=query.line,
+            )
         if stmt.returningClause or stmt.onConflictClause:
-            raise CodegenError(f"{query.name}: :copyfrom cannot have RETURNING or ON CONFLICT", path=path, line=query.line)
+            raise CodegenError(
+                f"{query.name}: :copyfrom cannot have RETURNING or ON CONFLICT", path=path, line=query.line
+            )
         row = values[0]
         if len(row) != len(stmt.cols) or not all(isinstance(v, ast.ParamRef) for v in row):
-            raise CodegenError(f"{query.name}: :copyfrom VALUES must be exactly one parameter per column",
-                               path=path, line=query.line)
+            raise CodegenError(
+                f"{query.name}: :copyfrom VALUES must be exactly one parameter per column", path=path, line=query.line
+            )
         by_number = {a.number: a for a in arguments}
         ordered = tuple(by_number[v.number] for v in row)
         relation = stmt.relation
         names = [relation.schemaname, relation.relname] if relation.schemaname else [relation.relname]
-        copy = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
-            psycopg.sql.Identifier(*names), psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c.name) for c in stmt.cols)
-        ).as_string(self.conn)
+        copy = (
+            psycopg.sql.SQL("COPY {} ({}) FROM STDIN")
+            .format(
+                psycopg.sql.Identifier(*names),
+                psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c.name) for c in stmt.cols),
+            )
+            .as_string(self.conn)
+        )
         return Method(query, method, copy, ordered, "rowcount")
 
 
@@ -564,13 +629,17 @@ def _align(exprs: list, scope: Scope, total: int) -> list[ast.Node | tuple[Sourc
     return out
 
 
-def _param_targets(stmt: ast.Node, catalog: Catalog, argument_names: Callable[[list[str], int], tuple[str | None, ...]]
-                   ) -> dict[int, tuple[str, Column | None, bool]]:
+def _param_targets(
+    stmt: ast.Node, catalog: Catalog, argument_names: Callable[[list[str], int], tuple[str | None, ...]]
+) -> dict[int, tuple[str, Column | None, bool]]:
     """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored); else the
     function argument it is passed as (``say_hello($1)`` → ``s``, as sqlc names it)."""
     scope, _ = _shape(stmt, catalog)
     for node in walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
-        if isinstance(node, ast.RangeVar) and (node.alias.aliasname if node.alias else node.relname) not in scope.sources:
+        if (
+            isinstance(node, ast.RangeVar)
+            and (node.alias.aliasname if node.alias else node.relname) not in scope.sources
+        ):
             add_sources(node, False, scope, catalog)
     found: dict[int, tuple[str, Column | None, bool]] = {}
 

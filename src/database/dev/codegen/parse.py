@@ -24,16 +24,28 @@ from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import Embed, Param, Query
 from database.dev.migration_tree import parse_error_at
 
-KINDS = ("one", "many", "iter", "exec", "execrows", "execresult", "execlastid", "copyfrom", "batchexec", "batchone",
-         "batchmany")
+KINDS = (
+    "one",
+    "many",
+    "iter",
+    "exec",
+    "execrows",
+    "execresult",
+    "execlastid",
+    "copyfrom",
+    "batchexec",
+    "batchone",
+    "batchmany",
+)
 # ``-- name: Name :kind`` or ``/* name: Name :kind */`` (a block comment on one line), as sqlc reads them.
 _ANNOTATION = re.compile(r"(?:--|/\*)\s*name:\s*(?P<rest>.*?)\s*(?:\*/)?\s*$", re.DOTALL)
 _NAME_AND_KIND = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+:(?P<kind>\w+)\s*")
 _MACROS = ("arg", "narg", "slice", "embed")
 
 
-def parse_queries(text: str, path: Path | str, memo: dict[str, Query | int] | None = None,
-                  warnings: list[str] | None = None) -> list[Query]:
+def parse_queries(
+    text: str, path: Path | str, memo: dict[str, Query | int] | None = None, warnings: list[str] | None = None
+) -> list[Query]:
     """Every annotated query of the file, in order; a CodegenError at ``path:line`` for the first problem.
 
     A statement with no annotation is skipped, as sqlc does, with a ``path:line: warning:`` appended to
@@ -53,7 +65,7 @@ def parse_queries(text: str, path: Path | str, memo: dict[str, Query | int] | No
     line, counted = 1, 0  # the line of offset ``counted``
     for piece in slices:
         line, counted = line + text.count("\n", counted, piece.start), piece.start
-        chunk = text[piece.start:piece.stop]
+        chunk = text[piece.start : piece.stop]
         known = memo.get(chunk) if memo is not None else None
         if known is None:
             query = _parse_statement(text, piece.start, piece.stop, path)
@@ -65,11 +77,15 @@ def parse_queries(text: str, path: Path | str, memo: dict[str, Query | int] | No
         covered = piece.stop
         if isinstance(query, int):  # no annotation: the offset of its first token
             if warnings is not None:
-                warnings.append(f"{path}:{_line(text, piece.start + query)}: warning: statement has no "
-                                "'-- name: Name :kind' annotation; skipped (as sqlc does)")
+                warnings.append(
+                    f"{path}:{_line(text, piece.start + query)}: warning: statement has no "
+                    "'-- name: Name :kind' annotation; skipped (as sqlc does)"
+                )
             continue
         if query.name in seen:
-            raise CodegenError(f"duplicate query name {query.name!r} (first at line {seen[query.name]})", path=path, line=query.line)
+            raise CodegenError(
+                f"duplicate query name {query.name!r} (first at line {seen[query.name]})", path=path, line=query.line
+            )
         seen[query.name] = query.line
         queries.append(query)
     _no_stray_annotation(text, covered, len(text), path)
@@ -94,8 +110,12 @@ def _no_stray_annotation(text: str, start: int, stop: int, path: Path) -> None:
     if "name:" not in text[start:stop]:  # the usual gap: white space and a semicolon
         return
     for token in parser.scan(text[start:stop]):
-        if token.name in ("SQL_COMMENT", "C_COMMENT") and _ANNOTATION.match(text[start + token.start : start + token.end + 1]):
-            raise CodegenError("'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start))
+        if token.name in ("SQL_COMMENT", "C_COMMENT") and _ANNOTATION.match(
+            text[start + token.start : start + token.end + 1]
+        ):
+            raise CodegenError(
+                "'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start)
+            )
 
 
 def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | int:
@@ -112,7 +132,9 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | in
         comment = chunk[token.start : token.end + 1]
         if _ANNOTATION.match(comment):
             if annotation is not None:
-                raise CodegenError("two '-- name:' annotations for one statement", path=path, line=_line(text, start + token.start))
+                raise CodegenError(
+                    "two '-- name:' annotations for one statement", path=path, line=_line(text, start + token.start)
+                )
             annotation = (comment, start + token.start)
         elif annotation is not None and token.name == "SQL_COMMENT":
             comments.append(comment[2:].strip())
@@ -129,9 +151,13 @@ def _parse_statement(text: str, start: int, stop: int, path: Path) -> Query | in
         raise CodegenError(f"expected '-- name: Name :kind', got '-- name: {rest}'", path=path, line=line)
     name, kind = found.group("name"), found.group("kind")
     if kind not in KINDS:
-        raise CodegenError(f"unknown query kind ':{kind}' (expected one of {', '.join(':' + k for k in KINDS)})", path=path, line=line)
+        raise CodegenError(
+            f"unknown query kind ':{kind}' (expected one of {', '.join(':' + k for k in KINDS)})", path=path, line=line
+        )
     source = text[sql_start:stop].rstrip()
-    rewritten, params, embeds = _rewrite(source, [t for t in tokens[body:]], start - sql_start, path, _line(text, sql_start))
+    rewritten, params, embeds = _rewrite(
+        source, [t for t in tokens[body:]], start - sql_start, path, _line(text, sql_start)
+    )
     return Query(name, kind, line, _line(text, sql_start), source, rewritten, params, embeds, tuple(comments))
 
 
@@ -169,8 +195,11 @@ class _Rewriter:
 
 def _rewrite(source: str, tokens: list, shift: int, path: Path, first_line: int):
     """Rewrite sqlc's parameter forms to ``$n``; token offsets are relative to the chunk, ``shift`` moves them."""
-    toks = [(t.start + shift, t.end + shift + 1, t.name, source[t.start + shift : t.end + shift + 1]) for t in tokens
-            if t.start + shift < len(source)]
+    toks = [
+        (t.start + shift, t.end + shift + 1, t.name, source[t.start + shift : t.end + shift + 1])
+        for t in tokens
+        if t.start + shift < len(source)
+    ]
     rw = _Rewriter(source, path, first_line)
     # Positional parameters keep their numbers; named ones are numbered after the highest of them.
     for _start, _, name, text in toks:
@@ -225,9 +254,16 @@ def _macro(rw: _Rewriter, toks: list, i: int) -> int:
         close += 1
     inner = toks[i + 4 : close]
     names = [t for k, t in enumerate(inner) if k % 2 == 0]
-    well_formed = (len(shape) == 3 and shape[2] == "(" and close < len(toks) and toks[close][3] == ")" and names
-                   and all(_is_word(t) for t in names) and all(t[3] == "." for k, t in enumerate(inner) if k % 2)
-                   and len(inner) % 2 == 1)
+    well_formed = (
+        len(shape) == 3
+        and shape[2] == "("
+        and close < len(toks)
+        and toks[close][3] == ")"
+        and names
+        and all(_is_word(t) for t in names)
+        and all(t[3] == "." for k, t in enumerate(inner) if k % 2)
+        and len(inner) % 2 == 1
+    )
     if not well_formed:
         raise rw.error("expected sqlc.arg(name), sqlc.narg(name), sqlc.slice(name) or sqlc.embed(table)", start)
     macro, parts = shape[1].lower(), [_word(t[3]) for t in names]
@@ -251,7 +287,9 @@ def _macro(rw: _Rewriter, toks: list, i: int) -> int:
             rw.replace(first, after[1], f"{'<> ALL' if negated else '= ANY'}(${number})")
             return close + 2
         else:
-            raise rw.error(f"sqlc.slice({arg}) must be written as 'IN (sqlc.slice({arg}))' or '= ANY(sqlc.slice({arg}))'", start)
+            raise rw.error(
+                f"sqlc.slice({arg}) must be written as 'IN (sqlc.slice({arg}))' or '= ANY(sqlc.slice({arg}))'", start
+            )
     else:
         number = rw.named_param(arg, start, nullable=macro == "narg")
         rw.replace(start, stop, f"${number}")

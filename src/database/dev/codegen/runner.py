@@ -65,8 +65,9 @@ class Result:
 class Compiler:
     """A warm throwaway database (opened only when the cache cannot answer) and the cache entry of the migrations."""
 
-    def __init__(self, project: Project, *, url: str | None = None,
-                 before_database: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, project: Project, *, url: str | None = None, before_database: Callable[[], None] | None = None
+    ) -> None:
         self.project = project
         self.server_url = url
         # Called before the first database work (the CLI's pooler check): a run the cache answers connects nowhere.
@@ -92,7 +93,9 @@ class Compiler:
     def __enter__(self) -> Compiler:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -186,15 +189,25 @@ class Compiler:
         names = [m.method for m in methods]
         for method in methods:
             if names.count(method.method) > 1:
-                raise CodegenError(f"{method.query.name}: two queries give the method name {method.method!r}",
-                                   path=path, line=method.query.line)
+                raise CodegenError(
+                    f"{method.query.name}: two queries give the method name {method.method!r}",
+                    path=path,
+                    line=method.query.line,
+                )
         if cache.key(self.project, self.server_url) != key:  # a migration changed meanwhile: keep nothing learnt
             self._entry = None
         elif changed:
             self._unsaved = queries
-        module = emit(entry.catalog, methods, self._load_annotations(), queries=path,
-                      migrations=relative(self.project.migrations, self.project.root))
-        warnings = entry.parse_warnings + tuple(f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings)
+        module = emit(
+            entry.catalog,
+            methods,
+            self._load_annotations(),
+            queries=path,
+            migrations=relative(self.project.migrations, self.project.root),
+        )
+        warnings = entry.parse_warnings + tuple(
+            f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings
+        )
         output = Output(entry.schema, module.source, module.signatures, warnings, module.parts)
         self._output, self._bytecode = (output_key, output), None
         return output
@@ -218,9 +231,17 @@ class Compiler:
         if self._output is not None and (not self._output[1].cached or self._bytecode):
             key, output = self._output
             self._output = None
-            cache.save_output(self.project, key, {"schema": output.schema, "orm": output.orm,
-                                                  "signatures": list(output.signatures),
-                                                  "warnings": list(output.warnings)}, self._bytecode)
+            cache.save_output(
+                self.project,
+                key,
+                {
+                    "schema": output.schema,
+                    "orm": output.orm,
+                    "signatures": list(output.signatures),
+                    "warnings": list(output.warnings),
+                },
+                self._bytecode,
+            )
         if self._unsaved is None or self._entry is None:
             return
         queries, self._unsaved = self._unsaved, None
@@ -276,8 +297,9 @@ def _in_background(function: Callable[[str], str], argument: str) -> Future[str]
     return future
 
 
-def generate(project: Project, *, url: str | None = None, check: bool = False,
-             before_database: Callable[[], None] | None = None) -> Result:
+def generate(
+    project: Project, *, url: str | None = None, check: bool = False, before_database: Callable[[], None] | None = None
+) -> Result:
     """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing);
     ``before_database`` runs before any database work (none when the cache answers)."""
     with Compiler(project, url=url, before_database=before_database) as compiler:

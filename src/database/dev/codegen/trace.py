@@ -22,28 +22,149 @@ from pglast.enums import A_Expr_Kind, JoinType, SetOperation, SQLValueFunctionOp
 from database.dev.codegen.model import Catalog, Table
 
 # Built-ins that never return NULL, whatever their arguments.
-NEVER_NULL = frozenset({
-    "count", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "now", "clock_timestamp",
-    "statement_timestamp", "transaction_timestamp", "random", "gen_random_uuid", "generate_id", "concat",
-    "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array", "pg_backend_pid",
-    "txid_current", "timeofday", "version",
-})
+NEVER_NULL = frozenset(
+    {
+        "count",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "percent_rank",
+        "cume_dist",
+        "now",
+        "clock_timestamp",
+        "statement_timestamp",
+        "transaction_timestamp",
+        "random",
+        "gen_random_uuid",
+        "generate_id",
+        "concat",
+        "json_build_object",
+        "jsonb_build_object",
+        "json_build_array",
+        "jsonb_build_array",
+        "pg_backend_pid",
+        "txid_current",
+        "timeofday",
+        "version",
+    }
+)
 # Built-ins that return NULL only for a NULL argument (and are not aggregates, which give NULL over no rows).
-NULL_ONLY_FROM_ARGUMENTS = frozenset({
-    "abs", "age", "ascii", "btrim", "cardinality", "ceil", "ceiling", "char_length", "character_length", "chr",
-    "date_part", "date_trunc", "decode", "degrees", "div", "encode", "exp", "extract", "floor", "format_type",
-    "generate_series", "initcap", "isfinite", "justify_days", "justify_hours", "justify_interval", "left", "length",
-    "ln", "log", "lower", "lpad", "ltrim", "make_date", "make_interval", "make_time", "make_timestamp",
-    "make_timestamptz", "md5", "mod", "octet_length", "overlay", "pi", "position", "power", "quote_ident",
-    "quote_literal", "radians", "repeat", "replace", "reverse", "right", "round", "rpad", "rtrim", "sha256", "sign",
-    "split_part", "sqrt", "strpos", "substr", "to_char", "to_hex", "to_json", "to_jsonb", "to_timestamp", "translate",
-    "trim", "trunc", "upper", "timezone", "jsonb_typeof", "json_typeof", "array_to_string", "starts_with",
-})
+NULL_ONLY_FROM_ARGUMENTS = frozenset(
+    {
+        "abs",
+        "age",
+        "ascii",
+        "btrim",
+        "cardinality",
+        "ceil",
+        "ceiling",
+        "char_length",
+        "character_length",
+        "chr",
+        "date_part",
+        "date_trunc",
+        "decode",
+        "degrees",
+        "div",
+        "encode",
+        "exp",
+        "extract",
+        "floor",
+        "format_type",
+        "generate_series",
+        "initcap",
+        "isfinite",
+        "justify_days",
+        "justify_hours",
+        "justify_interval",
+        "left",
+        "length",
+        "ln",
+        "log",
+        "lower",
+        "lpad",
+        "ltrim",
+        "make_date",
+        "make_interval",
+        "make_time",
+        "make_timestamp",
+        "make_timestamptz",
+        "md5",
+        "mod",
+        "octet_length",
+        "overlay",
+        "pi",
+        "position",
+        "power",
+        "quote_ident",
+        "quote_literal",
+        "radians",
+        "repeat",
+        "replace",
+        "reverse",
+        "right",
+        "round",
+        "rpad",
+        "rtrim",
+        "sha256",
+        "sign",
+        "split_part",
+        "sqrt",
+        "strpos",
+        "substr",
+        "to_char",
+        "to_hex",
+        "to_json",
+        "to_jsonb",
+        "to_timestamp",
+        "translate",
+        "trim",
+        "trunc",
+        "upper",
+        "timezone",
+        "jsonb_typeof",
+        "json_typeof",
+        "array_to_string",
+        "starts_with",
+    }
+)
 # Operators that return NULL only for a NULL operand (not ``->>`` and friends, which miss keys).
-NULL_ONLY_FROM_OPERANDS = frozenset({
-    "+", "-", "*", "/", "%", "^", "=", "<>", "!=", "<", ">", "<=", ">=", "||", "~~", "!~~", "~~*", "!~~*", "~", "~*",
-    "!~", "!~*", "&&", "@>", "<@", "|/", "@", "&", "|", "#", "<<", ">>",
-})
+NULL_ONLY_FROM_OPERANDS = frozenset(
+    {
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "^",
+        "=",
+        "<>",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "||",
+        "~~",
+        "!~~",
+        "~~*",
+        "!~~*",
+        "~",
+        "~*",
+        "!~",
+        "!~*",
+        "&&",
+        "@>",
+        "<@",
+        "|/",
+        "@",
+        "&",
+        "|",
+        "#",
+        "<<",
+        ">>",
+    }
+)
 
 
 @dataclass
@@ -121,7 +242,9 @@ def add_sources(item: ast.Node | None, nullable: bool, scope: Scope, catalog: Ca
             scope.add(name, Source(None, nullable, columns))
 
 
-def _renamed(columns: tuple[tuple[str, bool], ...] | None, alias: ast.Alias | None) -> tuple[tuple[str, bool], ...] | None:
+def _renamed(
+    columns: tuple[tuple[str, bool], ...] | None, alias: ast.Alias | None
+) -> tuple[tuple[str, bool], ...] | None:
     """``AS x(a, b)`` renames the first columns of a derived relation."""
     if columns is None or alias is None or not alias.colnames:
         return columns
@@ -137,13 +260,17 @@ def _function_columns(item: ast.RangeFunction, scope: Scope) -> tuple[tuple[str,
     if not isinstance(call, ast.FuncCall) or item.functions[0][1]:
         return None
     name = call.funcname[-1].sval
-    column = item.alias.colnames[0].sval if item.alias and item.alias.colnames else (
-        item.alias.aliasname if item.alias else name)
+    column = (
+        item.alias.colnames[0].sval
+        if item.alias and item.alias.colnames
+        else (item.alias.aliasname if item.alias else name)
+    )
     return ((column, expr_nullable(call, scope, set())),)
 
 
-def statement_scope(stmt: ast.Node, catalog: Catalog,
-                    ctes: dict[str, tuple[tuple[str, bool], ...] | None] | None = None) -> Scope:
+def statement_scope(
+    stmt: ast.Node, catalog: Catalog, ctes: dict[str, tuple[tuple[str, bool], ...] | None] | None = None
+) -> Scope:
     """The scope of one SELECT (its WITH queries and FROM items) or of an INSERT/UPDATE/DELETE (its table, FROM
     or USING items)."""
     scope = Scope(ctes=dict(ctes or {}))
@@ -175,9 +302,9 @@ def output_list(stmt: ast.Node) -> list:
     return list((returning.exprs if returning is not None else None) or ())
 
 
-def derived_columns(stmt: ast.Node, catalog: Catalog,
-                    ctes: dict[str, tuple[tuple[str, bool], ...] | None] | None = None
-                    ) -> tuple[tuple[str, bool], ...] | None:
+def derived_columns(
+    stmt: ast.Node, catalog: Catalog, ctes: dict[str, tuple[tuple[str, bool], ...] | None] | None = None
+) -> tuple[tuple[str, bool], ...] | None:
     """The output columns of a subquery, CTE or view definition: (name, may be NULL) in order; None when unknown."""
     if isinstance(stmt, ast.SelectStmt) and stmt.op != SetOperation.SETOP_NONE:
         left = derived_columns(stmt.larg, catalog, ctes)
@@ -188,13 +315,15 @@ def derived_columns(stmt: ast.Node, catalog: Catalog,
     if isinstance(stmt, ast.SelectStmt) and stmt.valuesLists:
         rows = stmt.valuesLists
         scope = Scope(ctes=dict(ctes or {}))
-        return tuple((f"column{i + 1}", any(expr_nullable(row[i], scope, set()) for row in rows))
-                     for i in range(len(rows[0])))
+        return tuple(
+            (f"column{i + 1}", any(expr_nullable(row[i], scope, set()) for row in rows)) for i in range(len(rows[0]))
+        )
     if not isinstance(stmt, (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
         return None
     scope = statement_scope(stmt, catalog, ctes)
     grouping_sets = isinstance(stmt, ast.SelectStmt) and any(
-        isinstance(node, ast.GroupingSet) for node in walk(stmt.groupClause))
+        isinstance(node, ast.GroupingSet) for node in walk(stmt.groupClause)
+    )
     out: list[tuple[str, bool]] = []
     for target in output_list(stmt):
         star, qualifier = star_of(target)
@@ -280,6 +409,7 @@ def _function(call: ast.FuncCall) -> str | None:
 
 def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]) -> bool:
     """Conservative: True unless the expression cannot be NULL."""
+
     def may(e: ast.Node | None) -> bool:
         return expr_nullable(e, scope, nullable_params)
 
@@ -320,8 +450,12 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
         operands: list[ast.Node] = [x for e in sides for x in (e if isinstance(e, (list, tuple)) else [e])]
         if kind == A_Expr_Kind.AEXPR_OP and {n.sval for n in expr.name} <= NULL_ONLY_FROM_OPERANDS:
             return any(may(e) for e in operands)
-        if kind in (A_Expr_Kind.AEXPR_LIKE, A_Expr_Kind.AEXPR_ILIKE, A_Expr_Kind.AEXPR_BETWEEN,
-                    A_Expr_Kind.AEXPR_NOT_BETWEEN):
+        if kind in (
+            A_Expr_Kind.AEXPR_LIKE,
+            A_Expr_Kind.AEXPR_ILIKE,
+            A_Expr_Kind.AEXPR_BETWEEN,
+            A_Expr_Kind.AEXPR_NOT_BETWEEN,
+        ):
             return any(may(e) for e in operands)
         return True
     if isinstance(expr, ast.CaseExpr):

@@ -98,8 +98,12 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
     _forget_database(compiler)
     duration = time.perf_counter() - began
     if not server_answers(compiler):
-        yield Failed(duration, None, f"the database server does not answer ({failure}); waiting for it, compiling "
-                                     f"again when it is back", server_down=True)
+        yield Failed(
+            duration,
+            None,
+            f"the database server does not answer ({failure}); waiting for it, compiling again when it is back",
+            server_down=True,
+        )
         return True
     if not again:
         yield Failed(duration, None, f"database error: {failure}")
@@ -137,8 +141,6 @@ def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> st
     return f"{', '.join(names)} changed"
 
 
-
-
 def watch(project: Project, *, url: str | None = None, stop_event: threading.Event | None = None) -> Iterator[Event]:
     """Compile now, then after every relevant change until ``stop_event`` is set (or Ctrl-C)."""
     relevant, folders = is_input(project), watched_folders(project)  # the same files the TUI reloads on
@@ -146,9 +148,17 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
         compiled = _fingerprint(project)
         down = yield from run_once(compiler, "start")
         retry_at = time.monotonic() + SERVER_RETRY_S
-        for changes in watchfiles.watch(*folders, watch_filter=relevant, debounce=MAX_WAIT_MS, step=QUIET_MS,
-                                        rust_timeout=RESCAN_MS, yield_on_timeout=True,
-                                        stop_event=stop_event, recursive=False, raise_interrupt=False):
+        for changes in watchfiles.watch(
+            *folders,
+            watch_filter=relevant,
+            debounce=MAX_WAIT_MS,
+            step=QUIET_MS,
+            rust_timeout=RESCAN_MS,
+            yield_on_timeout=True,
+            stop_event=stop_event,
+            recursive=False,
+            raise_interrupt=False,
+        ):
             if not changes:  # quiet for RESCAN_MS
                 compiler.save_cache()
                 if down and time.monotonic() >= retry_at:
@@ -169,6 +179,7 @@ def watch(project: Project, *, url: str | None = None, stop_event: threading.Eve
 
 def _fingerprint(project: Project) -> tuple:
     """Size and mtime of every input (None for a missing one): equal fingerprints, nothing to recompile."""
+
     def stat(path: Path) -> tuple[int, int] | None:
         try:
             info = path.stat()
