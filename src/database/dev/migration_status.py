@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
-from database import config
+from database.dev import pg
 from database.dev.migration_tree import MigrationNode, MigrationTree, load_tree
-from database.errors import ConfigError, ServerError, first_line
+from database.errors import ConfigError
 
 YOYO_TABLE = "_yoyo_migration"
 CHECKSUM_TABLE = "_dbtui_migration"
@@ -120,31 +119,26 @@ class StatusReport:
 
 def read_applied(url: str) -> dict[str, AppliedRecord]:
     """What ``url`` has applied, by id, with a plain SELECT (no DDL, no locks)."""
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
-            assert found is not None  # a SELECT without FROM has its one row
-            yoyo, ours = found
-            if yoyo is None:
-                return {}
-            checksums: dict[str, str] = (
-                dict(
-                    conn.execute(
-                        sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
-                    ).fetchall()
-                )
-                if ours
-                else {}
+    with pg.connect(url) as conn:
+        found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+        assert found is not None  # a SELECT without FROM has its one row
+        yoyo, ours = found
+        if yoyo is None:
+            return {}
+        checksums: dict[str, str] = (
+            dict(
+                conn.execute(
+                    sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
+                ).fetchall()
             )
-            rows = conn.execute(
-                sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(
-                    sql.Identifier(YOYO_TABLE)
-                )
-            ).fetchall()
-    except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
-    except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"invalid database URL {config.redact(url)}: {first_line(exc)}") from None
+            if ours
+            else {}
+        )
+        rows = conn.execute(
+            sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(
+                sql.Identifier(YOYO_TABLE)
+            )
+        ).fetchall()
     return {i: AppliedRecord(i, at.replace(tzinfo=UTC), checksums.get(i)) for i, at in rows}
 
 

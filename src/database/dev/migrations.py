@@ -45,7 +45,7 @@ from database.dev.migration_tree import (
     read_text,
 )
 from database.dev.paths import display_path
-from database.errors import ConfigError, ProblemFound, ServerError, first_line
+from database.errors import ConfigError, ProblemFound, first_line
 
 LOCK_NAME = "dbtui:migrate"
 DEFAULT_LOCK_TIMEOUT = 120.0  # seconds a second migrator waits before giving up
@@ -474,7 +474,7 @@ def _backend(url: str):
     try:
         backend = get_backend(config.psycopg_dialect_url(url))
     except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
+        raise pg.unreachable(url, exc) from None
     backend.execute(
         "SELECT set_config('client_connection_check_interval', :ms, false)", {"ms": str(CLIENT_CHECK_INTERVAL_MS)}
     )

@@ -11,11 +11,16 @@ from database import config
 from database.errors import ConfigError, ServerError, first_line
 
 
+def unreachable(url: str, exc: BaseException) -> ServerError:
+    """The one-line error for a server at ``url`` that could not be reached (down, refused, unknown database…)."""
+    return ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}")
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """An autocommit connection to ``url`` (10 s to connect); ``kwargs`` go to ``psycopg.connect``."""
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}") from None
+        raise unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"invalid database URL {config.redact(url)}: {first_line(exc)}") from None

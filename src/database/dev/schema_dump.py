@@ -12,11 +12,10 @@ import os
 import re
 import subprocess
 
-import psycopg
 from psycopg import sql
 
 from database import config
-from database.dev import server
+from database.dev import pg, server
 from database.errors import ServerError
 
 # Bookkeeping tables of the migration tooling: not part of the application's schema (pg_dump patterns).
@@ -63,28 +62,25 @@ def dump_schema(url: str) -> str:
 
 def enum_rows(url: str) -> str:
     """``INSERT`` statements for the rows of every ``*_enum`` table, tables and rows in a stable order."""
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            tables = conn.execute(
-                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind = 'r' AND c.relname LIKE '%\\_enum'"
-                " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
-                ' ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"'
-            ).fetchall()
-            statements = []
-            for schema, table in tables:
-                cursor = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table)))
-                rows = cursor.fetchall()
-                if not rows:
-                    continue
-                columns = sql.SQL(", ").join([sql.Identifier(d.name) for d in cursor.description or ()])
-                values = sql.SQL(",\n    ").join(
-                    sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in row)) for row in rows
-                )
-                statement = sql.SQL("INSERT INTO {} ({}) VALUES\n    {};").format(
-                    sql.Identifier(schema, table), columns, values
-                )
-                statements.append(statement.as_string(conn))
-    except psycopg.OperationalError as exc:
-        raise ServerError(f"cannot connect to {config.redact(url)}: {str(exc).strip().splitlines()[0]}") from None
+    with pg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'r' AND c.relname LIKE '%\\_enum'"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+            ' ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"'
+        ).fetchall()
+        statements = []
+        for schema, table in tables:
+            cursor = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table)))
+            rows = cursor.fetchall()
+            if not rows:
+                continue
+            columns = sql.SQL(", ").join([sql.Identifier(d.name) for d in cursor.description or ()])
+            values = sql.SQL(",\n    ").join(
+                sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in row)) for row in rows
+            )
+            statement = sql.SQL("INSERT INTO {} ({}) VALUES\n    {};").format(
+                sql.Identifier(schema, table), columns, values
+            )
+            statements.append(statement.as_string(conn))
     return "\n\n".join(statements) + "\n" if statements else ""
