@@ -134,14 +134,14 @@ class MigrationsTab(TabContent):
 
     def load_status(self) -> None:
         if self.url is not None:
-            self._load_status(self.url)
+            # The tree shown is the one on disk (a change reloads it, then the status): not read a second time.
+            self._load_status(self.url, self.migrations or self.project.migrations)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migration status")
-    def _load_status(self, url: str) -> None:
+    def _load_status(self, url: str, tree: MigrationTree | Path) -> None:
         from database.dev.migration_status import read_status
 
-        directory = self.project.migrations
-        messages.deliver(self, lambda: read_status(url, directory), messages.StatusLoaded, messages.StatusFailed)
+        messages.deliver(self, lambda: read_status(url, tree), messages.StatusLoaded, messages.StatusFailed)
 
     def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
         self.migrations = message.tree
