@@ -117,9 +117,9 @@ def test_binaries_come_from_the_pinned_wheel():
 
 def _postmaster_of(url: str) -> int:
     """The postmaster pid of the server at ``url`` (the parent of any of its backends)."""
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # read while the backend lives: it exits with the connection
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_stale_pid_file_naming_another_projects_postgres(cluster, server_url):
