@@ -335,7 +335,8 @@ def _started_by() -> str:
     if _starter:
         return _starter
     argv = [a for a in sys.argv[:2] if a]
-    if "pytest" in " ".join(argv):  # `pytest`, and `python -m pytest` (whose argv[0] is pytest/__main__.py)
+    # `pytest`, `python -m pytest` (argv[0] is pytest/__main__.py) and an xdist worker (argv[0] is "-c")
+    if "pytest" in " ".join(argv) or "_pytest" in sys.modules:
         return "pytest"
     return Path(argv[0]).name if argv else "python"
 
