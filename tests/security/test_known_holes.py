@@ -8,7 +8,8 @@
 """
 
 import pytest
-from attacker import on_every_pooled_connection, run
+from attacker import on_every_pooled_connection, refused, run
+from psycopg import errors
 from sqlalchemy import text
 
 from database.xact import xact_customer
@@ -40,14 +41,15 @@ async def test_a_temporary_table_never_reaches_the_next_customer(tenants):
 
 
 async def test_a_member_cannot_reveal_an_outsiders_user_row(tenants):
+    """Memberships are read-only to customers: adding an outsider to one's organization (to see their user row) is
+    refused outright, and the outsider stays invisible."""
     mine, theirs = tenants.mine, tenants.theirs
-    async with xact_customer(mine.user_id, mine.organization_id) as q:
-        try:
+    with refused(errors.InsufficientPrivilege):
+        async with xact_customer(mine.user_id, mine.organization_id) as q:
             await q.conn.execute(
                 text("INSERT INTO memberships (organization_id, user_id) VALUES (:o, :u)"),
                 {"o": mine.organization_id, "u": theirs.user_id},
             )
-        except Exception:
-            return  # refused: the safe outcome
+    async with xact_customer(mine.user_id, mine.organization_id) as q:
         seen = (await q.conn.execute(text("SELECT id FROM users"))).scalars().all()
     assert theirs.user_id not in seen
