@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from certificates import self_signed
 from psycopg import sql
 
 from database import conn
@@ -128,30 +128,7 @@ def tls_server() -> Iterator[TlsServer]:
     os.chmod(base, 0o755)
     data, sockets = base / "data", base / "sockets"
     key, cert = base / "server.key", base / "server.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed(key, cert, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
     sockets.mkdir()
     for path in (base, key, cert, sockets):
         if not account.is_current:

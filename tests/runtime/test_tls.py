@@ -2,10 +2,9 @@
 ``PGSSLMODE``/``PGSSLROOTCERT`` and ``PGPASSFILE`` in the environment, against a real server with a self-signed
 certificate that takes only TLS and scram-sha-256 (tests/conftest.py ``tls_server``). Secrets never show."""
 
-import subprocess
-
 import psycopg
 import pytest
+from certificates import self_signed
 from sqlalchemy import text
 
 from database import config, conn
@@ -55,28 +54,7 @@ async def test_runtime_honours_pgsslmode_and_pgsslrootcert(runtime_on, tls_serve
 
 async def test_a_certificate_that_does_not_verify_is_refused(runtime_on, tls_server, tmp_path):
     other = tmp_path / "other.crt"  # a root that did not sign the server's certificate
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(tmp_path / "other.key"),
-            "-out",
-            str(other),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed(tmp_path / "other.key", other)
     await runtime_on(tls_server.url(sslmode="verify-full", sslrootcert=str(other)))
     with pytest.raises(psycopg.OperationalError, match="certificate"):
         async with xact_admin():
