@@ -17,9 +17,10 @@ def unreachable(url: str, exc: BaseException) -> ServerError:
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """An autocommit connection to ``url`` (10 s to connect); ``kwargs`` go to ``psycopg.connect``."""
+    """An autocommit connection to ``url`` (10 s to connect); ``kwargs`` go to ``psycopg.connect``. The URL goes
+    through ``config.libpq_url``, so a password with a bare ``@`` is still the password, not part of the host."""
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
+        return psycopg.connect(config.libpq_url(url), autocommit=True, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
         raise unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:
