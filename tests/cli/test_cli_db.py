@@ -89,12 +89,15 @@ def test_status_lists_every_server_and_idle_ones_stop(project_dir, capsys):
     assert main(["--project", str(project_dir), "db", "url"]) == 0
     testdb.server_url(Project.load(project_dir))
     capsys.readouterr()
+    idle_stopped = [("stopped", "stopped after 1 s without clients")] * 2
     deadline = time.time() + 60
-    while time.time() < deadline and any(s["state"] != "stopped" for s in _servers(project_dir, capsys)):
+    # The watcher records why a server stopped just after it stopped: wait for both, not for the state alone.
+    while (
+        time.time() < deadline
+        and [(s["state"], s["stop_reason"]) for s in _servers(project_dir, capsys)] != idle_stopped
+    ):
         time.sleep(0.2)
-    assert [(s["state"], s["stop_reason"]) for s in _servers(project_dir, capsys)] == [
-        ("stopped", "stopped after 1 s without clients")
-    ] * 2
+    assert [(s["state"], s["stop_reason"]) for s in _servers(project_dir, capsys)] == idle_stopped
     assert main(["--project", str(project_dir), "db", "url"]) == 0  # the next use starts it again
     assert capsys.readouterr().out.strip() == url
     assert main(["--project", str(project_dir), "db", "stop", "--purge"]) == 0
