@@ -16,7 +16,7 @@ from dbtui.widgets.confirm import ConfirmScreen
 from dbtui.widgets.preview import PreviewScreen
 from dbtui.widgets.prompt import PromptScreen
 
-from .conftest import SIZE, make_app, text_of, wait_for
+from .conftest import SIZE, LateDatabase, make_app, text_of, wait_for
 
 
 def applied(url: str, project: Path) -> list[str]:
@@ -39,6 +39,25 @@ def test_graph_shows_branch_and_merge(tui_project: Path) -> None:
     assert rows["0003_organizations_users"] == "● ╮"  # 0004 and 0005 both depend on 0003
     assert rows["0005_projects"] == "│ ●"
     assert rows["0006_row_level_security"] == "● ╯"  # depends on 0004 and 0005
+
+
+async def test_status_fills_the_listed_rows_in_place(tui_project: Path, late_database: LateDatabase) -> None:
+    """The rows listed from the files stay when the status arrives: only their state and applied-at cells change
+    (the table is not filled a second time, and the row the cursor was moved to while loading stays selected)."""
+    app = make_app(tui_project, late_database.url, heartbeat=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = app.query_one(MigrationsTab)
+        table = tab.query_one("#migrations-table", DataTable)
+        await wait_for(pilot, lambda: app.database_ok is False, what="the database reported missing")
+        ids = tab.migrations.ids
+        rows = dict(table.rows)
+        assert [table.get_cell(i, "state").plain.split()[0] for i in ids] == ["…"] * len(ids)
+        await pilot.press("end")
+        late_database.create()
+        await ready(pilot, app)
+        assert all(table.rows[key] is row for key, row in rows.items()) and len(table.rows) == len(rows)
+        assert tab.selected_id() == ids[-1]
+        assert [table.get_cell(i, "state").plain.split()[0] for i in ids] == ["pending"] * len(ids)
 
 
 async def test_migrate_all_asks_lists_and_applies(tui_project: Path, empty_database: str) -> None:

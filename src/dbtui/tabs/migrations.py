@@ -160,9 +160,13 @@ class MigrationsTab(TabContent):
         self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
 
     def _status_loaded(self, report: StatusReport) -> None:
+        same_rows = report.tree == self.migrations  # the tree listed (the TUI reads the status against it)
         self.migrations = report.tree
         self.report = report
-        self._show_rows()
+        if same_rows and self.query_one("#migrations-table", ListTable).row_count == len(self.shown):
+            self._show_states()
+        else:
+            self._show_rows()
 
     def _show_rows(self) -> None:
         assert self.migrations is not None
@@ -170,27 +174,17 @@ class MigrationsTab(TabContent):
         keep = self.selected_id()
         table.clear()
         graph = graph_rows(self.migrations)
-        self.shown = [node.id for node in self.migrations if self.filter in node.id.lower()]
-        for node in self.migrations:
-            if node.id not in self.shown:
-                continue
-            at = self.report[node.id].applied_at if self.report is not None else None
-            applied_at = f"{at.astimezone():%Y-%m-%d %H:%M}" if at is not None else ""
+        shown = [node for node in self.migrations if self.filter in node.id.lower()]
+        self.shown = [node.id for node in shown]
+        for node in shown:
             table.add_row(
                 Text(graph[node.id]),
                 Text(node.id),
                 state_text(self.report, node.id, node.has_rollback),
-                Text(applied_at),
+                self._applied_at(node.id),
                 key=node.id,
             )
-        summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
-        if self.filter:
-            summary = f"{len(self.shown)} of {summary} match “{self.filter}”"
-        if self.report is not None:
-            summary += f" · {self.report.summary()}"
-        elif self.url is None:
-            summary += " · status: waiting for the database"
-        self.query_one("#migrations-summary", Label).update(summary)
+        self._show_summary()
         target = self.pending_select[0] if self.pending_select else keep
         if target in self.shown:
             table.move_cursor(row=self.shown.index(target))
@@ -199,6 +193,33 @@ class MigrationsTab(TabContent):
             line = self.pending_select[1]
             self.pending_select = None
         self.call_after_refresh(self._show_detail, line)
+
+    def _show_states(self) -> None:
+        """The status arrived for the rows already listed: only their state and applied-at cells change (filling
+        the table again would add and measure every row a second time: ~0.1 ms per migration)."""
+        assert self.migrations is not None
+        table = self.query_one("#migrations-table", ListTable)
+        for migration_id in self.shown:
+            node = self.migrations[migration_id]
+            table.update_cell(migration_id, "state", state_text(self.report, migration_id, node.has_rollback))
+            table.update_cell(migration_id, "applied", self._applied_at(migration_id))
+        self._show_summary()
+        self.call_after_refresh(self._show_detail)
+
+    def _applied_at(self, migration_id: str) -> Text:
+        at = self.report[migration_id].applied_at if self.report is not None else None
+        return Text(f"{at.astimezone():%Y-%m-%d %H:%M}" if at is not None else "")
+
+    def _show_summary(self) -> None:
+        assert self.migrations is not None
+        summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
+        if self.filter:
+            summary = f"{len(self.shown)} of {summary} match “{self.filter}”"
+        if self.report is not None:
+            summary += f" · {self.report.summary()}"
+        elif self.url is None:
+            summary += " · status: waiting for the database"
+        self.query_one("#migrations-summary", Label).update(summary)
 
     def first_frame_shown(self) -> None:
         """The app's first frame (with the list) is on the terminal: now the selected migration's SQL."""
