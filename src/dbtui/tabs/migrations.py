@@ -22,7 +22,7 @@ from database.dev.paths import relative
 from dbtui import messages
 from dbtui.tabs.base import TabContent
 from dbtui.widgets.confirm import ConfirmScreen
-from dbtui.widgets.lists import ListTable
+from dbtui.widgets.lists import Line, ListTable
 from dbtui.widgets.prompt import PromptScreen
 from dbtui.widgets.sql_view import SqlView
 from dbtui.widgets.steps import record_step
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from database.dev.run_plan import Plan
 
 # The backends (yoyo, psycopg) are imported inside the workers: the first frame does not wait for them.
+
+DETAIL_AFTER_SECONDS = 1.0  # the SQL pane waits this long for the status at most
 
 
 def graph_rows(tree: MigrationTree) -> dict[str, str]:
@@ -85,6 +87,7 @@ class MigrationsTab(TabContent):
         self.pending_select: tuple[str, int | None] | None = None
         self.steps: list[Text] = []
         self.painted = False  # the app's first frame is on the terminal
+        self.status_tried = False  # the status arrived or failed, or the detail pane stopped waiting for it
         self.filter = ""
         self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
         self.running = False  # a plan or a run is under way
@@ -158,8 +161,10 @@ class MigrationsTab(TabContent):
 
     def on_status_failed(self, message: messages.StatusFailed) -> None:
         self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
+        self._stop_waiting()
 
     def _status_loaded(self, report: StatusReport) -> None:
+        self.status_tried = True
         same_rows = report.tree == self.migrations  # the tree listed (the TUI reads the status against it)
         self.migrations = report.tree
         self.report = report
@@ -176,14 +181,18 @@ class MigrationsTab(TabContent):
         graph = graph_rows(self.migrations)
         shown = [node for node in self.migrations if self.filter in node.id.lower()]
         self.shown = [node.id for node in shown]
-        for node in shown:
-            table.add_row(
-                Text(graph[node.id]),
-                Text(node.id),
-                state_text(self.report, node.id, node.has_rollback),
-                self._applied_at(node.id),
-                key=node.id,
+        table.add_lines(
+            (
+                node.id,
+                (
+                    Text(graph[node.id]),
+                    Text(node.id),
+                    state_text(self.report, node.id, node.has_rollback),
+                    self._applied_at(node.id),
+                ),
             )
+            for node in shown
+        )
         self._show_summary()
         target = self.pending_select[0] if self.pending_select else keep
         if target in self.shown:
@@ -201,8 +210,8 @@ class MigrationsTab(TabContent):
         table = self.query_one("#migrations-table", ListTable)
         for migration_id in self.shown:
             node = self.migrations[migration_id]
-            table.update_cell(migration_id, "state", state_text(self.report, migration_id, node.has_rollback))
-            table.update_cell(migration_id, "applied", self._applied_at(migration_id))
+            table.update_cell(migration_id, "state", Line(state_text(self.report, migration_id, node.has_rollback)))
+            table.update_cell(migration_id, "applied", Line(self._applied_at(migration_id)))
         self._show_summary()
         self.call_after_refresh(self._show_detail)
 
@@ -222,8 +231,16 @@ class MigrationsTab(TabContent):
         self.query_one("#migrations-summary", Label).update(summary)
 
     def first_frame_shown(self) -> None:
-        """The app's first frame (with the list) is on the terminal: now the selected migration's SQL."""
+        """The app's first frame (with the list) is on the terminal. The selected migration's SQL follows the status
+        (highlighting it, ~50-100 ms of Pygments, would hold up the status, which the keys wait for), or a moment
+        later when the database is slow to answer."""
         self.painted = True
+        if not self.status_tried:
+            self.set_timer(DETAIL_AFTER_SECONDS, self._stop_waiting)
+        self._show_detail()
+
+    def _stop_waiting(self) -> None:
+        self.status_tried = True
         self._show_detail()
 
     def apply_filter(self, text: str) -> bool:
@@ -252,8 +269,10 @@ class MigrationsTab(TabContent):
 
     def _show_detail(self, highlight: int | None = None) -> None:
         migration_id = self.selected_id()
-        if migration_id is None or self.migrations is None or not self.painted or migration_id not in self.migrations:
-            return  # before the first frame: the list is painted first, highlighting SQL takes a moment
+        if migration_id is None or self.migrations is None or migration_id not in self.migrations:
+            return
+        if not (self.painted and self.status_tried):
+            return  # the list is painted first, then the status: highlighting SQL takes a moment
         node = self.migrations[migration_id]
         info = Text()
         info.append(migration_id, style="bold").append("  ").append_text(

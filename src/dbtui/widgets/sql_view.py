@@ -44,8 +44,14 @@ def lexed_syntax() -> type[Syntax]:
 class SqlView(Static):
     """Shows one SQL text, highlighted; ``show(None)`` shows a dim placeholder instead."""
 
+    shown: tuple[str | None, str, int | None] | None = None
+
     def show(self, sql: str | None, *, placeholder: str = "(none)", highlight: int | None = None) -> None:
-        """Show ``sql``; ``highlight`` marks one line (where a finding points)."""
+        """Show ``sql``; ``highlight`` marks one line (where a finding points). Showing what is already shown does
+        nothing (the detail pane is refreshed when the status arrives, and highlighting again costs ~30 ms)."""
+        if self.shown == (sql, placeholder, highlight):
+            return
+        self.shown = (sql, placeholder, highlight)
         if sql is None or not sql.strip():
             self.update(f"[dim]{placeholder}[/dim]")
             return
