@@ -157,3 +157,52 @@ def test_the_migrations_digest_ignores_rollback_files(folder: Path) -> None:
     forward = folder / rollback.name.replace(".rollback.sql", ".sql")
     forward.write_text(forward.read_text() + "-- edited\n")
     assert migrations_digest(folder) != before
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache keeps files however recently they were written (a test writes them just before)."""
+    from database.dev import migration_tree
+
+    monkeypatch.setattr(migration_tree, "_RACY_NS", 0)
+
+
+def test_cached_tree_sees_every_edit(folder: Path, tmp_path: Path, no_racy_window: None) -> None:
+    """With a cache, each load is what a load without one reads: after an edit that keeps the size and the mtime
+    (the ctime still moves), a new file, a removed file, a rollback file made unreadable."""
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)
+    assert "0005_e.sql" in (cache / "migration_tree.json").read_text(encoding="utf-8")
+    time.sleep(0.05)  # past the file system's clock tick (a few ms), so that the rewrite's ctime differs
+    target = folder / "0005_e.sql"
+    before = target.stat()
+    text = target.read_text()
+    edited = text.replace("TABLE e", "TABLE f")
+    assert edited != text and len(edited) == len(text)
+    target.write_text(edited)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime: only the ctime moved
+    assert target.stat().st_mtime_ns == before.st_mtime_ns
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)  # the checksum of the edited text
+    (folder / "0006_f.sql").write_text("-- depends: 0003_c\nSELECT 1;\n")
+    (folder / "0005_e.sql").unlink()
+    (folder / "0005_e.rollback.sql").unlink(missing_ok=True)
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)
+    assert load_tree(folder, cache_dir=cache).heads == ["0004_d", "0006_f"]
+    (folder / "0004_d.rollback.sql").write_bytes(b"DROP TABLE d; -- \xff\n")
+    with pytest.raises(ConfigError, match=r"0004_d.rollback.sql:1: not UTF-8 text"):
+        load_tree(folder, cache_dir=cache)
+
+
+def test_cache_skips_files_written_just_now_and_ignores_garbage(folder: Path, tmp_path: Path) -> None:
+    """A file changed within the racy window (two seconds) is read every time: a second write in the same clock
+    tick, of the same size, would not change its stat. A cache file that is not ours is ignored."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "migration_tree.json").write_text('{"format": 1, "files": {"0001_a.sql": [[1, 2, 3, 4], 5]}}')
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)
+    assert "0005_e.sql" not in (cache / "migration_tree.json").read_text(encoding="utf-8")
+    (cache / "migration_tree.json").write_text("not json", encoding="utf-8")
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)

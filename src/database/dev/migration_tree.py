@@ -12,12 +12,15 @@ import codecs
 import difflib
 import hashlib
 import heapq
+import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from database.dev.paths import display_path
 from database.errors import ConfigError
@@ -179,63 +182,66 @@ def parse_error_at(text: str, exc: Exception) -> tuple[str, int]:
     return first, line_of(text, location)
 
 
-def load_tree(directory: Path) -> MigrationTree:
+def load_tree(directory: Path, *, cache_dir: Path | None = None) -> MigrationTree:
     """Read every migration in ``directory``; bad input (cycles, unknown dependencies, unreadable files) raises
-    ConfigError naming the file and line."""
+    ConfigError naming the file and line.
+
+    With ``cache_dir`` (``<data_dir>/cache``), what each file said (its directives and checksum; for a rollback file,
+    that it reads) is kept under its name, size, mtime, ctime and inode, as git's index does: an unchanged file is
+    not read again, and yoyo is not even imported (2,000 migrations: ~0.1 s less to list them)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"migrations folder not found: {directory}")
     # broken symlinks count: reading them gives a clear error instead of a silently missing migration
-    # (the directory entry's type, no stat per file: 2,000 migrations are 4,000 files)
-    files = [
-        directory / name
-        for name in sorted(
-            e.name for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith(".")
-        )
-    ]
-    names = {p.name for p in files}
+    entries = {
+        e.name: e for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith(".")
+    }
+    names = entries.keys()
+    cache = _FileCache(cache_dir / TREE_CACHE if cache_dir is not None else None)
     parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
-    for path in files:
-        if path.name.endswith(ROLLBACK_SUFFIX):
-            if path.name.removesuffix(ROLLBACK_SUFFIX) + SQL_SUFFIX not in names:
+    for name in sorted(entries):  # names, not Paths, until a file is kept: 4,000 Path objects cost ~30 ms
+        suffix = os.path.splitext(name)[1]
+        if name.endswith(ROLLBACK_SUFFIX):
+            if name.removesuffix(ROLLBACK_SUFFIX) + SQL_SUFFIX not in names:
                 raise ConfigError(
-                    f"rollback file without its migration {path.name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}",
-                    path=display_path(path),
+                    f"rollback file without its migration {name.removesuffix(ROLLBACK_SUFFIX)}{SQL_SUFFIX}",
+                    path=display_path(directory / name),
                 )
             continue
-        if path.suffix == ".py":
+        if suffix == ".py":
             raise ConfigError(
-                "dbtui reads SQL migrations only (.sql with an optional .rollback.sql)", path=display_path(path)
+                "dbtui reads SQL migrations only (.sql with an optional .rollback.sql)",
+                path=display_path(directory / name),
             )
-        if path.suffix.lower() == SQL_SUFFIX and path.suffix != SQL_SUFFIX:
+        if suffix.lower() == SQL_SUFFIX and suffix != SQL_SUFFIX:
             # yoyo skips it too: a migration that silently never runs is worse than a refusal
-            lower = path.name.lower()
+            lower = name.lower()
             fixed = (
-                path.name[: -len(ROLLBACK_SUFFIX)] + ROLLBACK_SUFFIX
+                name[: -len(ROLLBACK_SUFFIX)] + ROLLBACK_SUFFIX
                 if lower.endswith(ROLLBACK_SUFFIX)
-                else path.stem + SQL_SUFFIX
+                else name[: -len(suffix)] + SQL_SUFFIX
             )
             raise ConfigError(
                 f"migration files end in lowercase {SQL_SUFFIX}; rename it to {fixed} (or move it out "
                 f"of {directory.name}/)",
-                path=display_path(path),
+                path=display_path(directory / name),
             )
-        if path.suffix != SQL_SUFFIX:
+        if suffix != SQL_SUFFIX:
             continue
-        migration_id = path.name.removesuffix(SQL_SUFFIX)
-        rollback = path.with_name(migration_id + ROLLBACK_SUFFIX)
-        text = read_text(path)
-        depends, transactional, depends_line = _directives(path, text)
-        if rollback.name in names:
+        migration_id = name.removesuffix(SQL_SUFFIX)
+        path = directory / name
+        rollback_name = migration_id + ROLLBACK_SUFFIX
+        rollback = directory / rollback_name if rollback_name in names else None
+        said = cache.get(entries[name])
+        if said is None:
+            text = read_text(path)
+            depends, transactional, depends_line = _directives(path, text)
+            said = [list(depends), transactional, hashlib.sha256(text.encode("utf-8")).hexdigest(), depends_line]
+            cache.put(entries[name], said)
+        if rollback is not None and cache.get(entries[rollback_name]) is None:
             read_text(rollback)  # unreadable rollback files are reported now, not halfway through a rollback
-        parsed[migration_id] = (
-            path,
-            rollback if rollback.name in names else None,
-            depends,
-            transactional,
-            hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            depends_line,
-        )
+            cache.put(entries[rollback_name], True)
+        parsed[migration_id] = (path, rollback, tuple(said[0]), said[1], said[2], said[3])
     for migration_id, (path, _, depends, _, _, line) in parsed.items():
         for dep in depends:
             if dep not in parsed:
@@ -250,6 +256,7 @@ def load_tree(directory: Path) -> MigrationTree:
     for migration_id, (_, _, depends, *_rest) in parsed.items():
         for dep in depends:
             children[dep].append(migration_id)
+    cache.save()
     order = _topological_order({i: v[2] for i, v in parsed.items()}, children, parsed)
     position = {migration_id: n for n, migration_id in enumerate(order)}  # order.index per child was quadratic
     return MigrationTree(
@@ -268,6 +275,70 @@ def load_tree(directory: Path) -> MigrationTree:
             for i in order
         ),
     )
+
+
+TREE_CACHE = "migration_tree.json"
+_CACHE_FORMAT = 1  # bump when what is cached per file (``_directives``, the checksum) changes
+_RACY_NS = 2_000_000_000  # a file changed this recently may change again within its timestamp's granularity
+
+
+class _FileCache:
+    """What each file said, by name, valid while its ``stat`` is the same (one JSON file; see ``load_tree``).
+
+    A file modified within ``_RACY_NS`` of being read is not kept: a second write in the same clock tick, of the
+    same size, would leave its stat unchanged (git's "racy clean" problem)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.old: dict[str, list] = {}
+        self.new: dict[str, list] = {}
+        self.since = time.time_ns() - _RACY_NS
+        if path is not None:
+            try:
+                data = json.loads(path.read_bytes())
+                if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT and isinstance(data["files"], dict):
+                    self.old = data["files"]
+            except (OSError, ValueError, KeyError):
+                pass
+
+    @staticmethod
+    def _key(entry: os.DirEntry) -> list[int] | None:
+        try:
+            st = entry.stat()
+        except OSError:
+            return None  # a broken symlink: reading it gives the error
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def get(self, entry: os.DirEntry) -> Any:
+        """What the file said when its stat was the same as now; None if unknown."""
+        if self.path is None:
+            return None
+        found = self.old.get(entry.name)
+        key = self._key(entry)
+        if key is None or not isinstance(found, list) or len(found) != 2 or found[0] != key:
+            return None
+        if key[1] < self.since and key[2] < self.since:
+            self.new[entry.name] = found
+        return found[1]
+
+    def put(self, entry: os.DirEntry, value: Any) -> None:
+        if self.path is None:
+            return
+        key = self._key(entry)
+        if key is not None and key[1] < self.since and key[2] < self.since:
+            self.new[entry.name] = [key, value]
+
+    def save(self) -> None:
+        """Keep what this read found (only the files there now); a folder that cannot be written is not an error."""
+        if self.path is None or self.new == self.old:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"format": _CACHE_FORMAT, "files": self.new}), encoding="utf-8")
+            os.replace(temporary, self.path)  # atomic: a concurrent reader gets the old file or the new one
+        except OSError:
+            pass
 
 
 def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | None]:

@@ -101,8 +101,10 @@ _STATE = {"applied": "●", "pending": "○", "edited": "✱", "missing": "✗"}
 
 def _status(args: argparse.Namespace, ctx: Context) -> int:
     from database.dev.migration_status import read_status  # imported when used, like every command's dependencies
+    from database.dev.migration_tree import load_tree
 
-    report = read_status(ctx.url(), ctx.project.migrations)
+    project = ctx.project
+    report = read_status(ctx.url(), load_tree(project.migrations, cache_dir=project.data_dir / "cache"))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0

@@ -120,7 +120,7 @@ class MigrationsTab(TabContent):
     def _read_tree(self) -> MigrationTree:
         from database.dev.migration_tree import load_tree
 
-        return load_tree(self.project.migrations)
+        return load_tree(self.project.migrations, cache_dir=self.project.data_dir / "cache")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migration tree")
     def load_tree(self) -> None:
