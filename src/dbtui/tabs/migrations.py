@@ -22,7 +22,7 @@ from database.dev.paths import relative
 from dbtui import messages
 from dbtui.tabs.base import TabContent
 from dbtui.widgets.confirm import ConfirmScreen
-from dbtui.widgets.lists import Line, ListTable
+from dbtui.widgets.lists import ListTable
 from dbtui.widgets.prompt import PromptScreen
 from dbtui.widgets.sql_view import SqlView
 from dbtui.widgets.steps import record_step
@@ -208,10 +208,15 @@ class MigrationsTab(TabContent):
         the table again would add and measure every row a second time: ~0.1 ms per migration)."""
         assert self.migrations is not None
         table = self.query_one("#migrations-table", ListTable)
-        for migration_id in self.shown:
-            node = self.migrations[migration_id]
-            table.update_cell(migration_id, "state", Line(state_text(self.report, migration_id, node.has_rollback)))
-            table.update_cell(migration_id, "applied", Line(self._applied_at(migration_id)))
+        tree, report = self.migrations, self.report
+        table.update_lines(
+            cell
+            for migration_id in self.shown
+            for cell in (
+                (migration_id, "state", state_text(report, migration_id, tree[migration_id].has_rollback)),
+                (migration_id, "applied", self._applied_at(migration_id)),
+            )
+        )
         self._show_summary()
         self.call_after_refresh(self._show_detail)
 

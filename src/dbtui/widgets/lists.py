@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from rich.console import Console, ConsoleOptions
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 CellType = TypeVar("CellType")
@@ -38,6 +39,25 @@ class ListTable(DataTable[CellType]):
         Binding("home", "scroll_top", "First row", show=False),
         Binding("end", "scroll_bottom", "Last row", show=False),
     ]
+
+    _batched = False  # refresh once at the end of ``update_lines``, not for every cell
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        if self._batched:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def update_lines(self, cells: Iterable[tuple[str, str, Text]]) -> None:
+        """Set many cells (``(row key, column key, text)``) in columns of fixed width, refreshing the table once:
+        ``update_cell`` refreshes it for each cell (~10 µs, 4,000 times when the status of 2,000 migrations
+        arrives)."""
+        self._batched = True
+        try:
+            for row, column, text in cells:
+                self.update_cell(row, column, Line(text))  # type: ignore[arg-type]
+        finally:
+            self._batched = False
+        self.refresh()
 
     def add_lines(self, rows: Iterable[tuple[str, Sequence[Text]]]) -> None:
         """Add rows of one-line texts (``(key, cells)``), each cell a ``Line``: the columns that fit their content
