@@ -157,10 +157,6 @@ class DbtuiApp(App[int]):
         gc.disable()
 
     def on_mount(self) -> None:
-        try:
-            self.label = database_label(self.ctx.explicit_url())
-        except DbtuiError:  # an invalid URL: the heartbeat reports why, in the header
-            self.label = "database (invalid URL)"
         self._show_health()
         self.check_size()
 
@@ -175,9 +171,21 @@ class DbtuiApp(App[int]):
         gc.enable()
         self.query_one(MigrationsTab).first_frame_shown()
         self.heartbeat()
+        self._name_database()
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
         if self.watch_files:
             self.watch_project()
+
+    def _name_database(self) -> None:
+        """The header's name for the database, before it answers. After the first frame: checking a URL imports
+        psycopg (~50 ms), which the heartbeat's worker needs anyway."""
+        if self.database_ok is not None:
+            return  # the heartbeat has named it already
+        try:
+            self.label = database_label(self.ctx.explicit_url())
+        except DbtuiError:  # an invalid URL: the heartbeat reports why, in the header
+            self.label = "database (invalid URL)"
+        self._show_health()
 
     def on_unmount(self) -> None:
         self.stop_watching.set()

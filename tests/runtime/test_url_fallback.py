@@ -18,7 +18,10 @@ def test_the_embedded_cluster_comes_through_the_entry_point_only_when_needed():
 
 
 def test_importing_tooling_registers_it():
-    from database import config
-    from database.dev import server
-
-    assert config._fallback() is server.development_url
+    """Without importing the server module: that is done when a URL is asked for (most tooling never asks)."""
+    probe = (
+        "import sys, database.dev; from database import config;"
+        "print(config._fallback() is database.dev._development_url, 'database.dev.server' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]

@@ -5,6 +5,14 @@ Importing it registers the embedded development cluster as the runtime's databas
 """
 
 from database import config
-from database.dev.server import development_url
+from database.config import Project
 
-config.register_url_fallback(development_url)
+
+def _development_url(project: Project) -> str:
+    """``server.development_url``, imported when a URL is needed: most tooling imports never ask for one."""
+    from database.dev.server import development_url
+
+    return development_url(project)
+
+
+config.register_url_fallback(_development_url)
