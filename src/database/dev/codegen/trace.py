@@ -14,10 +14,11 @@ PostgreSQL built-ins that never return NULL, or never do for non-NULL arguments 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pglast import ast
+from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, JoinType, SetOperation, SQLValueFunctionOp, SubLinkType
+from pglast.parser import ParseError
 
 from database.dev.codegen.model import Catalog, Table
 
@@ -38,6 +39,7 @@ NEVER_NULL = frozenset(
         "gen_random_uuid",
         "generate_id",
         "concat",
+        "current_database",
         "json_build_object",
         "jsonb_build_object",
         "json_build_array",
@@ -93,6 +95,7 @@ NULL_ONLY_FROM_ARGUMENTS = frozenset(
         "mod",
         "octet_length",
         "overlay",
+        "pg_get_userbyid",  # "unknown (OID=n)" for a role that is gone
         "pi",
         "position",
         "power",
@@ -462,3 +465,37 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
         results = [w.result for w in expr.args] + [expr.defresult]
         return any(r is None or may(r) for r in results)
     return True
+
+
+def traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
+    """Views and materialized views with each column's nullability traced through their definitions (every view
+    column is "nullable" in pg_attribute); a view is traced after the views it reads."""
+    done: dict[int, Table] = {t.oid: t for t in catalog.tables if t.oid not in definitions}
+    tables = {t.oid: t for t in catalog.tables}
+
+    def trace(oid: int, seen: frozenset[int]) -> Table:
+        if oid in done:
+            return done[oid]
+        table = tables[oid]
+        try:
+            stmt = parse_sql(definitions[oid])[0].stmt
+        except ParseError:
+            done[oid] = table
+            return table
+        for node in walk(stmt):  # views it reads first
+            if isinstance(node, ast.RangeVar):
+                used = catalog.by_name(node.relname, node.schemaname or None)
+                if used is not None and used.oid in definitions and used.oid not in seen | {oid}:
+                    trace(used.oid, seen | {oid})
+        current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
+        columns = derived_columns(stmt, current)
+        if columns is not None and len(columns) == len(table.columns):
+            table = replace(
+                table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in zip(table.columns, columns))
+            )
+        done[oid] = table
+        return table
+
+    for oid in definitions:
+        trace(oid, frozenset())
+    return Catalog(tuple(done[t.oid] for t in catalog.tables), catalog.search_path, catalog.enums)
