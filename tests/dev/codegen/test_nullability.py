@@ -30,7 +30,7 @@ QUERIES = """\
 INSERT INTO people (id, name, nick, boss_id, born) VALUES (1, 'Ada', NULL, NULL, '1815-12-10'), (2, 'Bo', 'b', 1, '1990-01-02');
 
 -- name: SeedNotes :exec
-INSERT INTO hidden.notes VALUES (1, 'hello', NULL);
+INSERT INTO hidden.notes (id, body, extra) VALUES (1, 'hello', NULL);
 
 -- name: Refresh :exec
 REFRESH MATERIALIZED VIEW name_counts;
@@ -82,10 +82,24 @@ SELECT name, count(*) AS n FROM people GROUP BY ROLLUP (name);
 
 -- name: Sublinks :one
 SELECT (SELECT count(*) FROM people) AS c, EXISTS (SELECT 1 FROM people) AS e, ARRAY(SELECT id FROM people) AS a;
+
+-- name: Grouped :many
+SELECT p.born, max(p.name) AS mx, sum(p.id) AS total, array_agg(p.nick) AS nicks, string_agg(p.name, ',') AS names,
+       max(p.nick) AS mxn, max(p.name) FILTER (WHERE p.id > 100) AS filtered,
+       max(p.name) OVER (ORDER BY p.born ROWS BETWEEN 5 FOLLOWING AND 6 FOLLOWING) AS framed
+FROM people p GROUP BY p.born, p.name;
+
+-- name: EmptyGroupingSet :many
+SELECT max(id) AS m FROM people WHERE false GROUP BY ();
+
+-- name: ScalarSubqueries :one
+SELECT (SELECT count(*) FROM people) AS c, (SELECT max(id) FROM people WHERE false) AS m,
+       (SELECT count(*) FROM people LIMIT 0) AS l, (SELECT (SELECT count(*) FROM people) FROM people WHERE false) AS nested,
+       (SELECT coalesce(max(id), 0) FROM people WHERE false) AS cm, (SELECT count(*) FROM people HAVING false) AS h;
 """
 
 MAY_BE_NULL = {  # result row class → the fields that may be NULL; every other field is NOT NULL
-    "FunctionsRow": {"ln", "mx", "ap", "dx"},
+    "FunctionsRow": {"ln", "ap", "dx"},  # max(p.name) is grouped: every group has a row
     "SeriesRow": set(),
     "FromCteRow": {"nick"},
     "CteOuterJoinRow": {"boss"},
@@ -96,7 +110,10 @@ MAY_BE_NULL = {  # result row class → the fields that may be NULL; every other
     "ViewOfView": {"boss_name"},
     "OtherSchemaRow": {"extra"},
     "SelfJoinRow": {"nick", "boss_id", "id_2", "name_2", "nick_2", "boss_id_2", "born_2", "data_2"},
-    "SublinksRow": {"c"},
+    "SublinksRow": set(),
+    "RollupRow": {"name"},  # count(*) stays NOT NULL under ROLLUP
+    "GroupedRow": {"mxn", "filtered", "framed"},  # NULL input, FILTER and a window frame can leave no value
+    "ScalarSubqueriesRow": {"m", "l", "nested", "h"},  # max over no rows; LIMIT/HAVING/an outer FROM can give none
 }
 
 
@@ -109,6 +126,7 @@ def test_nullability_is_traced_and_never_unsafe(compile_project) -> None:
     signatures = {s.split("(")[0]: s.split(" -> ")[1] for s in app.result.output.signatures}
     assert signatures["union_null"] == "list[str | None]" and signatures["union_value"] == "list[str]"
     assert signatures["rollup"] == "list[RollupRow]" and orm.RollupRow.__annotations__["name"] == "str | None"
+    assert signatures["empty_grouping_set"] == "list[int | None]"  # GROUP BY () makes one group even of no rows
     assert signatures["from_view"] == "list[PeopleView]" and signatures["from_matview"] == "list[NameCount]"
 
     _run_every_method(app, signatures, setup=("seed", "seed_notes", "refresh"))

@@ -534,15 +534,13 @@ def _nullability(query: Query, stmt: ast.Node, scope: Scope, exprs: list, total:
     if isinstance(stmt, ast.SelectStmt) and stmt.op != SetOperation.SETOP_NONE:  # any branch may bring a NULL
         branches = derived_columns(stmt, catalog)
         return [n for _, n in branches] if branches and len(branches) == total else [True] * total
-    if isinstance(stmt, ast.SelectStmt) and any(isinstance(n, ast.GroupingSet) for n in walk(stmt.groupClause)):
-        return [True] * total  # ROLLUP, CUBE, GROUPING SETS put NULL in the grouped columns
     nullable_params = {p.number for p in query.params if p.nullable}
     out = []
     for item in _align(exprs, scope, total) or [None] * total:
         if item is None:
             out.append(True)
         elif isinstance(item, tuple):
-            out.append(item[0].column_nullable(item[1]))
+            out.append(scope.grouping_sets or item[0].column_nullable(item[1]))
         else:
             out.append(expr_nullable(item, scope, nullable_params))
     return out
