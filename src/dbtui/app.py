@@ -310,11 +310,15 @@ class DbtuiApp(App[int]):
     @work(thread=True, exit_on_error=False, group="heartbeat")
     def _probe(self) -> None:
         def probe() -> messages.HeartbeatOk:
-            from database.dev import locks, server
+            from database.dev import locks
 
             url = self.ctx.url()  # may start the embedded cluster: only ever in this worker
             held = locks.list_locks(url)
-            record = server.dev_cluster(self.ctx.project).read_record() if self.ctx.explicit_url() is None else None
+            record = None
+            if self.ctx.explicit_url() is None:  # the embedded cluster (the server module is not needed otherwise)
+                from database.dev import server
+
+                record = server.dev_cluster(self.ctx.project).read_record()
             return messages.HeartbeatOk(url, held, auto_started=bool(record and record.auto_started))
 
         messages.deliver(self, probe, lambda ok: ok, messages.HeartbeatFailed)

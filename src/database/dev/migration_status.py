@@ -125,21 +125,15 @@ def read_applied(url: str) -> dict[str, AppliedRecord]:
         yoyo, ours = found
         if yoyo is None:
             return {}
-        checksums: dict[str, str] = (
-            dict(
-                conn.execute(
-                    sql.SQL("SELECT migration_id, sha256 FROM {}").format(sql.Identifier(CHECKSUM_TABLE))
-                ).fetchall()
-            )
-            if ours
-            else {}
-        )
+        # one round trip: the checksums joined to yoyo's rows (NULL where we did not apply it, or have no table)
+        checksum = sql.SQL("c.sha256") if ours else sql.SQL("NULL::text")
+        joined = sql.SQL("LEFT JOIN {} c USING (migration_id)").format(sql.Identifier(CHECKSUM_TABLE))
         rows = conn.execute(
-            sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc").format(
-                sql.Identifier(YOYO_TABLE)
+            sql.SQL("SELECT y.migration_id, y.applied_at_utc, {} FROM {} y {} ORDER BY y.applied_at_utc").format(
+                checksum, sql.Identifier(YOYO_TABLE), joined if ours else sql.SQL("")
             )
         ).fetchall()
-    return {i: AppliedRecord(i, at.replace(tzinfo=UTC), checksums.get(i)) for i, at in rows}
+    return {i: AppliedRecord(i, at.replace(tzinfo=UTC), sha) for i, at, sha in rows}
 
 
 def read_status(url: str, directory: Path | MigrationTree) -> StatusReport:
