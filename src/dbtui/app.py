@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 MIN_WIDTH = 80
 MIN_HEIGHT = 24
 HEARTBEAT_SECONDS = 1.0
+NAME_AFTER_SECONDS = 0.3  # the header names a database that has not answered yet after this long
 # What gets the keys when a tab is shown.
 MAIN_LISTS = "#migrations-table, #codegen-runs, #conventions-table, #locks-table, #schema-tables"
 # The tabs after the first: imported and mounted when first needed, see tab().
@@ -171,14 +172,15 @@ class DbtuiApp(App[int]):
         gc.enable()
         self.query_one(MigrationsTab).first_frame_shown()
         self.heartbeat()
-        self._name_database()
+        self.set_timer(NAME_AFTER_SECONDS, self._name_database)
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
         if self.watch_files:
             self.watch_project()
 
     def _name_database(self) -> None:
-        """The header's name for the database, before it answers. After the first frame: checking a URL imports
-        psycopg (~50 ms), which the heartbeat's worker needs anyway."""
+        """The header's name for the database while it does not answer (an answer names it). Not before the first
+        frame: checking a URL imports psycopg (~50 ms), which the heartbeat's worker needs anyway; and not at once
+        after it: a database that answers at once is named by its answer, with one redraw of the header fewer."""
         if self.database_ok is not None:
             return  # the heartbeat has named it already
         try:
@@ -343,6 +345,8 @@ class DbtuiApp(App[int]):
                 run(message.url)
 
     def on_heartbeat_failed(self, message: messages.HeartbeatFailed) -> None:
+        if self.database_ok is None:
+            self._name_database()
         was_ok = self.database_ok
         self.database_ok = False
         self.database_detail = message.error

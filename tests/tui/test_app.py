@@ -37,6 +37,7 @@ async def test_database_away_and_back(tui_project: Path, late_database: LateData
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.database_ok is False, what="unreachable")
         assert app.sub_title.endswith("✗ unreachable · retrying · l: why")  # fits 80 columns
+        assert app.sub_title.startswith(f"{late_database.name} (socket)")  # named, though it never answered
         assert "does not exist" in app.log_entries[-1].message  # the reason in full: the log screen (l)
         await pilot.press("l")
         assert "does not exist" in text_of(app.screen, "#log-text")
