@@ -224,8 +224,14 @@ async def test_s_starts_the_embedded_cluster_after_it_stopped(tui_project: Path,
             cluster.stop()
             await wait_for(pilot, lambda: app.database_ok is False, timeout=30, what="the outage noticed")
             await pilot.press("s")
-            await wait_for(pilot, lambda: app.database_ok is True, timeout=120, what="the cluster started again")
-            assert any(entry.title == "Started" for entry in app.log_entries)  # toasts expire; the log keeps them
+            # Both, in either order: the heartbeat (every 0.2 s) may reach the server before the start's worker
+            # reports that it is up. Toasts expire; the log keeps them.
+            await wait_for(
+                pilot,
+                lambda: app.database_ok is True and any(entry.title == "Started" for entry in app.log_entries),
+                timeout=120,
+                what="the cluster started again, by s",
+            )
         assert cluster.status().state == "running"
     finally:
         cluster.stop()
