@@ -40,31 +40,48 @@ def validate_module(
         ) from None
 
 
-def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = False) -> None:
+def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = False, lazy: bool = False) -> bool:
     """Write through a temporary file in the same folder and rename it over ``path``: readers never see half a file.
 
     ``bytecode`` (a Python module): first write the new text's hash-checked ``.pyc`` where the import system looks
     for it (``__pycache__`` or ``sys.pycache_prefix``), so no process ever runs bytecode of an older text; given as
-    bytes (a .pyc made before for this text and path), those are written instead of compiling again."""
+    bytes (a .pyc made before for this text and path), those are written instead of compiling again. ``lazy``: when
+    the ``.pyc`` there is hash-checked already, leave it (an importer finds its hash differs from the new text's,
+    compiles the text and writes a hash-checked ``.pyc`` again): watch mode does not compile the whole module on
+    every save. Returns True when it wrote the new text's bytecode."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = str(path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"))
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # (tempfile costs ~10 ms to import)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(text.encode() if isinstance(text, str) else text)
+        wrote = False
         if isinstance(bytecode, bytes):
             with contextlib.suppress(OSError):
                 write_atomic(Path(importlib.util.cache_from_source(str(path))), bytecode)
-        elif bytecode:
-            _write_bytecode(temporary, path)
+                wrote = True
+        elif bytecode and not (lazy and has_checked_bytecode(path)):
+            wrote = _write_bytecode(temporary, path)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return wrote
 
 
-def _write_bytecode(source: str, path: Path) -> None:
+def has_checked_bytecode(path: Path) -> bool:
+    """True when the ``.pyc`` the import system reads for ``path`` is hash-checked (PEP 552 flags 0b11) for this
+    interpreter: whatever text replaces ``path``, an importer compares hashes before running that bytecode."""
+    try:
+        with open(importlib.util.cache_from_source(str(path)), "rb") as file:
+            header = file.read(8)
+    except OSError:
+        return False
+    return header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == 0b11
+
+
+def _write_bytecode(source: str, path: Path) -> bool:
     import py_compile  # (imports traceback & co.: only when there is no stored bytecode to write)
 
     try:
@@ -76,5 +93,6 @@ def _write_bytecode(source: str, path: Path) -> None:
             invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
         )
     except OSError:
-        pass  # e.g. a read-only __pycache__: the interpreter compiles the source itself, and keeps checking by
+        return False  # e.g. a read-only __pycache__: the interpreter compiles the source itself, and keeps checking by
         # hash any .pyc this function wrote before
+    return True

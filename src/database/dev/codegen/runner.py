@@ -66,10 +66,18 @@ class Compiler:
     """A warm throwaway database (opened only when the cache cannot answer) and the cache entry of the migrations."""
 
     def __init__(
-        self, project: Project, *, url: str | None = None, before_database: Callable[[], None] | None = None
+        self,
+        project: Project,
+        *,
+        url: str | None = None,
+        before_database: Callable[[], None] | None = None,
+        lazy_bytecode: bool = False,
     ) -> None:
         self.project = project
         self.server_url = url
+        # Watch mode: a hash-checked .pyc already there is left for the importer to replace (files.write_atomic),
+        # instead of byte-compiling the whole ORM on every save.
+        self._lazy_bytecode = lazy_bytecode
         # Called before the first database work (the CLI's pooler check): a run the cache answers connects nowhere.
         self._before_database = before_database
         self.database_url: str | None = None
@@ -186,9 +194,11 @@ class Compiler:
             entry.schema = entry.schema or self._dumped_schema()
             changed = True
         methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
-        names = [m.method for m in methods]
+        counts: dict[str, int] = {}
         for method in methods:
-            if names.count(method.method) > 1:
+            counts[method.method] = counts.get(method.method, 0) + 1
+        for method in methods:
+            if counts[method.method] > 1:
                 raise CodegenError(
                     f"{method.query.name}: two queries give the method name {method.method!r}",
                     path=path,
@@ -274,10 +284,12 @@ class Compiler:
         if orm in stale and not known:
             validate_module(output.orm, relative(orm, self.project.root), output.parts, self._compiled)
             self._compiled = frozenset(output.parts)
+        compiled = False
         for path in stale:
             bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
-            write_atomic(path, files[path], bytecode=bytecode)
-        if orm in stale and self._output is not None and self._output[1] is output and not known:
+            wrote = write_atomic(path, files[path], bytecode=bytecode, lazy=self._lazy_bytecode)
+            compiled = compiled or (path == orm and wrote and not known)
+        if compiled and self._output is not None and self._output[1] is output:
             with contextlib.suppress(OSError):
                 self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
         return stale
