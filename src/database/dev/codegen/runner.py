@@ -14,9 +14,7 @@ are described.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import importlib.util
 import threading
 import types
 from concurrent.futures import Future
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING
 import database.dev.codegen.cache as cache
 from database.config import Project
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.files import validate_module, write_atomic
+from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_atomic
 from database.dev.fingerprint import migrations_digest
 from database.dev.paths import relative
 
@@ -75,8 +73,8 @@ class Compiler:
     ) -> None:
         self.project = project
         self.server_url = url
-        # Watch mode: a hash-checked .pyc already there is left for the importer to replace (files.write_atomic),
-        # instead of byte-compiling the whole ORM on every save.
+        # Watch mode: a hash-checked .pyc already there is left for the importer to replace (see files.py), instead
+        # of byte-compiling the whole ORM on every save.
         self._lazy_bytecode = lazy_bytecode
         # Called before the first database work (the CLI's pooler check): a run the cache answers connects nowhere.
         self._before_database = before_database
@@ -280,18 +278,18 @@ class Compiler:
         stale = tuple(path for path, text in files.items() if _read(path) != text)
         if check or not stale:
             return stale
-        known = output.cached and self._bytecode is not None  # compiled when it was stored
-        if orm in stale and not known:
-            validate_module(output.orm, relative(orm, self.project.root), output.parts, self._compiled)
+        pyc = self._bytecode if output.cached else None  # compiled when it was stored
+        if orm in stale and pyc is None:
+            name = relative(orm, self.project.root)
+            if self._lazy_bytecode and has_checked_bytecode(orm):  # watch: the importer compiles it (files.py)
+                validate_module(output.orm, name, output.parts, self._compiled)
+            else:  # one compile checks the module and is its bytecode
+                pyc = compile_module(output.orm, orm, name)
+                if self._output is not None and self._output[1] is output:
+                    self._bytecode = pyc  # stored with the outputs
             self._compiled = frozenset(output.parts)
-        compiled = False
         for path in stale:
-            bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
-            wrote = write_atomic(path, files[path], bytecode=bytecode, lazy=self._lazy_bytecode)
-            compiled = compiled or (path == orm and wrote and not known)
-        if compiled and self._output is not None and self._output[1] is output:
-            with contextlib.suppress(OSError):
-                self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
+            write_atomic(path, files[path], bytecode=pyc if path == orm else None)
         return stale
 
 
