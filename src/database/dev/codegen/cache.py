@@ -215,18 +215,28 @@ def _model() -> types.ModuleType:
 def _encode(value: Any, *, tables: bool = False) -> Any:
     """Plain JSON of the model's dataclasses. A Method's ``query`` is left out (the current one is set on load);
     with ``tables``, a Table is its oid (it is in the catalog)."""
-    model = _model()
-    if tables and isinstance(value, model.Table):
-        return value.oid
-    if is_dataclass(value):
-        return {
-            f.name: _encode(getattr(value, f.name), tables=tables)
-            for f in fields(value)
-            if not (isinstance(value, model.Method) and f.name == "query")
-        }
-    if isinstance(value, (list, tuple)):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple or kind is list:
         return [_encode(v, tables=tables) for v in value]
-    return value
+    if tables and kind is _model().Table:
+        return value.oid
+    names = _encoded_fields(kind)
+    if names is None:
+        return value
+    return {name: _encode(getattr(value, name), tables=tables) for name in names}
+
+
+_PLAIN = (str, int, bool, float, type(None))
+
+
+@functools.cache
+def _encoded_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields ``_encode`` writes of a model dataclass (a Method's ``query`` left out); None for other types."""
+    if not is_dataclass(kind):
+        return None
+    return tuple(f.name for f in fields(kind) if not (kind is _model().Method and f.name == "query"))
 
 
 _hints: dict[type, dict[str, Any]] = {}
