@@ -215,7 +215,7 @@ def _model() -> types.ModuleType:
 def _encode(value: Any, *, tables: bool = False) -> Any:
     """Plain JSON of the model's dataclasses. A Method's ``query`` is left out (the current one is set on load);
     with ``tables``, a Table is its oid (it is in the catalog)."""
-    kind = type(value)
+    kind: Any = type(value)
     if kind in _PLAIN:
         return value
     if kind is tuple or kind is list:
@@ -232,7 +232,7 @@ _PLAIN = (str, int, bool, float, type(None))
 
 
 @functools.cache
-def _encoded_fields(kind: type) -> tuple[str, ...] | None:
+def _encoded_fields(kind: Any) -> tuple[str, ...] | None:
     """The fields ``_encode`` writes of a model dataclass (a Method's ``query`` left out); None for other types."""
     if not is_dataclass(kind):
         return None

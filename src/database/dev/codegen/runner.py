@@ -14,13 +14,15 @@ are described.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import threading
 import types
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import database.dev.codegen.cache as cache
 from database.config import Project
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
     from database.dev.annotations import Annotations
     from database.dev.codegen.infer import Analyzer
     from database.dev.codegen.model import Method, Query
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Compiler:
         self._analyzer: Analyzer | None = None
         self._digest: str | None = None
         self._schema: Future[str] | None = None
+        self._opening: Future[Analyzer] | None = None  # the database being made in the background (_open_early)
         self._entry: cache.Entry | None = None
         self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
         # Between compiles (watch mode): each statement's parse, the annotations by their file's stat, and the
@@ -106,6 +112,13 @@ class Compiler:
 
     def close(self) -> None:
         """Store what the compiles learnt, close the connection and drop the throwaway database."""
+        opening, self._opening = self._opening, None
+        if opening is not None:  # a database still being made (a compile that failed before using it)
+            with contextlib.suppress(BaseException):
+                opening.result()
+        self._close()
+
+    def _close(self) -> None:
         self.save_cache()
         conn, url = self._conn, self.database_url
         # forgotten first: when the server is gone the drop below fails, and the next compile must start afresh
@@ -122,7 +135,7 @@ class Compiler:
         unless schema.sql's text is known."""
         digest = migrations_digest(self.project.migrations)
         if digest != self._digest or self._analyzer is None:
-            self.close()
+            self._close()
             if self._before_database is not None:
                 self._before_database()
             import psycopg
@@ -131,7 +144,9 @@ class Compiler:
 
             self.database_url = testdb.create_database(project=self.project, url=self.server_url)
             if dump:
-                self._schema = _in_background(schema_dump.dump_schema, self.database_url)
+                self._schema = _in_background(
+                    functools.partial(schema_dump.dump_schema, self.database_url), "dbtui-codegen-dump"
+                )
             self._conn = psycopg.connect(self.database_url, autocommit=True)
             from database.dev.codegen.infer import Analyzer  # pglast loads while pg_dump runs
 
@@ -140,8 +155,25 @@ class Compiler:
         elif dump and self._schema is None:
             from database.dev import schema_dump
 
-            self._schema = _in_background(schema_dump.dump_schema, self.database_url)  # type: ignore[arg-type]
+            self._schema = _in_background(
+                functools.partial(schema_dump.dump_schema, self.database_url),  # type: ignore[arg-type]
+                "dbtui-codegen-dump",
+            )
         return self._analyzer
+
+    def _open_early(self, *, dump: bool) -> None:
+        """Start making the database (clone, pg_dump, catalog) in the background while this thread loads pglast and
+        parses queries.sql: the database work is mostly waiting on the server and on pg_dump."""
+        if self._opening is None:
+            self.save_cache()  # here, not in the background thread (``_ensure_database`` may close the old one)
+            self._opening = _in_background(functools.partial(self._ensure_database, dump=dump), "dbtui-codegen-db")
+
+    def _database(self, *, dump: bool) -> Analyzer:
+        """``_ensure_database``, after the one started early (if any) has finished; its failure is raised here."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.result()
+        return self._ensure_database(dump=dump)
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
@@ -165,11 +197,13 @@ class Compiler:
             # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
             self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
             return output
-        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
-
         if self._entry is None or self._entry.key != key:
             self._entry = cache.load(self.project, key)
         entry = self._entry
+        if entry.schema is None or entry.catalog is None:  # the database is needed whatever queries.sql holds
+            self._open_early(dump=entry.schema is None)
+        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
+
         changed = False
         digest = cache.queries_digest(text)
         if entry.queries_digest != digest:
@@ -184,7 +218,7 @@ class Compiler:
         missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
         self.analyzed = tuple(q.name for q, _ in missing)
         if missing or entry.schema is None or entry.catalog is None:
-            analyzer = self._ensure_database(dump=entry.schema is None)
+            analyzer = self._database(dump=entry.schema is None)
             analyzer.describe_all([q for q, _ in missing])
             for query, query_key in missing:
                 entry.methods[query_key] = self._analyze(analyzer, query, path)
@@ -293,17 +327,17 @@ class Compiler:
         return stale
 
 
-def _in_background(function: Callable[[str], str], argument: str) -> Future[str]:
-    """Run ``function(argument)`` in a daemon thread; the future holds its result or exception."""
-    future: Future[str] = Future()
+def _in_background(function: Callable[[], T], name: str) -> Future[T]:
+    """Run ``function()`` in a daemon thread; the future holds its result or exception."""
+    future: Future[T] = Future()
 
     def run() -> None:
         try:
-            future.set_result(function(argument))
+            future.set_result(function())
         except BaseException as exc:
             future.set_exception(exc)
 
-    threading.Thread(target=run, name="dbtui-codegen-dump", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
