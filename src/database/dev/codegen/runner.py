@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import threading
 import types
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -33,6 +31,7 @@ from database.dev.paths import relative
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     import psycopg
 
@@ -329,6 +328,9 @@ class Compiler:
 
 def _in_background(function: Callable[[], T], name: str) -> Future[T]:
     """Run ``function()`` in a daemon thread; the future holds its result or exception."""
+    import threading
+    from concurrent.futures import Future  # (not on the path of a run the cache answers)
+
     future: Future[T] = Future()
 
     def run() -> None:
