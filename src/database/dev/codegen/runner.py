@@ -119,15 +119,24 @@ class Compiler:
 
     def _close(self) -> None:
         self.save_cache()
-        conn, url = self._conn, self.database_url
-        # forgotten first: when the server is gone the drop below fails, and the next compile must start afresh
-        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
-        if conn is not None:
-            conn.close()
-        if url is not None:
-            from database.dev import testdb
+        self._forget_database()()
 
-            testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
+    def _forget_database(self) -> Callable[[], None]:
+        """Forget the throwaway database (the next compile starts afresh); returns what closes and drops it.
+
+        Forgotten first: when the server is gone the drop fails, and the next compile must not use it."""
+        conn, url = self._conn, self.database_url
+        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
+
+        def drop() -> None:
+            if conn is not None:
+                conn.close()
+            if url is not None:
+                from database.dev import testdb
+
+                testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
+
+        return drop
 
     def _ensure_database(self, *, dump: bool) -> Analyzer:
         """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
@@ -350,8 +359,20 @@ def generate(
     ``before_database`` runs before any database work (none when the cache answers)."""
     with Compiler(project, url=url, before_database=before_database) as compiler:
         output = compiler.compile()
-        result = Result(output, compiler.write(output, check=check))
-        compiler.save_cache()
+        if compiler.database_url is None:  # the cache answered
+            result = Result(output, compiler.write(output, check=check))
+            compiler.save_cache()
+            return result
+        # Done with the database: it is dropped (waiting on the server) while the files and the cache are written.
+        dropping = _in_background(compiler._forget_database(), "dbtui-codegen-drop")
+        try:
+            result = Result(output, compiler.write(output, check=check))
+            compiler.save_cache()
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                dropping.result()
+            raise
+        dropping.result()
         return result
 
 
