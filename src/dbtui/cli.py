@@ -32,10 +32,11 @@ _VALUED = ("--project", "--database-url")
 
 
 def command_of(argv: Sequence[str]) -> str | None:
-    """The subcommand word of ``argv`` (the first that is neither a global option nor an option's value), if any."""
+    """The subcommand word of ``argv`` (the first that is neither a global option nor an option's value), if any;
+    ``--proj DIR`` is ``--project DIR`` (argparse takes unambiguous abbreviations)."""
     words = iter(argv)
     for word in words:
-        if word in _VALUED:
+        if word.startswith("--") and len(word) > 2 and any(option.startswith(word) for option in _VALUED):
             next(words, None)
         elif not word.startswith("-"):
             return word

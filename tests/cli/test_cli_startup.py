@@ -100,6 +100,7 @@ def test_every_command_is_named_with_its_module():
         (["codegen", "--help"], "codegen"),
         (["--debug", "--project", "status", "watch", "--help"], "watch"),  # an option's value is not the command
         (["--database-url", "postgresql://x/y", "new-migration", "--help"], "new-migration"),
+        (["--proj", "check", "--debug", "codegen", "--help"], "codegen"),  # an abbreviated option takes its value
     ],
 )
 def test_a_command_imports_only_its_own_command_module(argv, command):
