@@ -113,7 +113,7 @@ class Compiler:
         """Store what the compiles learnt, close the connection and drop the throwaway database."""
         opening, self._opening = self._opening, None
         if opening is not None:  # a database still being made (a compile that failed before using it)
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):  # (that compile's error is the one to report; Ctrl-C still stops)
                 opening.result()
         self._close()
 
@@ -369,7 +369,7 @@ def generate(
             result = Result(output, compiler.write(output, check=check))
             compiler.save_cache()
         except BaseException:
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):
                 dropping.result()
             raise
         dropping.result()
