@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
+from test_conventions import BASE as RULES_BASE
+from test_conventions import GOOD
 
 from database.config import Project
 from database.dev import testdb
@@ -21,22 +23,15 @@ from database.dev.conventions import check
 
 pytestmark = pytest.mark.pinned_server  # deparsed texts (defaults, checks, index definitions) are the server's
 
-BASE = """\
-CREATE FUNCTION generate_id(prefix TEXT) RETURNS TEXT LANGUAGE sql RETURN prefix || '_' || md5(random()::text);
-CREATE FUNCTION updated_at() RETURNS TRIGGER LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END; $$;
+BASE = (
+    RULES_BASE
+    + """\
 CREATE FUNCTION fixed_label() RETURNS TEXT LANGUAGE sql IMMUTABLE RETURN 'label';
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE SCHEMA billing;
 CREATE TABLE billing.accounts (id TEXT COLLATE "C" PRIMARY KEY, plan TEXT NOT NULL, code TEXT);
-CREATE TABLE organizations (
-    id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('org') CHECK (id LIKE 'org_%'),
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    storytime JSONB,
-    name TEXT NOT NULL
-);
-CREATE TRIGGER updated_at BEFORE UPDATE ON organizations FOR EACH ROW EXECUTE PROCEDURE updated_at();
 """
+)
 
 # One table per entry, each a conforming table with one change (or none): every rule breaks somewhere, and the
 # catalog meets every shape it reads (arrays, typmods, generated columns, expression/partial/covering indexes,
@@ -102,25 +97,22 @@ VARIANTS: list[tuple[str, str]] = [
 
 
 def table_sql(name: str, previous: str | None, variant: tuple[str, str]) -> str:
+    """test_conventions' conforming table under another name, with a few more columns (and a parent), then changed."""
     prefix = name[:3]
     parent = f',\n    parent_id TEXT COLLATE "C" REFERENCES {previous}(id) ON DELETE CASCADE' if previous else ""
     parent_index = f"CREATE INDEX ON {name}(parent_id);\n" if previous else ""
-    text = f"""CREATE TABLE {name} (
-    id TEXT COLLATE "C" PRIMARY KEY DEFAULT generate_id('{prefix}') CHECK (id LIKE '{prefix}_%'),
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    storytime JSONB,
-    organization_id TEXT COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    count BIGINT,
-    seen_at TIMESTAMPTZ,
-    vendor_extid TEXT COLLATE "C"{parent}
-);
-CREATE TRIGGER updated_at BEFORE UPDATE ON {name} FOR EACH ROW EXECUTE PROCEDURE updated_at();
-CREATE INDEX ON {name}(organization_id);
-{parent_index}ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;
-CREATE POLICY access ON {name} USING (organization_id = current_setting('app.organization_id', true));
-"""
+    table = GOOD.split("\n", 1)[1].split("CREATE TABLE widget_kind_enum")[0]
+    text = (
+        table.replace("widgets", name)
+        .replace("'wdg", f"'{prefix}")
+        .replace(
+            "    count BIGINT\n",
+            f'    name TEXT NOT NULL,\n    count BIGINT,\n    seen_at TIMESTAMPTZ,\n    vendor_extid TEXT COLLATE "C"{parent}\n',
+        )
+        .replace(
+            f"CREATE INDEX ON {name}(organization_id);\n", f"CREATE INDEX ON {name}(organization_id);\n{parent_index}"
+        )
+    )
     old, new = (part.format(t=name, p=prefix) for part in variant)
     assert old in text, (name, old)
     return text.replace(old, new, 1)
