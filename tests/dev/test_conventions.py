@@ -70,6 +70,8 @@ CASES = [
     ("updated-at-trigger", "BEFORE UPDATE ON widgets", "AFTER UPDATE ON widgets", ("widgets", None)),
     ("storytime", "storytime JSONB", "storytime JSON", ("widgets", "storytime")),
     ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP", ("widgets", "happened_at")),
+    ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP(3)", ("widgets", "happened_at")),
+    ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP(0)[]", ("widgets", "happened_at")),
     ("organization-scoped", "ON DELETE CASCADE", "ON DELETE RESTRICT", ("widgets", "organization_id")),
     ("row-level-security", "ALTER TABLE widgets ENABLE ROW LEVEL SECURITY;", "", ("widgets", None)),
     ("bigint", "count BIGINT", "count INTEGER", ("widgets", "count")),
@@ -129,6 +131,13 @@ def test_conforming_schema_has_no_findings(base_database: str, tmp_path: Path) -
     result = run_case(base_database, tmp_path, GOOD)
     assert result.findings == ()
     assert result.ok and result.coverage.tables == 3
+
+
+def test_timestamptz_with_a_precision_conforms(base_database: str, tmp_path: Path) -> None:
+    good = GOOD.replace("created_at TIMESTAMPTZ", "created_at TIMESTAMPTZ(3)").replace(
+        "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMPTZ(6)[]"
+    )
+    assert run_case(base_database, tmp_path, good).findings == ()
 
 
 def test_every_rule_has_a_case() -> None:

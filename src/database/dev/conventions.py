@@ -37,7 +37,9 @@ ORGANIZATIONS = "organizations"
 NOW_DEFAULTS = frozenset({"now()", "CURRENT_TIMESTAMP", "transaction_timestamp()"})
 INTEGER_TYPES = frozenset({"smallint", "integer"})
 # The same, arrays included: what ``Column.element_type`` would compare, without computing it for every column.
-_TIMESTAMP_TYPES = frozenset({"timestamp without time zone", "timestamp without time zone[]"})
+# As format_type() prints them: a precision and array brackets may follow (timestamp(3) without time zone[]).
+_TIMESTAMP = re.compile(r"timestamp(\(\d+\))? without time zone(\[\])*")
+_TIMESTAMPTZ = re.compile(r"timestamp(\(\d+\))? with time zone")
 _INTEGER_TYPES = INTEGER_TYPES | {f"{t}[]" for t in INTEGER_TYPES}
 
 
@@ -233,7 +235,7 @@ def _suggested_prefix(table: Table) -> str:
 
 
 def _is_timestamptz(column: Column) -> bool:
-    return column.type == "timestamp with time zone"
+    return _TIMESTAMPTZ.fullmatch(column.type) is not None
 
 
 def _timestamp_column(table: Table, name: str) -> Iterator[Problem]:
@@ -378,12 +380,13 @@ def storytime(table: Table, ctx: RuleContext) -> Iterator[Problem]:
 @rule("timestamptz", "no timestamp without time zone column")
 def timestamptz(table: Table, ctx: RuleContext) -> Iterator[Problem]:
     for column in table.columns:
-        if column.type in _TIMESTAMP_TYPES:
+        found = _TIMESTAMP.fullmatch(column.type)
+        if found:
+            wanted = f"TIMESTAMPTZ{found.group(1) or ''}{column.type[column.type.index(' without time zone') + 18 :]}"
             yield Problem(
                 f"{table.name}.{column.name} is {column.type}; use timestamptz",
                 column.name,
-                f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE "
-                f"{column.type.replace('timestamp without time zone', 'TIMESTAMPTZ')};",
+                f"ALTER TABLE {ident(table.name)} ALTER COLUMN {ident(column.name)} TYPE {wanted};",
             )
 
 
