@@ -1,5 +1,6 @@
 """Throwaway databases: migrated, isolated, templates keyed by migration content, crashed builds never reused."""
 
+import os
 import secrets
 import shutil
 
@@ -107,6 +108,31 @@ def test_spares_are_handed_out_once_and_refilled(project, server_url):
             time.sleep(0.05)
         assert len(spares()) == testdb.SPARES
         assert not spares() & {testdb.database_name(u) for u in urls}
+    finally:
+        for url in urls:
+            testdb.drop_database(url)
+
+
+def test_a_migration_edited_between_two_calls_gives_a_fresh_template(tmp_path, server_url):
+    """A test session creates database after database; the folder is then watched, not rescanned, and an edit that
+    keeps the file's size and mtime (before: the stat-keyed cache answered the old digest) still gives its template."""
+    tree = tmp_path / "migrations"
+    tree.mkdir()
+    migration = tree / "0001_one.sql"
+    migration.write_text("CREATE TABLE aaaa_enum (value TEXT PRIMARY KEY);\n")
+    urls = [testdb.create_database(migrations_dir=tree, url=server_url) for _ in range(3)]  # the last from the watch
+    try:
+        before = migration.stat()
+        migration.write_text("CREATE TABLE bbbb_enum (value TEXT PRIMARY KEY);\n")
+        os.utime(migration, ns=(before.st_atime_ns, before.st_mtime_ns))
+        urls.append(testdb.create_database(migrations_dir=tree, url=server_url))
+        assert "bbbb_enum" in _tables(urls[-1]) and "aaaa_enum" not in _tables(urls[-1])
+        shutil.rmtree(tree)  # the folder replaced by another one at the same path
+        tree.mkdir()
+        (tree / "0001_one.sql").write_text("CREATE TABLE cccc_enum (value TEXT PRIMARY KEY);\n")
+        urls.append(testdb.create_database(migrations_dir=tree, url=server_url))
+        assert "cccc_enum" in _tables(urls[-1])
+        assert "aaaa_enum" in _tables(urls[2])
     finally:
         for url in urls:
             testdb.drop_database(url)

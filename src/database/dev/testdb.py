@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ from database import config, lock
 from database.config import Project
 from database.dev import pg, server, servers
 from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
+from database.dev.fingerprint import watched_digest
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -72,7 +74,10 @@ def server_url(project: Project | None = None) -> str:
     try:
         return config.database_url_if_set(project)
     except LookupError:
-        return server.scratch_cluster(project or config.find_project()).ensure_running(on_start=servers.collect)
+        scratch = server.scratch_cluster(project or config.find_project())
+        if _connected(_coordinating(scratch.url())):  # it runs, and our connection keeps it from an idle stop
+            return scratch.url()
+        return scratch.ensure_running(on_start=servers.collect)
 
 
 @contextlib.contextmanager
@@ -109,7 +114,7 @@ def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
     admin_url = _coordinating(admin_url)
-    with pg.connect(admin_url) as conn:
+    with _admin(admin_url) as conn:
         return _ensure_template(conn, admin_url, migrator)
 
 
@@ -272,46 +277,179 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     )
 
 
-def _take_spare(conn: psycopg.Connection, template: str, name: str) -> bool:
-    """Rename a ready-made clone of ``template`` to ``name`` (a few ms); False when none is left."""
-    for spare in _spares(conn, template):
+def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
+    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block, one transaction).
+
+    Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
+    spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
+    another process renamed first is skipped. Raises ``NoDataFound`` when no spare is left and ``InvalidCatalogName``
+    when the template is not (or no longer) there.
+    """
+    conn.execute(
+        sql.SQL(
+            "DO $take$ DECLARE spare name; BEGIN"
+            " PERFORM pg_advisory_xact_lock_shared({key});"
+            " IF NOT EXISTS (SELECT FROM pg_database WHERE datname = {template} AND datistemplate) THEN"
+            "  RAISE EXCEPTION 'template % is missing', {template} USING ERRCODE = 'invalid_catalog_name';"
+            " END IF;"
+            " FOR spare IN SELECT datname FROM pg_database WHERE starts_with(datname, {prefix}) ORDER BY random() LOOP"
+            "  BEGIN"
+            "   EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {name});"
+            "   RETURN;"
+            "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
+            "  END;"
+            " END LOOP;"
+            " RAISE EXCEPTION 'no spare of %', {template} USING ERRCODE = 'no_data_found';"
+            " END $take$"
+        ).format(
+            key=sql.Literal(lock.lock_key(template)),
+            template=sql.Literal(template),
+            prefix=sql.Literal(_spare_prefix(template)),
+            name=sql.Literal(name),
+        )
+    )
+
+
+# -- one open connection per server and process ------------------------------------------------------------------
+
+KEEP_OPEN = 60.0  # seconds a process keeps its connections to the server after its last create_database()
+_admin_lock = threading.Lock()
+_admins: dict[str, psycopg.Connection] = {}
+_admin_pid = os.getpid()
+_inherited: list[psycopg.Connection] = []  # a forked child's copies of its parent's connections, never used
+_admin_used = 0.0
+
+
+@contextlib.contextmanager
+def _admin(url: str) -> Iterator[psycopg.Connection]:
+    """This process's open connection to ``url`` (the server's ``postgres`` database): a test session creating a
+    database per test pays the connection once (about 10 ms), not per test. Reopened when it died or after a fork; a
+    second thread asking while it is in use gets a connection of its own for that call."""
+    global _admin_pid, _admin_used
+    if not _admin_lock.acquire(blocking=False):
+        with pg.connect(url) as conn:
+            yield conn
+        return
+    try:
+        if _admin_pid != os.getpid():  # a forked child: the parent's sockets are not ours to use (nor to close)
+            _inherited.extend(_admins.values())
+            _admins.clear()
+            _admin_pid = os.getpid()
+        kept = _admins.get(url)
+        if kept is None or kept.closed:
+            kept = _admins[url] = pg.connect(url)
         try:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(spare), sql.Identifier(name)))
-            return True
-        except psycopg.Error:
-            continue  # another process took it first
-    return False
+            yield kept
+        except psycopg.OperationalError:
+            if kept.closed or kept.broken:
+                del _admins[url]
+                kept.close()
+            raise
+    finally:
+        _admin_used = time.monotonic()
+        _admin_lock.release()
 
 
-_refills: list[threading.Thread] = []
+def _connected(url: str) -> bool:
+    """True when this process holds an open connection to ``url``: the server runs, and counts us as a client."""
+    conn = _admins.get(url)
+    return _admin_pid == os.getpid() and conn is not None and not conn.closed
 
 
-def _replenish(admin_url: str, template: str) -> None:
-    """Top the spares of ``template`` back up to SPARES, in the background: the next caller, in this process or
-    the next test run, gets a database by renaming one instead of waiting for a copy. Within the budget only."""
+def _close_idle_admins() -> bool:
+    """Close this process's connections unused for KEEP_OPEN seconds (an idle server may then stop); True if so."""
+    if time.monotonic() - _admin_used < KEEP_OPEN or not _admin_lock.acquire(blocking=False):
+        return False
+    try:
+        if _admin_pid == os.getpid():
+            for conn in _admins.values():
+                conn.close()
+            _admins.clear()
+        return True
+    finally:
+        _admin_lock.release()
 
-    def work() -> None:
-        with contextlib.suppress(Exception), pg.connect(admin_url) as conn:
-            # One refiller per template at a time (across processes); the next one recounts after it.
-            with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
-                while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
-                    # Room for one more: a spare of the template in use beats an older template.
-                    room = BUDGET_BYTES - _size(conn, template)
-                    prune(conn, keep=template, budget=room)
-                    if sum(size for _, size in _template_usage(conn).values()) > room:
-                        break
-                    _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
 
-    _refills[:] = [t for t in _refills if t.is_alive()]
-    thread = threading.Thread(target=work, name="dbtui-testdb-spares", daemon=True)
-    _refills.append(thread)
-    thread.start()
+class _Upkeep:
+    """What follows a hand-out, in one background thread per process, off the caller's clock: top the template's
+    spares back up to SPARES (the next caller, in this process or the next test run, renames one instead of waiting
+    for a copy; within the budget only), stamp the template's use (LRU) and drop clones of dead processes. The thread
+    keeps its own connection, closes both after KEEP_OPEN idle seconds, and ends."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def request(self, admin_url: str, template: str) -> None:
+        with self.lock:
+            self.queue.put((admin_url, template))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="dbtui-testdb-upkeep", daemon=True)
+                self.thread.start()
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        conns: dict[str, psycopg.Connection] = {}
+        try:
+            while True:
+                try:
+                    admin_url, template = self.queue.get(timeout=KEEP_OPEN / 4)
+                except queue.Empty:
+                    with self.lock:
+                        if self.queue.empty() and _close_idle_admins():
+                            self.thread = None
+                            return
+                    continue
+                try:
+                    conn = conns.get(admin_url)
+                    if conn is None or conn.closed:
+                        conn = conns[admin_url] = pg.connect(admin_url)
+                    _upkeep(conn, admin_url, template)
+                except Exception:  # best effort: the next hand-out tries again, on a new connection
+                    dropped = conns.pop(admin_url, None)
+                    if dropped is not None:
+                        dropped.close()
+                finally:
+                    self.queue.task_done()
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+
+_upkept: dict[tuple[str, str], float] = {}  # (server, template): when this process last stamped its use
+
+
+def _upkeep(conn: psycopg.Connection, admin_url: str, template: str) -> None:
+    now = time.monotonic()
+    if now - _upkept.get((admin_url, template), -USE_RECORD_EVERY) >= USE_RECORD_EVERY:  # at most once a minute
+        _upkept[admin_url, template] = now
+        _record_use(conn, template)
+        if server.is_local_server(admin_url):
+            _drop_orphans(conn)
+    if not SPARES:
+        return
+    # One refiller per template at a time (across processes); the next one recounts after it.
+    with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
+        while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
+            # Room for one more: a spare of the template in use beats an older template.
+            room = BUDGET_BYTES - _size(conn, template)
+            prune(conn, keep=template, budget=room)
+            if sum(size for _, size in _template_usage(conn).values()) > room:
+                break
+            _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
+
+
+_upkeeper = _Upkeep()
 
 
 def wait_for_spares(timeout: float = 60) -> None:
-    """Wait for this process's background spare refills (a test measuring the footprint needs them finished)."""
-    for thread in list(_refills):
-        thread.join(timeout)
+    """Wait for this process's background upkeep (a test measuring the footprint needs the spares made)."""
+    _upkeeper.wait(timeout)
 
 
 def create_database(
@@ -321,31 +459,48 @@ def create_database(
     url: str | None = None,
     migrator: Migrator | None = None,
 ) -> str:
-    """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``."""
+    """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``.
+
+    With a spare ready this is one round trip on an open connection (a rename); without, a clone of the template
+    (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
+    """
     if migrator is None:
         project = project or (None if (migrations_dir and url) else config.find_project())
-        migrator = _default_migrator(migrations_dir or project.migrations)  # type: ignore[union-attr]
-    admin_url = _coordinating(url or server_url(project))
+        directory = migrations_dir or project.migrations  # type: ignore[union-attr]
+        migrator = _default_migrator(directory)
+        template = TEMPLATE_PREFIX + watched_digest(directory)[:20]  # what migrator.digest() gives, without a scan
+    else:
+        template = template_name(migrator)
     name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    with pg.connect(admin_url) as conn:
-        for _attempt in range(5):
-            template = _ensure_template(conn, admin_url, migrator)
-            with _session_lock(conn, template, shared=True):
-                if not _is_template(conn, template):
-                    continue  # pruned by another process between our look and our lock: build it again
-                if not _take_spare(conn, template, name):
-                    _clone(conn, template, name)
-                _record_use(conn, template)
+    for attempt in range(2):
+        admin_url = _coordinating(url or server_url(project))
+        try:
+            with _admin(admin_url) as conn:
+                template = _create(conn, admin_url, migrator, template, name)
             break
-        else:
-            raise ServerError(
-                f"template {template} kept disappearing while cloning it; is something dropping databases?"
-            )
-        if server.is_local_server(admin_url):
-            _drop_orphans(conn)
-    if SPARES:
-        _replenish(admin_url, template)
+        except psycopg.OperationalError:
+            if attempt or _connected(admin_url):
+                raise  # not our kept connection dying (the server stopped or restarted since): a real failure
+    _upkeeper.request(admin_url, template)
     return with_database(admin_url, name)
+
+
+def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> str:
+    """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
+    Returns the template's name."""
+    for _attempt in range(5):
+        try:
+            _take_spare(conn, template, name)
+            return template
+        except psycopg.errors.NoDataFound:  # no spare left: copy the template
+            with _session_lock(conn, template, shared=True):
+                if _is_template(conn, template):  # else pruned by another process since: build it again
+                    _clone(conn, template, name)
+                    return template
+        except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
+            pass
+        template = _ensure_template(conn, admin_url, migrator)
+    raise ServerError(f"template {template} kept disappearing while cloning it; is something dropping databases?")
 
 
 def drop_database(url: str) -> None:
@@ -353,5 +508,5 @@ def drop_database(url: str) -> None:
     name = database_name(url)
     if not name.startswith(CLONE_PREFIX):
         raise ConfigError(f"refusing to drop {name!r}: not a database made by create_database()")
-    with pg.connect(with_database(url, "postgres")) as conn:
+    with _admin(_coordinating(url)) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
