@@ -13,6 +13,7 @@ least recently used (the time stamped in the template's comment) dropped first.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import queue
@@ -115,18 +116,23 @@ def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
     admin_url = _coordinating(admin_url)
     with _admin(admin_url) as conn:
-        return _ensure_template(conn, admin_url, migrator)
+        name, built = _ensure_template(conn, admin_url, migrator)
+        if built:
+            prune(conn, keep=name)
+        return name
 
 
-def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrator) -> str:
+def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrator) -> tuple[str, bool]:
+    """The template's name, and whether this call built it (its caller then prunes to the budget: in the background
+    for ``create_database``, whose caller waits for the copy, not for older templates to be dropped)."""
     name = template_name(migrator)
     if _is_template(conn, name):
-        return name
+        return name, False
     with _session_lock(conn, name):
         if _is_template(conn, name):
-            return name
+            return name, False
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 STRATEGY FILE_COPY").format(sql.Identifier(name)))
         try:
             migrator.migrate(with_database(admin_url, name))
         except BaseException:
@@ -134,8 +140,7 @@ def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrato
             raise
         conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name)))
         _record_use(conn, name)
-    prune(conn, keep=name)
-    return name
+    return name, True
 
 
 def _is_template(conn: psycopg.Connection, name: str) -> bool:
@@ -377,20 +382,22 @@ class _Upkeep:
     keeps its own connection, closes both after KEEP_OPEN idle seconds, and ends."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, str, bool]] = queue.Queue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.prunes = 0  # prunes asked for and not yet done: a process waits for them as it exits (the budget)
 
-    def request(self, admin_url: str, template: str) -> None:
+    def request(self, admin_url: str, template: str, *, prune: bool = False) -> None:
         with self.lock:
-            self.queue.put((admin_url, template))
+            self.prunes += prune
+            self.queue.put((admin_url, template, prune))
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="dbtui-testdb-upkeep", daemon=True)
                 self.thread.start()
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, *, prunes_only: bool = False) -> None:
         deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+        while (self.prunes if prunes_only else self.queue.unfinished_tasks) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def _run(self) -> None:
@@ -398,7 +405,7 @@ class _Upkeep:
         try:
             while True:
                 try:
-                    admin_url, template = self.queue.get(timeout=KEEP_OPEN / 4)
+                    admin_url, template, pruning = self.queue.get(timeout=KEEP_OPEN / 4)
                 except queue.Empty:
                     with self.lock:
                         if self.queue.empty() and _close_idle_admins():
@@ -409,12 +416,19 @@ class _Upkeep:
                     conn = conns.get(admin_url)
                     if conn is None or conn.closed:
                         conn = conns[admin_url] = pg.connect(admin_url)
+                    if pruning:
+                        prune(conn, keep=template)
+                    with self.lock:
+                        self.prunes -= pruning
+                        pruning = False
                     _upkeep(conn, admin_url, template)
                 except Exception:  # best effort: the next hand-out tries again, on a new connection
                     dropped = conns.pop(admin_url, None)
                     if dropped is not None:
                         dropped.close()
                 finally:
+                    with self.lock:
+                        self.prunes -= pruning
                     self.queue.task_done()
         finally:
             for conn in conns.values():
@@ -445,6 +459,9 @@ def _upkeep(conn: psycopg.Connection, admin_url: str, template: str) -> None:
 
 
 _upkeeper = _Upkeep()
+# A process that built a template waits, as it exits, for the older templates to be dropped: the budget holds even
+# when every caller is a short command (`dbtui codegen`). Spares still being made are left to the next caller.
+atexit.register(_upkeeper.wait, 60, prunes_only=True)
 
 
 def wait_for_spares(timeout: float = 60) -> None:
@@ -476,30 +493,32 @@ def create_database(
         admin_url = _coordinating(url or server_url(project))
         try:
             with _admin(admin_url) as conn:
-                template = _create(conn, admin_url, migrator, template, name)
+                template, built = _create(conn, admin_url, migrator, template, name)
             break
         except psycopg.OperationalError:
             if attempt or _connected(admin_url):
                 raise  # not our kept connection dying (the server stopped or restarted since): a real failure
-    _upkeeper.request(admin_url, template)
+    _upkeeper.request(admin_url, template, prune=built)
     return with_database(admin_url, name)
 
 
-def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> str:
+def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> tuple[str, bool]:
     """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
-    Returns the template's name."""
+    Returns the template's name and whether this call built it."""
+    built = False
     for _attempt in range(5):
         try:
             _take_spare(conn, template, name)
-            return template
+            return template, built
         except psycopg.errors.NoDataFound:  # no spare left: copy the template
             with _session_lock(conn, template, shared=True):
                 if _is_template(conn, template):  # else pruned by another process since: build it again
                     _clone(conn, template, name)
-                    return template
+                    return template, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
-        template = _ensure_template(conn, admin_url, migrator)
+        template, building = _ensure_template(conn, admin_url, migrator)
+        built = built or building
     raise ServerError(f"template {template} kept disappearing while cloning it; is something dropping databases?")
 
 
