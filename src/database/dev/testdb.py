@@ -287,8 +287,9 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
 
     Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
     spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
-    another process renamed first is skipped. Raises ``NoDataFound`` when no spare is left and ``InvalidCatalogName``
-    when the template is not (or no longer) there.
+    another process renamed first is skipped. Raises ``InvalidCatalogName`` when the template is not (or no longer)
+    there, and ``NoDataFound`` when no spare is left: the template's lock is then held shared at session level for
+    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release.
     """
     conn.execute(
         sql.SQL(
@@ -304,6 +305,7 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
             "  END;"
             " END LOOP;"
+            " PERFORM pg_advisory_lock_shared({key});"
             " RAISE EXCEPTION 'no spare of %', {template} USING ERRCODE = 'no_data_found';"
             " END $take$"
         ).format(
@@ -502,19 +504,31 @@ def create_database(
     return with_database(admin_url, name)
 
 
+def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> None:
+    """Copy ``template`` to ``name``, then release the template's shared lock (taken by ``_take_spare``), in one
+    pipeline: the unlock waits in the server's queue instead of costing a round trip after the copy."""
+    unlock = sql.SQL("SELECT pg_advisory_unlock_shared({})").format(sql.Literal(lock.lock_key(template)))
+    try:
+        with conn.pipeline():
+            _clone(conn, template, name)
+            conn.execute(unlock)
+    except psycopg.Error:
+        if not conn.closed:  # the failed copy skipped the unlock queued behind it
+            conn.execute(unlock)
+        raise
+
+
 def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> tuple[str, bool]:
     """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
     Returns the template's name and whether this call built it."""
     built = False
     for _attempt in range(5):
         try:
-            _take_spare(conn, template, name)
+            try:
+                _take_spare(conn, template, name)
+            except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
+                _clone_and_unlock(conn, template, name)
             return template, built
-        except psycopg.errors.NoDataFound:  # no spare left: copy the template
-            with _session_lock(conn, template, shared=True):
-                if _is_template(conn, template):  # else pruned by another process since: build it again
-                    _clone(conn, template, name)
-                    return template, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
         template, building = _ensure_template(conn, admin_url, migrator)
