@@ -6,7 +6,6 @@ at the smallest size. Templates are built before timing."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import statistics
 import tempfile
@@ -71,8 +70,6 @@ def _time_creates(server_url: str, tree: Path, repeat: int, spares: bool) -> lis
             start = time.perf_counter()
             created.append(testdb.create_database(migrations_dir=tree, url=server_url))
             samples.append(time.perf_counter() - start)
-        if os.environ.get("BENCH_DEBUG"):
-            print(spares, [round(x * 1e3, 1) for x in samples])
     finally:
         testdb.SPARES = saved
         for url in created:

@@ -136,3 +136,18 @@ def test_a_migration_edited_between_two_calls_gives_a_fresh_template(tmp_path, s
     finally:
         for url in urls:
             testdb.drop_database(url)
+
+
+def test_the_project_is_remembered_only_while_its_pyproject_is_unchanged(tmp_path, monkeypatch):
+    """create_database() without arguments (the pytest plugin, once per test) looks the project up from the working
+    directory; remembered between calls, it still follows an edited or a new pyproject.toml."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "one"\n')
+    inner = tmp_path / "pkg"
+    inner.mkdir()
+    monkeypatch.chdir(inner)
+    assert testdb._current_project().migrations == tmp_path / "one"
+    assert testdb._current_project().migrations == tmp_path / "one"
+    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "two"\n')
+    assert testdb._current_project().migrations == tmp_path / "two"
+    (inner / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "three"\n')  # a nearer one appears
+    assert testdb._current_project().migrations == inner / "three"

@@ -69,13 +69,34 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
+_projects: dict[tuple[str, tuple[tuple[int, int, int] | None, ...]], Project] = {}
+
+
+def _current_project() -> Project:
+    """``config.find_project()``, remembered while the working directory and every ``pyproject.toml`` at or above it
+    stay the same: a test session asks for each test, and reading the TOML costs more than the rest of a spare."""
+    here = os.getcwd()
+    signature: list[tuple[int, int, int] | None] = []
+    for folder in (here, *(str(p) for p in Path(here).parents)):
+        try:
+            stat = os.stat(os.path.join(folder, "pyproject.toml"))
+            signature.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            signature.append(None)
+    key = (here, tuple(signature))
+    if key not in _projects:
+        _projects.clear()
+        _projects[key] = config.find_project()
+    return _projects[key]
+
+
 def server_url(project: Project | None = None) -> str:
     """Where throwaway databases live: a configured server if there is one, else this user's shared scratch cluster
     (which, when it has to start, first collects what deleted projects left behind)."""
     try:
         return config.database_url_if_set(project)
     except LookupError:
-        scratch = server.scratch_cluster(project or config.find_project())
+        scratch = server.scratch_cluster(project or _current_project())
         if _connected(_coordinating(scratch.url())):  # it runs, and our connection keeps it from an idle stop
             return scratch.url()
         return scratch.ensure_running(on_start=servers.collect)
@@ -484,7 +505,7 @@ def create_database(
     (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
     """
     if migrator is None:
-        project = project or (None if (migrations_dir and url) else config.find_project())
+        project = project or (None if (migrations_dir and url) else _current_project())
         directory = migrations_dir or project.migrations  # type: ignore[union-attr]
         migrator = _default_migrator(directory)
         template = TEMPLATE_PREFIX + watched_digest(directory)[:20]  # what migrator.digest() gives, without a scan
