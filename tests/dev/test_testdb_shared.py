@@ -189,14 +189,21 @@ def test_a_kept_connection_that_died_is_replaced(tmp_path, own_server):
     """The process keeps its connection to the server between calls; one the server ended meanwhile (a restart, an
     idle stop, an administrator) is replaced without the caller seeing it."""
     tree = _tree(tmp_path, "k")
-    testdb.drop_database(testdb.create_database(migrations_dir=tree, url=own_server))
+    first = testdb.create_database(migrations_dir=tree, url=own_server)
     testdb.wait_for_spares()
-    with psycopg.connect(own_server, autocommit=True) as other:
-        ended = other.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = 'postgres' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        ).fetchone()[0]
-    assert ended >= 1
+
+    def end_our_connections() -> None:
+        with psycopg.connect(own_server, autocommit=True) as other:
+            ended = other.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = 'postgres' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert ended >= 1
+
+    end_our_connections()
+    testdb.drop_database(first)
+    assert testdb.database_name(first) not in _databases(own_server, testdb.CLONE_PREFIX)
+    end_our_connections()
     url = testdb.create_database(migrations_dir=tree, url=own_server)
     try:
         with psycopg.connect(url) as conn:

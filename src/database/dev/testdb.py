@@ -20,10 +20,10 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -45,6 +45,7 @@ BUDGET_BYTES = int(os.environ.get("DBTUI_TESTDB_BUDGET_MB", "256")) * 2**20
 USED_MARK = "dbtui: last used at "  # the comment on a template database: when it was last cloned (LRU)
 USE_RECORD_EVERY = 60  # seconds: a template's use is written at most this often
 PRUNE_LOCK = "dbtui:testdb:prune"
+T = TypeVar("T")
 
 
 class Migrator(Protocol):
@@ -135,12 +136,14 @@ def _coordinating(url: str) -> str:
 def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
-    admin_url = _coordinating(admin_url)
-    with _admin(admin_url) as conn:
-        name, built = _ensure_template(conn, admin_url, migrator)
+
+    def ensure(conn: psycopg.Connection, url: str) -> str:
+        name, built = _ensure_template(conn, url, migrator)
         if built:
             prune(conn, keep=name)
         return name
+
+    return _on_admin(lambda: admin_url, ensure)[1]
 
 
 def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrator) -> tuple[str, bool]:
@@ -378,6 +381,22 @@ def _admin(url: str) -> Iterator[psycopg.Connection]:
         _admin_lock.release()
 
 
+def _on_admin(locate: Callable[[], str], work: Callable[[psycopg.Connection, str], T]) -> tuple[str, T]:
+    """``work(connection, url)`` on this process's kept connection to the server at ``locate()``, and once more on a
+    new one when the kept one turns out to have died since its last use (a restart, an idle stop: ``locate()`` is
+    asked again, which starts a stopped scratch server). Returns the URL used and what ``work`` returned."""
+    admin_url = _coordinating(locate())
+    try:
+        with _admin(admin_url) as conn:
+            return admin_url, work(conn, admin_url)
+    except psycopg.OperationalError:
+        if _connected(admin_url):
+            raise  # the connection is fine: a real failure
+    admin_url = _coordinating(locate())
+    with _admin(admin_url) as conn:
+        return admin_url, work(conn, admin_url)
+
+
 def _connected(url: str) -> bool:
     """True when this process holds an open connection to ``url``: the server runs, and counts us as a client."""
     conn = _admins.get(url)
@@ -511,16 +530,12 @@ def create_database(
         template = TEMPLATE_PREFIX + watched_digest(directory)[:20]  # what migrator.digest() gives, without a scan
     else:
         template = template_name(migrator)
-    name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    for attempt in range(2):
-        admin_url = _coordinating(url or server_url(project))
-        try:
-            with _admin(admin_url) as conn:
-                template, built = _create(conn, admin_url, migrator, template, name)
-            break
-        except psycopg.OperationalError:
-            if attempt or _connected(admin_url):
-                raise  # not our kept connection dying (the server stopped or restarted since): a real failure
+
+    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, bool]:
+        name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"  # anew on a retry: the first may have been made
+        return (name, *_create(conn, admin_url, migrator, template, name))
+
+    admin_url, (name, template, built) = _on_admin(lambda: url or server_url(project), create)
     _upkeeper.request(admin_url, template, prune=built)
     return with_database(admin_url, name)
 
@@ -562,5 +577,5 @@ def drop_database(url: str) -> None:
     name = database_name(url)
     if not name.startswith(CLONE_PREFIX):
         raise ConfigError(f"refusing to drop {name!r}: not a database made by create_database()")
-    with _admin(_coordinating(url)) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    _on_admin(lambda: url, lambda conn, _: conn.execute(drop))
