@@ -9,6 +9,9 @@ One server is shared by every checkout, worktree and process of a user, so any n
 pruners run at once: cloning holds the template's lock shared, building and dropping hold it exclusive, and a
 pruner only drops what it can lock without waiting. Templates and their spare clones stay within ``BUDGET_BYTES``,
 least recently used (the time stamped in the template's comment) dropped first.
+
+A process keeps one connection to the server, so a database with a spare ready is one round trip (a rename); the
+refill, the pruning and the rest happen afterwards in a background thread (docs/server.md, "A fresh database").
 """
 
 from __future__ import annotations
