@@ -206,3 +206,16 @@ def test_cache_skips_files_written_just_now_and_ignores_garbage(folder: Path, tm
     assert "0005_e.sql" not in (cache / "migration_tree.json").read_text(encoding="utf-8")
     (cache / "migration_tree.json").write_text("not json", encoding="utf-8")
     assert load_tree(folder, cache_dir=cache) == load_tree(folder)
+
+
+def test_cache_of_another_folder_is_not_used(folder: Path, tmp_path: Path, no_racy_window: None) -> None:
+    """Two folders with the same file names, one cache folder: each load reads its own files."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    (other / "0005_e.sql").write_text("-- depends: 0004_d\nSELECT 5;\n")
+    assert load_tree(folder, cache_dir=cache) == load_tree(folder)
+    assert load_tree(other, cache_dir=cache) == load_tree(other)
+    assert load_tree(folder, cache_dir=cache)["0005_e"].checksum != load_tree(other)["0005_e"].checksum

@@ -197,7 +197,7 @@ def load_tree(directory: Path, *, cache_dir: Path | None = None) -> MigrationTre
         e.name: e for e in os.scandir(directory) if (e.is_file() or e.is_symlink()) and not e.name.startswith(".")
     }
     names = entries.keys()
-    cache = _FileCache(cache_dir / TREE_CACHE if cache_dir is not None else None)
+    cache = _FileCache(cache_dir / TREE_CACHE if cache_dir is not None else None, directory)
     parsed: dict[str, tuple[Path, Path | None, tuple[str, ...], bool, str, int | None]] = {}
     for name in sorted(entries):  # names, not Paths, until a file is kept: 4,000 Path objects cost ~30 ms
         suffix = os.path.splitext(name)[1]
@@ -288,15 +288,21 @@ class _FileCache:
     A file modified within ``_RACY_NS`` of being read is not kept: a second write in the same clock tick, of the
     same size, would leave its stat unchanged (git's "racy clean" problem)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, directory: Path) -> None:
         self.path = path
+        self.directory = str(directory.resolve())  # one folder per cache file: another folder's files are a miss
         self.old: dict[str, list] = {}
         self.new: dict[str, list] = {}
         self.since = time.time_ns() - _RACY_NS
         if path is not None:
             try:
                 data = json.loads(path.read_bytes())
-                if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT and isinstance(data["files"], dict):
+                if (
+                    isinstance(data, dict)
+                    and data.get("format") == _CACHE_FORMAT
+                    and data.get("directory") == self.directory
+                    and isinstance(data["files"], dict)
+                ):
                     self.old = data["files"]
             except (OSError, ValueError, KeyError):
                 pass
@@ -335,7 +341,8 @@ class _FileCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"format": _CACHE_FORMAT, "files": self.new}), encoding="utf-8")
+            data = {"format": _CACHE_FORMAT, "directory": self.directory, "files": self.new}
+            temporary.write_text(json.dumps(data), encoding="utf-8")
             os.replace(temporary, self.path)  # atomic: a concurrent reader gets the old file or the new one
         except OSError:
             pass
