@@ -45,7 +45,10 @@ async def test_codegen_error_then_recovery(tui_project: Path, empty_database: st
     async with app.run_test(size=SIZE) as pilot:
         tab: CodegenTab = await app.tab("codegen")
         await pilot.press("g")
-        await wait_for(pilot, lambda: tab.runs and tab.runs[-1].result is not None, what="first run")
+        # The run is over when the tab is idle again (its result shows a moment before): g meanwhile is refused.
+        await wait_for(
+            pilot, lambda: tab.runs and tab.runs[-1].result is not None and not tab.running, what="first run"
+        )
         assert isinstance(tab.runs[-1].result, Finished)
         signatures = text_of(app, "#codegen-signatures")
         assert "organization_get(*, id: str) -> Organization | None" in signatures
@@ -54,7 +57,11 @@ async def test_codegen_error_then_recovery(tui_project: Path, empty_database: st
 
         (tui_project / "queries.sql").write_text(BROKEN, encoding="utf-8")
         await pilot.press("g")
-        await wait_for(pilot, lambda: len(tab.runs) == 2 and tab.runs[-1].result is not None, what="failing run")
+        await wait_for(
+            pilot,
+            lambda: len(tab.runs) == 2 and tab.runs[-1].result is not None and not tab.running,
+            what="failing run",
+        )
         failed = tab.runs[-1].result
         assert isinstance(failed, Failed)
         shown = text_of(app, "#codegen-result")
