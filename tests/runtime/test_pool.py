@@ -80,10 +80,22 @@ async def test_killed_idle_customer_connections_are_replaced_not_handed_out(sess
         assert count == 1  # a new connection: the identity and RLS apply as before
 
 
-async def test_more_tasks_than_connections_share_at_most_the_limit(session_database):
-    pids = await asyncio.wait_for(asyncio.gather(*[_pid() for _ in range(3 * LIMIT)]), BOUND)
-    assert len(set(pids)) <= LIMIT
-    # The overflow connections were closed when they came back with nobody waiting: POOL_SIZE stay open (a closed
+async def test_more_tasks_than_connections_share_at_most_the_limit_and_keep_them_for_the_next_burst(
+    session_database,
+):
+    first = set(await asyncio.wait_for(asyncio.gather(*[_pid() for _ in range(3 * LIMIT)]), BOUND))
+    assert len(first) <= LIMIT
+    # The overflow connections stay open for OVERFLOW_IDLE seconds: the next burst opens none.
+    second = set(await asyncio.wait_for(asyncio.gather(*[_pid() for _ in range(3 * LIMIT)]), BOUND))
+    assert second <= first
+
+
+async def test_overflow_connections_idle_too_long_are_closed(session_database, monkeypatch):
+    monkeypatch.setattr(conn, "OVERFLOW_IDLE", 0.0)
+    await asyncio.wait_for(asyncio.gather(*[_pid() for _ in range(3 * LIMIT)]), BOUND)
+    for _ in range(LIMIT):  # each connection back finds the one idle longest beyond POOL_SIZE too old: closed
+        await _pid()
+    # POOL_SIZE stay open (a closed
     # connection's backend leaves pg_stat_activity a moment after the client closed it: look until it has).
     async with await psycopg.AsyncConnection.connect(session_database, autocommit=True) as c:
         for _ in range(BOUND * 10):
