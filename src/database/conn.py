@@ -262,6 +262,9 @@ class Pooled:
         except (psycopg.Error, DBAPIError):
             await self.discard()
             return
+        except BaseException:  # cancelled again while ending: it may be mid-message, and its place must come back
+            await self.pool.drop(self, invalidate=True)
+            raise
         await self.pool.put(self)
 
     async def discard(self) -> None:

@@ -130,3 +130,38 @@ async def test_a_waiter_gives_up_after_the_pool_timeout_and_loses_no_connection(
     # Neither the timed-out nor the cancelled waiter kept a place: all LIMIT connections can be out at once again
     # (a lost one would make the last of these wait and time out).
     await _hold(LIMIT)
+
+
+async def test_requests_cancelled_while_committing_lose_no_connection(session_database, monkeypatch):
+    """A web framework cancels a request whose client went away, at any await: also in the middle of the COMMIT."""
+    await conn.dispose()  # a small pool of this test's own
+    monkeypatch.setattr(conn, "POOL_SIZE", 2)
+    monkeypatch.setattr(conn, "MAX_OVERFLOW", 0)
+    monkeypatch.setattr(conn, "POOL_TIMEOUT", 2.0)
+    committing = asyncio.Event()
+
+    async def slow_commit() -> None:
+        async with xact_admin() as q:
+            # A deferred constraint trigger runs at COMMIT: this COMMIT takes 0.3 s.
+            for statement in (
+                "CREATE TEMP TABLE slow_commit (x int) ON COMMIT DROP",
+                "CREATE FUNCTION pg_temp.slow() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$",
+                "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON slow_commit DEFERRABLE INITIALLY DEFERRED"
+                " FOR EACH ROW EXECUTE FUNCTION pg_temp.slow()",
+                "INSERT INTO slow_commit VALUES (1)",
+            ):
+                await q.conn.exec_driver_sql(statement)
+            committing.set()
+
+    for _ in range(3):
+        committing.clear()
+        request = asyncio.create_task(slow_commit())
+        await asyncio.wait_for(committing.wait(), BOUND)
+        await asyncio.sleep(0.1)  # the COMMIT is on the server now
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(request, BOUND)
+    # Both connections can be out at once (each cancelled request gave its place back), and they work.
+    assert len(await _hold(2)) == 2
+    await conn.dispose()
