@@ -36,6 +36,7 @@ from database.dev.codegen.model import (
     method_name,
     snake,
 )
+from database.dev.codegen.system import SystemRelations
 from database.dev.codegen.trace import (
     Scope,
     Source,
@@ -46,6 +47,7 @@ from database.dev.codegen.trace import (
     output_list,
     star_of,
     statement_scope,
+    traced_views,
     walk,
 )
 
@@ -76,6 +78,7 @@ _SCALARS: dict[str, PyType] = {
     **{n: _t("float") for n in ("float4", "float8")},
     "numeric": _t("Decimal", _DECIMAL),
     "bool": _t("bool"),
+    "char": _t("str"),  # the one-byte "char" of the catalogs (relkind)
     "timestamptz": _t("datetime", _DATETIME),
     "timestamp": _t("datetime", _DATETIME),
     "date": _t("date", _DATE),
@@ -187,41 +190,7 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
             columns.append(Column(column.name, pytype, not column.not_null, column.position))
         tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
     definitions = {t.oid: t.definition for t in schema.tables.values() if t.definition}
-    return _traced_views(Catalog(tuple(tables), search_path, enums), definitions)
-
-
-def _traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
-    """Views and materialized views with each column's nullability traced through their definitions (every view
-    column is "nullable" in pg_attribute); a view is traced after the views it reads."""
-    done: dict[int, Table] = {t.oid: t for t in catalog.tables if t.oid not in definitions}
-    tables = {t.oid: t for t in catalog.tables}
-
-    def trace(oid: int, seen: frozenset[int]) -> Table:
-        if oid in done:
-            return done[oid]
-        table = tables[oid]
-        try:
-            stmt = parse_sql(definitions[oid])[0].stmt
-        except ParseError:
-            done[oid] = table
-            return table
-        for node in walk(stmt):  # views it reads first
-            if isinstance(node, ast.RangeVar):
-                used = catalog.by_name(node.relname, node.schemaname or None)
-                if used is not None and used.oid in definitions and used.oid not in seen | {oid}:
-                    trace(used.oid, seen | {oid})
-        current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
-        columns = derived_columns(stmt, current)
-        if columns is not None and len(columns) == len(table.columns):
-            table = replace(
-                table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in zip(table.columns, columns))
-            )
-        done[oid] = table
-        return table
-
-    for oid in definitions:
-        trace(oid, frozenset())
-    return Catalog(tuple(done[t.oid] for t in catalog.tables), catalog.search_path, catalog.enums)
+    return traced_views(Catalog(tuple(tables), search_path, enums), definitions)
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -299,6 +268,7 @@ class Analyzer:
         self.conn = conn
         self.types = TypeMap(conn)
         self.catalog = load_catalog(conn, self.types)
+        self._system = SystemRelations(conn, self.catalog, lambda oid: self.types.get(oid) or _ANY)
         self._described: dict[str, _Described | _Refused] = {}
         self._functions: dict[tuple[tuple[str, ...], int], tuple[str | None, ...]] = {}
 
@@ -308,10 +278,11 @@ class Analyzer:
 
     def analyze(self, query: Query, path: str) -> Method:
         stmt = self._statement(query, path)
-        self._check_embeds(query, stmt, path)
+        catalog = self._system.catalog_for(stmt)
+        self._check_embeds(query, stmt, catalog, path)
         described = self._describe(query, path)
         warnings: list[str] = []
-        targets = _param_targets(stmt, self.catalog, self._argument_names)
+        targets = _param_targets(stmt, catalog, self._argument_names)
         arguments = self._arguments(query, described, targets, warnings, path)
         method = method_name(query.name)
         if query.kind == "copyfrom":
@@ -326,7 +297,7 @@ class Analyzer:
             return Method(query, method, query.sql, arguments, "exists", warnings=tuple(warnings))
         if query.kind == "execresult":
             return Method(query, method, query.sql, arguments, "cursor", warnings=tuple(warnings))
-        fields, table = self._result(query, stmt, described, warnings, path)
+        fields, table = self._result(query, stmt, catalog, described, warnings, path)
         if query.kind == "execlastid":  # the id RETURNING gives back (PostgreSQL has no "last insert id")
             first = (
                 replace(fields[0], nullable=True)
@@ -355,13 +326,20 @@ class Analyzer:
             self._describe(query, path)  # the server's message is the one to show
             raise CodegenError(f"{query.name}: cannot analyse: {exc}", path=path, line=query.line) from None
 
-    def _check_embeds(self, query: Query, stmt: ast.Node, path: str) -> None:
-        scope, _ = _shape(stmt, self.catalog)
+    def _check_embeds(self, query: Query, stmt: ast.Node, catalog: Catalog, path: str) -> None:
+        scope, _ = _shape(stmt, catalog)
         for embed in query.embeds:
             source = scope.sources.get(embed.table)
             if source is None or source.table is None:
                 raise CodegenError(
                     f"{query.name}: sqlc.embed({embed.table}): no table {embed.table!r} in the query's FROM",
+                    path=path,
+                    line=query.line_of(embed.offset),
+                )
+            if self.catalog.by_oid(source.table.oid) is None:  # nothing is emitted for PostgreSQL's own relations
+                raise CodegenError(
+                    f"{query.name}: sqlc.embed({embed.table}): {source.table.schema}.{source.table.name} is one of "
+                    "PostgreSQL's own relations; select its columns instead",
                     path=path,
                     line=query.line_of(embed.offset),
                 )
@@ -435,12 +413,12 @@ class Analyzer:
     # -- results
 
     def _result(
-        self, query: Query, stmt: ast.Node, described: _Described, warnings: list[str], path: str
+        self, query: Query, stmt: ast.Node, catalog: Catalog, described: _Described, warnings: list[str], path: str
     ) -> tuple[tuple[Field, ...], Table | None]:
-        scope, exprs = _shape(stmt, self.catalog)
+        scope, exprs = _shape(stmt, catalog)
         columns: list[Column] = []
         for i, (name, nullable) in enumerate(
-            zip(described.names, _nullability(query, stmt, scope, exprs, len(described.names), self.catalog))
+            zip(described.names, _nullability(query, stmt, scope, exprs, len(described.names), catalog))
         ):
             origin = self._column(described.origins[i])
             if origin is not None:
@@ -556,15 +534,13 @@ def _nullability(query: Query, stmt: ast.Node, scope: Scope, exprs: list, total:
     if isinstance(stmt, ast.SelectStmt) and stmt.op != SetOperation.SETOP_NONE:  # any branch may bring a NULL
         branches = derived_columns(stmt, catalog)
         return [n for _, n in branches] if branches and len(branches) == total else [True] * total
-    if isinstance(stmt, ast.SelectStmt) and any(isinstance(n, ast.GroupingSet) for n in walk(stmt.groupClause)):
-        return [True] * total  # ROLLUP, CUBE, GROUPING SETS put NULL in the grouped columns
     nullable_params = {p.number for p in query.params if p.nullable}
     out = []
     for item in _align(exprs, scope, total) or [None] * total:
         if item is None:
             out.append(True)
         elif isinstance(item, tuple):
-            out.append(item[0].column_nullable(item[1]))
+            out.append(scope.grouping_sets or item[0].column_nullable(item[1]))
         else:
             out.append(expr_nullable(item, scope, nullable_params))
     return out

@@ -14,10 +14,11 @@ PostgreSQL built-ins that never return NULL, or never do for non-NULL arguments 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pglast import ast
+from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, JoinType, SetOperation, SQLValueFunctionOp, SubLinkType
+from pglast.parser import ParseError
 
 from database.dev.codegen.model import Catalog, Table
 
@@ -38,6 +39,7 @@ NEVER_NULL = frozenset(
         "gen_random_uuid",
         "generate_id",
         "concat",
+        "current_database",
         "json_build_object",
         "jsonb_build_object",
         "json_build_array",
@@ -93,6 +95,7 @@ NULL_ONLY_FROM_ARGUMENTS = frozenset(
         "mod",
         "octet_length",
         "overlay",
+        "pg_get_userbyid",  # "unknown (OID=n)" for a role that is gone
         "pi",
         "position",
         "power",
@@ -128,6 +131,13 @@ NULL_ONLY_FROM_ARGUMENTS = frozenset(
         "starts_with",
     }
 )
+# Aggregates that give NULL over no rows, and otherwise only for NULL inputs (array_agg and json_agg never do): NOT NULL
+# in a group of a plain GROUP BY, which always holds a row, when their argument is.
+NULL_ONLY_FOR_NO_ROWS = frozenset(
+    {"min", "max", "sum", "avg", "bool_and", "bool_or", "every", "bit_and", "bit_or", "string_agg"}
+)
+NEVER_NULL_IN_A_GROUP = frozenset({"array_agg", "json_agg", "jsonb_agg"})
+
 # Operators that return NULL only for a NULL operand (not ``->>`` and friends, which miss keys).
 NULL_ONLY_FROM_OPERANDS = frozenset(
     {
@@ -199,21 +209,25 @@ class Scope:
     order: list[Source] = field(default_factory=list)
     ctes: dict[str, tuple[tuple[str, bool], ...] | None] = field(default_factory=dict)
     merged: bool = False  # a JOIN … USING or NATURAL JOIN merges columns: an unqualified * is not a plain list
+    grouped: bool = False  # GROUP BY (plain): every group has a row, so max(x) of a NOT NULL x is NOT NULL
+    grouping_sets: bool = False  # ROLLUP, CUBE, GROUPING SETS: a column outside an aggregate may be NULL
+    catalog: Catalog | None = None  # to trace subqueries in expressions
 
     def add(self, name: str, source: Source) -> None:
         self.sources[name] = source
         self.order.append(source)
 
 
-def walk(node: object) -> Iterator[ast.Node]:
-    """Every node of a parse tree, depth first."""
+def walk(node: object, *, into_subqueries: bool = True) -> Iterator[ast.Node]:
+    """Every node of a parse tree, depth first (``into_subqueries=False``: a subquery's node, not what it holds)."""
     if isinstance(node, ast.Node):
         yield node
-        for name in node:
-            yield from walk(getattr(node, name))
+        if into_subqueries or not isinstance(node, ast.SubLink):
+            for name in node:
+                yield from walk(getattr(node, name), into_subqueries=into_subqueries)
     elif isinstance(node, (list, tuple)):
         for item in node:
-            yield from walk(item)
+            yield from walk(item, into_subqueries=into_subqueries)
 
 
 def add_sources(item: ast.Node | None, nullable: bool, scope: Scope, catalog: Catalog) -> None:
@@ -273,7 +287,7 @@ def statement_scope(
 ) -> Scope:
     """The scope of one SELECT (its WITH queries and FROM items) or of an INSERT/UPDATE/DELETE (its table, FROM
     or USING items)."""
-    scope = Scope(ctes=dict(ctes or {}))
+    scope = Scope(ctes=dict(ctes or {}), catalog=catalog)
     with_clause = getattr(stmt, "withClause", None)
     if with_clause is not None:
         for cte in with_clause.ctes:
@@ -285,6 +299,8 @@ def statement_scope(
     if isinstance(stmt, ast.SelectStmt):
         for item in stmt.fromClause or ():
             add_sources(item, False, scope, catalog)
+        scope.grouping_sets = any(isinstance(n, ast.GroupingSet) for n in walk(stmt.groupClause))
+        scope.grouped = bool(stmt.groupClause) and not scope.grouping_sets
     elif isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
         add_sources(stmt.relation, False, scope, catalog)
         for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
@@ -321,9 +337,6 @@ def derived_columns(
     if not isinstance(stmt, (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
         return None
     scope = statement_scope(stmt, catalog, ctes)
-    grouping_sets = isinstance(stmt, ast.SelectStmt) and any(
-        isinstance(node, ast.GroupingSet) for node in walk(stmt.groupClause)
-    )
     out: list[tuple[str, bool]] = []
     for target in output_list(stmt):
         star, qualifier = star_of(target)
@@ -331,12 +344,12 @@ def derived_columns(
             expanded = expand_star(qualifier, scope)
             if expanded is None:
                 return None
-            out.extend((name, source.column_nullable(name)) for source, name in expanded)
+            out.extend((name, scope.grouping_sets or source.column_nullable(name)) for source, name in expanded)
             continue
         name = target_name(target)
         if name is None:
             return None
-        out.append((name, grouping_sets or expr_nullable(target.val, scope, set())))
+        out.append((name, expr_nullable(target.val, scope, set())))
     return tuple(out)
 
 
@@ -415,8 +428,8 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
 
     if expr is None:
         return True
-    if isinstance(expr, ast.ColumnRef):
-        return column_nullable(expr, scope)
+    if isinstance(expr, ast.ColumnRef):  # (aggregates that would read it under grouping sets are nullable anyway)
+        return scope.grouping_sets or column_nullable(expr, scope)
     if isinstance(expr, ast.A_Const):
         return bool(expr.isnull)
     if isinstance(expr, (ast.TypeCast, ast.CollateClause)):
@@ -433,12 +446,19 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
             return False
         if name in NULL_ONLY_FROM_ARGUMENTS and not expr.agg_star and not expr.func_variadic:
             return any(may(a) for a in expr.args or ())
+        if scope.grouped and expr.over is None and expr.agg_filter is None and not expr.func_variadic:
+            if name in NEVER_NULL_IN_A_GROUP:
+                return False
+            if name in NULL_ONLY_FOR_NO_ROWS and expr.args:
+                return may(expr.args[0])
         return True
     if isinstance(expr, (ast.NullTest, ast.BooleanTest, ast.A_ArrayExpr, ast.RowExpr, ast.GroupingFunc)):
         return False
     if isinstance(expr, ast.SQLValueFunction):
         return expr.op == SQLValueFunctionOp.SVFOP_CURRENT_SCHEMA  # NULL with an empty search_path
     if isinstance(expr, ast.SubLink):
+        if expr.subLinkType == SubLinkType.EXPR_SUBLINK:
+            return _scalar_subquery_nullable(expr.subselect, scope)
         return expr.subLinkType not in (SubLinkType.EXISTS_SUBLINK, SubLinkType.ARRAY_SUBLINK)
     if isinstance(expr, ast.BoolExpr):
         return any(may(a) for a in expr.args)
@@ -462,3 +482,59 @@ def expr_nullable(expr: ast.Node | None, scope: Scope, nullable_params: set[int]
         results = [w.result for w in expr.args] + [expr.defresult]
         return any(r is None or may(r) for r in results)
     return True
+
+
+def _scalar_subquery_nullable(select: ast.Node, outer: Scope) -> bool:
+    """``(SELECT count(*) FROM t …)``: an aggregate without GROUP BY, HAVING or LIMIT gives exactly one row, so the
+    value is NULL only if its expression may be; any other subquery may give no row (NULL)."""
+    if (
+        outer.catalog is None
+        or not isinstance(select, ast.SelectStmt)
+        or select.op != SetOperation.SETOP_NONE
+        or select.groupClause
+        or select.havingClause
+        or select.limitCount
+        or select.limitOffset
+        or len(select.targetList or ()) != 1
+    ):
+        return True
+    value = select.targetList[0].val
+    aggregate = NEVER_NULL_IN_A_GROUP | NULL_ONLY_FOR_NO_ROWS | {"count"}
+    calls = [n for n in walk(value, into_subqueries=False) if isinstance(n, ast.FuncCall) and n.over is None]
+    if not any(_function(c) in aggregate for c in calls):
+        return True
+    return expr_nullable(value, statement_scope(select, outer.catalog, outer.ctes), set())
+
+
+def traced_views(catalog: Catalog, definitions: dict[int, str]) -> Catalog:
+    """Views and materialized views with each column's nullability traced through their definitions (every view
+    column is "nullable" in pg_attribute); a view is traced after the views it reads."""
+    done: dict[int, Table] = {t.oid: t for t in catalog.tables if t.oid not in definitions}
+    tables = {t.oid: t for t in catalog.tables}
+
+    def trace(oid: int, seen: frozenset[int]) -> Table:
+        if oid in done:
+            return done[oid]
+        table = tables[oid]
+        try:
+            stmt = parse_sql(definitions[oid])[0].stmt
+        except ParseError:
+            done[oid] = table
+            return table
+        for node in walk(stmt):  # views it reads first
+            if isinstance(node, ast.RangeVar):
+                used = catalog.by_name(node.relname, node.schemaname or None)
+                if used is not None and used.oid in definitions and used.oid not in seen | {oid}:
+                    trace(used.oid, seen | {oid})
+        current = Catalog(tuple(done.get(t.oid, t) for t in catalog.tables), catalog.search_path, catalog.enums)
+        columns = derived_columns(stmt, current)
+        if columns is not None and len(columns) == len(table.columns):
+            table = replace(
+                table, columns=tuple(replace(c, nullable=c.nullable and n) for c, (_, n) in zip(table.columns, columns))
+            )
+        done[oid] = table
+        return table
+
+    for oid in definitions:
+        trace(oid, frozenset())
+    return Catalog(tuple(done[t.oid] for t in catalog.tables), catalog.search_path, catalog.enums)
