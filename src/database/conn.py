@@ -292,16 +292,15 @@ class _Pool:
     """The connections of one kind, for one event loop: at most ``POOL_SIZE + MAX_OVERFLOW`` open, a connection
     that comes back handed straight to the longest waiter, else kept; the most recently used handed out first, so
     under less load the least used ones sit idle, and beyond ``POOL_SIZE`` one is closed after ``OVERFLOW_IDLE``
-    seconds of that (closing them as they come back, as SQLAlchemy's pool did, reopened up to 20 connections per
-    second at 64 tasks, and each opening costs more than a thousand transactions' worth of pool work).
+    seconds of that (closing them as they come back, as SQLAlchemy's pool did, reopened up to 20 connections at
+    each burst of 64 tasks: a login each, and for customers the admin query for role defaults).
 
-    Why not SQLAlchemy's pool (used before): its check-out and check-in each cost a greenlet hop, 37 µs per
-    transaction against 11 µs here, which under concurrency is a third of the gap to raw psycopg
-    (docs/production.md). Why not psycopg_pool: it opens connections in background workers, so while the server is
-    down a checkout waits its whole timeout (30 s) instead of failing at once with the connection error, and it
-    keeps psycopg connections, where ``q.conn`` needs SQLAlchemy's proxy of one. So SQLAlchemy still opens and
-    closes every connection (``NullPool`` engine: dialect, connect hooks, the customer-role check), and this keeps
-    them in between: a deque, a count, and futures for the waiters.
+    Why not SQLAlchemy's pool (used before): its check-out and check-in are a greenlet hop each, 35-45 µs of client
+    CPU per transaction against 5-6 µs here. Why not psycopg_pool: it opens connections in background workers, so
+    while the server is down a checkout waits its whole timeout (30 s) instead of failing at once with the
+    connection error, and it keeps psycopg connections, where ``q.conn`` needs SQLAlchemy's proxy of one. So
+    SQLAlchemy still opens and closes every connection (``NullPool`` engine: dialect, connect hooks, the customer-role
+    check), and this keeps them in between: a deque, a count, and futures for the waiters (docs/production.md).
     """
 
     def __init__(self, engine: AsyncEngine, url: str) -> None:
