@@ -387,11 +387,9 @@ class _Pool:
         await self.engine.dispose()
 
 
-@asynccontextmanager
-async def checkout(
-    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
-) -> AsyncIterator[Pooled]:
-    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given.
+async def acquire(kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False) -> Pooled:
+    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given; give it
+    back with ``release()``.
 
     ``readonly``: its transactions are read-only, and run on the replica when one is configured.
     """
@@ -403,6 +401,19 @@ async def checkout(
         if identity is not None:
             # Straight to the driver: the statement is fixed; psycopg opens the transaction implicitly with it.
             await pooled.driver.execute(SET_IDENTITY, identity, prepare=False)
+    except BaseException:
+        await pooled.release()
+        raise
+    return pooled
+
+
+@asynccontextmanager
+async def checkout(
+    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
+) -> AsyncIterator[Pooled]:
+    """``acquire()`` for the block, ``release()`` after it."""
+    pooled = await acquire(kind, identity, readonly=readonly)
+    try:
         yield pooled
     finally:
         await pooled.release()
