@@ -15,8 +15,7 @@ from pathlib import Path
 
 from database.config import scrub
 from database.errors import DbtuiError, first_line
-from dbtui import exit_codes
-from dbtui.commands import COMMAND_MODULES
+from dbtui import commands, exit_codes
 from dbtui.context import Context
 
 
@@ -28,7 +27,24 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(exit_codes.USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Global options that take a value: the word after one is not the command.
+_VALUED = ("--project", "--database-url")
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand word of ``argv`` (the first that is neither a global option nor an option's value), if any;
+    ``--proj DIR`` is ``--project DIR`` (argparse takes unambiguous abbreviations)."""
+    words = iter(argv)
+    for word in words:
+        if word.startswith("--") and len(word) > 2 and any(option.startswith(word) for option in _VALUED):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the ``command`` about to run, with only that command's module registered."""
     parser = _Parser(prog="dbtui", description="Develop a Postgres schema: migrations, codegen, conventions, locks.")
     parser.add_argument(
         "--project", type=Path, metavar="DIR", help="project folder (default: found from the working directory)"
@@ -40,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMAND_MODULES:
+    for module in commands.modules(command):
         module.register(sub)
     return parser
 
@@ -63,7 +79,9 @@ def _show_notices() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtui`` console script; returns the exit code."""
     _show_notices()
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -75,3 +75,59 @@ def test_lock_timeout_default_matches_the_migrator():
     from dbtui.commands import migrations as command
 
     assert command.DEFAULT_LOCK_TIMEOUT == migrations.DEFAULT_LOCK_TIMEOUT
+
+
+def test_every_command_is_named_with_its_module():
+    """``dbtui.commands.COMMANDS`` (what lets a run register one module) lists each subcommand with the module that
+    registers it, and nothing else."""
+    import argparse
+    import importlib
+
+    from dbtui import commands
+
+    found = {}
+    for name in commands.MODULES:
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(f"dbtui.commands.{name}").register(sub)
+        found |= dict.fromkeys(sub.choices, name)
+    assert found == commands.COMMANDS
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["codegen", "--help"], "codegen"),
+        (["--debug", "--project", "status", "watch", "--help"], "watch"),  # an option's value is not the command
+        (["--database-url", "postgresql://x/y", "new-migration", "--help"], "new-migration"),
+        (["--proj", "check", "--debug", "codegen", "--help"], "codegen"),  # an abbreviated option takes its value
+    ],
+)
+def test_a_command_imports_only_its_own_command_module(argv, command):
+    from dbtui.cli import command_of
+    from dbtui.commands import COMMANDS
+
+    assert command_of(argv) == command
+    program = (
+        "import contextlib, io, json, sys, dbtui.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = dbtui.cli.main(sys.argv[1:])\n"
+        "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program, *argv], capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    assert result["code"] == 0
+    loaded = {m.rsplit(".", 1)[1] for m in result["modules"] if m.startswith("dbtui.commands.")}
+    assert loaded == {COMMANDS[command]}
+
+
+def test_help_and_a_mistyped_command_still_list_every_command(capsys):
+    from dbtui.cli import main
+    from dbtui.commands import COMMANDS
+
+    assert main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    assert all(name in shown for name in COMMANDS)
+    assert main(["codegn"]) == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'codegn'" in error and "codegen" in error and "migrate" in error

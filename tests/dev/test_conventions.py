@@ -3,7 +3,10 @@ and the conforming schema passes. One database for the module; each case runs in
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +70,8 @@ CASES = [
     ("updated-at-trigger", "BEFORE UPDATE ON widgets", "AFTER UPDATE ON widgets", ("widgets", None)),
     ("storytime", "storytime JSONB", "storytime JSON", ("widgets", "storytime")),
     ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP", ("widgets", "happened_at")),
+    ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP(3)", ("widgets", "happened_at")),
+    ("timestamptz", "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMP(0)[]", ("widgets", "happened_at")),
     ("organization-scoped", "ON DELETE CASCADE", "ON DELETE RESTRICT", ("widgets", "organization_id")),
     ("row-level-security", "ALTER TABLE widgets ENABLE ROW LEVEL SECURITY;", "", ("widgets", None)),
     ("bigint", "count BIGINT", "count INTEGER", ("widgets", "count")),
@@ -126,6 +131,13 @@ def test_conforming_schema_has_no_findings(base_database: str, tmp_path: Path) -
     result = run_case(base_database, tmp_path, GOOD)
     assert result.findings == ()
     assert result.ok and result.coverage.tables == 3
+
+
+def test_timestamptz_with_a_precision_conforms(base_database: str, tmp_path: Path) -> None:
+    good = GOOD.replace("created_at TIMESTAMPTZ", "created_at TIMESTAMPTZ(3)").replace(
+        "count BIGINT", "count BIGINT,\n    happened_at TIMESTAMPTZ(6)[]"
+    )
+    assert run_case(base_database, tmp_path, good).findings == ()
 
 
 def test_every_rule_has_a_case() -> None:
@@ -288,3 +300,47 @@ def test_source_map_cache_gives_the_same_map_and_follows_edits(tmp_path: Path) -
 
     (cache / "source_map.json").write_text("{not json")  # a broken cache costs a parse, never a wrong answer
     assert summary(build_source_map(directory, cache_dir=cache)) == summary(edited)
+
+
+def test_source_map_of_an_unchanged_folder_is_kept_whole_and_any_change_is_seen(tmp_path: Path) -> None:
+    """The whole map is kept under the folder's listing (name, size, mtime_ns, inode): an unchanged folder is not
+    read again, and an edit, a new file or a removed one is followed; files too recent to trust are not kept."""
+    directory, cache = tmp_path / "migrations", tmp_path / ".dbtui" / "cache"
+    directory.mkdir()
+    (directory / "0001_base.sql").write_text(BASE)
+    (directory / "0002_case.sql").write_text(GOOD)
+    snapshot = cache / "source_map_tree.json"
+
+    def settle(minutes: int = 1) -> None:  # files written minutes ago, as a developer's are
+        for path in directory.iterdir():
+            os.utime(path, ns=(path.stat().st_atime_ns, time.time_ns() - minutes * 60_000_000_000))
+
+    def summary(source_map):
+        return (dict(source_map.tables), dict(source_map.columns), source_map.problems)
+
+    plain = summary(build_source_map(directory))
+    assert summary(build_source_map(directory, cache_dir=cache)) == plain
+    assert not snapshot.exists()  # written this instant: an edit within the clock's tick would keep the mtime
+    settle()
+    assert summary(build_source_map(directory, cache_dir=cache)) == plain
+    assert snapshot.is_file()
+    assert summary(build_source_map(directory, cache_dir=cache)) == plain  # from the snapshot
+
+    # The snapshot is what a warm build returns: a planted line number shows through while nothing changed...
+    data = json.loads(snapshot.read_text())
+    data["tables"][data["tables"].index("widgets") + 2] = 999
+    snapshot.write_text(json.dumps(data))
+    assert build_source_map(directory, cache_dir=cache).tables["widgets"].line == 999
+    # ...and any change to the folder makes it stale: an edit of the same size, a new file, a removed one.
+    edited = GOOD.replace("count BIGINT", "total BIGINT")
+    (directory / "0002_case.sql").write_text(edited)
+    settle(2)
+    after_edit = build_source_map(directory, cache_dir=cache)
+    assert after_edit.tables["widgets"].line != 999 and ("widgets", "total") in after_edit.columns
+    assert summary(after_edit) == summary(build_source_map(directory))
+    (directory / "0003_more.sql").write_text("-- depends: 0002_case\nCREATE TABLE extra (id TEXT);\n")
+    assert "extra" in build_source_map(directory, cache_dir=cache).tables
+    settle(3)
+    assert "extra" in build_source_map(directory, cache_dir=cache).tables
+    (directory / "0003_more.sql").unlink()
+    assert "extra" not in build_source_map(directory, cache_dir=cache).tables

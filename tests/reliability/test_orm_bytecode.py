@@ -6,6 +6,7 @@ writes itself the second import below runs the first text (the control case show
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from database.config import Project
-from database.dev.codegen.files import write_atomic
+from database.dev.codegen.files import has_checked_bytecode, write_atomic
 from database.dev.codegen.runner import Compiler, Output
 
 MTIME = 1_700_000_000  # both rewrites land in this same second
@@ -43,9 +44,9 @@ def _rewrite(write, path: Path, value: int) -> None:
     os.utime(path, (MTIME, MTIME))
 
 
-def _compiler_write(tmp_path: Path):
+def _compiler_write(tmp_path: Path, *, lazy_bytecode: bool = False):
     (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\norm = "orm.py"\nschema = "schema.sql"\n')
-    compiler = Compiler(Project.load(tmp_path))
+    compiler = Compiler(Project.load(tmp_path), lazy_bytecode=lazy_bytecode)
     return lambda path, text: compiler.write(Output(schema="", orm=text, signatures=(), warnings=()))
 
 
@@ -55,6 +56,26 @@ def test_a_rewrite_in_the_same_second_with_the_same_size_is_imported(tmp_path: P
     for value in (1, 2, 3):
         _rewrite(write, orm, value)
         assert _import_value(tmp_path) == value
+
+
+def test_watch_mode_leaves_a_hash_checked_pyc_to_the_importer(tmp_path: Path) -> None:
+    """Watch mode does not byte-compile the whole ORM on every save: a hash-checked .pyc already there stays, and
+    the importer, finding its hash differs from the new text's, compiles that text (and stays hash-checked)."""
+    write = _compiler_write(tmp_path, lazy_bytecode=True)
+    orm = tmp_path / "orm.py"
+    pyc = Path(importlib.util.cache_from_source(str(orm)))
+    _rewrite(write, orm, 1)  # no .pyc yet: written, hash-checked
+    assert has_checked_bytecode(orm)
+    for value in (2, 3, 4):
+        before = pyc.read_bytes()
+        _rewrite(write, orm, value)
+        assert pyc.read_bytes() == before  # not compiled by the writer
+        assert _import_value(tmp_path) == value
+        assert has_checked_bytecode(orm)
+    pyc.write_bytes(b"not bytecode")  # anything but a hash-checked .pyc is replaced before the source
+    _rewrite(write, orm, 5)
+    assert has_checked_bytecode(orm)
+    assert _import_value(tmp_path) == 5
 
 
 @pytest.mark.parametrize("bytecode", [False, True])

@@ -7,8 +7,11 @@ is what Postgres actually holds (after every migration ran), not what a migratio
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -168,6 +171,33 @@ class Catalog:
 
 _INTERNAL_TABLE_FIELDS = ("oid", "kind", "definition")
 
+_T = TypeVar("_T")
+
+
+def _builder(frozen: type[_T]) -> Callable[..., _T]:
+    """``frozen(*every_field)``, 5x faster: a frozen dataclass's ``__init__`` stores each field through
+    ``object.__setattr__`` (1.6 µs a Column, measured); an unfrozen twin with the same slots stores them directly
+    (0.3 µs with the hand-over) and the instance then becomes a ``frozen`` one, which Python allows because the
+    layout is the same: equal, hashable and immutable like one built the usual way. A catalog of 1,000 tables
+    builds some 20,000 of these, fresh for every ``dbtui check``."""
+    twin: Any = dataclass(slots=True, eq=False, repr=False)(
+        type(f"_{frozen.__name__}Builder", (), {"__annotations__": {f.name: f.type for f in fields(frozen)}})  # type: ignore[arg-type]
+    )
+
+    def build(*values: object) -> _T:
+        instance = twin(*values)
+        instance.__class__ = frozen
+        return instance
+
+    return build
+
+
+_column = _builder(Column)
+_constraint = _builder(Constraint)
+_index = _builder(Index)
+_trigger_of = _builder(Trigger)
+_policy = _builder(Policy)
+
 
 _KINDS = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclusion"}
 
@@ -286,9 +316,7 @@ def _trigger(name: str, tgtype: int, function: str, enabled: bool) -> Trigger:
     """Decode ``pg_trigger.tgtype`` (bit 0 row, 1 before, 2 insert, 3 delete, 4 update, 5 truncate, 6 instead)."""
     timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
     events = tuple(e for bit, e in ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE")) if tgtype & bit)
-    return Trigger(
-        name=name, timing=timing, events=events, for_each_row=bool(tgtype & 1), function=function, enabled=enabled
-    )
+    return _trigger_of(name, timing, events, bool(tgtype & 1), function, enabled)
 
 
 _ENUMS = f"""
@@ -299,7 +327,7 @@ GROUP BY t.oid, n.nspname, t.typname
 ORDER BY n.nspname, t.typname
 """
 
-_QUERIES = (_TABLES, _COLUMNS, _CONSTRAINTS, _INDEXES, _TRIGGERS, _POLICIES, _ENUMS)
+_QUERIES = (_TABLES, _COLUMNS, _INDEXES, _TRIGGERS, _POLICIES, _ENUMS, _CONSTRAINTS)
 
 
 def read_catalog(
@@ -312,10 +340,11 @@ def read_catalog(
     """Read every table of ``schemas`` (a URL or an open connection; None: every schema but PostgreSQL's own) in one
     pipelined round trip of eight queries, whatever the table count. ``policy_expressions=False`` leaves
     ``Policy.using``/``with_check`` as None, which saves opening every table in the server (the convention rules
-    only ask whether a policy exists). ``views``: views and materialized views too (codegen reads their columns)."""
-    if isinstance(source, str):
-        with psycopg.connect(source, autocommit=True) as conn:
-            return read_catalog(conn, schemas, policy_expressions=policy_expressions, views=views)
+    only ask whether a policy exists). ``views``: views and materialized views too (codegen reads their columns).
+
+    Given a URL, the constraints are read on a second connection at the same time: their CHECK texts make the
+    server open every table, the biggest single cost, and a second backend does that while the first reads the
+    rest (the reads took 0.77x the wall time of one connection at 1,000 tables, 0.94x at 100, measured)."""
     params = {
         "schemas": list(schemas or ()),
         "all_schemas": schemas is None,
@@ -323,22 +352,40 @@ def read_catalog(
         "expressions": policy_expressions,
         "relkinds": ["r", "p", "v", "m"] if views else ["r", "p"],
     }
+    if isinstance(source, str):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            constraints = pool.submit(_fetch, source, _CONSTRAINTS, params)
+            with psycopg.connect(source, autocommit=True) as conn:
+                return _read(conn, params, constraints.result)
+    return _read(source, params, None)
+
+
+def _fetch(url: str, query: str, params: dict) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _read(source: psycopg.Connection, params: dict, constraint_rows_of: Callable[[], list[tuple]] | None) -> Catalog:
+    """The catalog from ``source``; the constraints' rows from ``constraint_rows_of`` when another connection reads
+    them, else from ``source`` too."""
+    queries = _QUERIES if constraint_rows_of is None else _QUERIES[:-1]
     with source.pipeline():  # the server runs the next query while this process decodes the previous one
-        cursors = [source.cursor() for _ in _QUERIES]
-        for cur, query in zip(cursors, _QUERIES):
+        cursors = [source.cursor() for _ in queries]
+        for cur, query in zip(cursors, queries):
             cur.execute(query, params)
         path_cursor = source.cursor()
         path_cursor.execute("SELECT current_schemas(false)")
-        tables_rows, column_rows, constraint_rows, index_rows, trigger_rows, policy_rows, enum_rows = (
-            cur.fetchall() for cur in cursors
-        )
+        rows = [cur.fetchall() for cur in cursors]
+        if constraint_rows_of is not None:
+            rows.append(constraint_rows_of())
+        tables_rows, column_rows, index_rows, trigger_rows, policy_rows, enum_rows, constraint_rows = rows
         search_path = tuple(path_cursor.fetchone()[0])  # type: ignore[index]
         tables_by_oid = {oid: (schema, name) for oid, schema, name, *_ in tables_rows}
         columns: dict[int, list[Column]] = defaultdict(list)
         names: dict[tuple[int, int], str] = {}
         for oid, name, type_, not_null, default, collation, category, position, type_oid in column_rows:
             names[(oid, position)] = name
-            columns[oid].append(Column(name, type_, not_null, default, collation, category, position, type_oid))
+            columns[oid].append(_column(name, type_, not_null, default, collation, category, position, type_oid))
         outside = sorted({r[5] for r in constraint_rows if r[2] == "f"} - columns.keys())
         if outside:  # foreign keys into schemas we did not read: name their columns too
             with source.cursor() as cur:
@@ -349,14 +396,14 @@ def read_catalog(
         key_columns = tuple(names.get((oid, n), str(n)) for n in keys or ())
         ref_columns = tuple(names.get((ref_oid, n), str(n)) for n in ref_keys or ())
         constraints[oid].append(
-            Constraint(
-                name=name,
-                kind=_KINDS[kind],
-                columns=key_columns,
-                definition=definition or _definition(kind, key_columns, ref, ref_columns, on_delete),
-                references=ref,
-                referenced_columns=ref_columns,
-                on_delete=ON_DELETE.get(on_delete) if kind == "f" else None,
+            _constraint(
+                name,
+                _KINDS[kind],
+                key_columns,
+                definition or _definition(kind, key_columns, ref, ref_columns, on_delete),
+                ref,
+                ref_columns,
+                ON_DELETE.get(on_delete) if kind == "f" else None,
             )
         )
     indexes: dict[int, list[Index]] = defaultdict(list)
@@ -368,13 +415,13 @@ def read_catalog(
                 f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {schema}.{table} "
                 f"USING {method} ({', '.join(c or '?' for c in index_columns)})"
             )
-        indexes[oid].append(Index(name, index_columns, unique, primary, partial, definition))
+        indexes[oid].append(_index(name, index_columns, unique, primary, partial, definition))
     triggers: dict[int, list[Trigger]] = defaultdict(list)
     for oid, name, tgtype, function, enabled in trigger_rows:
         triggers[oid].append(_trigger(name, tgtype, function, enabled))
     policies: dict[int, list[Policy]] = defaultdict(list)
     for oid, name, cmd, roles, permissive, using, with_check in policy_rows:
-        policies[oid].append(Policy(name, _COMMANDS.get(cmd) or str(cmd), tuple(roles), permissive, using, with_check))
+        policies[oid].append(_policy(name, _COMMANDS.get(cmd) or str(cmd), tuple(roles), permissive, using, with_check))
     tables = {}
     for oid, schema, name, rls, forced, relkind, definition in tables_rows:
         key = name if schema == "public" else f"{schema}.{name}"

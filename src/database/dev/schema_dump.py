@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from psycopg import sql
 
@@ -44,19 +45,22 @@ def dump_schema(url: str) -> str:
         "--dbname",
         url,
     ]
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C", "LANG": "C"})
-    if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()
-        raise ServerError(
-            f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}"
-        )
+    # The enum rows are read while pg_dump runs (its start-up and catalog reads take most of its time).
+    with ThreadPoolExecutor(1, thread_name_prefix="dbtui-enum-rows") as pool:
+        rows = pool.submit(enum_rows, url)
+        done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C", "LANG": "C"})
+        if done.returncode != 0:  # pg_dump's error first: the enum rows' would say less
+            detail = done.stderr.strip().splitlines()
+            raise ServerError(
+                f"pg_dump of {config.redact(url)} failed: {detail[-1] if detail else f'exit {done.returncode}'}"
+            )
+        enums = rows.result()
     body = "".join(line for line in done.stdout.splitlines(keepends=True) if not _DROPPED.match(line))
     body = _BANNER.sub("", body).strip("\n")  # only the ends: blank lines inside function bodies are content
     header = (
         f"-- Squashed schema: pg_dump -s (PostgreSQL {binaries.major}) of a freshly migrated database, "
         "plus the rows of the *_enum tables.\n-- Written by dbtui; do not edit.\n"
     )
-    enums = enum_rows(url)
     return header + "\n" + body + "\n" + (f"\n{enums}" if enums else "")
 
 

@@ -53,15 +53,17 @@ def test_a_warm_run_describes_nothing_and_gives_identical_bytes(project_copy: Pr
 
 
 def test_a_fully_cached_run_imports_no_psycopg(project_copy: Project, server_url: str) -> None:
+    """Nor pglast, nor the model's dataclasses (the stored outputs are written as they are)."""
     generate(project_copy, url=server_url)
     project_copy.orm.unlink()
     script = (
         "import sys; from pathlib import Path; from database.config import Project; from database.dev.codegen import generate;"
         f"r = generate(Project.load(Path({str(project_copy.root)!r})), url={server_url!r});"
-        "print(sorted(m for m in ('psycopg', 'pglast') if m in sys.modules), [p.name for p in r.stale])"
+        "print(sorted(m for m in ('psycopg', 'pglast') if m in sys.modules),"
+        "'database.dev.codegen.model' in sys.modules, [p.name for p in r.stale])"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[] ['orm.py']"
+    assert done.stdout.strip() == "[] False ['orm.py']"
     assert project_copy.orm.read_bytes() == (REPO / "src/database/orm.py").read_bytes()
 
 
@@ -181,3 +183,29 @@ def test_the_key_covers_migrations_server_and_url(project_copy: Project, server_
     binaries = server.find_binaries()
     monkeypatch.setattr(server, "find_binaries", lambda: server.Binaries(binaries.bin_dir, "99.0", binaries.source))
     assert cache.key(project_copy, server_url) != first
+
+
+def test_a_parse_error_while_the_database_is_made_leaves_no_database(project_copy: Project, server_url: str) -> None:
+    """With no cache the database is made in the background while queries.sql is parsed: a parse error is
+    reported at its line, and the database made meanwhile is dropped; the next good run compiles."""
+    import psycopg
+
+    from database.dev import testdb
+
+    def ours() -> set[str]:  # this process's throwaway databases (other tests' fixtures may hold some)
+        with psycopg.connect(testdb.with_database(server_url, "postgres")) as conn:
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{testdb.CLONE_PREFIX}{os.getpid()}\\_%",)
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    before = ours()
+    good = project_copy.queries.read_text()
+    project_copy.queries.write_text("-- name: Broken :none\nSELECT 1;\n" + good)
+    with pytest.raises(DbtuiError, match=r"queries\.sql:1: .*none"):
+        generate(project_copy, url=server_url)
+    assert ours() == before
+    project_copy.queries.write_text(good)
+    generate(project_copy, url=server_url)
+    assert ours() == before
+    assert project_copy.orm.read_bytes() == (REPO / "src/database/orm.py").read_bytes()

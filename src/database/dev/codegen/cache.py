@@ -11,6 +11,7 @@ changed input gives another key, so a miss, never a stale answer; an unreadable 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -20,14 +21,16 @@ import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from database import config
 from database.config import Project
 from database.dev import server
 from database.dev.codegen.files import write_atomic
-from database.dev.codegen.model import Catalog, Method, Query, Table
 from database.dev.fingerprint import migrations_digest
+
+if TYPE_CHECKING:  # imported where entries are decoded: a run the outputs cache answers never builds the model
+    from database.dev.codegen.model import Catalog, Method, Query, Table
 
 FORMAT = 4
 KEPT = 8  # cache files kept (other branches and worktrees' migrations); the oldest beyond that are removed
@@ -102,6 +105,8 @@ def folder(project: Project) -> Path:
 
 def load(project: Project, cache_key: str) -> Entry:
     """The entry stored for ``cache_key``; an empty one when there is none or it cannot be read."""
+    from database.dev.codegen.model import Catalog, Method, Query
+
     path = folder(project) / f"{cache_key}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -199,20 +204,39 @@ def save_output(project: Project, key: str, output: dict[str, Any], pyc: bytes |
         pass
 
 
+@functools.cache
+def _model() -> types.ModuleType:
+    """The model's module, imported on first use: a run the outputs cache answers never builds its dataclasses."""
+    import database.dev.codegen.model as model
+
+    return model
+
+
 def _encode(value: Any, *, tables: bool = False) -> Any:
     """Plain JSON of the model's dataclasses. A Method's ``query`` is left out (the current one is set on load);
     with ``tables``, a Table is its oid (it is in the catalog)."""
-    if tables and isinstance(value, Table):
-        return value.oid
-    if is_dataclass(value):
-        return {
-            f.name: _encode(getattr(value, f.name), tables=tables)
-            for f in fields(value)
-            if not (isinstance(value, Method) and f.name == "query")
-        }
-    if isinstance(value, (list, tuple)):
+    kind: Any = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple or kind is list:
         return [_encode(v, tables=tables) for v in value]
-    return value
+    if tables and kind is _model().Table:
+        return value.oid
+    names = _encoded_fields(kind)
+    if names is None:
+        return value
+    return {name: _encode(getattr(value, name), tables=tables) for name in names}
+
+
+_PLAIN = (str, int, bool, float, type(None))
+
+
+@functools.cache
+def _encoded_fields(kind: Any) -> tuple[str, ...] | None:
+    """The fields ``_encode`` writes of a model dataclass (a Method's ``query`` left out); None for other types."""
+    if not is_dataclass(kind):
+        return None
+    return tuple(f.name for f in fields(kind) if not (kind is _model().Method and f.name == "query"))
 
 
 _hints: dict[type, dict[str, Any]] = {}
@@ -222,7 +246,7 @@ def _decode(kind: Any, value: Any, tables: dict[int, Table] | None = None, **giv
     """Rebuild a value of type ``kind`` (a model dataclass, ``tuple[X, ...]``, ``X | None``, str, int, bool) from
     its JSON, checking the shape as it goes (a ValueError or TypeError for anything else); ``tables``: the
     catalog's tables by oid, for Tables stored as their oid."""
-    if kind is Table and tables is not None:
+    if tables is not None and kind is _model().Table:
         return tables[value]  # a KeyError (a miss) for an oid not in the catalog
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):

@@ -1,9 +1,12 @@
 """Writing the outputs: atomically, the ORM only once it compiles, and with bytecode that cannot go stale.
 
 Python checks a timestamp ``.pyc`` against its source by whole-second mtime and size, so an ``orm.py`` rewritten
-within the same second with the same size would load the old bytecode in the next process. ``write_atomic(…,
-bytecode=True)`` writes the new source's bytecode itself, hash-checked (PEP 552), before the source replaces the old one: whatever
-a process imports at any moment, the interpreter compares the source's hash and never runs old code.
+within the same second with the same size would load the old bytecode in the next process. The ORM is written with a
+hash-checked ``.pyc`` (PEP 552) in place before the source replaces the old one: whatever a process imports at any
+moment, the interpreter compares the source's hash and never runs old code. That ``.pyc`` is the new text's
+(``compile_module``: the one compile that also checks the module), or, in watch mode, whatever hash-checked ``.pyc`` is
+there already (``has_checked_bytecode``): an importer finds its hash differs, compiles the text and writes a
+hash-checked ``.pyc`` again, so a save does not byte-compile the whole module.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ import __future__
 
 import contextlib
 import importlib.util
+import marshal
 import os
 from pathlib import Path
 
 from database.errors import DbtuiError
+
+# The header flags of a hash-based .pyc whose source is checked on import (PEP 552).
+_CHECKED_HASH = 0b11
 
 
 def validate_module(
@@ -40,41 +47,52 @@ def validate_module(
         ) from None
 
 
-def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes = False) -> None:
+def compile_module(source: str, path: Path, name: str) -> bytes:
+    """The hash-checked ``.pyc`` of ``source`` to be written at ``path``, as the import system would compile it; a
+    module that does not compile is refused (``name``: the path to report) and the old file is kept."""
+    data = source.encode()
+    try:
+        code = compile(data, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:  # a bug in the emitter
+        raise DbtuiError(
+            f"generated module does not compile ({exc.msg}); the old file is kept", path=name, line=exc.lineno
+        ) from None
+    header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH.to_bytes(4, "little") + importlib.util.source_hash(data)
+    return header + marshal.dumps(code)
+
+
+def has_checked_bytecode(path: Path) -> bool:
+    """True when the ``.pyc`` the import system reads for ``path`` is hash-checked for this interpreter: whatever
+    text replaces ``path``, an importer compares hashes before running that bytecode."""
+    try:
+        with open(importlib.util.cache_from_source(str(path)), "rb") as file:
+            header = file.read(8)
+    except OSError:
+        return False
+    return header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == _CHECKED_HASH
+
+
+def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes | None = False) -> None:
     """Write through a temporary file in the same folder and rename it over ``path``: readers never see half a file.
 
     ``bytecode`` (a Python module): first write the new text's hash-checked ``.pyc`` where the import system looks
     for it (``__pycache__`` or ``sys.pycache_prefix``), so no process ever runs bytecode of an older text; given as
-    bytes (a .pyc made before for this text and path), those are written instead of compiling again."""
+    bytes (``compile_module``'s, or a .pyc made before for this text and path), those are written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if bytecode is True:
+        assert isinstance(text, str)
+        bytecode = compile_module(text, path, path.name)
     temporary = str(path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"))
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # (tempfile costs ~10 ms to import)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(text.encode() if isinstance(text, str) else text)
-        if isinstance(bytecode, bytes):
-            with contextlib.suppress(OSError):
+        if bytecode:
+            with contextlib.suppress(OSError):  # e.g. a read-only __pycache__: the interpreter compiles the source
+                # itself, and keeps checking by hash any .pyc written here before
                 write_atomic(Path(importlib.util.cache_from_source(str(path))), bytecode)
-        elif bytecode:
-            _write_bytecode(temporary, path)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def _write_bytecode(source: str, path: Path) -> None:
-    import py_compile  # (imports traceback & co.: only when there is no stored bytecode to write)
-
-    try:
-        py_compile.compile(
-            source,
-            cfile=importlib.util.cache_from_source(str(path)),
-            dfile=str(path),
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-        )
-    except OSError:
-        pass  # e.g. a read-only __pycache__: the interpreter compiles the source itself, and keeps checking by
-        # hash any .pyc this function wrote before

@@ -611,7 +611,8 @@ def _param_targets(
     """``$n`` → (column it is compared with or stored into, that column if known, whether it is stored); else the
     function argument it is passed as (``say_hello($1)`` → ``s``, as sqlc names it)."""
     scope, _ = _shape(stmt, catalog)
-    for node in walk(stmt):  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
+    nodes = list(walk(stmt))  # walked once: the loops below read the tree three times
+    for node in nodes:  # every FROM item anywhere (subqueries, CTEs) can resolve a compared column
         if (
             isinstance(node, ast.RangeVar)
             and (node.alias.aliasname if node.alias else node.relname) not in scope.sources
@@ -650,7 +651,7 @@ def _param_targets(
             if number is not None:
                 column = next((c for c in own.columns if c.name == target.name), None) if own else None
                 found.setdefault(number, (target.name, column, True))
-    for node in walk(stmt):
+    for node in nodes:
         if isinstance(node, ast.A_Expr):
             for this, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 number = param_number(this)
@@ -663,7 +664,7 @@ def _param_targets(
                 number = param_number(clause)
                 if number is not None:
                     found.setdefault(number, (name, None, False))
-    for node in walk(stmt):
+    for node in nodes:
         passed = [param_number(getattr(a, "arg", a)) for a in getattr(node, "args", None) or ()]
         if isinstance(node, ast.FuncCall) and any(n is not None and n not in found for n in passed):
             names = argument_names([f.sval for f in node.funcname], len(node.args))

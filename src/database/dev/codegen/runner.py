@@ -16,29 +16,31 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
-import threading
+import functools
 import types
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import database.dev.codegen.cache as cache
 from database.config import Project
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.files import validate_module, write_atomic
+from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_atomic
 from database.dev.fingerprint import migrations_digest
 from database.dev.paths import relative
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     import psycopg
 
     from database.dev.annotations import Annotations
     from database.dev.codegen.infer import Analyzer
     from database.dev.codegen.model import Method, Query
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,18 @@ class Compiler:
     """A warm throwaway database (opened only when the cache cannot answer) and the cache entry of the migrations."""
 
     def __init__(
-        self, project: Project, *, url: str | None = None, before_database: Callable[[], None] | None = None
+        self,
+        project: Project,
+        *,
+        url: str | None = None,
+        before_database: Callable[[], None] | None = None,
+        lazy_bytecode: bool = False,
     ) -> None:
         self.project = project
         self.server_url = url
+        # Watch mode: a hash-checked .pyc already there is left for the importer to replace (see files.py), instead
+        # of byte-compiling the whole ORM on every save.
+        self._lazy_bytecode = lazy_bytecode
         # Called before the first database work (the CLI's pooler check): a run the cache answers connects nowhere.
         self._before_database = before_database
         self.database_url: str | None = None
@@ -78,6 +88,7 @@ class Compiler:
         self._analyzer: Analyzer | None = None
         self._digest: str | None = None
         self._schema: Future[str] | None = None
+        self._opening: Future[Analyzer] | None = None  # the database being made in the background (_open_early)
         self._entry: cache.Entry | None = None
         self._unsaved: list[Query] | None = None  # the queries of a compile whose answers are not yet stored
         # Between compiles (watch mode): each statement's parse, the annotations by their file's stat, and the
@@ -100,23 +111,39 @@ class Compiler:
 
     def close(self) -> None:
         """Store what the compiles learnt, close the connection and drop the throwaway database."""
-        self.save_cache()
-        conn, url = self._conn, self.database_url
-        # forgotten first: when the server is gone the drop below fails, and the next compile must start afresh
-        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
-        if conn is not None:
-            conn.close()
-        if url is not None:
-            from database.dev import testdb
+        opening, self._opening = self._opening, None
+        if opening is not None:  # a database still being made (a compile that failed before using it)
+            with contextlib.suppress(Exception):  # (that compile's error is the one to report; Ctrl-C still stops)
+                opening.result()
+        self._close()
 
-            testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
+    def _close(self) -> None:
+        self.save_cache()
+        self._forget_database()()
+
+    def _forget_database(self) -> Callable[[], None]:
+        """Forget the throwaway database (the next compile starts afresh); returns what closes and drops it.
+
+        Forgotten first: when the server is gone the drop fails, and the next compile must not use it."""
+        conn, url = self._conn, self.database_url
+        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
+
+        def drop() -> None:
+            if conn is not None:
+                conn.close()
+            if url is not None:
+                from database.dev import testdb
+
+                testdb.drop_database(url)  # WITH (FORCE): a pg_dump still running fails, unread
+
+        return drop
 
     def _ensure_database(self, *, dump: bool) -> Analyzer:
         """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
         unless schema.sql's text is known."""
         digest = migrations_digest(self.project.migrations)
         if digest != self._digest or self._analyzer is None:
-            self.close()
+            self._close()
             if self._before_database is not None:
                 self._before_database()
             import psycopg
@@ -125,7 +152,9 @@ class Compiler:
 
             self.database_url = testdb.create_database(project=self.project, url=self.server_url)
             if dump:
-                self._schema = _in_background(schema_dump.dump_schema, self.database_url)
+                self._schema = _in_background(
+                    functools.partial(schema_dump.dump_schema, self.database_url), "dbtui-codegen-dump"
+                )
             self._conn = psycopg.connect(self.database_url, autocommit=True)
             from database.dev.codegen.infer import Analyzer  # pglast loads while pg_dump runs
 
@@ -134,8 +163,25 @@ class Compiler:
         elif dump and self._schema is None:
             from database.dev import schema_dump
 
-            self._schema = _in_background(schema_dump.dump_schema, self.database_url)  # type: ignore[arg-type]
+            self._schema = _in_background(
+                functools.partial(schema_dump.dump_schema, self.database_url),  # type: ignore[arg-type]
+                "dbtui-codegen-dump",
+            )
         return self._analyzer
+
+    def _open_early(self, *, dump: bool) -> None:
+        """Start making the database (clone, pg_dump, catalog) in the background while this thread loads pglast and
+        parses queries.sql: the database work is mostly waiting on the server and on pg_dump."""
+        if self._opening is None:
+            self.save_cache()  # here, not in the background thread (``_ensure_database`` may close the old one)
+            self._opening = _in_background(functools.partial(self._ensure_database, dump=dump), "dbtui-codegen-db")
+
+    def _database(self, *, dump: bool) -> Analyzer:
+        """``_ensure_database``, after the one started early (if any) has finished; its failure is raised here."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.result()
+        return self._ensure_database(dump=dump)
 
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
@@ -159,11 +205,13 @@ class Compiler:
             # Stored again, with the ORM's bytecode, when this run is the first to write the ORM from it.
             self.analyzed, self._output = (), None if self._bytecode else (output_key, output)
             return output
-        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
-
         if self._entry is None or self._entry.key != key:
             self._entry = cache.load(self.project, key)
         entry = self._entry
+        if entry.schema is None or entry.catalog is None:  # the database is needed whatever queries.sql holds
+            self._open_early(dump=entry.schema is None)
+        from database.dev.codegen.emit import emit  # (and the annotations' YAML): not needed for stored outputs
+
         changed = False
         digest = cache.queries_digest(text)
         if entry.queries_digest != digest:
@@ -178,7 +226,7 @@ class Compiler:
         missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
         self.analyzed = tuple(q.name for q, _ in missing)
         if missing or entry.schema is None or entry.catalog is None:
-            analyzer = self._ensure_database(dump=entry.schema is None)
+            analyzer = self._database(dump=entry.schema is None)
             analyzer.describe_all([q for q, _ in missing])
             for query, query_key in missing:
                 entry.methods[query_key] = self._analyze(analyzer, query, path)
@@ -186,9 +234,11 @@ class Compiler:
             entry.schema = entry.schema or self._dumped_schema()
             changed = True
         methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
-        names = [m.method for m in methods]
+        counts: dict[str, int] = {}
         for method in methods:
-            if names.count(method.method) > 1:
+            counts[method.method] = counts.get(method.method, 0) + 1
+        for method in methods:
+            if counts[method.method] > 1:
                 raise CodegenError(
                     f"{method.query.name}: two queries give the method name {method.method!r}",
                     path=path,
@@ -270,30 +320,35 @@ class Compiler:
         stale = tuple(path for path, text in files.items() if _read(path) != text)
         if check or not stale:
             return stale
-        known = output.cached and self._bytecode is not None  # compiled when it was stored
-        if orm in stale and not known:
-            validate_module(output.orm, relative(orm, self.project.root), output.parts, self._compiled)
+        pyc = self._bytecode if output.cached else None  # compiled when it was stored
+        if orm in stale and pyc is None:
+            name = relative(orm, self.project.root)
+            if self._lazy_bytecode and has_checked_bytecode(orm):  # watch: the importer compiles it (files.py)
+                validate_module(output.orm, name, output.parts, self._compiled)
+            else:  # one compile checks the module and is its bytecode
+                pyc = compile_module(output.orm, orm, name)
+                if self._output is not None and self._output[1] is output:
+                    self._bytecode = pyc  # stored with the outputs
             self._compiled = frozenset(output.parts)
         for path in stale:
-            bytecode: bool | bytes = path == orm and (self._bytecode if known and self._bytecode else True)
-            write_atomic(path, files[path], bytecode=bytecode)
-        if orm in stale and self._output is not None and self._output[1] is output and not known:
-            with contextlib.suppress(OSError):
-                self._bytecode = Path(importlib.util.cache_from_source(str(orm))).read_bytes()
+            write_atomic(path, files[path], bytecode=pyc if path == orm else None)
         return stale
 
 
-def _in_background(function: Callable[[str], str], argument: str) -> Future[str]:
-    """Run ``function(argument)`` in a daemon thread; the future holds its result or exception."""
-    future: Future[str] = Future()
+def _in_background(function: Callable[[], T], name: str) -> Future[T]:
+    """Run ``function()`` in a daemon thread; the future holds its result or exception."""
+    import threading
+    from concurrent.futures import Future  # (not on the path of a run the cache answers)
+
+    future: Future[T] = Future()
 
     def run() -> None:
         try:
-            future.set_result(function(argument))
+            future.set_result(function())
         except BaseException as exc:
             future.set_exception(exc)
 
-    threading.Thread(target=run, name="dbtui-codegen-dump", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
@@ -304,8 +359,20 @@ def generate(
     ``before_database`` runs before any database work (none when the cache answers)."""
     with Compiler(project, url=url, before_database=before_database) as compiler:
         output = compiler.compile()
-        result = Result(output, compiler.write(output, check=check))
-        compiler.save_cache()
+        if compiler.database_url is None:  # the cache answered
+            result = Result(output, compiler.write(output, check=check))
+            compiler.save_cache()
+            return result
+        # Done with the database: it is dropped (waiting on the server) while the files and the cache are written.
+        dropping = _in_background(compiler._forget_database(), "dbtui-codegen-drop")
+        try:
+            result = Result(output, compiler.write(output, check=check))
+            compiler.save_cache()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                dropping.result()
+            raise
+        dropping.result()
         return result
 
 

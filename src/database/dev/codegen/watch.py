@@ -144,7 +144,7 @@ def _reason(project: Project, changes: set[tuple[watchfiles.Change, str]]) -> st
 def watch(project: Project, *, url: str | None = None, stop_event: threading.Event | None = None) -> Iterator[Event]:
     """Compile now, then after every relevant change until ``stop_event`` is set (or Ctrl-C)."""
     relevant, folders = is_input(project), watched_folders(project)  # the same files the TUI reloads on
-    with Compiler(project, url=url) as compiler:
+    with Compiler(project, url=url, lazy_bytecode=True) as compiler:
         compiled = _fingerprint(project)
         down = yield from run_once(compiler, "start")
         retry_at = time.monotonic() + SERVER_RETRY_S
