@@ -282,10 +282,17 @@ class Pooled:
         backend, a restart, an idle timeout), and an idle connection otherwise has nothing to read (short of a
         NOTIFY or NOTICE, which we drop with the connection rather than pay a round trip to tell apart): one
         non-blocking poll, so a dead connection is replaced, not handed out."""
-        if self.driver.closed:
-            return False
-        readable, _, _ = select.select([self.driver.fileno()], [], [], 0)
-        return not readable
+        return not self.driver.closed and not _readable(self.driver.fileno())
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read now, without waiting. poll() where there is one: select() refuses
+    descriptors past FD_SETSIZE (1024), which a busy server process reaches."""
+    if not hasattr(select, "poll"):  # Windows: its select() takes any socket
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _Pool:

@@ -6,6 +6,7 @@ counting them needs the server's own view. Every await on the database is bounde
 """
 
 import asyncio
+import os
 
 import psycopg
 import pytest
@@ -165,3 +166,22 @@ async def test_requests_cancelled_while_committing_lose_no_connection(session_da
     # Both connections can be out at once (each cancelled request gave its place back), and they work.
     assert len(await _hold(2)) == 2
     await conn.dispose()
+
+
+async def test_the_idle_check_works_for_file_descriptors_above_1024(session_database):
+    """A busy server process has many sockets and files open; select() refuses descriptors past FD_SETSIZE."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        await conn.dispose()  # the next connection opens now, above the filler
+        first = await _pid()
+        assert await _pid() == first  # the idle connection passed the check and was handed out again
+    finally:
+        for fd in filler:
+            os.close(fd)
+        await conn.dispose()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
