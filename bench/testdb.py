@@ -6,10 +6,12 @@ at the smallest size. Templates are built before timing."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from bench.common import chart, fmt_seconds, generate_migration_tree, growth_rows, median_seconds, row, sizes
+from database import lock
 from database.config import Project
 from database.dev import migrations, testdb
 
@@ -36,16 +39,28 @@ def _yoyo_build(server_url: str, tree: Path) -> None:
 
 
 def _spares_ready(server_url: str, template: str) -> None:
-    """Wait (untimed) until the background replenishment has refilled the spares."""
+    """Wait (untimed) until the background upkeep has made a spare (one: the budget may leave room for only one of
+    a large template)."""
     testdb.wait_for_spares()
     with psycopg.connect(server_url) as conn:
         for _ in range(400):
             count = conn.execute(
-                "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (testdb._spare_prefix(template) + "%",)
+                "SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)", (testdb._spare_prefix(template),)
             ).fetchone()[0]
-            if count >= testdb.SPARES:
+            if count >= 1:
                 return
             time.sleep(0.05)
+
+
+def _no_spares(server_url: str, template: str) -> None:
+    """Drop the template's spares (untimed), which an earlier run or the spare rows leave behind: a cold clone is
+    measured with none."""
+    testdb.wait_for_spares()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for (name,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (testdb._spare_prefix(template),)
+        ).fetchall():
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def _time_creates(server_url: str, tree: Path, repeat: int, spares: bool) -> list[float]:
@@ -54,8 +69,7 @@ def _time_creates(server_url: str, tree: Path, repeat: int, spares: bool) -> lis
     samples, created = [], []
     try:
         for _ in range(repeat):
-            if spares:
-                _spares_ready(server_url, template)
+            (_spares_ready if spares else _no_spares)(server_url, template)
             start = time.perf_counter()
             created.append(testdb.create_database(migrations_dir=tree, url=server_url))
             samples.append(time.perf_counter() - start)
@@ -84,6 +98,20 @@ def _time_bare(server_url: str, tree: Path, repeat: int) -> list[float]:
     return samples
 
 
+@contextlib.contextmanager
+def _kept(server_url: str, tree: Path) -> Iterator[None]:
+    """The template built and held as a cloner holds it (its advisory lock shared) while a size is measured: on the
+    scratch server every worktree's tests share, another process's prune would otherwise drop it halfway."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        while True:
+            template = testdb.ensure_template(server_url, tree)
+            conn.execute("SELECT pg_advisory_lock_shared(%s)", (lock.lock_key(template),))
+            if testdb._is_template(conn, template):
+                break
+            conn.execute("SELECT pg_advisory_unlock_shared(%s)", (lock.lock_key(template),))
+        yield
+
+
 def run(repeat: int = REPEAT) -> list[dict[str, Any]]:
     server_url = testdb.with_database(testdb.server_url(Project.load(REPO)), "postgres")
     rows: list[dict[str, Any]] = []
@@ -92,12 +120,12 @@ def run(repeat: int = REPEAT) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         for count in counts:
             tree = generate_migration_tree(Path(tmp) / f"m{count}", count)
-            testdb.ensure_template(server_url, tree)
             clone_s, bare_s = [], []
-            for _ in range(3):  # alternating, so the machine's drift hits both alike
-                clone_s += _time_creates(server_url, tree, repeat // 3, spares=False)
-                bare_s += _time_bare(server_url, tree, repeat // 3)
-            spare = statistics.median(_time_creates(server_url, tree, repeat, spares=True))
+            with _kept(server_url, tree):
+                for _ in range(3):  # alternating, so the machine's drift hits both alike
+                    clone_s += _time_creates(server_url, tree, repeat // 3, spares=False)
+                    bare_s += _time_bare(server_url, tree, repeat // 3)
+                spare = statistics.median(_time_creates(server_url, tree, repeat, spares=True))
             clone, bare = statistics.median(clone_s), statistics.median(bare_s)
             n = count + 1
             for key, value in (("clone", clone), ("bare", bare), ("spare", spare)):

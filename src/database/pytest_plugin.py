@@ -4,7 +4,7 @@ an organization per test, so tests share one database but never see each other's
 Fixtures:
 - ``database_url``: URL of a fresh migrated database for the session; ``database.conn`` is configured to use it.
 - ``organization``: a new organization with one member user (role ``owner``) for the test, as ``TestOrganization``.
-- ``fresh_database``: a migrated database of the test's own (a clone: about 10 ms), ``database.conn`` pointed at it
+- ``fresh_database``: a migrated database of the test's own (a ready clone: 1–2 ms), ``database.conn`` pointed at it
   for the test, dropped after. For tests whose writes no organization scopes (users, global tables, anything an
   admin transaction changes that a later test could see or trip over). ``organization`` then lives in it too.
 Nothing happens unless a test asks for a fixture: an app's unrelated tests pay nothing for the plugin.

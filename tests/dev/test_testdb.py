@@ -1,5 +1,6 @@
 """Throwaway databases: migrated, isolated, templates keyed by migration content, crashed builds never reused."""
 
+import os
 import secrets
 import shutil
 
@@ -110,3 +111,43 @@ def test_spares_are_handed_out_once_and_refilled(project, server_url):
     finally:
         for url in urls:
             testdb.drop_database(url)
+
+
+def test_a_migration_edited_between_two_calls_gives_a_fresh_template(tmp_path, server_url):
+    """A test session creates database after database; the folder is then watched, not rescanned, and an edit that
+    keeps the file's size and mtime (before: the stat-keyed cache answered the old digest) still gives its template."""
+    tree = tmp_path / "migrations"
+    tree.mkdir()
+    migration = tree / "0001_one.sql"
+    migration.write_text("CREATE TABLE aaaa_enum (value TEXT PRIMARY KEY);\n")
+    urls = [testdb.create_database(migrations_dir=tree, url=server_url) for _ in range(3)]  # the last from the watch
+    try:
+        before = migration.stat()
+        migration.write_text("CREATE TABLE bbbb_enum (value TEXT PRIMARY KEY);\n")
+        os.utime(migration, ns=(before.st_atime_ns, before.st_mtime_ns))
+        urls.append(testdb.create_database(migrations_dir=tree, url=server_url))
+        assert "bbbb_enum" in _tables(urls[-1]) and "aaaa_enum" not in _tables(urls[-1])
+        shutil.rmtree(tree)  # the folder replaced by another one at the same path
+        tree.mkdir()
+        (tree / "0001_one.sql").write_text("CREATE TABLE cccc_enum (value TEXT PRIMARY KEY);\n")
+        urls.append(testdb.create_database(migrations_dir=tree, url=server_url))
+        assert "cccc_enum" in _tables(urls[-1])
+        assert "aaaa_enum" in _tables(urls[2])
+    finally:
+        for url in urls:
+            testdb.drop_database(url)
+
+
+def test_the_project_is_remembered_only_while_its_pyproject_is_unchanged(tmp_path, monkeypatch):
+    """create_database() without arguments (the pytest plugin, once per test) looks the project up from the working
+    directory; remembered between calls, it still follows an edited or a new pyproject.toml."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "one"\n')
+    inner = tmp_path / "pkg"
+    inner.mkdir()
+    monkeypatch.chdir(inner)
+    assert testdb._current_project().migrations == tmp_path / "one"
+    assert testdb._current_project().migrations == tmp_path / "one"
+    (tmp_path / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "two"\n')
+    assert testdb._current_project().migrations == tmp_path / "two"
+    (inner / "pyproject.toml").write_text('[tool.dbtui]\nmigrations = "three"\n')  # a nearer one appears
+    assert testdb._current_project().migrations == inner / "three"

@@ -6,12 +6,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from database import lock
 from database.dev import server, testdb
 
 
@@ -96,3 +99,114 @@ def test_prune_drops_every_unused_template_over_budget(tmp_path, own_server):
     with psycopg.connect(own_server) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbtui_tpl_%'").fetchone()[0]
     assert left == 0
+
+
+SPARE_TAKER = """
+import sys, time
+from pathlib import Path
+from database.dev import testdb
+url, tree, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.005)
+print(" ".join(testdb.create_database(migrations_dir=tree, url=url) for _ in range(3)), flush=True)
+sys.stdin.read()  # alive until the test has looked: a dead process's clones are collected as orphans
+"""
+
+
+def _databases(url: str, prefix: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,))}
+
+
+def test_processes_taking_spares_at_once_each_get_their_own(tmp_path, own_server, monkeypatch):
+    """Four processes take three databases each at the same moment from six spares: every call succeeds with a
+    database of its own, each spare is handed out exactly once and the rest are cloned."""
+    tree = _tree(tmp_path, "s")
+    monkeypatch.setattr(testdb, "SPARES", 6)
+    testdb.drop_database(testdb.create_database(migrations_dir=tree, url=own_server))
+    testdb.wait_for_spares()
+    template = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
+    assert len(_databases(own_server, testdb._spare_prefix(template))) == 6
+    go = tmp_path / "go"
+    env = {**os.environ, "DBTUI_TESTDB_SPARES": "0"}  # the takers do not refill: the six are all there is
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPARE_TAKER, own_server, str(tree), str(go)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(0.5)  # let them start, then release them together
+    go.touch()
+    lines = [p.stdout.readline() for p in procs]  # type: ignore[union-attr]
+    urls = [url for line in lines for url in line.split()]
+    try:
+        names = {testdb.database_name(url) for url in urls}
+        exist = _databases(own_server, testdb.CLONE_PREFIX)
+        spares_left = _databases(own_server, testdb._spare_prefix(template))
+    finally:
+        results = [p.communicate(timeout=300) for p in procs]  # stdin closed: they end
+        for url in urls:
+            testdb.drop_database(url)
+    assert [err.strip().splitlines()[-1:] for p, (_, err) in zip(procs, results, strict=True) if p.returncode] == []
+    assert len(urls) == len(names) == 12
+    assert names <= exist  # every one is there
+    assert spares_left == set()  # each spare taken, none twice: six renamed, six cloned
+
+
+def test_taking_a_spare_waits_while_the_template_is_built_or_dropped(tmp_path, own_server):
+    """The rename holds the template's advisory lock shared, in the server's ``postgres`` database: while a builder
+    or pruner holds it exclusive there, create_database() waits, then goes on."""
+    tree = _tree(tmp_path, "w")
+    testdb.drop_database(testdb.create_database(migrations_dir=tree, url=own_server))
+    testdb.wait_for_spares()
+    template = testdb.TEMPLATE_PREFIX + testdb.migrations_digest(tree)[:20]
+    made: list[str] = []
+    with psycopg.connect(own_server, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock.lock_key(template),))
+        taker = threading.Thread(
+            target=lambda: made.append(testdb.create_database(migrations_dir=tree, url=own_server))
+        )
+        taker.start()
+        waiting = 0
+        deadline = time.monotonic() + 60
+        while not waiting and not made and time.monotonic() < deadline:
+            waiting = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]"
+            ).fetchone()[0]
+        assert waiting == 1 and not made
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock.lock_key(template),))
+    taker.join(60)
+    assert len(made) == 1
+    testdb.drop_database(made[0])
+
+
+def test_a_kept_connection_that_died_is_replaced(tmp_path, own_server):
+    """The process keeps its connection to the server between calls; one the server ended meanwhile (a restart, an
+    idle stop, an administrator) is replaced without the caller seeing it."""
+    tree = _tree(tmp_path, "k")
+    first = testdb.create_database(migrations_dir=tree, url=own_server)
+    testdb.wait_for_spares()
+
+    def end_our_connections() -> None:
+        with psycopg.connect(own_server, autocommit=True) as other:
+            ended = other.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = 'postgres' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert ended >= 1
+
+    end_our_connections()
+    testdb.drop_database(first)
+    assert testdb.database_name(first) not in _databases(own_server, testdb.CLONE_PREFIX)
+    end_our_connections()
+    url = testdb.create_database(migrations_dir=tree, url=own_server)
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM k_enum").fetchone()[0] == 0
+    finally:
+        testdb.drop_database(url)

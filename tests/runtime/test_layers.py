@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN_IN_RUNTIME = ("textual", "yoyo", "pglast", "watchfiles", "yaml", "dbtui", "database.dev")
+FORBIDDEN_IN_RUNTIME = ("textual", "yoyo", "pglast", "watchfiles", "inotify_simple", "yaml", "dbtui", "database.dev")
 
 
 def _modules_after(code: str) -> set[str]:

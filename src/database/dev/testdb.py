@@ -9,19 +9,24 @@ One server is shared by every checkout, worktree and process of a user, so any n
 pruners run at once: cloning holds the template's lock shared, building and dropping hold it exclusive, and a
 pruner only drops what it can lock without waiting. Templates and their spare clones stay within ``BUDGET_BYTES``,
 least recently used (the time stamped in the template's comment) dropped first.
+
+A process keeps one connection to the server, so a database with a spare ready is one round trip (a rename); the
+refill, the pruning and the rest happen afterwards in a background thread (docs/server.md, "A fresh database").
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -31,6 +36,7 @@ from database import config, lock
 from database.config import Project
 from database.dev import pg, server, servers
 from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
+from database.dev.fingerprint import watched_digest
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -42,6 +48,7 @@ BUDGET_BYTES = int(os.environ.get("DBTUI_TESTDB_BUDGET_MB", "256")) * 2**20
 USED_MARK = "dbtui: last used at "  # the comment on a template database: when it was last cloned (LRU)
 USE_RECORD_EVERY = 60  # seconds: a template's use is written at most this often
 PRUNE_LOCK = "dbtui:testdb:prune"
+T = TypeVar("T")
 
 
 class Migrator(Protocol):
@@ -66,13 +73,37 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
+_projects: dict[tuple[str, tuple[tuple[int, int, int] | None, ...]], Project] = {}
+
+
+def _current_project() -> Project:
+    """``config.find_project()``, remembered while the working directory and every ``pyproject.toml`` at or above it
+    stay the same: a test session asks for each test, and reading the TOML costs more than the rest of a spare."""
+    here = os.getcwd()
+    signature: list[tuple[int, int, int] | None] = []
+    for folder in (here, *(str(p) for p in Path(here).parents)):
+        try:
+            stat = os.stat(os.path.join(folder, "pyproject.toml"))
+            signature.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            signature.append(None)
+    key = (here, tuple(signature))
+    if key not in _projects:
+        _projects.clear()
+        _projects[key] = config.find_project()
+    return _projects[key]
+
+
 def server_url(project: Project | None = None) -> str:
     """Where throwaway databases live: a configured server if there is one, else this user's shared scratch cluster
     (which, when it has to start, first collects what deleted projects left behind)."""
     try:
         return config.database_url_if_set(project)
     except LookupError:
-        return server.scratch_cluster(project or config.find_project()).ensure_running(on_start=servers.collect)
+        scratch = server.scratch_cluster(project or _current_project())
+        if _connected(_coordinating(scratch.url())):  # it runs, and our connection keeps it from an idle stop
+            return scratch.url()
+        return scratch.ensure_running(on_start=servers.collect)
 
 
 @contextlib.contextmanager
@@ -108,20 +139,27 @@ def _coordinating(url: str) -> str:
 def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
     migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
-    admin_url = _coordinating(admin_url)
-    with pg.connect(admin_url) as conn:
-        return _ensure_template(conn, admin_url, migrator)
+
+    def ensure(conn: psycopg.Connection, url: str) -> str:
+        name, built = _ensure_template(conn, url, migrator)
+        if built:
+            prune(conn, keep=name)
+        return name
+
+    return _on_admin(lambda: admin_url, ensure)[1]
 
 
-def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrator) -> str:
+def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrator) -> tuple[str, bool]:
+    """The template's name, and whether this call built it (its caller then prunes to the budget: in the background
+    for ``create_database``, whose caller waits for the copy, not for older templates to be dropped)."""
     name = template_name(migrator)
     if _is_template(conn, name):
-        return name
+        return name, False
     with _session_lock(conn, name):
         if _is_template(conn, name):
-            return name
+            return name, False
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 STRATEGY FILE_COPY").format(sql.Identifier(name)))
         try:
             migrator.migrate(with_database(admin_url, name))
         except BaseException:
@@ -129,8 +167,7 @@ def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrato
             raise
         conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name)))
         _record_use(conn, name)
-    prune(conn, keep=name)
-    return name
+    return name, True
 
 
 def _is_template(conn: psycopg.Connection, name: str) -> bool:
@@ -272,46 +309,209 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     )
 
 
-def _take_spare(conn: psycopg.Connection, template: str, name: str) -> bool:
-    """Rename a ready-made clone of ``template`` to ``name`` (a few ms); False when none is left."""
-    for spare in _spares(conn, template):
+def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
+    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block, one transaction).
+
+    Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
+    spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
+    another process renamed first is skipped. Raises ``InvalidCatalogName`` when the template is not (or no longer)
+    there, and ``NoDataFound`` when no spare is left: the template's lock is then held shared at session level for
+    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release.
+    """
+    conn.execute(
+        sql.SQL(
+            "DO $take$ DECLARE spare name; BEGIN"
+            " PERFORM pg_advisory_xact_lock_shared({key});"
+            " IF NOT EXISTS (SELECT FROM pg_database WHERE datname = {template} AND datistemplate) THEN"
+            "  RAISE EXCEPTION 'template % is missing', {template} USING ERRCODE = 'invalid_catalog_name';"
+            " END IF;"
+            " FOR spare IN SELECT datname FROM pg_database WHERE starts_with(datname, {prefix}) ORDER BY random() LOOP"
+            "  BEGIN"
+            "   EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {name});"
+            "   RETURN;"
+            "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
+            "  END;"
+            " END LOOP;"
+            " PERFORM pg_advisory_lock_shared({key});"
+            " RAISE EXCEPTION 'no spare of %', {template} USING ERRCODE = 'no_data_found';"
+            " END $take$"
+        ).format(
+            key=sql.Literal(lock.lock_key(template)),
+            template=sql.Literal(template),
+            prefix=sql.Literal(_spare_prefix(template)),
+            name=sql.Literal(name),
+        )
+    )
+
+
+# -- one open connection per server and process ------------------------------------------------------------------
+
+KEEP_OPEN = 60.0  # seconds a process keeps its connections to the server after its last create_database()
+_admin_lock = threading.Lock()
+_admins: dict[str, psycopg.Connection] = {}
+_admin_pid = os.getpid()
+_inherited: list[psycopg.Connection] = []  # a forked child's copies of its parent's connections, never used
+_admin_used = 0.0
+
+
+@contextlib.contextmanager
+def _admin(url: str) -> Iterator[psycopg.Connection]:
+    """This process's open connection to ``url`` (the server's ``postgres`` database): a test session creating a
+    database per test pays the connection once (about 10 ms), not per test. Reopened when it died or after a fork; a
+    second thread asking while it is in use gets a connection of its own for that call."""
+    global _admin_pid, _admin_used
+    if not _admin_lock.acquire(blocking=False):
+        with pg.connect(url) as conn:
+            yield conn
+        return
+    try:
+        if _admin_pid != os.getpid():  # a forked child: the parent's sockets are not ours to use (nor to close)
+            _inherited.extend(_admins.values())
+            _admins.clear()
+            _admin_pid = os.getpid()
+        kept = _admins.get(url)
+        if kept is None or kept.closed:
+            kept = _admins[url] = pg.connect(url)
         try:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(spare), sql.Identifier(name)))
-            return True
-        except psycopg.Error:
-            continue  # another process took it first
-    return False
+            yield kept
+        except psycopg.OperationalError:
+            if kept.closed or kept.broken:
+                del _admins[url]
+                kept.close()
+            raise
+    finally:
+        _admin_used = time.monotonic()
+        _admin_lock.release()
 
 
-_refills: list[threading.Thread] = []
+def _on_admin(locate: Callable[[], str], work: Callable[[psycopg.Connection, str], T]) -> tuple[str, T]:
+    """``work(connection, url)`` on this process's kept connection to the server at ``locate()``, and once more on a
+    new one when the kept one turns out to have died since its last use (a restart, an idle stop: ``locate()`` is
+    asked again, which starts a stopped scratch server). Returns the URL used and what ``work`` returned."""
+    admin_url = _coordinating(locate())
+    try:
+        with _admin(admin_url) as conn:
+            return admin_url, work(conn, admin_url)
+    except psycopg.OperationalError:
+        if _connected(admin_url):
+            raise  # the connection is fine: a real failure
+    admin_url = _coordinating(locate())
+    with _admin(admin_url) as conn:
+        return admin_url, work(conn, admin_url)
 
 
-def _replenish(admin_url: str, template: str) -> None:
-    """Top the spares of ``template`` back up to SPARES, in the background: the next caller, in this process or
-    the next test run, gets a database by renaming one instead of waiting for a copy. Within the budget only."""
+def _connected(url: str) -> bool:
+    """True when this process holds an open connection to ``url``: the server runs, and counts us as a client."""
+    conn = _admins.get(url)
+    return _admin_pid == os.getpid() and conn is not None and not conn.closed
 
-    def work() -> None:
-        with contextlib.suppress(Exception), pg.connect(admin_url) as conn:
-            # One refiller per template at a time (across processes); the next one recounts after it.
-            with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
-                while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
-                    # Room for one more: a spare of the template in use beats an older template.
-                    room = BUDGET_BYTES - _size(conn, template)
-                    prune(conn, keep=template, budget=room)
-                    if sum(size for _, size in _template_usage(conn).values()) > room:
-                        break
-                    _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
 
-    _refills[:] = [t for t in _refills if t.is_alive()]
-    thread = threading.Thread(target=work, name="dbtui-testdb-spares", daemon=True)
-    _refills.append(thread)
-    thread.start()
+def _close_idle_admins() -> bool:
+    """Close this process's connections unused for KEEP_OPEN seconds (an idle server may then stop); True if so."""
+    if time.monotonic() - _admin_used < KEEP_OPEN or not _admin_lock.acquire(blocking=False):
+        return False
+    try:
+        if _admin_pid == os.getpid():
+            for conn in _admins.values():
+                conn.close()
+            _admins.clear()
+        return True
+    finally:
+        _admin_lock.release()
+
+
+class _Upkeep:
+    """What follows a hand-out, in one background thread per process, off the caller's clock: top the template's
+    spares back up to SPARES (the next caller, in this process or the next test run, renames one instead of waiting
+    for a copy; within the budget only), stamp the template's use (LRU) and drop clones of dead processes. The thread
+    keeps its own connection, closes both after KEEP_OPEN idle seconds, and ends."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.prunes = 0  # prunes asked for and not yet done: a process waits for them as it exits (the budget)
+
+    def request(self, admin_url: str, template: str, *, prune: bool = False) -> None:
+        with self.lock:
+            self.prunes += prune
+            self.queue.put((admin_url, template, prune))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="dbtui-testdb-upkeep", daemon=True)
+                self.thread.start()
+
+    def wait(self, timeout: float, *, prunes_only: bool = False) -> None:
+        deadline = time.monotonic() + timeout
+        while (self.prunes if prunes_only else self.queue.unfinished_tasks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        conns: dict[str, psycopg.Connection] = {}
+        try:
+            while True:
+                try:
+                    admin_url, template, pruning = self.queue.get(timeout=KEEP_OPEN / 4)
+                except queue.Empty:
+                    with self.lock:
+                        if self.queue.empty() and _close_idle_admins():
+                            self.thread = None
+                            return
+                    continue
+                try:
+                    conn = conns.get(admin_url)
+                    if conn is None or conn.closed:
+                        conn = conns[admin_url] = pg.connect(admin_url)
+                    if pruning:
+                        prune(conn, keep=template)
+                    with self.lock:
+                        self.prunes -= pruning
+                        pruning = False
+                    _upkeep(conn, admin_url, template)
+                except Exception:  # best effort: the next hand-out tries again, on a new connection
+                    dropped = conns.pop(admin_url, None)
+                    if dropped is not None:
+                        dropped.close()
+                finally:
+                    with self.lock:
+                        self.prunes -= pruning
+                    self.queue.task_done()
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+
+_upkept: dict[tuple[str, str], float] = {}  # (server, template): when this process last stamped its use
+
+
+def _upkeep(conn: psycopg.Connection, admin_url: str, template: str) -> None:
+    now = time.monotonic()
+    if now - _upkept.get((admin_url, template), -USE_RECORD_EVERY) >= USE_RECORD_EVERY:  # at most once a minute
+        _upkept[admin_url, template] = now
+        _record_use(conn, template)
+        if server.is_local_server(admin_url):
+            _drop_orphans(conn)
+    if not SPARES:
+        return
+    # One refiller per template at a time (across processes); the next one recounts after it.
+    with _session_lock(conn, _spare_prefix(template)), _session_lock(conn, template, shared=True):
+        while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
+            # Room for one more: a spare of the template in use beats an older template.
+            room = BUDGET_BYTES - _size(conn, template)
+            prune(conn, keep=template, budget=room)
+            if sum(size for _, size in _template_usage(conn).values()) > room:
+                break
+            _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
+
+
+_upkeeper = _Upkeep()
+# A process that built a template waits, as it exits, for the older templates to be dropped: the budget holds even
+# when every caller is a short command (`dbtui codegen`). Spares still being made are left to the next caller.
+atexit.register(_upkeeper.wait, 60, prunes_only=True)
 
 
 def wait_for_spares(timeout: float = 60) -> None:
-    """Wait for this process's background spare refills (a test measuring the footprint needs them finished)."""
-    for thread in list(_refills):
-        thread.join(timeout)
+    """Wait for this process's background upkeep (a test measuring the footprint needs the spares made)."""
+    _upkeeper.wait(timeout)
 
 
 def create_database(
@@ -321,31 +521,58 @@ def create_database(
     url: str | None = None,
     migrator: Migrator | None = None,
 ) -> str:
-    """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``."""
+    """A fresh, fully migrated database; returns its URL. Drop it with ``drop_database``.
+
+    With a spare ready this is one round trip on an open connection (a rename); without, a clone of the template
+    (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
+    """
     if migrator is None:
-        project = project or (None if (migrations_dir and url) else config.find_project())
-        migrator = _default_migrator(migrations_dir or project.migrations)  # type: ignore[union-attr]
-    admin_url = _coordinating(url or server_url(project))
-    name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    with pg.connect(admin_url) as conn:
-        for _attempt in range(5):
-            template = _ensure_template(conn, admin_url, migrator)
-            with _session_lock(conn, template, shared=True):
-                if not _is_template(conn, template):
-                    continue  # pruned by another process between our look and our lock: build it again
-                if not _take_spare(conn, template, name):
-                    _clone(conn, template, name)
-                _record_use(conn, template)
-            break
-        else:
-            raise ServerError(
-                f"template {template} kept disappearing while cloning it; is something dropping databases?"
-            )
-        if server.is_local_server(admin_url):
-            _drop_orphans(conn)
-    if SPARES:
-        _replenish(admin_url, template)
+        project = project or (None if (migrations_dir and url) else _current_project())
+        directory = migrations_dir or project.migrations  # type: ignore[union-attr]
+        migrator = _default_migrator(directory)
+        template = TEMPLATE_PREFIX + watched_digest(directory)[:20]  # what migrator.digest() gives, without a scan
+    else:
+        template = template_name(migrator)
+
+    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, bool]:
+        name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"  # anew on a retry: the first may have been made
+        return (name, *_create(conn, admin_url, migrator, template, name))
+
+    admin_url, (name, template, built) = _on_admin(lambda: url or server_url(project), create)
+    _upkeeper.request(admin_url, template, prune=built)
     return with_database(admin_url, name)
+
+
+def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> None:
+    """Copy ``template`` to ``name``, then release the template's shared lock (taken by ``_take_spare``), in one
+    pipeline: the unlock waits in the server's queue instead of costing a round trip after the copy."""
+    unlock = sql.SQL("SELECT pg_advisory_unlock_shared({})").format(sql.Literal(lock.lock_key(template)))
+    try:
+        with conn.pipeline():
+            _clone(conn, template, name)
+            conn.execute(unlock)
+    except psycopg.Error:
+        if not conn.closed:  # the failed copy skipped the unlock queued behind it
+            conn.execute(unlock)
+        raise
+
+
+def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> tuple[str, bool]:
+    """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
+    Returns the template's name and whether this call built it."""
+    built = False
+    for _attempt in range(5):
+        try:
+            try:
+                _take_spare(conn, template, name)
+            except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
+                _clone_and_unlock(conn, template, name)
+            return template, built
+        except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
+            pass
+        template, building = _ensure_template(conn, admin_url, migrator)
+        built = built or building
+    raise ServerError(f"template {template} kept disappearing while cloning it; is something dropping databases?")
 
 
 def drop_database(url: str) -> None:
@@ -353,5 +580,5 @@ def drop_database(url: str) -> None:
     name = database_name(url)
     if not name.startswith(CLONE_PREFIX):
         raise ConfigError(f"refusing to drop {name!r}: not a database made by create_database()")
-    with pg.connect(with_database(url, "postgres")) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    _on_admin(lambda: url, lambda conn, _: conn.execute(drop))
