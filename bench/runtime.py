@@ -3,19 +3,16 @@ psycopg (``AsyncConnectionPool`` with the same limits as ours, the same identity
 customers unprepared and with the same session reset in the COMMIT message: the protections ours runs with,
 docs/security.md, so both sides do the same work), with 1,
 8 and 64 concurrent tasks, interleaved rounds in one process per task count. Goal: ≥ 0.9x raw psycopg's throughput
-(ratio = ours / peer, higher is better). The peak memory of that process (both pools, all tasks) is reported too.
+(ratio = ours / peer, higher is better). The peak memory of that process (both pools, all tasks) is reported too,
+and the client CPU time per transaction of each side (``time.process_time`` over the same rounds): on the shared
+2-core machine the client and the server compete for the cores, so CPU per transaction is what our code changes,
+and it is steadier than throughput when other work runs.
 
-The pool: SQLAlchemy's asyncio queue pool, kept after measuring. ``xact_*`` already run the transaction on the
-psycopg connection (the ORM, COMMIT, the customer's session reset piggybacked on it); SQLAlchemy's share is one
-check-out and one check-in, a greenlet hop each. The suspected cost at 64 tasks was overflow churn (10 kept + 20
-overflow: SQLAlchemy closes an overflow connection when it comes back, psycopg_pool keeps it). An A/B in separate
-processes, 8 and 64 tasks, 10 + 20 overflow against 30 kept and no overflow, gave round ratios between 0.56 and 1.08
-for both configurations on this loaded machine: no difference above the noise, and the 30-kept configuration once
-timed out waiting for a connection at 64 tasks. So nothing changed. Putting psycopg_pool under ``xact_*`` (with
-``q.conn`` a SQLAlchemy AsyncConnection built on the borrowed connection only when used) would leave only our own
-work per transaction (the identity proof, the Q object); it is not built yet: it needs SQLAlchemy's Connection over a
-connection its pool does not own, with dead-connection recovery and reset-on-return redone on psycopg_pool's
-``check``/``reset`` hooks, and tests/security, tests/runtime and tests/reliability re-run against it."""
+The pool: ``database.conn._Pool`` since this session (SQLAlchemy's asyncio queue pool before). Measured on the
+bench's loop, client CPU per transaction at 8 tasks (medians of 6 interleaved rounds): SQLAlchemy's pool 576 µs
+(customer) and 241 µs (admin) against raw psycopg's 363 and 195; a prototype on psycopg_pool 444 and 204; the pool
+of our own 426 and 215 against 437 and 214. Check-out plus check-in alone, one task: 35-45 µs with SQLAlchemy's
+(a greenlet hop each), 5-6 µs ours, 7-8 µs psycopg_pool's. Why not psycopg_pool itself: docs/production.md."""
 
 from __future__ import annotations
 
@@ -64,10 +61,18 @@ async def _drive(one_transaction, tasks: int, total: int) -> float:
 
 
 async def _measure(
-    url: str, org: str, user: str, tasks: int, total: int, rounds: int, raw_kwargs: dict[str, Any] | None = None
+    url: str,
+    org: str,
+    user: str,
+    tasks: int,
+    total: int,
+    rounds: int,
+    raw_kwargs: dict[str, Any] | None = None,
+    cpu: dict[str, tuple[list[float], list[float]]] | None = None,
 ) -> dict[str, tuple[list[float], list[float]]]:
     """Per kind (customer, admin): ours and raw psycopg's throughput in each round. ``raw_kwargs`` go to the raw
-    side's connections (``prepare_threshold=None`` behind a transaction-mode pooler, as the runtime does there)."""
+    side's connections (``prepare_threshold=None`` behind a transaction-mode pooler, as the runtime does there).
+    ``cpu``, when given, gets the same shape in client CPU seconds per transaction."""
     conn.configure(url)
     identity = await conn.customer_identity(user, org)
 
@@ -110,19 +115,26 @@ async def _measure(
     }
     for fn in pairs.values():  # warm pools and prepared statements
         await _drive(fn, tasks, tasks * 50)
+    seconds: dict[str, list[float]] = {name: [] for name in pairs}
     for _ in range(rounds):  # interleaved, so drift hits both sides alike
         for name, fn in pairs.items():
+            start = time.process_time()
             results[name].append(await _drive(fn, tasks, total // rounds))
+            seconds[name].append((time.process_time() - start) / (total // rounds // tasks * tasks))
     await customer_pool.close()
     await admin_pool.close()
     await conn.dispose()
+    if cpu is not None:
+        cpu.update({kind: (seconds[f"ours_{kind}"], seconds[f"raw_{kind}"]) for kind in ("customer", "admin")})
     return {kind: (results[f"ours_{kind}"], results[f"raw_{kind}"]) for kind in ("customer", "admin")}
 
 
-def _in_child(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> tuple[dict, int]:
-    """One task count in a process of its own: the throughputs and that process's peak RSS (bytes)."""
-    measured = asyncio.run(_measure(url, org, user, tasks, total, rounds))
-    return measured, peak_rss_self()
+def _in_child(url: str, org: str, user: str, tasks: int, total: int, rounds: int) -> tuple[dict, dict, int]:
+    """One task count in a process of its own: the throughputs, the client CPU per transaction and that process's
+    peak RSS (bytes)."""
+    cpu: dict[str, tuple[list[float], list[float]]] = {}
+    measured = asyncio.run(_measure(url, org, user, tasks, total, rounds, cpu=cpu))
+    return measured, cpu, peak_rss_self()
 
 
 def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
@@ -140,7 +152,7 @@ def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
         org, user = _fixture(url)
         for tasks in TASKS:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-                measured, rss = child.submit(_in_child, url, org, user, tasks, total, rounds).result()
+                measured, cpu, rss = child.submit(_in_child, url, org, user, tasks, total, rounds).result()
             for kind, (ours_rounds, peer_rounds) in measured.items():
                 ours, peer = statistics.median(ours_rounds), statistics.median(peer_rounds)
                 ratios = [o / p for o, p in zip(ours_rounds, peer_rounds, strict=True)]
@@ -156,6 +168,18 @@ def run(total: int = TRANSACTIONS, rounds: int = 3) -> list[dict[str, Any]]:
                         f"≥ {GOAL}x throughput",
                         ratio >= GOAL,
                         summary=True,
+                    )
+                )
+            for kind, (ours_cpu, peer_cpu) in cpu.items():
+                ours, peer = statistics.median(ours_cpu), statistics.median(peer_cpu)
+                rows.append(
+                    row(
+                        f"client CPU per transaction, xact_{kind}, {tasks} task{'s' if tasks > 1 else ''}",
+                        f"{ours * 1e6:,.0f} µs",
+                        f"{peer * 1e6:,.0f} µs (raw psycopg pool)",
+                        ours / peer,
+                        "(reported)",
+                        True,
                     )
                 )
             curve["rss"].append((tasks, rss / 1e6))

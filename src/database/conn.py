@@ -1,4 +1,4 @@
-"""Connections: one SQLAlchemy async pool (psycopg 3 driver) per kind, created on first connect.
+"""Connections: one pool per kind of connection and event loop, created on first connect.
 
 Two kinds of connection, from two pools that never share a connection:
 - admin: the URL as configured (``configure(url)`` · ``$DATABASE_URL`` · ``[tool.dbtui] database_url`` · the
@@ -12,7 +12,7 @@ Two kinds of connection, from two pools that never share a connection:
   password; by default the admin URL is reused with the user swapped and the password dropped.
 
 Pools are per event loop (asyncio connections cannot cross loops), so tests, workers and apps with several loops
-each get their own.
+each get their own. Why the pool is ours and not SQLAlchemy's or psycopg_pool's: ``_Pool`` and docs/production.md.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import asyncio
 import functools
 import hashlib
 import os
+import re
+import select
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,17 +35,21 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from database import config
 from database.errors import DbtuiError
 
 CUSTOMER_ROLE = "app_customer"
-POOL_SIZE = 10
-MAX_OVERFLOW = 20
+POOL_SIZE = 10  # connections a pool keeps open however long they sit idle
+MAX_OVERFLOW = 20  # more it may open under load, each closed once it has sat idle for OVERFLOW_IDLE seconds
+OVERFLOW_IDLE = 60.0
+POOL_TIMEOUT = 30.0  # seconds a checkout waits for a connection when all POOL_SIZE + MAX_OVERFLOW are in use
+POOL_RECYCLE = 3600.0  # seconds after which a connection is closed instead of reused
 
 # One identity statement, one round trip, transaction-local: it ends with the transaction it was set in, commit
 # or rollback (a session-level value would fall back to the previous customer's identity after a rollback).
@@ -69,15 +76,20 @@ _ROLE_DEFAULTS = (
     " WHERE s.setrole = pg_catalog.to_regrole(%s)"
 )
 _SECRET_QUERY = "SELECT secret FROM app_private.identity_secret"
-_secrets: dict[URL, str] = {}
+_secrets: dict[str, str] = {}
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
 
 _customer_url: str | None = None
 _replica_url: str | None = None
-_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Pool]] = weakref.WeakKeyDictionary()
 
 
 class InvalidIdentity(DbtuiError, ValueError):
     """A user or organization id that cannot identify anyone (empty, not a string, too long)."""
+
+
+class PoolTimeout(DbtuiError, TimeoutError):
+    """No connection came free within ``POOL_TIMEOUT`` seconds: every one the pool may open is in use."""
 
 
 def configure(url: str | None, *, customer_url: str | None = None, replica_url: str | None = None) -> None:
@@ -90,7 +102,7 @@ def configure(url: str | None, *, customer_url: str | None = None, replica_url: 
     config.configure(url)
     _customer_url = customer_url
     _replica_url = replica_url
-    _engines.clear()
+    _pools.clear()
 
 
 def customer_url() -> str:
@@ -152,23 +164,22 @@ def _pooler_safe(engine: AsyncEngine) -> None:
         driver.prepare_threshold = None
 
 
-def _engine(kind: str) -> AsyncEngine:
-    per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
-    engine = per_loop.get(kind)
-    if engine is None:
+def _pool(kind: str) -> _Pool:
+    per_loop = _pools.get(asyncio.get_running_loop())
+    if per_loop is None:
+        per_loop = _pools[asyncio.get_running_loop()] = {}
+    pool = per_loop.get(kind)
+    if pool is None:
         url = _url(kind)
         engine = create_async_engine(
             config.psycopg_dialect_url(url),
             async_creator=functools.partial(_connect_customer, url) if kind.startswith("customer") else None,
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
-            pool_recycle=3600,
-            pool_reset_on_return=None,  # Pooled.release() rolls back only when a transaction is open
+            poolclass=NullPool,  # SQLAlchemy opens and closes each connection; _Pool keeps it in between
             connect_args=_connect_args(kind),
         )
         _pooler_safe(engine)
-        per_loop[kind] = engine
-    return engine
+        pool = per_loop[kind] = _Pool(engine, url)
+    return pool
 
 
 def _connect_args(kind: str) -> dict[str, Any]:
@@ -182,25 +193,30 @@ def _connect_args(kind: str) -> dict[str, Any]:
 
 async def dispose() -> None:
     """Close this event loop's pools (e.g. at application shutdown or the end of a test session)."""
-    for engine in _engines.pop(asyncio.get_running_loop(), {}).values():
-        await engine.dispose()
+    for pool in _pools.pop(asyncio.get_running_loop(), {}).values():
+        await pool.close()
 
 
 class Pooled:
-    """A connection checked out of a pool: the psycopg connection, and a SQLAlchemy view of it built on first use.
+    """One pooled connection: the psycopg connection, and a SQLAlchemy view of it built on first use per checkout.
 
     ``xact_*`` run the generated ORM on ``driver`` and never need SQLAlchemy's Connection unless the block touches
-    ``q.conn``; skipping it saves a third of the per-transaction overhead (see bench/runtime.py).
+    ``q.conn`` (see bench/runtime.py). ``_fairy`` is SQLAlchemy's proxy of the connection, which SQLAlchemy opened
+    (dialect set up, connect hooks run) and will close; between those, the connection belongs to ``pool``.
     """
 
-    __slots__ = ("engine", "driver", "customer", "_fairy", "_conn")
+    __slots__ = ("pool", "engine", "driver", "customer", "_fairy", "_conn", "_expires", "_generation", "_idle_since")
 
-    def __init__(self, engine: AsyncEngine, fairy: PoolProxiedConnection, customer: bool = False) -> None:
-        self.engine = engine
+    def __init__(self, pool: _Pool, fairy: PoolProxiedConnection) -> None:
+        self.pool = pool
+        self.engine = pool.engine
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection = fairy.driver_connection  # type: ignore[assignment]
         self._conn: AsyncConnection | None = None
-        self.customer = customer  # True until the session state a customer may have left is shed (end())
+        self.customer = False  # True from a customer checkout until its session state is shed (end())
+        self._expires = time.monotonic() + POOL_RECYCLE
+        self._generation = pool.generation
+        self._idle_since = 0.0
 
     @property
     def conn(self) -> AsyncConnection:
@@ -230,9 +246,8 @@ class Pooled:
         self.customer = False
 
     async def release(self) -> None:
-        """Back to the pool, never inside a transaction, and never with a customer's session state. We roll back
-        here, on the driver and only when something is open, instead of letting the pool do it on every return
-        (``pool_reset_on_return=None``)."""
+        """Back to the pool, never inside a transaction, and never with a customer's session state. Anything that
+        fails here discards the connection instead."""
         try:
             if self.driver.closed or self.driver.broken:
                 raise psycopg.OperationalError("connection lost")
@@ -240,48 +255,175 @@ class Pooled:
                 await self.end(commit=False)
             elif self.driver.info.transaction_status != TransactionStatus.IDLE:
                 await self.driver.rollback()
-        except psycopg.Error:
+            if self._conn is not None:
+                if self._conn.in_transaction():  # SQLAlchemy's view of the transaction end() already ended
+                    await self._conn.rollback()  # (psycopg sends nothing when the connection is idle)
+                self._conn = None
+        except (psycopg.Error, DBAPIError):
             await self.discard()
             return
-        if self._conn is not None:
-            await self._conn.close()
-        else:
-            await greenlet_spawn(self._fairy.close)
+        except BaseException:  # cancelled again while ending: it may be mid-message, and its place must come back
+            await self.pool.drop(self, invalidate=True)
+            raise
+        await self.pool.put(self)
 
     async def discard(self) -> None:
-        """The connection failed under us (server restart, network): drop it, and recycle the pool so the next
-        checkout gets a fresh connection instead of another dead one."""
-        if self._conn is not None:
-            await self._conn.invalidate()
-        else:
-            await greenlet_spawn(self._fairy.invalidate)
-        self.engine.sync_engine.dispose(close=False)
+        """The connection failed under us (server restart, network): close it, and retire every connection the pool
+        opened before, so the next checkouts get fresh connections instead of other dead ones."""
+        self.pool.generation += 1
+        await self.pool.drop(self, invalidate=True)
+
+    def usable(self) -> bool:
+        """Fit to hand out again: not too old, and opened after the last failure of one of its pool's connections."""
+        return self._generation == self.pool.generation and time.monotonic() < self._expires
+
+    def alive(self) -> bool:
+        """Nothing arrived while it sat idle. A server that ends a connection says so on its socket (a terminated
+        backend, a restart, an idle timeout), and an idle connection otherwise has nothing to read (short of a
+        NOTIFY or NOTICE, which we drop with the connection rather than pay a round trip to tell apart): one
+        non-blocking poll, so a dead connection is replaced, not handed out."""
+        return not self.driver.closed and not _readable(self.driver.fileno())
 
 
-@asynccontextmanager
-async def checkout(
-    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
-) -> AsyncIterator[Pooled]:
-    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given.
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read now, without waiting. poll() where there is one: select() refuses
+    descriptors past FD_SETSIZE (1024), which a busy server process reaches."""
+    if not hasattr(select, "poll"):  # Windows: its select() takes any socket
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Pool:
+    """The connections of one kind, for one event loop: at most ``POOL_SIZE + MAX_OVERFLOW`` open, a connection
+    that comes back handed straight to the longest waiter, else kept; the most recently used handed out first, so
+    under less load the least used ones sit idle, and beyond ``POOL_SIZE`` one is closed after ``OVERFLOW_IDLE``
+    seconds of that (closing them as they come back, as SQLAlchemy's pool did, reopened up to 20 connections at
+    each burst of 64 tasks: a login each, and for customers the admin query for role defaults).
+
+    Why not SQLAlchemy's pool (used before): its check-out and check-in are a greenlet hop each, 35-45 µs of client
+    CPU per transaction against 5-6 µs here. Why not psycopg_pool: it opens connections in background workers, so
+    while the server is down a checkout waits its whole timeout (30 s) instead of failing at once with the
+    connection error, and it keeps psycopg connections, where ``q.conn`` needs SQLAlchemy's proxy of one. So
+    SQLAlchemy still opens and closes every connection (``NullPool`` engine: dialect, connect hooks, the customer-role
+    check), and this keeps them in between: a deque, a count, and futures for the waiters (docs/production.md).
+    """
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.generation = 0  # bumped when an in-use connection fails: older ones are closed instead of reused
+        self._idle: deque[Pooled] = deque()
+        self._waiters: deque[asyncio.Future[Pooled | None]] = deque()
+        self._open = 0
+        self._closed = False
+
+    async def get(self) -> Pooled:
+        """A connection: an idle one still usable, else a new one while under the limit (a connection error is the
+        caller's, at once), else the next one to come back (``PoolTimeout`` after ``POOL_TIMEOUT`` seconds)."""
+        while True:
+            while self._idle:
+                pooled = self._idle.pop()
+                if pooled.usable() and pooled.alive():
+                    return pooled
+                await self.drop(pooled, invalidate=True)
+            if self._open < POOL_SIZE + MAX_OVERFLOW:
+                self._open += 1
+                try:
+                    return Pooled(self, await self.engine.raw_connection())
+                except BaseException:
+                    self._open -= 1
+                    self._hand_on(None)
+                    raise
+            waiter: asyncio.Future[Pooled | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(POOL_TIMEOUT):
+                    handed = await waiter
+            except BaseException as gave_up:
+                if waiter.done() and not waiter.cancelled():  # handed something just as we gave up: pass it on
+                    if (passed := waiter.result()) is None:
+                        self._hand_on(None)
+                    else:
+                        await self.put(passed)
+                if isinstance(gave_up, TimeoutError):
+                    raise PoolTimeout(
+                        f"no database connection came free within {POOL_TIMEOUT:.0f} s:"
+                        f" all {POOL_SIZE + MAX_OVERFLOW} are in use"
+                    ) from None
+                raise
+            if handed is not None:
+                return handed  # else a connection was closed, so there is room to open one: look again
+
+    async def put(self, pooled: Pooled) -> None:
+        """A connection back from a checkout, clean: to the longest waiter, else to the idle ones (closing the one
+        idle longest if it is beyond ``POOL_SIZE`` and has been idle ``OVERFLOW_IDLE`` seconds); too old: closed."""
+        if self._closed or not pooled.usable():
+            await self.drop(pooled)
+        elif not self._hand_on(pooled):
+            pooled._idle_since = now = time.monotonic()
+            self._idle.append(pooled)
+            if len(self._idle) > POOL_SIZE and self._idle[0]._idle_since <= now - OVERFLOW_IDLE:
+                await self.drop(self._idle.popleft())
+
+    def _hand_on(self, item: Pooled | None) -> bool:
+        """Give ``item`` (a connection, or None: room to open one) to the longest waiter still waiting."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return True
+        return False
+
+    async def drop(self, pooled: Pooled, *, invalidate: bool = False) -> None:
+        """Close ``pooled`` (``invalidate``: it may be dead, do not talk to it) and let a waiter open another."""
+        self._open -= 1
+        self._hand_on(None)
+        fairy = pooled._fairy
+        if invalidate and pooled._conn is not None:
+            await pooled._conn.invalidate()
+        elif fairy.is_valid:
+            await greenlet_spawn(fairy.invalidate if invalidate else fairy.close)
+
+    async def close(self) -> None:
+        """Close the idle connections now; the ones in use close when they come back."""
+        self._closed = True
+        while self._idle:
+            await self.drop(self._idle.popleft())
+        await self.engine.dispose()
+
+
+async def acquire(kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False) -> Pooled:
+    """A pooled connection of ``kind`` ("admin" or "customer"), with the customer identity set when given; give it
+    back with ``release()``.
 
     ``readonly``: its transactions are read-only, and run on the replica when one is configured.
     """
-    pool = f"{kind}-replica" if readonly and replica_url() else kind
-    pooled = Pooled(*await _raw_connection(pool), customer=kind == "customer")
+    pooled = await _pool(f"{kind}-replica" if readonly and replica_url() else kind).get()
+    pooled.customer = kind == "customer"
     try:
         if pooled.driver.read_only != (readonly or None):  # BEGIN READ ONLY; None: the server's default again
             await pooled.driver.set_read_only(readonly or None)
         if identity is not None:
             # Straight to the driver: the statement is fixed; psycopg opens the transaction implicitly with it.
             await pooled.driver.execute(SET_IDENTITY, identity, prepare=False)
+    except BaseException:
+        await pooled.release()
+        raise
+    return pooled
+
+
+@asynccontextmanager
+async def checkout(
+    kind: str, identity: dict[str, str | int] | None = None, *, readonly: bool = False
+) -> AsyncIterator[Pooled]:
+    """``acquire()`` for the block, ``release()`` after it."""
+    pooled = await acquire(kind, identity, readonly=readonly)
+    try:
         yield pooled
     finally:
         await pooled.release()
-
-
-async def _raw_connection(kind: str) -> tuple[AsyncEngine, PoolProxiedConnection]:
-    engine = _engine(kind)
-    return engine, await engine.raw_connection()
 
 
 async def _connect_customer(url: str) -> psycopg.AsyncConnection:
@@ -320,7 +462,7 @@ async def connect_db_admin() -> AsyncIterator[AsyncConnection]:
 
 
 def _check_id(kind: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 256 or any(ord(c) < 32 for c in value):
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or _CONTROL_CHARACTER.search(value):
         raise InvalidIdentity(f"{kind} must be a non-empty id string of at most 256 characters, got {value!r:.80}")
     return value
 
@@ -331,7 +473,7 @@ async def _identity_secret() -> str:
     Keyed by the admin pool's URL: resolving the URL afresh would, without DATABASE_URL, look for the project and
     check the embedded cluster on every customer transaction.
     """
-    url = _engine("admin").url
+    url = _pool("admin").url
     if url not in _secrets:
         async with connect_db_admin() as conn:
             _secrets[url] = (await conn.exec_driver_sql(_SECRET_QUERY)).scalar_one()

@@ -66,7 +66,7 @@ def _close_pools() -> None:
     Pools belong to event loops and close on their own loop; between tests (where fixtures run) no loop runs."""
     from database import conn
 
-    for loop in list(conn._engines):
+    for loop in list(conn._pools):
         if not loop.is_closed() and not loop.is_running():
             loop.run_until_complete(conn.dispose())
 

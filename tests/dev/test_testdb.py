@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from database.dev import testdb
+from database.dev import fingerprint, testdb
 from database.errors import ConfigError
 
 
@@ -113,9 +113,13 @@ def test_spares_are_handed_out_once_and_refilled(project, server_url):
             testdb.drop_database(url)
 
 
-def test_a_migration_edited_between_two_calls_gives_a_fresh_template(tmp_path, server_url):
-    """A test session creates database after database; the folder is then watched, not rescanned, and an edit that
-    keeps the file's size and mtime (before: the stat-keyed cache answered the old digest) still gives its template."""
+@pytest.mark.parametrize("inotify", [True, False], ids=["watched", "without-inotify"])
+def test_a_migration_edited_between_two_calls_gives_a_fresh_template(tmp_path, server_url, monkeypatch, inotify):
+    """A test session creates database after database; the folder is then watched (or, where inotify is missing,
+    rescanned), and an edit that keeps the file's size and mtime (before: the stat-keyed cache answered the old
+    digest) still gives its template."""
+    if not inotify:
+        monkeypatch.setattr(fingerprint, "_watch", False)  # as on a system without inotify
     tree = tmp_path / "migrations"
     tree.mkdir()
     migration = tree / "0001_one.sql"

@@ -18,13 +18,13 @@ def migrations_digest(directory: Path, *, fresh: bool = False) -> str:
     """A hash of every migration file's name and content (what a template is built from).
 
     Rollback files are left out: no rollback shapes the migrated database, and each file costs a stat on every
-    ``create_database()`` (2,000 migrations: 4,000 stats, most of a spare's time). Cached by the files' names, sizes
-    and mtimes, so asking again in a long-running process costs a directory scan; ``fresh`` reads the files even so
-    (a file was written: it may have kept its size and mtime).
+    ``create_database()`` (2,000 migrations: 4,000 stats, most of a spare's time). Cached by the files' names, sizes,
+    mtimes, ctimes and inodes (as git's index: a write or a ``touch`` that puts the old mtime back still moves the
+    ctime), so asking again in a long-running process costs a directory scan; ``fresh`` reads the files even so.
     """
     try:
         entries = sorted(
-            (e.name, stat.st_size, stat.st_mtime_ns)
+            (e.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
             for e in os.scandir(directory)
             if e.is_file()
             and e.name.lower().endswith((".sql", ".py"))  # .SQL too: load_tree refuses it
@@ -36,7 +36,7 @@ def migrations_digest(directory: Path, *, fresh: bool = False) -> str:
     key = (str(directory), tuple(entries))
     if fresh or key not in _digests:
         digest = hashlib.sha256()
-        for name, _, _ in entries:
+        for name, *_ in entries:
             digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
         _digests[key] = digest.hexdigest()
     return _digests[key]

@@ -73,18 +73,18 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
-_projects: dict[tuple[str, tuple[tuple[int, int, int] | None, ...]], Project] = {}
+_projects: dict[tuple[str, tuple[tuple[int, int, int, int] | None, ...]], Project] = {}
 
 
 def _current_project() -> Project:
     """``config.find_project()``, remembered while the working directory and every ``pyproject.toml`` at or above it
     stay the same: a test session asks for each test, and reading the TOML costs more than the rest of a spare."""
     here = os.getcwd()
-    signature: list[tuple[int, int, int] | None] = []
+    signature: list[tuple[int, int, int, int] | None] = []
     for folder in (here, *(str(p) for p in Path(here).parents)):
         try:
             stat = os.stat(os.path.join(folder, "pyproject.toml"))
-            signature.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+            signature.append((stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
         except OSError:
             signature.append(None)
     key = (here, tuple(signature))
