@@ -100,9 +100,12 @@ class StartFailed(Failure):
 
 
 class TreeLoaded(Message):
-    def __init__(self, tree: MigrationTree) -> None:
+    """``asked``: which request read it (a read overtaken by a later one is dropped: see MigrationsTab.load_tree)."""
+
+    def __init__(self, tree: MigrationTree, asked: int = 0) -> None:
         super().__init__()
         self.tree = tree
+        self.asked = asked
 
 
 class TreeFailed(Failure):

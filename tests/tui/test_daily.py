@@ -61,6 +61,24 @@ async def test_files_saved_elsewhere_show_up(tui_project: Path, empty_database: 
         await wait_for(pilot, lambda: "0007_gadgets" in tab.migrations.ids, what="ctrl+r")
 
 
+async def test_a_tree_read_overtaken_by_a_later_one_is_dropped(tui_project: Path, empty_database: str) -> None:
+    """Two reads of the files in flight (the watcher's, then ctrl+r's) may finish in either order: the earlier
+    request's tree, arriving last, does not replace the later one's."""
+    from database.dev.migration_tree import load_tree
+    from dbtui import messages
+
+    app = make_app(tui_project, empty_database, watch_files=False)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = app.query_one(MigrationsTab)
+        stale = load_tree(tui_project / "migrations")
+        (tui_project / "migrations" / "0007_gadgets.sql").write_text(GADGETS, encoding="utf-8")
+        tab.load_tree()
+        await wait_for(pilot, lambda: "0007_gadgets" in tab.migrations.ids, what="the later read")
+        tab.post_message(messages.TreeLoaded(stale))  # as the start's read, arriving after the later one
+        await pilot.pause(0.1)
+        assert "0007_gadgets" in tab.migrations.ids
+
+
 async def test_failed_run_says_where_in_the_run_panel(tui_project: Path, empty_database: str) -> None:
     """The error's own line within a multi-line statement (the server's position), in the panel and the log."""
     (tui_project / "migrations" / "0007_broken.sql").write_text(

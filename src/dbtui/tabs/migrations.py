@@ -88,6 +88,7 @@ class MigrationsTab(TabContent):
         self.steps: list[Text] = []
         self.painted = False  # the app's first frame is on the terminal
         self.status_tried = False  # the status arrived or failed, or the detail pane stopped waiting for it
+        self.tree_asked = 0  # the number of the latest request to read the tree (see load_tree)
         self.filter = ""
         self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
         self.running = False  # a plan or a run is under way
@@ -122,10 +123,16 @@ class MigrationsTab(TabContent):
 
         return load_tree(self.project.migrations, cache_dir=self.project.data_dir / "cache")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="migration tree")
     def load_tree(self) -> None:
-        """From the files alone: fast, and shown before the database answers."""
-        messages.deliver(self, self._read_tree, messages.TreeLoaded, messages.TreeFailed)
+        """From the files alone: fast, and shown before the database answers. Each request is numbered: two reads
+        in flight (a save seen by the watcher, then ``ctrl+r``) may finish in either order, and only the latest
+        request's tree is shown (a cancelled thread worker still runs to its end and posts its result)."""
+        self.tree_asked += 1
+        self._load_tree(self.tree_asked)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migration tree")
+    def _load_tree(self, asked: int) -> None:
+        messages.deliver(self, self._read_tree, lambda tree: messages.TreeLoaded(tree, asked), messages.TreeFailed)
 
     def database_ready(self, url: str) -> None:
         self.url = url
@@ -147,6 +154,8 @@ class MigrationsTab(TabContent):
         messages.deliver(self, lambda: read_status(url, tree), messages.StatusLoaded, messages.StatusFailed)
 
     def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
+        if message.asked < self.tree_asked:
+            return  # read before the files changed again: the later request's tree is on its way
         self.migrations = message.tree
         if self.report is not None and self.report.tree.ids != message.tree.ids:
             self.report = None
