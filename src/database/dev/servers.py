@@ -119,11 +119,13 @@ def client_count(cluster: Cluster) -> int | None:
 
 def memory_use(pid: int) -> int | None:
     """Proportional set size of a postmaster and its children, in bytes (shared buffers counted once, split)."""
-    pids = [pid]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    pids, entries = [pid], []
+    with contextlib.suppress(OSError):  # no /proc (not Linux): the postmaster alone
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    for name in entries:  # a process may exit while it is read (ProcessLookupError): it is not a child any more
         with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                pids.append(int(stat.parent.name))
+            if int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(name))
     total = 0
     for each in pids:
         try:
