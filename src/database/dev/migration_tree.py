@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from database.dev.cache_file import save_json
 from database.dev.paths import display_path
 from database.errors import ConfigError
 
@@ -338,14 +339,7 @@ class _FileCache:
         """Keep what this read found (only the files there now); a folder that cannot be written is not an error."""
         if self.path is None or self.new == self.old:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            data = {"format": _CACHE_FORMAT, "directory": self.directory, "files": self.new}
-            temporary.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(temporary, self.path)  # atomic: a concurrent reader gets the old file or the new one
-        except OSError:
-            pass
+        save_json(self.path, {"format": _CACHE_FORMAT, "directory": self.directory, "files": self.new})
 
 
 def _directives(path: Path, text: str) -> tuple[tuple[str, ...], bool, int | None]:

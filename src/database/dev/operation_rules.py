@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -41,6 +40,7 @@ from psycopg import sql
 from database.config import Project
 from database.dev import testdb
 from database.dev.annotations import Annotations, load_annotations
+from database.dev.cache_file import save_json
 from database.dev.conventions import ERROR, CheckResult, Finding, Problem, Rule, check, ident, rule
 from database.dev.migration_preview import applied_clone
 from database.dev.migration_status import join_status, plan_migrate, read_status
@@ -953,13 +953,7 @@ class _Cache:
         self.entries.pop(key, None)
         self.entries[key] = found
         kept = dict(list(self.entries.items())[-self.KEPT :])
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"entries": kept}), encoding="utf-8")
-            os.replace(temporary, self.path)  # atomic: a concurrent check reads the old file or the new one
-        except OSError:
-            pass  # a read-only project still checks, it just replays every time
+        save_json(self.path, {"entries": kept})  # unwritable: replayed every time
 
 
 def _exemptions(piece: str, first_line: int, node: MigrationNode) -> Iterator[str]:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import pglast
 from pglast import parser
 
+from database.dev.cache_file import save_json
 from database.dev.migration_tree import load_tree
 from database.errors import DbtuiError
 
@@ -163,7 +164,7 @@ class _Snapshot:
             "columns": columns,
             "problems": problems,
         }
-        _write_atomically(self.path, json.dumps(data))
+        save_json(self.path, data)
 
 
 # What a file does to tables, as plain JSON-ready lists (the cache's format; bump _CACHE_VERSION when it changes):
@@ -267,17 +268,7 @@ class _Cache:
     def save(self) -> None:
         if self.path is None or self.used == self.entries:
             return
-        _write_atomically(self.path, json.dumps({"version": _CACHE_VERSION, "files": self.used}))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)  # atomic: a concurrent check reads the old file or the new one
-    except OSError:
-        pass  # a read-only project still checks, it just parses every time
+        save_json(self.path, {"version": _CACHE_VERSION, "files": self.used})  # unwritable: parsed every time
 
 
 def _public(relation: dict | None) -> bool:

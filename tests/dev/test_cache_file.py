@@ -1,0 +1,27 @@
+"""The tooling's JSON caches: whole files or none, and a folder that cannot be written is not an error."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from database.dev.cache_file import save_json
+
+
+def test_concurrent_writers_leave_one_whole_file_and_no_temporaries(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "x.json"
+    writers = [threading.Thread(target=save_json, args=(path, {"n": n, "pad": "x" * 100_000})) for n in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert json.loads(path.read_text())["n"] in range(8)
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_a_folder_that_cannot_be_written_is_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder would be")
+    save_json(blocker / "x.json", {"n": 1})  # (root ignores permissions: a file in the way fails for everyone)
+    assert blocker.read_text().startswith("a file") and list(tmp_path.iterdir()) == [blocker]
