@@ -6,6 +6,7 @@ time, not a failure; and a reader running at the same moment gets the old file o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -20,4 +21,5 @@ def save_json(path: Path, data: Any) -> None:
         temporary.write_text(json.dumps(data), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (where the folder could not be made, there is no temporary either)
+            temporary.unlink(missing_ok=True)
