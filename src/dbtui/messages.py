@@ -113,9 +113,12 @@ class TreeFailed(Failure):
 
 
 class StatusLoaded(Message):
-    def __init__(self, report: StatusReport) -> None:
+    """``asked``: which request read it (a read overtaken by a later one is dropped, as for ``TreeLoaded``)."""
+
+    def __init__(self, report: StatusReport, asked: int = 0) -> None:
         super().__init__()
         self.report = report
+        self.asked = asked
 
 
 class StatusFailed(Failure):

@@ -79,6 +79,27 @@ async def test_a_tree_read_overtaken_by_a_later_one_is_dropped(tui_project: Path
         assert "0007_gadgets" in tab.migrations.ids
 
 
+async def test_a_status_read_overtaken_by_a_later_one_is_dropped(tui_project: Path, empty_database: str) -> None:
+    """A status read from before the migrations were applied, arriving after the read that follows them, does not
+    put "pending" back on every row."""
+    from database.dev.migration_status import read_status
+    from database.dev.migrations import apply_all
+    from dbtui import messages
+
+    app = make_app(tui_project, empty_database, watch_files=False)
+    async with app.run_test(size=SIZE) as pilot:
+        tab = app.query_one(MigrationsTab)
+        await wait_for(pilot, lambda: tab.report is not None, what="the first status")
+        stale = read_status(empty_database, tui_project / "migrations")
+        assert stale.pending and not stale.applied
+        apply_all(empty_database, tui_project / "migrations")
+        tab.load_status()
+        await wait_for(pilot, lambda: tab.report is not None and not tab.report.pending, what="the later read")
+        tab.post_message(messages.StatusLoaded(stale))  # as a read from before, arriving after the later one
+        await pilot.pause(0.1)
+        assert not tab.report.pending
+
+
 async def test_failed_run_says_where_in_the_run_panel(tui_project: Path, empty_database: str) -> None:
     """The error's own line within a multi-line statement (the server's position), in the panel and the log."""
     (tui_project / "migrations" / "0007_broken.sql").write_text(

@@ -89,6 +89,7 @@ class MigrationsTab(TabContent):
         self.painted = False  # the app's first frame is on the terminal
         self.status_tried = False  # the status arrived or failed, or the detail pane stopped waiting for it
         self.tree_asked = 0  # the number of the latest request to read the tree (see load_tree)
+        self.status_asked = 0  # likewise for the status: one read before a migrate may finish after one after it
         self.filter = ""
         self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
         self.running = False  # a plan or a run is under way
@@ -145,13 +146,19 @@ class MigrationsTab(TabContent):
     def load_status(self) -> None:
         if self.url is not None:
             # The tree shown is the one on disk (a change reloads it, then the status): not read a second time.
-            self._load_status(self.url, self.migrations or self.project.migrations)
+            self.status_asked += 1
+            self._load_status(self.url, self.migrations or self.project.migrations, self.status_asked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migration status")
-    def _load_status(self, url: str, tree: MigrationTree | Path) -> None:
+    def _load_status(self, url: str, tree: MigrationTree | Path, asked: int) -> None:
         from database.dev.migration_status import read_status
 
-        messages.deliver(self, lambda: read_status(url, tree), messages.StatusLoaded, messages.StatusFailed)
+        messages.deliver(
+            self,
+            lambda: read_status(url, tree),
+            lambda report: messages.StatusLoaded(report, asked),
+            messages.StatusFailed,
+        )
 
     def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
         if message.asked < self.tree_asked:
@@ -166,6 +173,8 @@ class MigrationsTab(TabContent):
         self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
 
     def on_status_loaded(self, message: messages.StatusLoaded) -> None:
+        if message.asked < self.status_asked:
+            return  # read before a later request (after a migrate, a file change): its answer is on its way
         self._status_loaded(message.report)
 
     def on_status_failed(self, message: messages.StatusFailed) -> None:
@@ -360,6 +369,7 @@ class MigrationsTab(TabContent):
     def on_plan_ready(self, message: messages.PlanReady) -> None:
         plan = message.plan
         self.running = False
+        self.status_asked += 1  # the plan's report is newer than any status read still on its way
         self._status_loaded(plan.report)
         if not plan.ids:
             self.app.notify(
