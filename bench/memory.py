@@ -60,7 +60,7 @@ def _runtime() -> list[tuple[float, float]]:
         org, user = runtime._fixture(url)
         for tasks in runtime.TASKS:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-                _, rss = child.submit(runtime._in_child, url, org, user, tasks, tasks * 20, 1).result()
+                _, _, rss = child.submit(runtime._in_child, url, org, user, tasks, tasks * 20, 1).result()
             points.append((tasks, rss))
     finally:
         testdb.drop_database(url)
