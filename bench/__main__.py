@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     summary: list[dict[str, Any]] = []
     failed = False
+    load_before = os.getloadavg()[0]
     for name in args.names or BENCHMARKS:
         try:
             module = importlib.import_module(f"bench.{name}")
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             "linear when both exceed their bound (slope 1.15, step ratio 1.6): on a loaded machine either alone "
             "misfires on linear tools. Charts are log-log, so equal slopes mean equal growth.",
             "",
-            "The machine is shared (2 cores, load average 10-15 from other work during these runs): absolute "
-            "times are slow and noisy; the ratios, ours against the peer measured alternately in the same run, "
-            "are what the goals speak of. `BENCH_SIZES=small` (or `--sizes small`) runs the same code on small "
+            f"Load average (1 minute, 2 cores) {load_before:.1f} when this run started and "
+            f"{os.getloadavg()[0]:.1f} when it ended: on a shared machine absolute times are noisy; the ratios, "
+            "ours against the peer measured alternately in the same run, are what the goals speak of. `BENCH_SIZES=small` (or `--sizes small`) runs the same code on small "
             "sizes in a few minutes. This run used a scratch server of its own (`DBTUI_RUNTIME_DIR`), so other "
             "users' tests on the shared scratch server could not stop it mid-run.",
             "",
