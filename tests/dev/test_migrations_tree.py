@@ -162,9 +162,9 @@ def test_the_migrations_digest_ignores_rollback_files(folder: Path) -> None:
 @pytest.fixture
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache keeps files however recently they were written (a test writes them just before)."""
-    from database.dev import migration_tree
+    from database.dev import cache_file
 
-    monkeypatch.setattr(migration_tree, "_RACY_NS", 0)
+    monkeypatch.setattr(cache_file, "SETTLED_NS", 0)
 
 
 def test_cached_tree_sees_every_edit(folder: Path, tmp_path: Path, no_racy_window: None) -> None:

@@ -1,4 +1,5 @@
-"""The tooling's JSON caches under ``<data_dir>/cache``: written whole or not at all, never an error.
+"""The tooling's JSON caches under ``<data_dir>/cache``: written whole or not at all, never an error, and keyed by
+what a file's ``stat`` says, as git's index is.
 
 A cache only saves time, so a folder that cannot be written (a read-only checkout) means the work is redone next
 time, not a failure; and a reader running at the same moment gets the old file or the new one, never half of one.
@@ -11,6 +12,21 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+# A file changed twice within one tick of the file system's clock (up to 2 s on some) keeps its stat: what was read
+# from a file that recent is not kept (git's "racily clean" entries, same cure).
+SETTLED_NS = 2_000_000_000
+
+
+def stat_key(stat: os.stat_result) -> list[int]:
+    """What tells a file's content changed without reading it: size, mtime, and ctime and inode (a write or a
+    ``touch`` that puts the old mtime back still moves the ctime; a file replaced by a rename is another inode)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def settled(key: list[int], now_ns: int) -> bool:
+    """Whether a file with this ``stat_key`` last changed long enough ago to be trusted by its stat alone."""
+    return key[1] < now_ns - SETTLED_NS and key[2] < now_ns - SETTLED_NS
 
 
 def save_json(path: Path, data: Any) -> None:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from database.dev.cache_file import stat_key
 from database.errors import ConfigError
 
 _digests: dict[tuple, str] = {}
@@ -18,13 +19,12 @@ def migrations_digest(directory: Path, *, fresh: bool = False) -> str:
     """A hash of every migration file's name and content (what a template is built from).
 
     Rollback files are left out: no rollback shapes the migrated database, and each file costs a stat on every
-    ``create_database()`` (2,000 migrations: 4,000 stats, most of a spare's time). Cached by the files' names, sizes,
-    mtimes, ctimes and inodes (as git's index: a write or a ``touch`` that puts the old mtime back still moves the
-    ctime), so asking again in a long-running process costs a directory scan; ``fresh`` reads the files even so.
+    ``create_database()`` (2,000 migrations: 4,000 stats, most of a spare's time). Cached by the files' names and
+    ``stat_key``s, so asking again in a long-running process costs a directory scan; ``fresh`` reads the files even so.
     """
     try:
         entries = sorted(
-            (e.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+            (e.name, tuple(stat_key(stat)))
             for e in os.scandir(directory)
             if e.is_file()
             and e.name.lower().endswith((".sql", ".py"))  # .SQL too: load_tree refuses it

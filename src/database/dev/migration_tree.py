@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from database.dev.cache_file import save_json
+from database.dev.cache_file import save_json, settled, stat_key
 from database.dev.paths import display_path
 from database.errors import ConfigError
 
@@ -280,21 +280,20 @@ def load_tree(directory: Path, *, cache_dir: Path | None = None) -> MigrationTre
 
 TREE_CACHE = "migration_tree.json"
 _CACHE_FORMAT = 1  # bump when what is cached per file (``_directives``, the checksum) changes
-_RACY_NS = 2_000_000_000  # a file changed this recently may change again within its timestamp's granularity
 
 
 class _FileCache:
     """What each file said, by name, valid while its ``stat`` is the same (one JSON file; see ``load_tree``).
 
-    A file modified within ``_RACY_NS`` of being read is not kept: a second write in the same clock tick, of the
-    same size, would leave its stat unchanged (git's "racy clean" problem)."""
+    A file modified within ``cache_file.SETTLED_NS`` of being read is not kept: a second write in the same clock
+    tick, of the same size, would leave its stat unchanged (git's "racy clean" problem)."""
 
     def __init__(self, path: Path | None, directory: Path) -> None:
         self.path = path
         self.directory = str(directory.resolve())  # one folder per cache file: another folder's files are a miss
         self.old: dict[str, list] = {}
         self.new: dict[str, list] = {}
-        self.since = time.time_ns() - _RACY_NS
+        self.now = time.time_ns()
         if path is not None:
             try:
                 data = json.loads(path.read_bytes())
@@ -314,7 +313,7 @@ class _FileCache:
             st = entry.stat()
         except OSError:
             return None  # a broken symlink: reading it gives the error
-        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        return stat_key(st)
 
     def get(self, entry: os.DirEntry) -> Any:
         """What the file said when its stat was the same as now; None if unknown."""
@@ -324,7 +323,7 @@ class _FileCache:
         key = self._key(entry)
         if key is None or not isinstance(found, list) or len(found) != 2 or found[0] != key:
             return None
-        if key[1] < self.since and key[2] < self.since:
+        if settled(key, self.now):
             self.new[entry.name] = found
         return found[1]
 
@@ -332,7 +331,7 @@ class _FileCache:
         if self.path is None:
             return
         key = self._key(entry)
-        if key is not None and key[1] < self.since and key[2] < self.since:
+        if key is not None and settled(key, self.now):
             self.new[entry.name] = [key, value]
 
     def save(self) -> None:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import pglast
 from pglast import parser
 
-from database.dev.cache_file import save_json
+from database.dev.cache_file import SETTLED_NS, save_json, stat_key
 from database.dev.migration_tree import load_tree
 from database.errors import DbtuiError
 
@@ -95,17 +95,12 @@ def build_source_map(directory: Path, *, cache_dir: Path | None = None) -> Sourc
     return source_map
 
 
-# A file changed twice within one tick of the file system's clock (up to 2 s on some) keeps its mtime: a folder
-# with a file that recent is not kept as a whole (git's "racily clean" entries, same cure).
-_SETTLED_NS = 2_000_000_000
-
-
 def _folder_stamp(directory: Path) -> list | None:
-    """What the map depends on, cheaply: every entry load_tree reads, with its size, mtime_ns and inode (None: a
-    file cannot be stat'ed, e.g. a broken link, so the slow path reports it)."""
+    """What the map depends on, cheaply: every entry load_tree reads, with its ``stat_key`` (None: a file cannot be
+    stat'ed, e.g. a broken link, so the slow path reports it)."""
     try:
         return sorted(
-            [e.name, st.st_size, st.st_mtime_ns, st.st_ino]
+            [e.name, *stat_key(st)]
             for e in os.scandir(directory)
             if not e.name.startswith(".") and (e.is_file() or e.is_symlink())
             for st in (e.stat(),)
@@ -145,8 +140,10 @@ class _Snapshot:
             return None
 
     def save(self, directory: Path, stamp: list, source_map: SourceMap) -> None:
-        if any(mtime > time.time_ns() - _SETTLED_NS for _, _, mtime, _ in stamp):
-            return  # too recent to trust its mtime: next time
+        # A folder with a file written that recently is not kept whole (its mtime could still hide an edit; the
+        # ctime in the stamp already catches a touch that puts an old mtime back).
+        if any(mtime > time.time_ns() - SETTLED_NS for _, _, mtime, *_ in stamp):
+            return
         index: dict[Path, int] = {}
         tables: list = []
         for name, (path, line) in source_map.tables.items():
