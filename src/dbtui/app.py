@@ -26,7 +26,7 @@ from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.geometry import Size
 from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from database.config import scrub
 from database.errors import DbtuiError
@@ -36,10 +36,12 @@ from dbtui.context import Context
 from dbtui.palette import ActionsProvider
 from dbtui.tabs.base import TabContent
 from dbtui.tabs.migrations import MigrationsTab
+from dbtui.widgets.footer import KeysFooter
 from dbtui.widgets.log_screen import LogEntry, LogScreen, Severity
 
 if TYPE_CHECKING:
     from database.dev.locks import LockInfo
+    from database.dev.migration_status import AppliedRecord
     from dbtui.tabs.codegen import CodegenTab
     from dbtui.tabs.conventions import ConventionsTab
 
@@ -149,13 +151,17 @@ class DbtuiApp(App[int]):
             for pane_id in LATER_TABS:
                 yield TabPane(TABS[pane_id], id=pane_id)
         yield Input(placeholder="filter: type to narrow the list · enter keep · escape clear", id="filter")
-        yield Footer(compact=True)  # every key of the footer fits 80 columns
+        yield KeysFooter(compact=True)  # every key of the footer fits 80 columns
         yield Static("", id="too-small")
 
     def on_load(self) -> None:
         """No garbage collection until the first frame: the start allocates a lot and frees little, and Python
-        would otherwise pause it several times (~60 ms, one full collection) to find nothing."""
+        would otherwise pause it several times (~60 ms, one full collection) to find nothing.
+
+        The database is asked at once (the first heartbeat reads the migration status too, on the same connection):
+        its answer is often there before the first frame, which then shows the status."""
         gc.disable()
+        self.heartbeat()
 
     def on_mount(self) -> None:
         self._show_health()
@@ -171,7 +177,6 @@ class DbtuiApp(App[int]):
         gc.freeze()
         gc.enable()
         self.query_one(MigrationsTab).first_frame_shown()
-        self.heartbeat()
         self.set_timer(NAME_AFTER_SECONDS, self._name_database)
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
         if self.watch_files:
@@ -239,15 +244,20 @@ class DbtuiApp(App[int]):
         return pane.children[0]
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(id="_default")
+        """The main screen, with its breakpoint class (``-wide``, ``-narrow``) from the start: Textual sets it on the
+        screen's first resize event, after the first frame, which was then drawn narrow and laid out again."""
+        width = self.size.width
+        wide = [name for threshold, name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True) if width >= threshold]
+        return MainScreen(id="_default", classes=" ".join(wide[:1]))
 
     def check_size(self, size: Size | None = None) -> None:
         width, height = size or self.size
         small = width < MIN_WIDTH or height < MIN_HEIGHT
-        self.query_one("#too-small", Static).update(
-            f"The terminal is {width}×{height}; dbtui needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\n"
-            "Make the window larger, or press q to quit."
-        )
+        if small:  # the notice is shown only then (updating it lays the screen out again)
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {width}×{height}; dbtui needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\n"
+                "Make the window larger, or press q to quit."
+            )
         self.screen.set_class(small, "-too-small")
 
     # -- crashes --------------------------------------------------------------------------------------------------
@@ -307,21 +317,28 @@ class DbtuiApp(App[int]):
         """List the locks (cheap) once a second; success or failure is also the database's health."""
         if any(worker.group == "heartbeat" and not worker.is_finished for worker in self.workers):
             return
-        self._probe()
+        self._probe(with_status=self.database_ok is not True)
 
-    @work(thread=True, exit_on_error=False, group="heartbeat")
-    def _probe(self) -> None:
+    @work(thread=True, exit_on_error=False, group="heartbeat", description="heartbeat")
+    def _probe(self, *, with_status: bool) -> None:
+        """``with_status``: the database has not answered yet (or not since it failed): then every tab reloads, and
+        the migration status is read here, on the heartbeat's connection (one connection, not two in a row)."""
+
         def probe() -> messages.HeartbeatOk:
-            from database.dev import locks
+            from database.dev import pg
+            from database.dev.locks import held_locks
+            from database.dev.migration_status import applied_records
 
             url = self.ctx.url()  # may start the embedded cluster: only ever in this worker
-            held = locks.list_locks(url)
+            with pg.connect(url, connect_timeout=5) as conn:
+                held = held_locks(conn)
+                applied = applied_records(conn) if with_status else None
             record = None
             if self.ctx.explicit_url() is None:  # the embedded cluster (the server module is not needed otherwise)
                 from database.dev import server
 
                 record = server.dev_cluster(self.ctx.project).read_record()
-            return messages.HeartbeatOk(url, held, auto_started=bool(record and record.auto_started))
+            return messages.HeartbeatOk(url, held, applied, auto_started=bool(record and record.auto_started))
 
         messages.deliver(self, probe, lambda ok: ok, messages.HeartbeatFailed)
 
@@ -339,7 +356,7 @@ class DbtuiApp(App[int]):
         if not was_ok:
             if was_ok is False:
                 self.notify("The database answers again.", title="Reconnected")
-            self.reload_all()
+            self.reload_all(message.applied)
             waiting, self.waiting = self.waiting, {}
             for run in waiting.values():  # keys pressed while it was away: now
                 run(message.url)
@@ -383,11 +400,12 @@ class DbtuiApp(App[int]):
         state = "is still connecting" if self.database_ok is None else "does not answer (l: why)"
         self.notify(f"Loading… the database {state}; {what} runs as soon as it answers.", title="Waiting")
 
-    def reload_all(self) -> None:
-        """The database answered (first time or after an outage), or ``ctrl+r``: every tab asks again."""
+    def reload_all(self, applied: dict[str, AppliedRecord] | None = None) -> None:
+        """The database answered (first time or after an outage), or ``ctrl+r``: every tab asks again (``applied``:
+        the migration status, when the heartbeat's answer brought it)."""
         assert self.url is not None
         for tab in self.query(TabContent):
-            tab.database_ready(self.url)
+            tab.database_ready(self.url, applied)
 
     def action_start_database(self) -> None:
         if self.ctx.explicit_url() is not None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from database.dev.conventions import CheckResult
     from database.dev.locks import LockInfo
     from database.dev.migration_preview import DryRun
-    from database.dev.migration_status import StatusReport
+    from database.dev.migration_status import AppliedRecord, StatusReport
     from database.dev.migration_tree import MigrationTree
     from database.dev.migrations import MigrationEvent, RunResult
     from database.dev.project_watch import ProjectChanges
@@ -74,13 +74,22 @@ def deliver(target: MessagePump, job: Callable[[], T], done: Callable[[T], Messa
 
 
 class HeartbeatOk(Message):
-    """The database answered the heartbeat; ``locks`` is what it holds right now; ``auto_started``: the embedded
-    cluster was started on demand by a command (not by ``dbtui db start``)."""
+    """The database answered the heartbeat; ``locks`` is what it holds right now; ``applied``: what it has applied,
+    read on the same connection when asked for (the first answer, and the first after a failure); ``auto_started``:
+    the embedded cluster was started on demand by a command (not by ``dbtui db start``)."""
 
-    def __init__(self, url: str, locks: list[LockInfo], *, auto_started: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        locks: list[LockInfo],
+        applied: dict[str, AppliedRecord] | None = None,
+        *,
+        auto_started: bool = False,
+    ) -> None:
         super().__init__()
         self.url = url
         self.locks = locks
+        self.applied = applied
         self.auto_started = auto_started
 
 

@@ -67,7 +67,12 @@ def _name(application_name: str | None, key: int) -> str | None:
 def list_locks(url: str) -> list[LockInfo]:
     """Advisory locks in ``url``'s database: holders first, then waiters in the order they started waiting."""
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        rows = conn.execute(_QUERY).fetchall()
+        return held_locks(conn)
+
+
+def held_locks(conn: psycopg.Connection[Any]) -> list[LockInfo]:
+    """``list_locks`` on an open connection (the TUI's heartbeat reads the migration status on the same one)."""
+    rows = conn.execute(_QUERY).fetchall()
     locks = []
     for pid, granted, classid, objid, objsubid, app, client_addr, xact_start, since, blocked_by in rows:
         key = _key(classid, objid, objsubid)

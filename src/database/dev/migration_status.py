@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from database.dev import pg
@@ -120,19 +122,24 @@ class StatusReport:
 def read_applied(url: str) -> dict[str, AppliedRecord]:
     """What ``url`` has applied, by id, with a plain SELECT (no DDL, no locks)."""
     with pg.connect(url) as conn:
-        found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
-        assert found is not None  # a SELECT without FROM has its one row
-        yoyo, ours = found
-        if yoyo is None:
-            return {}
-        # one round trip: the checksums joined to yoyo's rows (NULL where we did not apply it, or have no table)
-        checksum = sql.SQL("c.sha256") if ours else sql.SQL("NULL::text")
-        joined = sql.SQL("LEFT JOIN {} c USING (migration_id)").format(sql.Identifier(CHECKSUM_TABLE))
-        rows = conn.execute(
-            sql.SQL("SELECT y.migration_id, y.applied_at_utc, {} FROM {} y {} ORDER BY y.applied_at_utc").format(
-                checksum, sql.Identifier(YOYO_TABLE), joined if ours else sql.SQL("")
-            )
-        ).fetchall()
+        return applied_records(conn)
+
+
+def applied_records(conn: psycopg.Connection[Any]) -> dict[str, AppliedRecord]:
+    """``read_applied`` on an open connection (the TUI's heartbeat reads it with the locks, on one connection)."""
+    found = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (YOYO_TABLE, CHECKSUM_TABLE)).fetchone()
+    assert found is not None  # a SELECT without FROM has its one row
+    yoyo, ours = found
+    if yoyo is None:
+        return {}
+    # one round trip: the checksums joined to yoyo's rows (NULL where we did not apply it, or have no table)
+    checksum = sql.SQL("c.sha256") if ours else sql.SQL("NULL::text")
+    joined = sql.SQL("LEFT JOIN {} c USING (migration_id)").format(sql.Identifier(CHECKSUM_TABLE))
+    rows = conn.execute(
+        sql.SQL("SELECT y.migration_id, y.applied_at_utc, {} FROM {} y {} ORDER BY y.applied_at_utc").format(
+            checksum, sql.Identifier(YOYO_TABLE), joined if ours else sql.SQL("")
+        )
+    ).fetchall()
     return {i: AppliedRecord(i, at.replace(tzinfo=UTC), sha) for i, at, sha in rows}
 
 

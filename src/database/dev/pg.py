@@ -16,11 +16,12 @@ def unreachable(url: str, exc: BaseException) -> ServerError:
     return ServerError(f"cannot connect to {config.redact(url)}: {first_line(exc)}")
 
 
-def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """An autocommit connection to ``url`` (10 s to connect); ``kwargs`` go to ``psycopg.connect``. The URL goes
-    through ``config.libpq_url``, so a password with a bare ``@`` is still the password, not part of the host."""
+def connect(url: str, *, connect_timeout: int = 10, **kwargs: Any) -> psycopg.Connection[Any]:
+    """An autocommit connection to ``url`` (10 s to connect unless told); ``kwargs`` go to ``psycopg.connect``. The
+    URL goes through ``config.libpq_url``, so a password with a bare ``@`` is still the password, not part of the
+    host."""
     try:
-        return psycopg.connect(config.libpq_url(url), autocommit=True, connect_timeout=10, **kwargs)
+        return psycopg.connect(config.libpq_url(url), autocommit=True, connect_timeout=connect_timeout, **kwargs)
     except psycopg.OperationalError as exc:
         raise unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:

@@ -12,6 +12,7 @@ from textual.widget import Widget
 
 if TYPE_CHECKING:
     from database.dev.locks import LockInfo
+    from database.dev.migration_status import AppliedRecord
     from database.dev.project_watch import ProjectChanges
 
 
@@ -45,8 +46,9 @@ class TabContent(Widget):
         """The app, typed (a tab only ever lives in DbtuiApp)."""
         return cast("AppState", self.app)
 
-    def database_ready(self, url: str) -> None:
-        """The database answered (first time, after an outage, or ``ctrl+r``): read what comes from it again."""
+    def database_ready(self, url: str, applied: dict[str, AppliedRecord] | None = None) -> None:
+        """The database answered (first time, after an outage, or ``ctrl+r``): read what comes from it again.
+        ``applied``: the migration status, when the answer brought it (then it need not be read again)."""
 
     def schema_changed(self, url: str) -> None:
         """Migrations were applied or rolled back."""

@@ -23,6 +23,7 @@ from dbtui.widgets.sql_view import SqlView
 
 if TYPE_CHECKING:
     from database.dev.conventions import CheckResult, Finding
+    from database.dev.migration_status import AppliedRecord
     from database.dev.project_watch import ProjectChanges
 
 FILTERS = ("rule", "severity", "table", "migration")
@@ -58,13 +59,17 @@ class ConventionsTab(TabContent):
                 yield Static("", id="finding-message")
                 yield SqlView(id="finding-fix")
 
-    def database_ready(self, url: str) -> None:
+    def database_ready(self, url: str, applied: dict[str, AppliedRecord] | None = None) -> None:
         """Checks use their own throwaway database; they run on ``c`` or when the tab is first shown. The app's
         database says which migrations are pending."""
         self.url = url
 
     def on_mount(self) -> None:
-        """Mounted when first shown or when ``c`` is pressed: either way, check."""
+        """Mounted when first shown or when ``c`` is pressed: either way, check (against the app's database when it
+        has answered already: the tab was not there to be told)."""
+        app = self.dbtui
+        if app.database_ok and app.url:
+            self.url = app.url
         self.run_checks()
 
     def on_show(self) -> None:

@@ -28,7 +28,7 @@ from dbtui.widgets.sql_view import SqlView
 from dbtui.widgets.steps import record_step
 
 if TYPE_CHECKING:
-    from database.dev.migration_status import StatusReport
+    from database.dev.migration_status import AppliedRecord, StatusReport
     from database.dev.migration_tree import MigrationTree
     from database.dev.project_watch import ProjectChanges
     from database.dev.run_plan import Plan
@@ -135,9 +135,16 @@ class MigrationsTab(TabContent):
     def _load_tree(self, asked: int) -> None:
         messages.deliver(self, self._read_tree, lambda tree: messages.TreeLoaded(tree, asked), messages.TreeFailed)
 
-    def database_ready(self, url: str) -> None:
+    def database_ready(self, url: str, applied: dict[str, AppliedRecord] | None = None) -> None:
+        """``applied`` came with the database's first answer: joined to the tree listed, without a second read."""
         self.url = url
-        self.load_status()
+        if applied is None or self.migrations is None:
+            self.load_status()
+            return
+        from database.dev.migration_status import join_status
+
+        self.status_asked += 1  # newer than any status read still on its way
+        self._status_loaded(join_status(self.migrations, applied))
 
     def files_changed(self, changed: ProjectChanges) -> None:
         if changed.migrations:
@@ -149,7 +156,7 @@ class MigrationsTab(TabContent):
             self.status_asked += 1
             self._load_status(self.url, self.migrations or self.project.migrations, self.status_asked)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="migration status")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migration status", description="migration status")
     def _load_status(self, url: str, tree: MigrationTree | Path, asked: int) -> None:
         from database.dev.migration_status import read_status
 

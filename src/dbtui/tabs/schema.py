@@ -19,6 +19,7 @@ from dbtui.widgets.lists import ListTable
 if TYPE_CHECKING:
     from database.dev.annotations import Annotations
     from database.dev.catalog import Catalog, Table
+    from database.dev.migration_status import AppliedRecord
     from database.dev.project_watch import ProjectChanges
 
 
@@ -84,7 +85,7 @@ class SchemaTab(TabContent):
         if app.database_ok and app.url:
             self.database_ready(app.url)
 
-    def database_ready(self, url: str) -> None:
+    def database_ready(self, url: str, applied: dict[str, AppliedRecord] | None = None) -> None:
         self.url = url
         self._load(url)
 
