@@ -233,3 +233,26 @@ def test_transaction_control_in_a_transactional_migration_is_refused_before_anyt
     with pytest.raises(ConfigError, match=r"0006_f.sql:3: COMMIT in a transactional migration"):
         migrations.migrate(empty_database, folder)
     assert public_tables(empty_database) == set()
+
+
+def test_applied_records_and_locks_on_one_connection_match_their_own_reads(empty_database: str, folder: Path) -> None:
+    """The TUI's heartbeat reads the locks and the applied migrations on one connection (its first answer fills the
+    status): the same answers as reading each on its own connection, with nothing applied and with some applied."""
+    from database import lock
+    from database.dev import pg
+    from database.dev.locks import held_locks, list_locks
+    from database.dev.migration_status import applied_records, read_applied
+
+    for target in (None, "0002_b"):
+        if target is not None:
+            migrations.migrate(empty_database, folder, target)
+        with psycopg.connect(empty_database, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (lock.lock_key("test:one-connection"),))
+            with pg.connect(empty_database) as conn:
+                locks, applied = held_locks(conn), applied_records(conn)
+            assert [(x.key, x.pid, x.granted) for x in locks] == [
+                (x.key, x.pid, x.granted) for x in list_locks(empty_database)
+            ]
+            assert lock.lock_key("test:one-connection") in {x.key for x in locks}
+        assert applied == read_applied(empty_database)
+        assert sorted(applied) == ([] if target is None else ["0001_a", "0002_b"])
