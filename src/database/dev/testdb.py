@@ -37,6 +37,7 @@ from database.config import Project
 from database.dev import pg, server, servers
 from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
 from database.dev.fingerprint import watched_digest
+from database.dev.timing import mark
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -117,12 +118,24 @@ def _session_lock(conn: psycopg.Connection, name: str, *, shared: bool = False) 
         conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (lock.lock_key(name),))
 
 
-def _default_migrator(directory: Path) -> Migrator:
-    from database.dev.migrations import (
-        Migrator as YoyoMigrator,  # yoyo only when a template is built: cloning starts faster
-    )
+@dataclass(frozen=True)
+class _FolderMigrator:
+    """The migrations of a folder, applied with ``database.dev.migrations`` (yoyo's bookkeeping), which is imported
+    only when a template is built: a clone needs neither it nor yoyo."""
 
-    return YoyoMigrator(directory)
+    directory: Path
+
+    def digest(self) -> str:
+        return migrations_digest(self.directory)
+
+    def migrate(self, url: str) -> None:
+        from database.dev.migrations import apply_all
+
+        apply_all(url, self.directory)
+
+
+def _default_migrator(directory: Path) -> Migrator:
+    return _FolderMigrator(directory)
 
 
 def template_name(migrator: Migrator) -> str:
@@ -160,8 +173,10 @@ def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrato
             return name, False
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 STRATEGY FILE_COPY").format(sql.Identifier(name)))
+        mark("template: empty database created")
         try:
             migrator.migrate(with_database(admin_url, name))
+            mark("template: migrated")
         except BaseException:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             raise
@@ -310,13 +325,14 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
 
 
 def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
-    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block, one transaction).
+    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block).
 
     Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
     spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
     another process renamed first is skipped. Raises ``InvalidCatalogName`` when the template is not (or no longer)
-    there, and ``NoDataFound`` when no spare is left: the template's lock is then held shared at session level for
-    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release.
+    there, and ``NoDataFound`` when no spare is left. Renamed or not (but not missing), the template's lock is left
+    held shared at session level (a session lock stays taken when its transaction rolls back), for the caller to
+    read the oid of the template renamed from, or to copy it, and then release it (``_oid_and_unlock``).
     """
     conn.execute(
         sql.SQL(
@@ -328,6 +344,7 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             " FOR spare IN SELECT datname FROM pg_database WHERE starts_with(datname, {prefix}) ORDER BY random() LOOP"
             "  BEGIN"
             "   EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {name});"
+            "   PERFORM pg_advisory_lock_shared({key});"
             "   RETURN;"
             "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
             "  END;"
@@ -514,6 +531,21 @@ def wait_for_spares(timeout: float = 60) -> None:
     _upkeeper.wait(timeout)
 
 
+@dataclass(frozen=True)
+class Clone:
+    """A database made by ``clone_database``, and the template it is a copy of: its name (the migrations' digest)
+    and its oid, which tells a rebuilt template (dropped, then built again) from the one before."""
+
+    url: str
+    template: str
+    template_oid: int
+
+    @property
+    def server_url(self) -> str:
+        """The server's ``postgres`` database (where the templates are coordinated)."""
+        return _coordinating(self.url)
+
+
 def create_database(
     *,
     project: Project | None = None,
@@ -526,6 +558,18 @@ def create_database(
     With a spare ready this is one round trip on an open connection (a rename); without, a clone of the template
     (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
     """
+    return clone_database(project=project, migrations_dir=migrations_dir, url=url, migrator=migrator).url
+
+
+def clone_database(
+    *,
+    project: Project | None = None,
+    migrations_dir: Path | None = None,
+    url: str | None = None,
+    migrator: Migrator | None = None,
+) -> Clone:
+    """``create_database``, telling which template the database is a copy of (what is kept with the template,
+    such as its schema dump, is looked up by that)."""
     if migrator is None:
         project = project or (None if (migrations_dir and url) else _current_project())
         directory = migrations_dir or project.migrations  # type: ignore[union-attr]
@@ -534,40 +578,61 @@ def create_database(
     else:
         template = template_name(migrator)
 
-    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, bool]:
+    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, int, bool]:
         name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"  # anew on a retry: the first may have been made
         return (name, *_create(conn, admin_url, migrator, template, name))
 
-    admin_url, (name, template, built) = _on_admin(lambda: url or server_url(project), create)
+    def located() -> str:
+        found = url or server_url(project)
+        mark("server found")
+        return found
+
+    admin_url, (name, template, oid, built) = _on_admin(located, create)
     _upkeeper.request(admin_url, template, prune=built)
-    return with_database(admin_url, name)
+    return Clone(with_database(admin_url, name), template, oid)
 
 
-def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> None:
-    """Copy ``template`` to ``name``, then release the template's shared lock (taken by ``_take_spare``), in one
-    pipeline: the unlock waits in the server's queue instead of costing a round trip after the copy."""
-    unlock = sql.SQL("SELECT pg_advisory_unlock_shared({})").format(sql.Literal(lock.lock_key(template)))
+def _oid_and_unlock(conn: psycopg.Connection, template: str) -> int:
+    """The oid of ``template`` (a rebuilt template has another), read under its shared session lock, which this
+    releases."""
+    row = conn.execute(_oid_and_unlock_query(template), prepare=False).fetchone()
+    return row[0]  # type: ignore[index]
+
+
+def _oid_and_unlock_query(template: str) -> sql.Composed:
+    return sql.SQL("SELECT (SELECT oid FROM pg_database WHERE datname = {}), pg_advisory_unlock_shared({})").format(
+        sql.Literal(template), sql.Literal(lock.lock_key(template))
+    )
+
+
+def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> int:
+    """Copy ``template`` to ``name``, then read its oid and release its shared lock (taken by ``_take_spare``), in
+    one pipeline: that waits in the server's queue instead of costing a round trip after the copy."""
     try:
         with conn.pipeline():
             _clone(conn, template, name)
-            conn.execute(unlock)
+            unlocked = conn.execute(_oid_and_unlock_query(template), prepare=False)
+        return unlocked.fetchone()[0]  # type: ignore[index]
     except psycopg.Error:
         if not conn.closed:  # the failed copy skipped the unlock queued behind it
-            conn.execute(unlock)
+            _oid_and_unlock(conn, template)
         raise
 
 
-def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> tuple[str, bool]:
+def _create(
+    conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str
+) -> tuple[str, int, bool]:
     """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
-    Returns the template's name and whether this call built it."""
+    Returns the template's name and oid, and whether this call built it."""
     built = False
     for _attempt in range(5):
         try:
             try:
                 _take_spare(conn, template, name)
+                oid = _oid_and_unlock(conn, template)
             except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
-                _clone_and_unlock(conn, template, name)
-            return template, built
+                oid = _clone_and_unlock(conn, template, name)
+            return template, oid, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
         template, building = _ensure_template(conn, admin_url, migrator)

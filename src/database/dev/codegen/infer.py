@@ -270,6 +270,8 @@ class Analyzer:
         self.catalog = load_catalog(conn, self.types)
         self._system = SystemRelations(conn, self.catalog, lambda oid: self.types.get(oid) or _ANY)
         self._described: dict[str, _Described | _Refused] = {}
+        # Statements parsed ahead (``trace.parse_statements``, while this database was being made): each used once.
+        self.statements: dict[str, ast.Node] = {}
         self._functions: dict[tuple[tuple[str, ...], int], tuple[str | None, ...]] = {}
 
     def describe_all(self, queries: Sequence[Query]) -> None:
@@ -320,6 +322,9 @@ class Analyzer:
         return answer
 
     def _statement(self, query: Query, path: str) -> ast.Node:
+        parsed = self.statements.pop(query.sql, None)
+        if parsed is not None:
+            return parsed
         try:
             return parse_sql(query.sql)[0].stmt
         except ParseError as exc:

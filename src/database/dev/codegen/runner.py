@@ -28,16 +28,19 @@ from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_atomic
 from database.dev.fingerprint import migrations_digest
 from database.dev.paths import relative
+from database.dev.timing import mark
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
     import psycopg
+    from pglast import ast
 
     from database.dev.annotations import Annotations
     from database.dev.codegen.infer import Analyzer
     from database.dev.codegen.model import Method, Query
+    from database.dev.testdb import Clone
 
 
 T = TypeVar("T")
@@ -85,6 +88,7 @@ class Compiler:
         self.database_url: str | None = None
         self.analyzed: tuple[str, ...] = ()  # the queries the last compile asked the database about
         self._conn: psycopg.Connection | None = None
+        self._clone: Clone | None = None
         self._analyzer: Analyzer | None = None
         self._digest: str | None = None
         self._schema: Future[str] | None = None
@@ -126,7 +130,7 @@ class Compiler:
 
         Forgotten first: when the server is gone the drop fails, and the next compile must not use it."""
         conn, url = self._conn, self.database_url
-        self._conn = self.database_url = self._analyzer = self._schema = self._digest = None
+        self._conn = self.database_url = self._clone = self._analyzer = self._schema = self._digest = None
 
         def drop() -> None:
             if conn is not None:
@@ -139,8 +143,8 @@ class Compiler:
         return drop
 
     def _ensure_database(self, *, dump: bool) -> Analyzer:
-        """(Re)build the throwaway database when the migrations changed since the last run; start pg_dump on it
-        unless schema.sql's text is known."""
+        """(Re)build the throwaway database when the migrations changed since the last run; with ``dump``, start
+        getting schema.sql's text (``_start_dump``)."""
         digest = migrations_digest(self.project.migrations)
         if digest != self._digest or self._analyzer is None:
             self._close()
@@ -148,26 +152,39 @@ class Compiler:
                 self._before_database()
             import psycopg
 
-            from database.dev import schema_dump, testdb
+            from database.dev import testdb
 
-            self.database_url = testdb.create_database(project=self.project, url=self.server_url)
+            mark("psycopg, testdb imported")
+            self._clone = testdb.clone_database(project=self.project, url=self.server_url)
+            self.database_url = self._clone.url
+            mark("database created")
             if dump:
-                self._schema = _in_background(
-                    functools.partial(schema_dump.dump_schema, self.database_url), "dbtui-codegen-dump"
-                )
+                self._start_dump()
             self._conn = psycopg.connect(self.database_url, autocommit=True)
+            mark("connected")
             from database.dev.codegen.infer import Analyzer  # pglast loads while pg_dump runs
 
+            mark("infer imported")
             self._analyzer = Analyzer(self._conn)
+            mark("catalog read")
             self._digest = digest
         elif dump and self._schema is None:
-            from database.dev import schema_dump
-
-            self._schema = _in_background(
-                functools.partial(schema_dump.dump_schema, self.database_url),  # type: ignore[arg-type]
-                "dbtui-codegen-dump",
-            )
+            self._start_dump()
         return self._analyzer
+
+    def _start_dump(self) -> None:
+        """schema.sql's text: the dump kept with the template this database is a copy of, else pg_dump on it (in
+        the background; kept for the next run). The database only ever prepares statements: it stays its
+        template's copy."""
+        from database.dev import schema_dump
+
+        assert self._clone is not None
+        kept = schema_dump.kept_dump(self._clone)
+        if kept is None:
+            self._schema = _in_background(functools.partial(schema_dump.dump_clone, self._clone), "dbtui-codegen-dump")
+        else:
+            self._schema = _done(kept)
+            mark("schema kept with the template")
 
     def _open_early(self, *, dump: bool) -> None:
         """Start making the database (clone, pg_dump, catalog) in the background while this thread loads pglast and
@@ -183,8 +200,29 @@ class Compiler:
             opening.result()
         return self._ensure_database(dump=dump)
 
+    def _parse_ahead(self, queries: list[Query]) -> dict[str, ast.Node]:
+        """pglast's parse of each statement (half of the analysis' time) while the database is still being made in
+        the background, which is mostly waiting on the server; stops when it is ready (the analysis parses the rest)."""
+        opening = self._opening
+        parsed: dict[str, ast.Node] = {}
+        if opening is None:
+            return parsed
+        from pglast import parse_sql
+        from pglast.parser import ParseError
+
+        for query in queries:
+            if opening.done():
+                break
+            with contextlib.suppress(ParseError):  # the analysis reports it, with the server's message
+                statement = parse_sql(query.sql)[0].stmt
+                if statement is not None:
+                    parsed[query.sql] = statement
+        mark(f"parsed {len(parsed)} statements ahead")
+        return parsed
+
     def compile(self) -> Output:
         """Compile queries.sql against the current migrations; a CodegenError names ``queries.sql:line``."""
+        mark("compile")
         key = cache.key(self.project, self.server_url)
         path = relative(self.project.queries, self.project.root)
         try:
@@ -219,6 +257,7 @@ class Compiler:
 
             skipped: list[str] = []
             parsed = parse_queries(text, path, self._parsed, skipped)
+            mark("parsed")
             entry.queries, entry.queries_digest, changed = tuple(parsed), digest, True
             entry.parse_warnings = tuple(skipped)
         queries = list(entry.queries)
@@ -226,12 +265,18 @@ class Compiler:
         missing = [(q, k) for q, k in zip(queries, keys) if k not in entry.methods]
         self.analyzed = tuple(q.name for q, _ in missing)
         if missing or entry.schema is None or entry.catalog is None:
+            ahead = self._parse_ahead([q for q, _ in missing])
             analyzer = self._database(dump=entry.schema is None)
+            analyzer.statements = ahead
+            mark("database ready")
             analyzer.describe_all([q for q, _ in missing])
+            mark("described")
             for query, query_key in missing:
                 entry.methods[query_key] = self._analyze(analyzer, query, path)
+            mark("analysed")
             entry.catalog = entry.catalog or analyzer.catalog
             entry.schema = entry.schema or self._dumped_schema()
+            mark("schema dumped")
             changed = True
         methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
         counts: dict[str, int] = {}
@@ -259,6 +304,7 @@ class Compiler:
             f"{path}:{m.query.line}: warning: {w}" for m in methods for w in m.warnings
         )
         output = Output(entry.schema, module.source, module.signatures, warnings, module.parts)
+        mark("emitted")
         self._output, self._bytecode = (output_key, output), None
         return output
 
@@ -352,6 +398,15 @@ def _in_background(function: Callable[[], T], name: str) -> Future[T]:
     return future
 
 
+def _done(value: T) -> Future[T]:
+    """A future that already holds ``value``."""
+    from concurrent.futures import Future
+
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
 def generate(
     project: Project, *, url: str | None = None, check: bool = False, before_database: Callable[[], None] | None = None
 ) -> Result:
@@ -367,12 +422,15 @@ def generate(
         dropping = _in_background(compiler._forget_database(), "dbtui-codegen-drop")
         try:
             result = Result(output, compiler.write(output, check=check))
+            mark("written")
             compiler.save_cache()
+            mark("cache saved")
         except BaseException:
             with contextlib.suppress(Exception):
                 dropping.result()
             raise
         dropping.result()
+        mark("database dropped")
         return result
 
 
