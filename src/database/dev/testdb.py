@@ -225,9 +225,14 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
     A template is dropped only under its exclusive lock, taken without waiting: one being built or cloned right now
     is skipped, so a concurrent process never loses the template it is using. One pruner at a time per server.
     """
-    budget = BUDGET_BYTES if budget is None else budget
+    return _prune(conn, keep, BUDGET_BYTES if budget is None else budget)[0]
+
+
+def _prune(conn: psycopg.Connection, keep: str | None, budget: int) -> tuple[list[Dropped], int | None]:
+    """``prune``, and the bytes the templates and spares take after it (None when another process is pruning: the
+    sizes were not read)."""
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (lock.lock_key(PRUNE_LOCK),)).fetchone()[0]:  # type: ignore[index]
-        return []  # another process is pruning this server now
+        return [], None  # another process is pruning this server now
     dropped: list[Dropped] = []
     try:
         usage = _template_usage(conn)
@@ -242,7 +247,7 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
                 total -= usage[template][1]
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (lock.lock_key(PRUNE_LOCK),))
-    return dropped
+    return dropped, total
 
 
 def prune_server(admin_url: str, budget: int | None = None) -> list[Dropped]:
@@ -514,10 +519,13 @@ def _upkeep(conn: psycopg.Connection, admin_url: str, template: str) -> None:
         while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
             # Room for one more: a spare of the template in use beats an older template.
             room = BUDGET_BYTES - _size(conn, template)
-            prune(conn, keep=template, budget=room)
-            if sum(size for _, size in _template_usage(conn).values()) > room:
+            total = _prune(conn, template, room)[1]
+            if total is None:  # read the sizes (each a walk of a database's files) once, not again after the prune
+                total = sum(size for _, size in _template_usage(conn).values())
+            if total > room:
                 break
             _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
+            mark("a spare made")
 
 
 _upkeeper = _Upkeep()
@@ -630,8 +638,10 @@ def _create(
             try:
                 _take_spare(conn, template, name)
                 oid = _oid_and_unlock(conn, template)
+                mark("a spare taken")
             except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
                 oid = _clone_and_unlock(conn, template, name)
+                mark("no spare: cloned")
             return template, oid, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
