@@ -329,15 +329,16 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     )
 
 
-def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
+def _take_spare(conn: psycopg.Connection, template: str, name: str, *, hold: bool = False) -> None:
     """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block).
 
     Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
     spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
     another process renamed first is skipped. Raises ``InvalidCatalogName`` when the template is not (or no longer)
-    there, and ``NoDataFound`` when no spare is left. Renamed or not (but not missing), the template's lock is left
-    held shared at session level (a session lock stays taken when its transaction rolls back), for the caller to
-    read the oid of the template renamed from, or to copy it, and then release it (``_oid_and_unlock``).
+    there, and ``NoDataFound`` when no spare is left: the template's lock is then held shared at session level for
+    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release. With
+    ``hold`` a renamed spare leaves that lock held too, for the caller to read the oid of the template it is a copy
+    of (``_oid_and_unlock``).
     """
     conn.execute(
         sql.SQL(
@@ -349,7 +350,7 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             " FOR spare IN SELECT datname FROM pg_database WHERE starts_with(datname, {prefix}) ORDER BY random() LOOP"
             "  BEGIN"
             "   EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {name});"
-            "   PERFORM pg_advisory_lock_shared({key});"
+            "   {hold}"
             "   RETURN;"
             "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
             "  END;"
@@ -362,6 +363,9 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             template=sql.Literal(template),
             prefix=sql.Literal(_spare_prefix(template)),
             name=sql.Literal(name),
+            hold=sql.SQL("PERFORM pg_advisory_lock_shared({});").format(sql.Literal(lock.lock_key(template)))
+            if hold
+            else sql.SQL(""),
         )
     )
 
@@ -566,7 +570,7 @@ def create_database(
     With a spare ready this is one round trip on an open connection (a rename); without, a clone of the template
     (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
     """
-    return clone_database(project=project, migrations_dir=migrations_dir, url=url, migrator=migrator).url
+    return _make(project, migrations_dir, url, migrator, oid=False)[0]
 
 
 def clone_database(
@@ -577,7 +581,16 @@ def clone_database(
     migrator: Migrator | None = None,
 ) -> Clone:
     """``create_database``, telling which template the database is a copy of (what is kept with the template,
-    such as its schema dump, is looked up by that)."""
+    such as its schema dump, is looked up by that): with a spare ready, one more round trip."""
+    made, template, oid = _make(project, migrations_dir, url, migrator, oid=True)
+    assert oid is not None
+    return Clone(made, template, oid)
+
+
+def _make(
+    project: Project | None, migrations_dir: Path | None, url: str | None, migrator: Migrator | None, *, oid: bool
+) -> tuple[str, str, int | None]:
+    """The URL of a fresh copy of the template, the template's name and, if asked (``oid``), its oid."""
     if migrator is None:
         project = project or (None if (migrations_dir and url) else _current_project())
         directory = migrations_dir or project.migrations  # type: ignore[union-attr]
@@ -586,18 +599,18 @@ def clone_database(
     else:
         template = template_name(migrator)
 
-    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, int, bool]:
+    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, int | None, bool]:
         name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"  # anew on a retry: the first may have been made
-        return (name, *_create(conn, admin_url, migrator, template, name))
+        return (name, *_create(conn, admin_url, migrator, template, name, oid=oid))
 
     def located() -> str:
         found = url or server_url(project)
         mark("server found")
         return found
 
-    admin_url, (name, template, oid, built) = _on_admin(located, create)
+    admin_url, (name, template, template_oid, built) = _on_admin(located, create)
     _upkeeper.request(admin_url, template, prune=built)
-    return Clone(with_database(admin_url, name), template, oid)
+    return with_database(admin_url, name), template, template_oid
 
 
 def _oid_and_unlock(conn: psycopg.Connection, template: str) -> int:
@@ -628,21 +641,21 @@ def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> int
 
 
 def _create(
-    conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str
-) -> tuple[str, int, bool]:
+    conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str, *, oid: bool
+) -> tuple[str, int | None, bool]:
     """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
-    Returns the template's name and oid, and whether this call built it."""
+    Returns the template's name, its oid (when ``oid`` is asked for), and whether this call built it."""
     built = False
     for _attempt in range(5):
         try:
             try:
-                _take_spare(conn, template, name)
-                oid = _oid_and_unlock(conn, template)
+                _take_spare(conn, template, name, hold=oid)
                 mark("a spare taken")
+                return template, _oid_and_unlock(conn, template) if oid else None, built
             except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
-                oid = _clone_and_unlock(conn, template, name)
+                copied = _clone_and_unlock(conn, template, name)
                 mark("no spare: cloned")
-            return template, oid, built
+                return template, copied, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
         template, building = _ensure_template(conn, admin_url, migrator)

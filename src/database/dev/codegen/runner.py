@@ -218,6 +218,10 @@ class Compiler:
                 if statement is not None:
                     parsed[query.sql] = statement
         mark(f"parsed {len(parsed)} statements ahead")
+        if not opening.done():  # the analysis' modules too, while the other thread waits on the server
+            import database.dev.codegen.infer  # noqa: F401
+
+            mark("infer imported ahead")
         return parsed
 
     def compile(self) -> Output:
