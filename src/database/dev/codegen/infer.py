@@ -119,23 +119,28 @@ class TypeMap:
         if self._all is None:
             rows = self.conn.execute(
                 "SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
-                " typnamespace::regnamespace::text FROM pg_type"
+                " typnamespace::regnamespace::text, typarray FROM pg_type"
             ).fetchall()
             self._all = {row[0]: row[1:] for row in rows}
         return self._all
 
     def _map(self, oid: int, row: tuple) -> PyType | None:
-        name, category, elem, base, kind, namespace = row
+        name, category, elem, base, kind, namespace, _ = row
         if kind == "d":
             return self.get(base)
         if oid in self.enums:
             return PyType(self.enums[oid], enum=self.enums[oid])
-        loaded = psycopg.adapters.get_loader(oid, Format.TEXT) is not None
+        loaded = _loads(oid)
         if category == "A" and elem:
             inner = self.get(elem)
-            if inner is None or not loaded:  # psycopg gives an array it has no loader for as its literal text
+            if inner is None:
                 return None
-            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+            if loaded:
+                return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+            parser = self._array_parser(elem)  # psycopg gives this array as its literal text
+            if parser == 0 or inner.json:
+                return None
+            return PyType(f"list[{inner.annotation}]", inner.imports, enum=inner.enum, parse_array=parser)
         if namespace == "pg_catalog" and name in _SCALARS and loaded:
             return _SCALARS[name]
         if kind == "p":  # pseudo-types: void, anyelement, …
@@ -143,6 +148,27 @@ class TypeMap:
         if kind == "c":  # a composite value arrives as its text: '(1,x)'
             return PyType("str")
         return PyType("str") if not loaded or category == "S" else None
+
+    def _array_parser(self, elem: int) -> int:
+        """The built-in array type whose psycopg loader parses the text of an array of ``elem``: text[] for an
+        element psycopg hands back as a string (ENUM, extension type, composite), else the array of the domain's
+        base type (int8[] for an array of a domain over bigint); 0 when there is none."""
+        row = self._rows().get(elem)
+        while row is not None and row[4] == "d":
+            elem, row = row[3], self._rows().get(row[3])
+        if row is None:
+            return 0
+        if elem in self.enums or not _loads(elem) or row[4] == "c":
+            return _TEXT_ARRAY
+        return row[6] if row[6] and _loads(row[6]) else 0
+
+
+def _loads(oid: int) -> bool:
+    """Whether psycopg has a text loader for ``oid`` (else it hands the value back as its text)."""
+    return psycopg.adapters.get_loader(oid, Format.TEXT) is not None
+
+
+_TEXT_ARRAY = 1009  # text[]: its loader parses any array literal into strings
 
 
 # --- the catalog ------------------------------------------------------------------------------------------------------

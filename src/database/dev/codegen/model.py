@@ -57,12 +57,15 @@ class Query:
 
 @dataclass(frozen=True)
 class PyType:
-    """A Python annotation for a database type; ``enum`` names the StrEnum values are converted to."""
+    """A Python annotation for a database type; ``enum`` names the StrEnum values (or an array's elements) are
+    converted to; ``parse_array`` is set for an array psycopg has no loader for (it hands back the array's text):
+    the oid of the built-in array type whose loader parses that text."""
 
     annotation: str
     imports: tuple[str, ...] = ()
     enum: str | None = None
     json: bool = False  # parameters are wrapped in psycopg's Jsonb so dicts and lists can be sent
+    parse_array: int = 0
 
 
 @dataclass(frozen=True)
