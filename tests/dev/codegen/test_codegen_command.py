@@ -59,6 +59,20 @@ def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(
     assert project_copy.orm.read_bytes() == before
 
 
+def test_two_queries_with_one_method_name_are_refused_at_the_second(
+    project_copy: Project, server_url: str, capsys
+) -> None:
+    text = project_copy.queries.read_text()
+    project_copy.queries.write_text(text + "\n-- name: user_get_by_email :one\nSELECT id FROM users WHERE id = $1;\n")
+    line = text.count("\n") + 2
+    first = 1 + next(i for i, row in enumerate(text.splitlines()) if row.startswith("-- name: UserGetByEmail "))
+    assert _codegen(project_copy, server_url) == 1
+    assert capsys.readouterr().err == (
+        f"dbtui: error: queries.sql:{line}: user_get_by_email: gives the method name 'user_get_by_email', as UserGetByEmail does"
+        f" (line {first}); rename one of them\n"
+    )
+
+
 @pytest.mark.pinned_server
 def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str) -> None:
     committed = (REPO / "schema.sql").read_text()

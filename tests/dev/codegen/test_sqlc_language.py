@@ -5,12 +5,15 @@ method names that are safe Python."""
 
 from __future__ import annotations
 
+import ast
+import typing
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
 from database.dev.codegen import CodegenError
-from database.dev.codegen.model import method_name, snake
+from database.dev.codegen.model import MODULE_NAMES, method_name, snake
 from database.dev.codegen.parse import parse_queries
 
 SCHEMA = """
@@ -205,3 +208,74 @@ def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) ->
         assert sorted(v.value for v in await q.values()) == sorted(["-a-", "a", "1-", "", "_missing_", "mro"])
 
     app.run(body)
+
+
+def test_generated_names_never_replace_one_another(compile_project) -> None:
+    """Tables, ENUM types, result rows and SQL constants whose natural names clash with each other or with what the
+    module imports (``Decimal``, ``Any``, ``AsyncQuerier``, ``UUID``) get distinct names, and every method works."""
+    schema = (
+        "CREATE TYPE status AS ENUM ('on', 'off');\n"
+        "CREATE TABLE status_enum (value text PRIMARY KEY);\nINSERT INTO status_enum VALUES ('a'), ('b');\n"
+        "CREATE TABLE user_ (id bigint PRIMARY KEY, s status NOT NULL,"
+        " e text NOT NULL REFERENCES status_enum (value), ss status[]);\n"
+        "CREATE TABLE users (id bigint PRIMARY KEY, d numeric NOT NULL, u uuid);\n"
+        'CREATE TABLE "UserRow" (id bigint PRIMARY KEY);\n'
+        "CREATE TABLE decimals (id bigint PRIMARY KEY);\nCREATE TABLE async_queriers (id bigint PRIMARY KEY);\n"
+        "CREATE TABLE get_user_rows (id bigint PRIMARY KEY);\nCREATE TABLE x (id bigint PRIMARY KEY);"
+    )
+    queries = (
+        "-- name: User :one\nSELECT id, d FROM users WHERE id = $1;\n\n"
+        "-- name: GetUser :one\nSELECT u.id, u.d, o.s FROM users u, user_ o WHERE o.id = u.id;\n\n"
+        "-- name: GetUserRows :many\nSELECT * FROM get_user_rows;\n\n"
+        "-- name: Decimals :many\nSELECT * FROM decimals;\n\n"
+        "-- name: Queriers :many\nSELECT * FROM async_queriers;\n\n"
+        "-- name: UserOf :one\nSELECT * FROM user_ WHERE id = $1;\n\n"
+        "-- name: Uuid :one\nSELECT u FROM users WHERE id = $1;\n\n"
+        "-- name: X :batchexec\nINSERT INTO x (id) VALUES ($1);\n\n"
+        "-- name: Xs :many\nSELECT * FROM x;\n"
+    )
+    app = compile_project([schema], queries)
+    orm, bound = app.orm, _bound_names(app.project.orm.read_text())
+    defined = [name for name, _ in bound]
+    assert len(defined) == len(set(defined)), sorted(n for n in defined if defined.count(n) > 1)
+    assert {name for name, kind in bound if kind == "import" or name.startswith("_")} <= MODULE_NAMES
+    assert {"Decimal", "UUID", "Any", "Iterable", "_array", "_ARRAYS"} <= set(defined)
+    assert orm.Decimal.__module__ == "decimal" and orm.UUID.__module__ == "uuid" and orm.Any is typing.Any
+    assert orm.AsyncQuerier.__doc__.startswith("One method per query")
+    assert (
+        orm.Status.__doc__ == "The ENUM type ``status``." and orm.StatusEnum.__doc__ == "The rows of ``status_enum``."
+    )
+    assert orm.User.__doc__ == "A row of ``user_``." and orm.Users.__doc__ == "A row of ``users``."
+    assert orm.UserRow.__doc__ == "A row of ``UserRow``." and orm.User2Row.__doc__ == "A result row of ``User``."
+    assert orm.X.__doc__ == "A row of ``x``." and orm.X_2.strip() == "INSERT INTO x (id) VALUES ($1)"
+    assert orm.UUID_2.strip() == "SELECT u FROM users WHERE id = $1"
+
+    async def body(q) -> None:
+        await q._conn.execute(
+            "INSERT INTO users VALUES (1, 2.5, NULL); INSERT INTO user_ VALUES (1, 'on', 'b', '{off}')"
+        )
+        await q._conn.execute("INSERT INTO decimals VALUES (7); INSERT INTO async_queriers VALUES (8)")
+        await q.x([orm.XParams(3)])
+        assert await q.user(id=1) == orm.User2Row(1, Decimal("2.5"))
+        assert await q.get_user() == orm.GetUser2Row(1, Decimal("2.5"), orm.Status.ON)
+        assert await q.user_of(id=1) == orm.User(1, orm.Status.ON, orm.StatusEnum.B, [orm.Status.OFF])
+        assert await q.decimals() == [orm.Decimals(7)] and await q.queriers() == [orm.AsyncQueriers(8)]
+        assert await q.uuid(id=1) is None and await q.xs() == [orm.X(3)] and await q.get_user_rows() == []
+
+    app.run(body)
+
+
+def _bound_names(source: str) -> list[tuple[str, str]]:
+    """Every name the module binds at its top level, with how: class, function, assignment or import (those under
+    ``if TYPE_CHECKING:`` too)."""
+    names: list[tuple[str, str]] = []
+    for node in ast.parse(source).body:
+        for inner in [node, *(node.body if isinstance(node, ast.If) else [])]:
+            if isinstance(inner, ast.ClassDef | ast.FunctionDef):
+                names.append((inner.name, type(inner).__name__))
+            elif isinstance(inner, ast.Assign | ast.AnnAssign):
+                targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+                names += [(t.id, "assignment") for t in targets if isinstance(t, ast.Name)]
+            elif isinstance(inner, ast.ImportFrom):
+                names += [(a.asname or a.name, "import") for a in inner.names]
+    return names

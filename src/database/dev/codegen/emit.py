@@ -7,11 +7,23 @@ psycopg (SQLAlchemy for type checking only), and the same input always gives the
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from database.dev.annotations import Annotations
-from database.dev.codegen.model import Argument, Catalog, Column, Field, Method, PyType, Table, identifier
+from database.dev.codegen.model import (
+    MODULE_NAMES,
+    Argument,
+    Catalog,
+    Column,
+    Field,
+    Method,
+    PyType,
+    Table,
+    identifier,
+    unique_name,
+)
 
 INDENT = "    "
 
@@ -35,6 +47,7 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
     emitted = [t for t in catalog.tables if t.schema in catalog.search_path or t.oid in used]
     enums = [t for t in emitted if t.enum_values is not None]
     tables = [t for t in emitted if t.enum_values is None]
+    methods = _named(methods, MODULE_NAMES | {t.class_name for t in emitted} | {e.class_name for e in catalog.enums})
     body: list[str] = []
     for table in enums:
         body.append(_enum(table.class_name, f"The rows of ``{table.name}``.", table.enum_values or ()))
@@ -61,12 +74,35 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
     if parsed:
         body.append(_array_helpers(parsed))
     for method in methods:
-        body.append(f"{_constant(method)} = {_literal(method.sql)}")
+        body.append(f"{method.sql_constant} = {_literal(method.sql)}")
     prelude, bodies = _querier_prelude(), ["\n".join(_method(m)) for m in methods]
     top = [_header(queries, migrations) + _imports(catalog, emitted, methods)] + body
     source = "\n\n\n".join(top + ["".join([prelude, *("\n\n" + b for b in bodies)])]) + "\n"
     parts = (*top, prelude, *(f"class AsyncQuerier:\n{b}" for b in bodies))
     return Module(source, tuple(_signature(m) for m in methods), parts)
+
+
+def _named(methods: list[Method], taken: frozenset[str]) -> list[Method]:
+    """The methods with names for their classes (``XRow``, ``XParams``) and SQL constants that no other name of the
+    module has (a table ``user_rows`` is ``UserRow`` too; a query ``Uuid``'s constant would replace ``UUID``):
+    numbered where the query's own would clash."""
+    names = set(taken)
+    classes: list[Method] = []
+    for method in methods:
+        made = [
+            s for s, kind in (("Row", method.returns == "row"), ("Params", method.query.kind in _TAKES_ROWS)) if kind
+        ]
+        own = method.params_class.removesuffix("Params")
+        bases = itertools.chain([own], (f"{own}{n}" for n in itertools.count(2)))
+        base = next(b for b in bases if all(b + suffix not in names for suffix in made))
+        names.update(base + suffix for suffix in made)
+        classes.append(method if base == own else replace(method, class_base=base))
+    named: list[Method] = []
+    for method in classes:  # after every class: a constant gives way to a class
+        own = method.sql_constant
+        constant = unique_name(itertools.chain([own], (f"{own}_{n}" for n in itertools.count(2))), names)
+        named.append(method if constant == own else replace(method, constant=constant))
+    return named
 
 
 def _header(queries: str, migrations: str) -> str:
@@ -174,10 +210,6 @@ def _member(value: str, used: set[str]) -> str:
     while member in used:
         member, suffix = f"{base}_{suffix}", suffix + 1
     return member
-
-
-def _constant(method: Method) -> str:
-    return method.method.upper()
 
 
 def _literal(text: str) -> str:
@@ -321,7 +353,7 @@ def _call(name: str, parts: list[str], start: int, total: int) -> str:
 
 
 def _method(method: Method) -> list[str]:
-    constant = _constant(method)
+    constant = method.sql_constant
     lines = [f"{INDENT}async def {method.method}({_parameters(method)}) -> {_returns(method)}:"]
     if method.query.comments:
         lines.append(_docstring("\n".join(method.query.comments), INDENT * 2))

@@ -8,6 +8,7 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +23,7 @@ from psycopg.pq.abc import PGconn, PGresult
 from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import (
+    MODULE_NAMES,
     Argument,
     Catalog,
     Column,
@@ -31,10 +33,12 @@ from database.dev.codegen.model import (
     PyType,
     Query,
     Table,
+    camel,
     class_name_for,
     identifier,
     method_name,
     snake,
+    unique_name,
 )
 from database.dev.codegen.system import SystemRelations
 from database.dev.codegen.trace import (
@@ -179,16 +183,12 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
     typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
     schema = read_catalog(conn, None, policy_expressions=False, views=True)
     search_path = schema.search_path
-    enums = tuple(
-        EnumClass(
-            e.oid,
-            e.schema,
-            e.name,
-            class_name_for(e.name, None if e.schema in search_path else e.schema, singular=False),
-            e.labels,
-        )
-        for e in schema.enums
+    names = _class_names(
+        [(e.oid, e.schema, e.name, False) for e in schema.enums]
+        + [(t.oid, t.schema, t.name, True) for t in schema.tables.values()],
+        search_path,
     )
+    enums = tuple(EnumClass(e.oid, e.schema, e.name, names[e.oid], e.labels) for e in schema.enums)
     types.enums.update((e.oid, e.class_name) for e in enums)
     values: dict[int, tuple[str, ...]] = {}
     for table in schema.tables.values():
@@ -197,26 +197,48 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
                 psycopg.sql.Identifier(table.schema, table.name)
             )
             values[table.oid] = tuple(v for (v,) in conn.execute(query))
+    by_reference = {  # as a foreign key names the table it references (catalog.Constraint.references)
+        t.name if t.schema == "public" else f"{t.schema}.{t.name}": names[t.oid]
+        for t in schema.tables.values()
+        if t.oid in values
+    }
     tables: list[Table] = []
     for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
         enum_refs: dict[str, str] = {}
         for key in table.foreign_keys:
-            target = key.references.rpartition(".")[2] if key.references else ""
-            if len(key.columns) == 1 and target.endswith("_enum") and key.referenced_columns == ("value",):
+            target = by_reference.get(key.references or "")
+            if len(key.columns) == 1 and target and key.referenced_columns == ("value",):
                 enum_refs.setdefault(key.columns[0], target)
-        class_name = class_name_for(table.name, None if table.schema in search_path else table.schema)
+        class_name = names[table.oid]
         columns = []
         for column in table.columns:
             if table.oid in values and column.name == "value":
                 pytype = PyType(class_name, enum=class_name)
             elif column.name in enum_refs:
-                pytype = PyType(class_name_for(enum_refs[column.name]), enum=class_name_for(enum_refs[column.name]))
+                pytype = PyType(enum_refs[column.name], enum=enum_refs[column.name])
             else:
                 pytype = types.get(column.type_oid) or _ANY
             columns.append(Column(column.name, pytype, not column.not_null, column.position))
         tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
     definitions = {t.oid: t.definition for t in schema.tables.values() if t.definition}
     return traced_views(Catalog(tuple(tables), search_path, enums), definitions)
+
+
+def _class_names(entries: list[tuple[int, str, str, bool]], search_path: tuple[str, ...]) -> dict[int, str]:
+    """Class names for ENUM types and tables (oid, schema, name, singular), unique in the generated module: in
+    (schema, name) order the first keeps the name ``class_name_for`` gives (``users`` → ``User``); one that would
+    take a name already given, or one the module binds itself (``Decimal``, ``AsyncQuerier``), gets its name
+    unsingularized (``Users``), then as written (``StatusEnum``), then schema-qualified (``PublicUser``), then
+    numbered (``User2``)."""
+    taken = set(MODULE_NAMES)
+    names: dict[int, str] = {}
+    for oid, schema, name, singular in sorted(entries, key=lambda e: (e[1], e[2], e[3])):
+        qualifier = None if schema in search_path else schema
+        first = class_name_for(name, qualifier, singular=singular)
+        plain = camel(f"{qualifier}_{name}" if qualifier else name)  # nothing dropped: ``status_enum`` → StatusEnum
+        candidates = [first, class_name_for(name, qualifier, singular=False), plain, class_name_for(name, schema)]
+        names[oid] = unique_name(itertools.chain(candidates, (f"{first}{n}" for n in itertools.count(2))), taken)
+    return names
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------

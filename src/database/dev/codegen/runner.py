@@ -234,13 +234,13 @@ class Compiler:
             entry.schema = entry.schema or self._dumped_schema()
             changed = True
         methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
-        counts: dict[str, int] = {}
+        first: dict[str, Query] = {}
         for method in methods:
-            counts[method.method] = counts.get(method.method, 0) + 1
-        for method in methods:
-            if counts[method.method] > 1:
+            other = first.setdefault(method.method, method.query)
+            if other is not method.query:
                 raise CodegenError(
-                    f"{method.query.name}: two queries give the method name {method.method!r}",
+                    f"{method.query.name}: gives the method name {method.method!r}, as {other.name} does (line"
+                    f" {other.line}); rename one of them",
                     path=path,
                     line=method.query.line,
                 )
