@@ -126,6 +126,8 @@ def test_unmappable_type_falls_back_to_any_with_a_warning(analyze) -> None:
         ("-- name: A :first\nSELECT 1;", 1, "unknown query kind ':first'"),
         ("-- name: :one\nSELECT 1;", 1, "expected '-- name: Name :kind'"),
         ("-- name: A :one\nSELECT 1;\n-- name: B :one\n", 3, "annotation with no statement"),
+        ("-- name: A :one\nSELECT 1;\n\n-- name: B :one\n-- doc\nSELEC 1;\n", 6, 'B: syntax error at or near "SELEC"'),
+        ("-- name: A :one\nSELECT 1;\n-- name: B :many\nfoo\n  bar;", 4, 'B: syntax error at or near "foo"'),
         (
             "-- name: A :one\nSELECT 1;\n\n-- name: B :many\nSELECT id\nFROM users\nWHERE nosuch = 1;",
             7,
