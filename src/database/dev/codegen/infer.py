@@ -230,7 +230,7 @@ def _class_names(entries: list[tuple[int, str, str, bool]], search_path: tuple[s
     take a name already given, or one the module binds itself (``Decimal``, ``AsyncQuerier``), gets its name
     unsingularized (``Users``), then as written (``StatusEnum``), then schema-qualified (``PublicUser``), then
     numbered (``User2``)."""
-    taken = set(MODULE_NAMES)
+    taken = set(MODULE_NAMES) | {"None", "True", "False"}  # (and the keywords a class name could be)
     names: dict[int, str] = {}
     for oid, schema, name, singular in sorted(entries, key=lambda e: (e[1], e[2], e[3])):
         qualifier = None if schema in search_path else schema
