@@ -221,7 +221,8 @@ def test_generated_names_never_replace_one_another(compile_project) -> None:
         "CREATE TABLE users (id bigint PRIMARY KEY, d numeric NOT NULL, u uuid);\n"
         'CREATE TABLE "UserRow" (id bigint PRIMARY KEY);\n'
         "CREATE TABLE decimals (id bigint PRIMARY KEY);\nCREATE TABLE async_queriers (id bigint PRIMARY KEY);\n"
-        "CREATE TABLE get_user_rows (id bigint PRIMARY KEY);\nCREATE TABLE x (id bigint PRIMARY KEY);"
+        "CREATE TABLE get_user_rows (id bigint PRIMARY KEY);\nCREATE TABLE x (id bigint PRIMARY KEY);\n"
+        'CREATE TABLE "None" (id bigint PRIMARY KEY);'
     )
     queries = (
         "-- name: User :one\nSELECT id, d FROM users WHERE id = $1;\n\n"
@@ -248,6 +249,7 @@ def test_generated_names_never_replace_one_another(compile_project) -> None:
     assert orm.User.__doc__ == "A row of ``user_``." and orm.Users.__doc__ == "A row of ``users``."
     assert orm.UserRow.__doc__ == "A row of ``UserRow``." and orm.User2Row.__doc__ == "A result row of ``User``."
     assert orm.X.__doc__ == "A row of ``x``." and orm.X_2.strip() == "INSERT INTO x (id) VALUES ($1)"
+    assert orm.PublicNone.__doc__ == "A row of ``None``."
     assert orm.UUID_2.strip() == "SELECT u FROM users WHERE id = $1"
 
     async def body(q) -> None:
