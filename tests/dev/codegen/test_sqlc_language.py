@@ -141,7 +141,9 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
 def test_method_names_are_safe_and_sqlc_like() -> None:
     assert snake("GetVampireIDs") == "get_vampire_ids" and snake("HTTPServerURLs") == "http_server_urls"
     assert snake("ListV2Items") == "list_v2_items" and snake("organizations_list") == "organizations_list"
-    assert [method_name(n) for n in ("In", "Class", "_conn", "_pg", "_cursor", "__init__", "Self")] == [
+    assert [
+        method_name(n) for n in ("In", "Class", "_conn", "_pg", "_cursor", "__init__", "Self", "__Secret", "__init_")
+    ] == [
         "in_",
         "class_",
         "_conn_",
@@ -149,6 +151,8 @@ def test_method_names_are_safe_and_sqlc_like() -> None:
         "_cursor_",
         "__init___",
         "self_",
+        "__secret___",  # neither mangled (two trailing underscores) nor one of the querier's own
+        "__init___",
     ]
 
 
@@ -176,7 +180,7 @@ def test_execlastid_without_returning_is_refused_at_its_line(analyze) -> None:
 def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) -> None:
     """Column names, enum values and descriptions that are not Python: the module still compiles, and says them."""
     schema = (
-        'CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int);\n'
+        'CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int, "__init__" int, "__slots__" text);\n'
         "CREATE TABLE odd_enum (value TEXT PRIMARY KEY);\n"
         "INSERT INTO odd_enum VALUES ('-a-'), ('a'), ('1-'), (''), ('_missing_'), ('mro');"
     )
@@ -190,7 +194,16 @@ def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) ->
     )
     app = compile_project([schema], queries, annotations=annotations)
     orm = app.orm
-    assert list(orm.OddTable.__annotations__) == ["naïve", "_2nd", "class_", "a_b", "r_", "cur_"]
+    assert list(orm.OddTable.__annotations__) == [
+        "naïve",
+        "_2nd",
+        "class_",
+        "a_b",
+        "r_",
+        "cur_",
+        "__init___",
+        "__slots___",
+    ]
     assert orm.OddTable.__doc__ == 'Ends with a "quote"'
     members = {m.value: m.name for m in orm.Odd}
     assert members == {

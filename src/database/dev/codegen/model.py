@@ -244,7 +244,7 @@ QUERIER_MEMBERS = frozenset({"_conn", "_pg", "_cursor"})
 def method_name(query: str) -> str:
     """The querier method of a query: snake_case, never a keyword (``In`` → ``in_``), a querier member or a dunder."""
     name = identifier(snake(query))
-    if name in QUERIER_MEMBERS or name.startswith("__") or name in ("self", "rows", "params"):
+    if name in QUERIER_MEMBERS or name in ("self", "rows", "params"):
         name += "_"
     return name
 
@@ -284,6 +284,8 @@ def identifier(name: str) -> str:
         text = "_" + text
     if not text.isidentifier():  # word characters Python does not take at that place: keep the ASCII ones
         text = "_" + re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if text.startswith("__"):  # a class would mangle it, or it is one of the class's own (``__init__``, ``__slots__``)
+        return text.rstrip("_") + "___"
     return text + "_" if keyword.iskeyword(text) or text in RESERVED else text
 
 
