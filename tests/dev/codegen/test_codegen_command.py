@@ -59,6 +59,24 @@ def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(
     assert project_copy.orm.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("orm", "message"),
+    [
+        ("orm", "cannot read {root}/orm: Is a directory"),
+        ("/proc/no/orm.py", "cannot write /proc/no/orm.py: No such file or directory"),
+    ],
+)
+def test_an_orm_path_that_cannot_be_written_is_one_line(
+    project_copy: Project, server_url: str, capsys, orm: str, message: str
+) -> None:
+    (project_copy.root / "orm").mkdir()
+    (project_copy.root / "pyproject.toml").write_text(f'[tool.dbtui]\norm = "{orm}"\ndata_dir = ".dbtui"\n')
+    project = Project.load(project_copy.root)
+    assert _codegen(project, server_url) == 2
+    assert capsys.readouterr().err == f"dbtui: error: {message.format(root=project.root)}\n"
+    assert not project.schema.exists()  # nothing half-written: schema.sql waits for the ORM
+
+
 def test_two_queries_with_one_method_name_are_refused_at_the_second(
     project_copy: Project, server_url: str, capsys
 ) -> None:

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, TypeVar
 import database.dev.codegen.cache as cache
 from database.config import Project
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_atomic
+from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_together
 from database.dev.fingerprint import migrations_digest
 from database.dev.paths import relative
+from database.errors import DbtuiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -330,8 +331,7 @@ class Compiler:
                 if self._output is not None and self._output[1] is output:
                     self._bytecode = pyc  # stored with the outputs
             self._compiled = frozenset(output.parts)
-        for path in stale:
-            write_atomic(path, files[path], bytecode=pyc if path == orm else None)
+        write_together({path: (files[path], pyc if path == orm else None) for path in stale})
         return stale
 
 
@@ -377,7 +377,10 @@ def generate(
 
 
 def _read(path: Path) -> str | None:
+    """The text of an output as it is now; None when there is none (or it is no text file: it is then replaced)."""
     try:
         return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
         return None
+    except OSError as exc:  # a folder where the file should be, or no permission: say so, write nothing
+        raise DbtuiError(f"cannot read {path}: {exc.strerror or exc}") from None
