@@ -146,8 +146,7 @@ def _kept_path(clone: Clone) -> Path:
         _source_digest(),
     ]
     name = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
-    home = server.private_dir(server.user_home(), mode=server.base_mode(), what="dbtui's folder")
-    return server.private_dir(home / "template-dumps", what="dbtui's folder of template dumps") / f"{name}.json"
+    return server.kept_dumps_dir() / f"{name}.json"
 
 
 @functools.cache
