@@ -235,3 +235,20 @@ def test_a_run_with_no_cache_reads_the_dump_kept_with_the_template(compile_proje
     shutil.rmtree(cache.folder(project))
     generate(project, url=server_url)
     assert project.schema.read_text() == f"-- the dump kept for {unique}\n"
+
+
+def test_a_compile_runs_without_the_collectors_passes_and_gives_it_back(project_copy: Project, server_url: str) -> None:
+    """The cyclic collector is off while a compile runs (its passes over the compile's objects freed nothing and took
+    ~30 ms of a 50-query run, ~0.1 s at 500), and back on after it, as it was."""
+    import gc
+
+    seen: list[bool] = []
+    generate(project_copy, url=server_url, before_database=lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        shutil.rmtree(cache.folder(project_copy))
+        generate(project_copy, url=server_url, before_database=lambda: seen.append(gc.isenabled()))
+        assert seen == [False, False] and not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

@@ -32,7 +32,7 @@ from database.dev.timing import mark
 from database.errors import DbtuiError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from concurrent.futures import Future
 
     import psycopg
@@ -411,12 +411,29 @@ def _done(value: T) -> Future[T]:
     return future
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a compile runs, on again after. A compile makes objects that live
+    until it is done (modules imported, the catalog, every statement's tree, the methods, the code): the collector's
+    passes over them free nothing (peak memory is the same without them: 63 MB at 500 queries) and took 30-40 ms of a
+    50-query run, 85-130 ms at 500 (one full pass alone 40-80 ms)."""
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def generate(
     project: Project, *, url: str | None = None, check: bool = False, before_database: Callable[[], None] | None = None
 ) -> Result:
     """``dbtui codegen``: compile once and write schema.sql and the ORM (``check``: write nothing);
     ``before_database`` runs before any database work (none when the cache answers)."""
-    with Compiler(project, url=url, before_database=before_database) as compiler:
+    with collector_paused(), Compiler(project, url=url, before_database=before_database) as compiler:
         output = compiler.compile()
         if compiler.database_url is None:  # the cache answered
             result = Result(output, compiler.write(output, check=check))
