@@ -135,7 +135,7 @@ def test_help_and_a_mistyped_command_still_list_every_command(capsys):
 
 EXIT_PROGRAM = """
 import atexit, gc, sys
-atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "collected", file=sys.stderr))
+atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "collected", gc.isenabled(), file=sys.stderr))
 from dbtui.cli import run
 run()
 """
@@ -150,6 +150,15 @@ def test_the_program_exits_with_mains_code_and_its_objects_frozen(tmp_path):
         text=True,
     )
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [f"dbtui: error: --project {tmp_path / 'missing'}: no such folder", "frozen"]
+    assert done.stderr.splitlines() == [
+        f"dbtui: error: --project {tmp_path / 'missing'}: no such folder",
+        "frozen True",
+    ]
+    codegen = subprocess.run(  # one compile, then exit: the collector stays off (runner.collector_paused)
+        [sys.executable, "-c", EXIT_PROGRAM, "--project", str(tmp_path / "missing"), "codegen"],
+        capture_output=True,
+        text=True,
+    )
+    assert codegen.returncode == 2 and codegen.stderr.splitlines()[-1] == "frozen False"
     help_text = subprocess.run([sys.executable, "-m", "dbtui.cli", "--help"], capture_output=True, text=True)
     assert help_text.returncode == 0 and help_text.stdout.startswith("usage: dbtui")
