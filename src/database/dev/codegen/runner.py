@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, TypeVar
 import database.dev.codegen.cache as cache
 from database.config import Project
 from database.dev.codegen.errors import CodegenError
-from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_atomic
+from database.dev.codegen.files import compile_module, has_checked_bytecode, validate_module, write_together
 from database.dev.fingerprint import migrations_digest
 from database.dev.paths import relative
+from database.errors import DbtuiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -234,13 +235,13 @@ class Compiler:
             entry.schema = entry.schema or self._dumped_schema()
             changed = True
         methods = [dataclasses.replace(entry.methods[k], query=q) for q, k in zip(queries, keys)]
-        counts: dict[str, int] = {}
+        first: dict[str, Query] = {}
         for method in methods:
-            counts[method.method] = counts.get(method.method, 0) + 1
-        for method in methods:
-            if counts[method.method] > 1:
+            other = first.setdefault(method.method, method.query)
+            if other is not method.query:
                 raise CodegenError(
-                    f"{method.query.name}: two queries give the method name {method.method!r}",
+                    f"{method.query.name}: gives the method name {method.method!r}, as {other.name} does (line"
+                    f" {other.line}); rename one of them",
                     path=path,
                     line=method.query.line,
                 )
@@ -330,8 +331,7 @@ class Compiler:
                 if self._output is not None and self._output[1] is output:
                     self._bytecode = pyc  # stored with the outputs
             self._compiled = frozenset(output.parts)
-        for path in stale:
-            write_atomic(path, files[path], bytecode=pyc if path == orm else None)
+        write_together({path: (files[path], pyc if path == orm else None) for path in stale})
         return stale
 
 
@@ -377,7 +377,10 @@ def generate(
 
 
 def _read(path: Path) -> str | None:
+    """The text of an output as it is now; None when there is none (or it is no text file: it is then replaced)."""
     try:
         return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
         return None
+    except OSError as exc:  # a folder where the file should be, or no permission: say so, write nothing
+        raise DbtuiError(f"cannot read {path}: {exc.strerror or exc}") from None
