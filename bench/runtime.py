@@ -143,7 +143,7 @@ def _in_child(url: str, org: str, user: str, tasks: int, total: int, rounds: int
 def paired_ratio(ours: list[float], peer: list[float]) -> tuple[float, float, float]:
     """The median, lowest and highest of the rounds' ratios ours / peer. Each round's two runs are back to back, so
     a load that drifts during the run cancels out of each ratio; it does not out of the ratio of the two sides'
-    medians, which swung 0.88-1.21 where this stayed 1.00-1.06 over the same runs (docs/production.md)."""
+    medians, which swung 0.88-1.32 where this stayed 1.00-1.18 over the same runs (docs/production.md)."""
     ratios = [o / p for o, p in zip(ours, peer, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
