@@ -10,6 +10,10 @@
 (b) watch mode, from a save of queries.sql that edits one query to orm.py written — goal ≤ 0.25x of
     ``sqlc generate`` at every size;
 (c) per call: a generated ``:one`` method vs the same prepared query through raw psycopg — goal ≤ 1.2x.
+
+The floor under (a') and (a''), measured in the same run at the smallest size: a new Python process that does
+nothing but import psycopg and pglast (the server's client and the parser, which any run that asks the server
+loads) against ``sqlc generate``.
 """
 
 from __future__ import annotations
@@ -123,6 +127,24 @@ def _cold_runs(project: Project, tables: int) -> tuple[float, float, float, floa
     return (*times, peak[0])
 
 
+def _import_floor(project: Project) -> tuple[float, float]:
+    """Median seconds of a new Python process that only imports psycopg and pglast, what any run that asks the
+    server must load (its client and the parser), and of ``sqlc generate`` on the project, alternating: the floor
+    under (a') and (a'') on this machine."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(project.root / ".pycache")
+    imports = [sys.executable, "-c", "import psycopg, pglast.parser, pglast.ast"]
+    sqlc = [shutil.which("sqlc") or "sqlc", "generate", "-f", str(project.root / "sqlc.yaml")]
+    times: dict[str, list[float]] = {"imports": [], "sqlc": []}
+    for turn in range(8):  # the first of each is a warm-up (it writes the bytecode cache)
+        for name, command in (("imports", imports), ("sqlc", sqlc)):
+            began = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, cwd=project.root, env=env)
+            if turn:
+                times[name].append(time.perf_counter() - began)
+    return statistics.median(times["imports"]), statistics.median(times["sqlc"])
+
+
 def _watch_latency(project: Project, server_url: str, tables: int, saves: int = 5) -> float:
     """Median time from writing queries.sql to the Finished event of the run that wrote orm.py."""
     events: queue.Queue = queue.Queue()
@@ -187,6 +209,19 @@ def run() -> list[dict[str, Any]]:
             testdb.ensure_template(server_url, project.migrations)
             warm, cold, template, sqlc, rss = _cold_runs(project, tables)
             latency = _watch_latency(project, server_url, tables)
+            if queries == min(sizes("queries")):
+                floor, floor_sqlc = _import_floor(project)
+                rows.append(
+                    row(
+                        f"floor: a new Python process importing only psycopg and pglast vs `sqlc generate`, {queries}"
+                        " queries",
+                        fmt_seconds(floor),
+                        fmt_seconds(floor_sqlc),
+                        floor / floor_sqlc,
+                        "(reported: under (a') and (a''))",
+                        True,
+                    )
+                )
         for key, value in (
             ("warm", warm),
             ("cold", cold),
