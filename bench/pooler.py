@@ -1,8 +1,9 @@
 """Throughput behind a real PgBouncer (transaction mode, the distribution's package): ``xact_customer`` /
 ``xact_admin`` + one generated ``:one`` query, against raw psycopg through the same PgBouncer (an
 AsyncConnectionPool, the same statements; both without server-side prepared statements, which a transaction-mode
-pooler cannot keep), with 1 and 8 tasks. Rounds are interleaved; the range is the lowest and highest per-round
-ratio (the machine is shared and noisy). Goal: >= 0.8x raw psycopg's throughput through the same pooler."""
+pooler cannot keep), with 1 and 8 tasks. Rounds are interleaved as in ``runtime`` (who goes first alternates); the
+ratio is the median of the rounds' ratios, the range their lowest and highest (the machine is shared and noisy).
+Goal: >= 0.8x raw psycopg's throughput through the same pooler."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import row
-from bench.runtime import REPO, _drive, _fixture, _measure
+from bench.runtime import REPO, _drive, _fixture, _measure, paired_ratio
 from database import config, conn
 from database.config import Project
 from database.dev import pgbouncer, testdb
@@ -51,12 +52,11 @@ def run(total: int = TRANSACTIONS, rounds: int = 5) -> list[dict[str, Any]]:
         for tasks in (1, 8):
             measured = asyncio.run(_measure(pooled, org, user, tasks, total, rounds, {"prepare_threshold": None}))
             for kind, (ours, peer) in measured.items():
-                ratios = [o / p for o, p in zip(ours, peer, strict=True)]
-                ratio = statistics.median(ours) / statistics.median(peer)
+                ratio, low, high = paired_ratio(ours, peer)
                 rows.append(
                     row(
                         f"{total:,} xact_{kind} + :one query via PgBouncer, {tasks} task{'s' if tasks > 1 else ''}",
-                        f"{statistics.median(ours):,.0f} tx/s (ratio {min(ratios):.2f}–{max(ratios):.2f})",
+                        f"{statistics.median(ours):,.0f} tx/s (ratio {low:.2f}–{high:.2f})",
                         f"{statistics.median(peer):,.0f} tx/s (raw psycopg pool, same PgBouncer)",
                         ratio,
                         ">= 0.8x throughput",

@@ -38,11 +38,22 @@ class Q:
     def orm(self) -> AsyncQuerier:
         """The generated queries, on the transaction's connection."""
         if self._orm is None:
-            # Imported on first use, so a broken or missing generated module never blocks q.conn.
-            from database.orm import AsyncQuerier
-
-            self._orm = AsyncQuerier(self._pooled.driver)
+            self._orm = _querier()(self._pooled.driver)
         return self._orm
+
+
+_AsyncQuerier: type[AsyncQuerier] | None = None
+
+
+def _querier() -> type[AsyncQuerier]:
+    """The generated ``AsyncQuerier``, imported on first use, so a broken or missing generated module never blocks
+    ``q.conn``; kept, since an import statement costs about 1 µs per transaction even when the module is loaded."""
+    global _AsyncQuerier
+    if _AsyncQuerier is None:
+        from database.orm import AsyncQuerier
+
+        _AsyncQuerier = AsyncQuerier
+    return _AsyncQuerier
 
 
 class _Transaction:

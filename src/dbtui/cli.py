@@ -7,11 +7,13 @@ share: global options, the run context, and turning errors into one line and an 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from database.config import scrub
 from database.errors import DbtuiError, first_line
@@ -78,6 +80,9 @@ def _show_notices() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtui`` console script; returns the exit code."""
+    from database.dev.timing import mark
+
+    mark("main")
     _show_notices()
     if argv is None:
         argv = sys.argv[1:]
@@ -123,6 +128,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.set_starter(None)
 
 
+def run() -> NoReturn:
+    """The program (console script, ``python -m dbtui.cli``): ``main``, then exit without the collector's last full
+    passes over every object the run made. Freezing them (``gc.freeze``) takes ~0.1 s off every command's exit,
+    a fifth of a ``dbtui codegen`` that asks the database (docs/codegen.md); objects are still freed as their
+    modules are torn down, so connections and files close as before. Not in ``main``: a caller that stays alive
+    (the tests) must keep collecting.
+
+    ``dbtui codegen`` runs with the collector off from the start (``runner.collector_paused`` pauses it for the
+    compile; turned on again at its end, the collector would first walk every object the compile made: ~30 ms)."""
+    if command_of(sys.argv[1:]) == "codegen":
+        gc.disable()
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     """psycopg's OperationalError (server down, refused, unknown database…), without importing psycopg here."""
     psycopg = sys.modules.get("psycopg")
@@ -130,4 +151,4 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -162,3 +162,17 @@ def test_stop_creates_nothing(tmp_path):
     base = tmp_path / "never-started"
     assert server.Cluster(base, idle_timeout=0).stop() is False
     assert not base.exists()
+
+
+def test_a_new_cluster_forgets_the_template_dumps_kept(runtime, cluster):
+    """A new cluster numbers its databases from the start again: one of its templates could get the name and oid of
+    one whose schema dump is kept (schema_dump.kept_dump), so making a cluster drops the dumps kept."""
+    kept = server.kept_dumps_dir() / "0123abcd.json"
+    kept.write_text('{"key": "0123abcd", "schema": "-- an older cluster"}')
+    cluster.ensure_running()
+    assert not kept.exists()
+    again = server.kept_dumps_dir() / "4567cdef.json"
+    again.write_text('{"key": "4567cdef", "schema": "-- this cluster"}')
+    cluster.stop()
+    cluster.ensure_running()  # a restart is the same cluster: its templates' dumps stay
+    assert again.exists()

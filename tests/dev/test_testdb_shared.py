@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from database import lock
-from database.dev import server, testdb
+from database.dev import schema_dump, server, testdb
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +212,49 @@ def test_a_kept_connection_that_died_is_replaced(tmp_path, own_server):
             assert conn.execute("SELECT count(*) FROM k_enum").fetchone()[0] == 0
     finally:
         testdb.drop_database(url)
+
+
+class _Fixed:
+    """A migrator whose digest stays while what it builds changes: a template dropped and built again, to see that
+    what is kept with a template belongs to one build only."""
+
+    def __init__(self, digest: str, table: str) -> None:
+        self._digest, self.table = digest, table
+
+    def digest(self) -> str:
+        return self._digest
+
+    def migrate(self, url: str) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE TABLE {} (value TEXT PRIMARY KEY)").format(sql.Identifier(self.table)))
+
+
+def test_a_templates_dump_is_kept_for_that_build_only(own_server):
+    """The dump kept with a template is pg_dump's text, byte for byte, for its next clones; once the template is
+    dropped and built again, that text is never served: the new build is dumped anew."""
+    digest = secrets.token_hex(16)
+    first = testdb.clone_database(url=own_server, migrator=_Fixed(digest, "first_enum"))
+    try:
+        assert schema_dump.kept_dump(first) is None
+        made = schema_dump.dump_clone(first)
+        assert "CREATE TABLE public.first_enum" in made
+        second = testdb.clone_database(url=own_server, migrator=_Fixed(digest, "first_enum"))
+        try:
+            assert (second.template, second.template_oid) == (first.template, first.template_oid)
+            assert schema_dump.kept_dump(second) == made == schema_dump.dump_schema(second.url)
+        finally:
+            testdb.drop_database(second.url)
+    finally:
+        testdb.drop_database(first.url)
+    testdb.wait_for_spares()  # (the upkeep, still making spares, would keep the template from being dropped)
+    with psycopg.connect(own_server, autocommit=True) as conn:
+        assert testdb._drop_template(conn, first.template)  # as the budget's pruning does
+    rebuilt = testdb.clone_database(url=own_server, migrator=_Fixed(digest, "rebuilt_enum"))
+    try:
+        assert rebuilt.template == first.template and rebuilt.template_oid != first.template_oid
+        assert schema_dump.kept_dump(rebuilt) is None
+        remade = schema_dump.dump_clone(rebuilt)
+        assert "rebuilt_enum" in remade and "first_enum" not in remade
+        assert schema_dump.kept_dump(rebuilt) == remade
+    finally:
+        testdb.drop_database(rebuilt.url)

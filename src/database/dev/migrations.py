@@ -34,7 +34,6 @@ from psycopg import sql
 
 from database import config, lock
 from database.dev import pg
-from database.dev.fingerprint import migrations_digest
 from database.dev.migration_status import CHECKSUM_TABLE, StatusReport, plan_migrate, plan_rollback, read_status
 from database.dev.migration_tree import (
     MigrationNode,
@@ -116,19 +115,6 @@ class MigrationError(ProblemFound):
 def apply_all(url: str, directory: Path) -> list[str]:
     """Apply every pending migration in ``directory`` to ``url``; returns the ids applied, in order."""
     return list(migrate(url, directory).done)
-
-
-@dataclass(frozen=True)
-class Migrator:
-    """The migrator ``testdb`` builds templates with (its ``Migrator`` protocol): content hash and apply."""
-
-    directory: Path
-
-    def digest(self) -> str:
-        return migrations_digest(self.directory)
-
-    def migrate(self, url: str) -> None:
-        apply_all(url, self.directory)
 
 
 def migrate(

@@ -37,6 +37,7 @@ from database.config import Project
 from database.dev import pg, server, servers
 from database.dev.fingerprint import migrations_digest as migrations_digest  # for callers of testdb.migrations_digest
 from database.dev.fingerprint import watched_digest
+from database.dev.timing import mark
 from database.errors import ConfigError, ServerError
 
 TEMPLATE_PREFIX = "dbtui_tpl_"
@@ -117,12 +118,24 @@ def _session_lock(conn: psycopg.Connection, name: str, *, shared: bool = False) 
         conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (lock.lock_key(name),))
 
 
-def _default_migrator(directory: Path) -> Migrator:
-    from database.dev.migrations import (
-        Migrator as YoyoMigrator,  # yoyo only when a template is built: cloning starts faster
-    )
+@dataclass(frozen=True)
+class _FolderMigrator:
+    """The migrations of a folder, applied with ``database.dev.migrations`` (yoyo's bookkeeping), which is imported
+    only when a template is built: a clone needs neither it nor yoyo."""
 
-    return YoyoMigrator(directory)
+    directory: Path
+
+    def digest(self) -> str:
+        return migrations_digest(self.directory)
+
+    def migrate(self, url: str) -> None:
+        from database.dev.migrations import apply_all
+
+        apply_all(url, self.directory)
+
+
+def _default_migrator(directory: Path) -> Migrator:
+    return _FolderMigrator(directory)
 
 
 def template_name(migrator: Migrator) -> str:
@@ -160,8 +173,10 @@ def _ensure_template(conn: psycopg.Connection, admin_url: str, migrator: Migrato
             return name, False
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 STRATEGY FILE_COPY").format(sql.Identifier(name)))
+        mark("template: empty database created")
         try:
             migrator.migrate(with_database(admin_url, name))
+            mark("template: migrated")
         except BaseException:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             raise
@@ -210,9 +225,14 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
     A template is dropped only under its exclusive lock, taken without waiting: one being built or cloned right now
     is skipped, so a concurrent process never loses the template it is using. One pruner at a time per server.
     """
-    budget = BUDGET_BYTES if budget is None else budget
+    return _prune(conn, keep, BUDGET_BYTES if budget is None else budget)[0]
+
+
+def _prune(conn: psycopg.Connection, keep: str | None, budget: int) -> tuple[list[Dropped], int | None]:
+    """``prune``, and the bytes the templates and spares take after it (None when another process is pruning: the
+    sizes were not read)."""
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (lock.lock_key(PRUNE_LOCK),)).fetchone()[0]:  # type: ignore[index]
-        return []  # another process is pruning this server now
+        return [], None  # another process is pruning this server now
     dropped: list[Dropped] = []
     try:
         usage = _template_usage(conn)
@@ -227,7 +247,7 @@ def prune(conn: psycopg.Connection, *, keep: str | None = None, budget: int | No
                 total -= usage[template][1]
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (lock.lock_key(PRUNE_LOCK),))
-    return dropped
+    return dropped, total
 
 
 def prune_server(admin_url: str, budget: int | None = None) -> list[Dropped]:
@@ -309,14 +329,16 @@ def _clone(conn: psycopg.Connection, template: str, name: str) -> None:
     )
 
 
-def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
-    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block, one transaction).
+def _take_spare(conn: psycopg.Connection, template: str, name: str, *, hold: bool = False) -> None:
+    """Rename a ready-made clone of ``template`` to ``name``, in one round trip (a DO block).
 
     Holds the template's lock shared while it looks (as a clone does), so a pruner never drops what it renames; the
     spares are tried in random order, so processes taking spares at once rarely reach for the same one, and one that
     another process renamed first is skipped. Raises ``InvalidCatalogName`` when the template is not (or no longer)
     there, and ``NoDataFound`` when no spare is left: the template's lock is then held shared at session level for
-    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release.
+    the caller's copy (a session lock stays taken when its transaction rolls back), which it must release. With
+    ``hold`` a renamed spare leaves that lock held too, for the caller to read the oid of the template it is a copy
+    of (``_oid_and_unlock``).
     """
     conn.execute(
         sql.SQL(
@@ -328,6 +350,7 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             " FOR spare IN SELECT datname FROM pg_database WHERE starts_with(datname, {prefix}) ORDER BY random() LOOP"
             "  BEGIN"
             "   EXECUTE format('ALTER DATABASE %I RENAME TO %I', spare, {name});"
+            "   {hold}"
             "   RETURN;"
             "  EXCEPTION WHEN invalid_catalog_name OR object_in_use THEN"  # another process took it first
             "  END;"
@@ -340,6 +363,9 @@ def _take_spare(conn: psycopg.Connection, template: str, name: str) -> None:
             template=sql.Literal(template),
             prefix=sql.Literal(_spare_prefix(template)),
             name=sql.Literal(name),
+            hold=sql.SQL("PERFORM pg_advisory_lock_shared({});").format(sql.Literal(lock.lock_key(template)))
+            if hold
+            else sql.SQL(""),
         )
     )
 
@@ -497,10 +523,13 @@ def _upkeep(conn: psycopg.Connection, admin_url: str, template: str) -> None:
         while _is_template(conn, template) and len(_spares(conn, template)) < SPARES:
             # Room for one more: a spare of the template in use beats an older template.
             room = BUDGET_BYTES - _size(conn, template)
-            prune(conn, keep=template, budget=room)
-            if sum(size for _, size in _template_usage(conn).values()) > room:
+            total = _prune(conn, template, room)[1]
+            if total is None:  # read the sizes (each a walk of a database's files) once, not again after the prune
+                total = sum(size for _, size in _template_usage(conn).values())
+            if total > room:
                 break
             _clone(conn, template, _spare_prefix(template) + secrets.token_hex(4))
+            mark("a spare made")
 
 
 _upkeeper = _Upkeep()
@@ -512,6 +541,21 @@ atexit.register(_upkeeper.wait, 60, prunes_only=True)
 def wait_for_spares(timeout: float = 60) -> None:
     """Wait for this process's background upkeep (a test measuring the footprint needs the spares made)."""
     _upkeeper.wait(timeout)
+
+
+@dataclass(frozen=True)
+class Clone:
+    """A database made by ``clone_database``, and the template it is a copy of: its name (the migrations' digest)
+    and its oid, which tells a rebuilt template (dropped, then built again) from the one before."""
+
+    url: str
+    template: str
+    template_oid: int
+
+    @property
+    def server_url(self) -> str:
+        """The server's ``postgres`` database (where the templates are coordinated)."""
+        return _coordinating(self.url)
 
 
 def create_database(
@@ -526,6 +570,27 @@ def create_database(
     With a spare ready this is one round trip on an open connection (a rename); without, a clone of the template
     (``CREATE DATABASE … STRATEGY FILE_COPY``); the first call after a migration changed builds the template.
     """
+    return _make(project, migrations_dir, url, migrator, oid=False)[0]
+
+
+def clone_database(
+    *,
+    project: Project | None = None,
+    migrations_dir: Path | None = None,
+    url: str | None = None,
+    migrator: Migrator | None = None,
+) -> Clone:
+    """``create_database``, telling which template the database is a copy of (what is kept with the template,
+    such as its schema dump, is looked up by that): with a spare ready, one more round trip."""
+    made, template, oid = _make(project, migrations_dir, url, migrator, oid=True)
+    assert oid is not None
+    return Clone(made, template, oid)
+
+
+def _make(
+    project: Project | None, migrations_dir: Path | None, url: str | None, migrator: Migrator | None, *, oid: bool
+) -> tuple[str, str, int | None]:
+    """The URL of a fresh copy of the template, the template's name and, if asked (``oid``), its oid."""
     if migrator is None:
         project = project or (None if (migrations_dir and url) else _current_project())
         directory = migrations_dir or project.migrations  # type: ignore[union-attr]
@@ -534,40 +599,63 @@ def create_database(
     else:
         template = template_name(migrator)
 
-    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, bool]:
+    def create(conn: psycopg.Connection, admin_url: str) -> tuple[str, str, int | None, bool]:
         name = f"{CLONE_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"  # anew on a retry: the first may have been made
-        return (name, *_create(conn, admin_url, migrator, template, name))
+        return (name, *_create(conn, admin_url, migrator, template, name, oid=oid))
 
-    admin_url, (name, template, built) = _on_admin(lambda: url or server_url(project), create)
+    def located() -> str:
+        found = url or server_url(project)
+        mark("server found")
+        return found
+
+    admin_url, (name, template, template_oid, built) = _on_admin(located, create)
     _upkeeper.request(admin_url, template, prune=built)
-    return with_database(admin_url, name)
+    return with_database(admin_url, name), template, template_oid
 
 
-def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> None:
-    """Copy ``template`` to ``name``, then release the template's shared lock (taken by ``_take_spare``), in one
-    pipeline: the unlock waits in the server's queue instead of costing a round trip after the copy."""
-    unlock = sql.SQL("SELECT pg_advisory_unlock_shared({})").format(sql.Literal(lock.lock_key(template)))
+def _oid_and_unlock(conn: psycopg.Connection, template: str) -> int:
+    """The oid of ``template`` (a rebuilt template has another), read under its shared session lock, which this
+    releases."""
+    row = conn.execute(_oid_and_unlock_query(template), prepare=False).fetchone()
+    return row[0]  # type: ignore[index]
+
+
+def _oid_and_unlock_query(template: str) -> sql.Composed:
+    return sql.SQL("SELECT (SELECT oid FROM pg_database WHERE datname = {}), pg_advisory_unlock_shared({})").format(
+        sql.Literal(template), sql.Literal(lock.lock_key(template))
+    )
+
+
+def _clone_and_unlock(conn: psycopg.Connection, template: str, name: str) -> int:
+    """Copy ``template`` to ``name``, then read its oid and release its shared lock (taken by ``_take_spare``), in
+    one pipeline: that waits in the server's queue instead of costing a round trip after the copy."""
     try:
         with conn.pipeline():
             _clone(conn, template, name)
-            conn.execute(unlock)
+            unlocked = conn.execute(_oid_and_unlock_query(template), prepare=False)
+        return unlocked.fetchone()[0]  # type: ignore[index]
     except psycopg.Error:
         if not conn.closed:  # the failed copy skipped the unlock queued behind it
-            conn.execute(unlock)
+            _oid_and_unlock(conn, template)
         raise
 
 
-def _create(conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str) -> tuple[str, bool]:
+def _create(
+    conn: psycopg.Connection, admin_url: str, migrator: Migrator, template: str, name: str, *, oid: bool
+) -> tuple[str, int | None, bool]:
     """Make ``name`` a copy of ``template``: a spare renamed, else a clone; the template is built when missing.
-    Returns the template's name and whether this call built it."""
+    Returns the template's name, its oid (when ``oid`` is asked for), and whether this call built it."""
     built = False
     for _attempt in range(5):
         try:
             try:
-                _take_spare(conn, template, name)
+                _take_spare(conn, template, name, hold=oid)
+                mark("a spare taken")
+                return template, _oid_and_unlock(conn, template) if oid else None, built
             except psycopg.errors.NoDataFound:  # no spare left: copy it, under the lock the DO block took
-                _clone_and_unlock(conn, template, name)
-            return template, built
+                copied = _clone_and_unlock(conn, template, name)
+                mark("no spare: cloned")
+                return template, copied, built
         except psycopg.errors.InvalidCatalogName:  # not built yet, or pruned since
             pass
         template, building = _ensure_template(conn, admin_url, migrator)

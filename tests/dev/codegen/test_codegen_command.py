@@ -59,6 +59,38 @@ def test_bad_query_exits_1_with_its_line_and_keeps_the_old_output(
     assert project_copy.orm.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("orm", "message"),
+    [
+        ("orm", "cannot read {root}/orm: Is a directory"),
+        ("/proc/no/orm.py", "cannot write /proc/no/orm.py: No such file or directory"),
+    ],
+)
+def test_an_orm_path_that_cannot_be_written_is_one_line(
+    project_copy: Project, server_url: str, capsys, orm: str, message: str
+) -> None:
+    (project_copy.root / "orm").mkdir()
+    (project_copy.root / "pyproject.toml").write_text(f'[tool.dbtui]\norm = "{orm}"\ndata_dir = ".dbtui"\n')
+    project = Project.load(project_copy.root)
+    assert _codegen(project, server_url) == 2
+    assert capsys.readouterr().err == f"dbtui: error: {message.format(root=project.root)}\n"
+    assert not project.schema.exists()  # nothing half-written: schema.sql waits for the ORM
+
+
+def test_two_queries_with_one_method_name_are_refused_at_the_second(
+    project_copy: Project, server_url: str, capsys
+) -> None:
+    text = project_copy.queries.read_text()
+    project_copy.queries.write_text(text + "\n-- name: user_get_by_email :one\nSELECT id FROM users WHERE id = $1;\n")
+    line = text.count("\n") + 2
+    first = 1 + next(i for i, row in enumerate(text.splitlines()) if row.startswith("-- name: UserGetByEmail "))
+    assert _codegen(project_copy, server_url) == 1
+    assert capsys.readouterr().err == (
+        f"dbtui: error: queries.sql:{line}: user_get_by_email: gives the method name 'user_get_by_email', as UserGetByEmail does"
+        f" (line {first}); rename one of them\n"
+    )
+
+
 @pytest.mark.pinned_server
 def test_schema_sql_loads_into_an_empty_database_and_matches(empty_database: str) -> None:
     committed = (REPO / "schema.sql").read_text()

@@ -111,9 +111,10 @@ def test_expression_nullability(analyze) -> None:
 
 
 def test_unmappable_type_falls_back_to_any_with_a_warning(analyze) -> None:
-    [method] = analyze("-- name: Q :one\nSELECT ARRAY['a']::citext[] AS p, point(1, 2) AS q;")
-    assert [f.type.annotation for f in method.fields] == ["Any", "str"]  # psycopg gives a point as its text
-    assert method.warnings == ("Q: column p: no Python type for citext[] (psycopg loads it as text); typed as Any",)
+    [method] = analyze("-- name: Q :one\nSELECT ARRAY[ROW(1, 'a')] AS p, point(1, 2) AS q, ARRAY['a']::citext[] AS r;")
+    # psycopg gives a point as its text, and an array it has no loader for too: citext[] is parsed into a list
+    assert [f.type.annotation for f in method.fields] == ["Any", "str", "list[str]"]
+    assert method.warnings == ("Q: column p: no Python type for record[]; typed as Any",)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +126,8 @@ def test_unmappable_type_falls_back_to_any_with_a_warning(analyze) -> None:
         ("-- name: A :first\nSELECT 1;", 1, "unknown query kind ':first'"),
         ("-- name: :one\nSELECT 1;", 1, "expected '-- name: Name :kind'"),
         ("-- name: A :one\nSELECT 1;\n-- name: B :one\n", 3, "annotation with no statement"),
+        ("-- name: A :one\nSELECT 1;\n\n-- name: B :one\n-- doc\nSELEC 1;\n", 6, 'B: syntax error at or near "SELEC"'),
+        ("-- name: A :one\nSELECT 1;\n-- name: B :many\nfoo\n  bar;", 4, 'B: syntax error at or near "foo"'),
         (
             "-- name: A :one\nSELECT 1;\n\n-- name: B :many\nSELECT id\nFROM users\nWHERE nosuch = 1;",
             7,

@@ -5,12 +5,15 @@ method names that are safe Python."""
 
 from __future__ import annotations
 
+import ast
+import typing
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
 from database.dev.codegen import CodegenError
-from database.dev.codegen.model import method_name, snake
+from database.dev.codegen.model import MODULE_NAMES, method_name, snake
 from database.dev.codegen.parse import parse_queries
 
 SCHEMA = """
@@ -138,7 +141,9 @@ def test_sqlc_language_compiles_and_runs(compile_project) -> None:
 def test_method_names_are_safe_and_sqlc_like() -> None:
     assert snake("GetVampireIDs") == "get_vampire_ids" and snake("HTTPServerURLs") == "http_server_urls"
     assert snake("ListV2Items") == "list_v2_items" and snake("organizations_list") == "organizations_list"
-    assert [method_name(n) for n in ("In", "Class", "_conn", "_pg", "_cursor", "__init__", "Self")] == [
+    assert [
+        method_name(n) for n in ("In", "Class", "_conn", "_pg", "_cursor", "__init__", "Self", "__Secret", "__init_")
+    ] == [
         "in_",
         "class_",
         "_conn_",
@@ -146,6 +151,8 @@ def test_method_names_are_safe_and_sqlc_like() -> None:
         "_cursor_",
         "__init___",
         "self_",
+        "__secret___",  # neither mangled (two trailing underscores) nor one of the querier's own
+        "__init___",
     ]
 
 
@@ -173,7 +180,7 @@ def test_execlastid_without_returning_is_refused_at_its_line(analyze) -> None:
 def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) -> None:
     """Column names, enum values and descriptions that are not Python: the module still compiles, and says them."""
     schema = (
-        'CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int);\n'
+        'CREATE TABLE "Odd Table" ("naïve" text, "2nd" int, "class" text, "a-b" text, "r" int, "cur" int, "__init__" int, "__slots__" text);\n'
         "CREATE TABLE odd_enum (value TEXT PRIMARY KEY);\n"
         "INSERT INTO odd_enum VALUES ('-a-'), ('a'), ('1-'), (''), ('_missing_'), ('mro');"
     )
@@ -187,7 +194,16 @@ def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) ->
     )
     app = compile_project([schema], queries, annotations=annotations)
     orm = app.orm
-    assert list(orm.OddTable.__annotations__) == ["naïve", "_2nd", "class_", "a_b", "r_", "cur_"]
+    assert list(orm.OddTable.__annotations__) == [
+        "naïve",
+        "_2nd",
+        "class_",
+        "a_b",
+        "r_",
+        "cur_",
+        "__init___",
+        "__slots___",
+    ]
     assert orm.OddTable.__doc__ == 'Ends with a "quote"'
     members = {m.value: m.name for m in orm.Odd}
     assert members == {
@@ -205,3 +221,76 @@ def test_any_names_and_descriptions_give_a_module_that_loads(compile_project) ->
         assert sorted(v.value for v in await q.values()) == sorted(["-a-", "a", "1-", "", "_missing_", "mro"])
 
     app.run(body)
+
+
+def test_generated_names_never_replace_one_another(compile_project) -> None:
+    """Tables, ENUM types, result rows and SQL constants whose natural names clash with each other or with what the
+    module imports (``Decimal``, ``Any``, ``AsyncQuerier``, ``UUID``) get distinct names, and every method works."""
+    schema = (
+        "CREATE TYPE status AS ENUM ('on', 'off');\n"
+        "CREATE TABLE status_enum (value text PRIMARY KEY);\nINSERT INTO status_enum VALUES ('a'), ('b');\n"
+        "CREATE TABLE user_ (id bigint PRIMARY KEY, s status NOT NULL,"
+        " e text NOT NULL REFERENCES status_enum (value), ss status[]);\n"
+        "CREATE TABLE users (id bigint PRIMARY KEY, d numeric NOT NULL, u uuid);\n"
+        'CREATE TABLE "UserRow" (id bigint PRIMARY KEY);\n'
+        "CREATE TABLE decimals (id bigint PRIMARY KEY);\nCREATE TABLE async_queriers (id bigint PRIMARY KEY);\n"
+        "CREATE TABLE get_user_rows (id bigint PRIMARY KEY);\nCREATE TABLE x (id bigint PRIMARY KEY);\n"
+        'CREATE TABLE "None" (id bigint PRIMARY KEY);'
+    )
+    queries = (
+        "-- name: User :one\nSELECT id, d FROM users WHERE id = $1;\n\n"
+        "-- name: GetUser :one\nSELECT u.id, u.d, o.s FROM users u, user_ o WHERE o.id = u.id;\n\n"
+        "-- name: GetUserRows :many\nSELECT * FROM get_user_rows;\n\n"
+        "-- name: Decimals :many\nSELECT * FROM decimals;\n\n"
+        "-- name: Queriers :many\nSELECT * FROM async_queriers;\n\n"
+        "-- name: UserOf :one\nSELECT * FROM user_ WHERE id = $1;\n\n"
+        "-- name: Uuid :one\nSELECT u FROM users WHERE id = $1;\n\n"
+        "-- name: X :batchexec\nINSERT INTO x (id) VALUES ($1);\n\n"
+        "-- name: Xs :many\nSELECT * FROM x;\n"
+    )
+    app = compile_project([schema], queries)
+    orm, bound = app.orm, _bound_names(app.project.orm.read_text())
+    defined = [name for name, _ in bound]
+    assert len(defined) == len(set(defined)), sorted(n for n in defined if defined.count(n) > 1)
+    assert {name for name, kind in bound if kind == "import" or name.startswith("_")} <= MODULE_NAMES
+    assert {"Decimal", "UUID", "Any", "Iterable", "_array", "_ARRAYS"} <= set(defined)
+    assert orm.Decimal.__module__ == "decimal" and orm.UUID.__module__ == "uuid" and orm.Any is typing.Any
+    assert orm.AsyncQuerier.__doc__.startswith("One method per query")
+    assert (
+        orm.Status.__doc__ == "The ENUM type ``status``." and orm.StatusEnum.__doc__ == "The rows of ``status_enum``."
+    )
+    assert orm.User.__doc__ == "A row of ``user_``." and orm.Users.__doc__ == "A row of ``users``."
+    assert orm.UserRow.__doc__ == "A row of ``UserRow``." and orm.User2Row.__doc__ == "A result row of ``User``."
+    assert orm.X.__doc__ == "A row of ``x``." and orm.X_2.strip() == "INSERT INTO x (id) VALUES ($1)"
+    assert orm.PublicNone.__doc__ == "A row of ``None``."
+    assert orm.UUID_2.strip() == "SELECT u FROM users WHERE id = $1"
+
+    async def body(q) -> None:
+        await q._conn.execute(
+            "INSERT INTO users VALUES (1, 2.5, NULL); INSERT INTO user_ VALUES (1, 'on', 'b', '{off}')"
+        )
+        await q._conn.execute("INSERT INTO decimals VALUES (7); INSERT INTO async_queriers VALUES (8)")
+        await q.x([orm.XParams(3)])
+        assert await q.user(id=1) == orm.User2Row(1, Decimal("2.5"))
+        assert await q.get_user() == orm.GetUser2Row(1, Decimal("2.5"), orm.Status.ON)
+        assert await q.user_of(id=1) == orm.User(1, orm.Status.ON, orm.StatusEnum.B, [orm.Status.OFF])
+        assert await q.decimals() == [orm.Decimals(7)] and await q.queriers() == [orm.AsyncQueriers(8)]
+        assert await q.uuid(id=1) is None and await q.xs() == [orm.X(3)] and await q.get_user_rows() == []
+
+    app.run(body)
+
+
+def _bound_names(source: str) -> list[tuple[str, str]]:
+    """Every name the module binds at its top level, with how: class, function, assignment or import (those under
+    ``if TYPE_CHECKING:`` too)."""
+    names: list[tuple[str, str]] = []
+    for node in ast.parse(source).body:
+        for inner in [node, *(node.body if isinstance(node, ast.If) else [])]:
+            if isinstance(inner, ast.ClassDef | ast.FunctionDef):
+                names.append((inner.name, type(inner).__name__))
+            elif isinstance(inner, ast.Assign | ast.AnnAssign):
+                targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+                names += [(t.id, "assignment") for t in targets if isinstance(t, ast.Name)]
+            elif isinstance(inner, ast.ImportFrom):
+                names += [(a.asname or a.name, "import") for a in inner.names]
+    return names

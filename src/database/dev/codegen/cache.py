@@ -28,6 +28,7 @@ from database.config import Project
 from database.dev import server
 from database.dev.codegen.files import write_atomic
 from database.dev.fingerprint import migrations_digest
+from database.errors import DbtuiError
 
 if TYPE_CHECKING:  # imported where entries are decoded: a run the outputs cache answers never builds the model
     from database.dev.codegen.model import Catalog, Method, Query, Table
@@ -147,7 +148,7 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
         files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in files[KEPT:]:
             old.unlink(missing_ok=True)
-    except OSError:
+    except (OSError, DbtuiError):
         pass  # a cache that cannot be written only makes the next run slower
 
 
@@ -200,7 +201,7 @@ def save_output(project: Project, key: str, output: dict[str, Any], pyc: bytes |
         for old in files[OUTPUTS_KEPT:]:
             old.unlink(missing_ok=True)
             old.with_suffix(".pyc").unlink(missing_ok=True)
-    except OSError:
+    except (OSError, DbtuiError):
         pass
 
 

@@ -7,11 +7,23 @@ psycopg (SQLAlchemy for type checking only), and the same input always gives the
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from database.dev.annotations import Annotations
-from database.dev.codegen.model import Argument, Catalog, Column, Field, Method, PyType, Table, identifier
+from database.dev.codegen.model import (
+    MODULE_NAMES,
+    Argument,
+    Catalog,
+    Column,
+    Field,
+    Method,
+    PyType,
+    Table,
+    identifier,
+    unique_name,
+)
 
 INDENT = "    "
 
@@ -35,6 +47,7 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
     emitted = [t for t in catalog.tables if t.schema in catalog.search_path or t.oid in used]
     enums = [t for t in emitted if t.enum_values is not None]
     tables = [t for t in emitted if t.enum_values is None]
+    methods = _named(methods, MODULE_NAMES | {t.class_name for t in emitted} | {e.class_name for e in catalog.enums})
     body: list[str] = []
     for table in enums:
         body.append(_enum(table.class_name, f"The rows of ``{table.name}``.", table.enum_values or ()))
@@ -57,13 +70,39 @@ def emit(catalog: Catalog, methods: list[Method], annotations: Annotations, *, q
             fields = [(a.name, _annotation(a.type, a.nullable)) for a in method.arguments]
             what = "to copy in" if method.query.kind == "copyfrom" else "of the batch"
             body.append(_dataclass(method.params_class, fields, f"One row for ``{method.query.name}`` {what}.", {}))
+    parsed = sorted({t.parse_array for t in _types(emitted, methods) if t.parse_array})
+    if parsed:
+        body.append(_array_helpers(parsed))
     for method in methods:
-        body.append(f"{_constant(method)} = {_literal(method.sql)}")
+        body.append(f"{method.sql_constant} = {_literal(method.sql)}")
     prelude, bodies = _querier_prelude(), ["\n".join(_method(m)) for m in methods]
     top = [_header(queries, migrations) + _imports(catalog, emitted, methods)] + body
     source = "\n\n\n".join(top + ["".join([prelude, *("\n\n" + b for b in bodies)])]) + "\n"
     parts = (*top, prelude, *(f"class AsyncQuerier:\n{b}" for b in bodies))
     return Module(source, tuple(_signature(m) for m in methods), parts)
+
+
+def _named(methods: list[Method], taken: frozenset[str]) -> list[Method]:
+    """The methods with names for their classes (``XRow``, ``XParams``) and SQL constants that no other name of the
+    module has (a table ``user_rows`` is ``UserRow`` too; a query ``Uuid``'s constant would replace ``UUID``):
+    numbered where the query's own would clash."""
+    names = set(taken)
+    classes: list[Method] = []
+    for method in methods:
+        made = [
+            s for s, kind in (("Row", method.returns == "row"), ("Params", method.query.kind in _TAKES_ROWS)) if kind
+        ]
+        own = method.params_class.removesuffix("Params")
+        bases = itertools.chain([own], (f"{own}{n}" for n in itertools.count(2)))
+        base = next(b for b in bases if all(b + suffix not in names for suffix in made))
+        names.update(base + suffix for suffix in made)
+        classes.append(method if base == own else replace(method, class_base=base))
+    named: list[Method] = []
+    for method in classes:  # after every class: a constant gives way to a class
+        own = method.sql_constant
+        constant = unique_name(itertools.chain([own], (f"{own}_{n}" for n in itertools.count(2))), names)
+        named.append(method if constant == own else replace(method, constant=constant))
+    return named
 
 
 def _header(queries: str, migrations: str) -> str:
@@ -73,13 +112,18 @@ def _header(queries: str, migrations: str) -> str:
     )
 
 
-def _imports(catalog: Catalog, tables: list[Table], methods: list[Method]) -> str:
+def _types(tables: list[Table], methods: list[Method]) -> list[PyType]:
+    """Every type the module names: the emitted tables' columns, the methods' parameters and result fields."""
     types = [c.type for t in tables for c in t.columns]
-    types += [a.type for m in methods for a in m.arguments] + [f.type for m in methods for f in m.fields]
+    return types + [a.type for m in methods for a in m.arguments] + [f.type for m in methods for f in m.fields]
+
+
+def _imports(catalog: Catalog, tables: list[Table], methods: list[Method]) -> str:
+    types = _types(tables, methods)
     needed = {line for t in types for line in t.imports}
     stdlib = {"from dataclasses import dataclass", "from typing import TYPE_CHECKING, Any, cast"}
     stdlib |= {line for line in needed if not line.startswith("from typing ")}
-    if any(t.enum_values is not None for t in tables) or catalog.enums:
+    if any(t.enum_values is not None for t in tables) or catalog.enums or any(t.parse_array for t in types):
         stdlib.add("from enum import StrEnum")
     if any(m.query.kind in _TAKES_ROWS for m in methods):
         stdlib.add("from collections.abc import Iterable")
@@ -94,7 +138,11 @@ def _imports(catalog: Catalog, tables: list[Table], methods: list[Method]) -> st
         f"from {module} import {', '.join(sorted(names, key=lambda n: (not n.isupper(), n)))}"
         for module, names in sorted(merged.items())
     ]
-    lines += ["", "from psycopg import AsyncConnection, AsyncRawCursor"]
+    if any(t.parse_array for t in types):
+        lines += ["", "from psycopg import AsyncConnection, AsyncRawCursor, adapters", "from psycopg.abc import Loader"]
+        lines.append("from psycopg.pq import Format")
+    else:
+        lines += ["", "from psycopg import AsyncConnection, AsyncRawCursor"]
     if any(a.type.json for m in methods for a in m.arguments):
         lines.append("from psycopg.types.json import Jsonb")
     lines += [
@@ -162,10 +210,6 @@ def _member(value: str, used: set[str]) -> str:
     while member in used:
         member, suffix = f"{base}_{suffix}", suffix + 1
     return member
-
-
-def _constant(method: Method) -> str:
-    return method.method.upper()
 
 
 def _literal(text: str) -> str:
@@ -249,9 +293,37 @@ def _dumped(argument: Argument, value: str) -> str:
 
 
 def _loaded(pytype: PyType, nullable: bool, value: str) -> str:
-    if pytype.enum is None:
+    if pytype.parse_array:
+        call = f"_array({value}, {pytype.parse_array}{f', {pytype.enum}' if pytype.enum else ''})"
+    elif pytype.enum is not None:
+        call = f"{pytype.enum}({value})"
+    else:
         return value
-    return f"None if {value} is None else {pytype.enum}({value})" if nullable else f"{pytype.enum}({value})"
+    return f"None if {value} is None else {call}" if nullable else call
+
+
+def _array_helpers(oids: list[int]) -> str:
+    """What turns the text psycopg gives for an array it has no loader for into a list (model.PyType.parse_array)."""
+    loaders = [
+        f'{INDENT}{oid}: cast("type[Loader]", adapters.get_loader({oid}, Format.TEXT))({oid}, None),' for oid in oids
+    ]
+    return "\n".join(
+        [
+            "_ARRAYS: dict[int, Loader] = {",
+            *loaders,
+            "}",
+            "",
+            "",
+            "def _array(text: str, oid: int, members: type[StrEnum] | None = None) -> list[Any]:",
+            _docstring("An array psycopg has no loader for arrives as its text: parse it into a list.", INDENT),
+            f"{INDENT}items: list[Any] = _ARRAYS[oid].load(text.encode())",
+            f"{INDENT}return items if members is None else _members(items, members)",
+            "",
+            "",
+            "def _members(items: list[Any], members: type[StrEnum]) -> list[Any]:",
+            f"{INDENT}return [x if x is None else _members(x, members) if isinstance(x, list) else members(x) for x in items]",
+        ]
+    )
 
 
 def _build(method: Method) -> str:
@@ -281,7 +353,7 @@ def _call(name: str, parts: list[str], start: int, total: int) -> str:
 
 
 def _method(method: Method) -> list[str]:
-    constant = _constant(method)
+    constant = method.sql_constant
     lines = [f"{INDENT}async def {method.method}({_parameters(method)}) -> {_returns(method)}:"]
     if method.query.comments:
         lines.append(_docstring("\n".join(method.query.comments), INDENT * 2))

@@ -78,21 +78,46 @@ def write_atomic(path: Path, text: str | bytes, *, bytecode: bool | bytes | None
     ``bytecode`` (a Python module): first write the new text's hash-checked ``.pyc`` where the import system looks
     for it (``__pycache__`` or ``sys.pycache_prefix``), so no process ever runs bytecode of an older text; given as
     bytes (``compile_module``'s, or a .pyc made before for this text and path), those are written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    write_together({path: (text, bytecode)})
+
+
+def write_together(files: dict[Path, tuple[str | bytes, bool | bytes | None]]) -> None:
+    """``write_atomic`` for several files (path → text, bytecode): every temporary file is written before the first
+    rename, so a folder that cannot be written or a full disk replaces none of them (schema.sql and orm.py stay a
+    pair); a DbtuiError names the file."""
+    ready: list[tuple[str, Path]] = []
+    path = next(iter(files))
+    try:
+        for path, (text, bytecode) in files.items():
+            ready.append((_temporary(path, text, bytecode), path))
+        for temporary, path in ready:
+            os.replace(temporary, path)
+    except OSError as exc:
+        kept = "; the old file is kept" if path.exists() else ""
+        raise DbtuiError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
+    finally:
+        for temporary, _ in ready:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+
+
+def _temporary(path: Path, text: str | bytes, bytecode: bool | bytes | None) -> str:
+    """The temporary file that will replace ``path`` (its .pyc, if any, already in place): see ``write_atomic``."""
     if bytecode is True:
         assert isinstance(text, str)
         bytecode = compile_module(text, path, path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = str(path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"))
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # (tempfile costs ~10 ms to import)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(text.encode() if isinstance(text, str) else text)
         if bytecode:
-            with contextlib.suppress(OSError):  # e.g. a read-only __pycache__: the interpreter compiles the source
-                # itself, and keeps checking by hash any .pyc written here before
+            with contextlib.suppress(DbtuiError, OSError):  # e.g. a read-only __pycache__: the interpreter compiles
+                # the source itself, and keeps checking by hash any .pyc written here before
                 write_atomic(Path(importlib.util.cache_from_source(str(path))), bytecode)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        os.unlink(temporary)
         raise
+    return temporary

@@ -8,6 +8,7 @@ an expression can be NULL (``count(*)`` cannot, ``COALESCE(x, 0)`` cannot, ``max
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +23,7 @@ from psycopg.pq.abc import PGconn, PGresult
 from database.dev.catalog import read_catalog
 from database.dev.codegen.errors import CodegenError
 from database.dev.codegen.model import (
+    MODULE_NAMES,
     Argument,
     Catalog,
     Column,
@@ -31,10 +33,12 @@ from database.dev.codegen.model import (
     PyType,
     Query,
     Table,
+    camel,
     class_name_for,
     identifier,
     method_name,
     snake,
+    unique_name,
 )
 from database.dev.codegen.system import SystemRelations
 from database.dev.codegen.trace import (
@@ -119,23 +123,28 @@ class TypeMap:
         if self._all is None:
             rows = self.conn.execute(
                 "SELECT oid, typname, typcategory, typelem, typbasetype, typtype,"
-                " typnamespace::regnamespace::text FROM pg_type"
+                " typnamespace::regnamespace::text, typarray FROM pg_type"
             ).fetchall()
             self._all = {row[0]: row[1:] for row in rows}
         return self._all
 
     def _map(self, oid: int, row: tuple) -> PyType | None:
-        name, category, elem, base, kind, namespace = row
+        name, category, elem, base, kind, namespace, _ = row
         if kind == "d":
             return self.get(base)
         if oid in self.enums:
             return PyType(self.enums[oid], enum=self.enums[oid])
-        loaded = psycopg.adapters.get_loader(oid, Format.TEXT) is not None
+        loaded = _loads(oid)
         if category == "A" and elem:
             inner = self.get(elem)
-            if inner is None or not loaded:  # psycopg gives an array it has no loader for as its literal text
+            if inner is None:
                 return None
-            return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+            if loaded:
+                return PyType(f"list[{inner.annotation}]", inner.imports, json=inner.json)
+            parser = self._array_parser(elem)  # psycopg gives this array as its literal text
+            if parser == 0 or inner.json:
+                return None
+            return PyType(f"list[{inner.annotation}]", inner.imports, enum=inner.enum, parse_array=parser)
         if namespace == "pg_catalog" and name in _SCALARS and loaded:
             return _SCALARS[name]
         if kind == "p":  # pseudo-types: void, anyelement, …
@@ -143,6 +152,27 @@ class TypeMap:
         if kind == "c":  # a composite value arrives as its text: '(1,x)'
             return PyType("str")
         return PyType("str") if not loaded or category == "S" else None
+
+    def _array_parser(self, elem: int) -> int:
+        """The built-in array type whose psycopg loader parses the text of an array of ``elem``: text[] for an
+        element psycopg hands back as a string (ENUM, extension type, composite), else the array of the domain's
+        base type (int8[] for an array of a domain over bigint); 0 when there is none."""
+        row = self._rows().get(elem)
+        while row is not None and row[4] == "d":
+            elem, row = row[3], self._rows().get(row[3])
+        if row is None:
+            return 0
+        if elem in self.enums or not _loads(elem) or row[4] == "c":
+            return _TEXT_ARRAY
+        return row[6] if row[6] and _loads(row[6]) else 0
+
+
+def _loads(oid: int) -> bool:
+    """Whether psycopg has a text loader for ``oid`` (else it hands the value back as its text)."""
+    return psycopg.adapters.get_loader(oid, Format.TEXT) is not None
+
+
+_TEXT_ARRAY = 1009  # text[]: its loader parses any array literal into strings
 
 
 # --- the catalog ------------------------------------------------------------------------------------------------------
@@ -153,16 +183,12 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
     typed for Python; a column referencing ``x_enum(value)`` is typed as x's StrEnum."""
     schema = read_catalog(conn, None, policy_expressions=False, views=True)
     search_path = schema.search_path
-    enums = tuple(
-        EnumClass(
-            e.oid,
-            e.schema,
-            e.name,
-            class_name_for(e.name, None if e.schema in search_path else e.schema, singular=False),
-            e.labels,
-        )
-        for e in schema.enums
+    names = _class_names(
+        [(e.oid, e.schema, e.name, False) for e in schema.enums]
+        + [(t.oid, t.schema, t.name, True) for t in schema.tables.values()],
+        search_path,
     )
+    enums = tuple(EnumClass(e.oid, e.schema, e.name, names[e.oid], e.labels) for e in schema.enums)
     types.enums.update((e.oid, e.class_name) for e in enums)
     values: dict[int, tuple[str, ...]] = {}
     for table in schema.tables.values():
@@ -171,26 +197,48 @@ def load_catalog(conn: psycopg.Connection, types: TypeMap) -> Catalog:
                 psycopg.sql.Identifier(table.schema, table.name)
             )
             values[table.oid] = tuple(v for (v,) in conn.execute(query))
+    by_reference = {  # as a foreign key names the table it references (catalog.Constraint.references)
+        t.name if t.schema == "public" else f"{t.schema}.{t.name}": names[t.oid]
+        for t in schema.tables.values()
+        if t.oid in values
+    }
     tables: list[Table] = []
     for table in sorted(schema.tables.values(), key=lambda t: (t.schema, t.name)):
         enum_refs: dict[str, str] = {}
         for key in table.foreign_keys:
-            target = key.references.rpartition(".")[2] if key.references else ""
-            if len(key.columns) == 1 and target.endswith("_enum") and key.referenced_columns == ("value",):
+            target = by_reference.get(key.references or "")
+            if len(key.columns) == 1 and target and key.referenced_columns == ("value",):
                 enum_refs.setdefault(key.columns[0], target)
-        class_name = class_name_for(table.name, None if table.schema in search_path else table.schema)
+        class_name = names[table.oid]
         columns = []
         for column in table.columns:
             if table.oid in values and column.name == "value":
                 pytype = PyType(class_name, enum=class_name)
             elif column.name in enum_refs:
-                pytype = PyType(class_name_for(enum_refs[column.name]), enum=class_name_for(enum_refs[column.name]))
+                pytype = PyType(enum_refs[column.name], enum=enum_refs[column.name])
             else:
                 pytype = types.get(column.type_oid) or _ANY
             columns.append(Column(column.name, pytype, not column.not_null, column.position))
         tables.append(Table(table.oid, table.schema, table.name, class_name, tuple(columns), values.get(table.oid)))
     definitions = {t.oid: t.definition for t in schema.tables.values() if t.definition}
     return traced_views(Catalog(tuple(tables), search_path, enums), definitions)
+
+
+def _class_names(entries: list[tuple[int, str, str, bool]], search_path: tuple[str, ...]) -> dict[int, str]:
+    """Class names for ENUM types and tables (oid, schema, name, singular), unique in the generated module: in
+    (schema, name) order the first keeps the name ``class_name_for`` gives (``users`` → ``User``); one that would
+    take a name already given, or one the module binds itself (``Decimal``, ``AsyncQuerier``), gets its name
+    unsingularized (``Users``), then as written (``StatusEnum``), then schema-qualified (``PublicUser``), then
+    numbered (``User2``)."""
+    taken = set(MODULE_NAMES) | {"None", "True", "False"}  # (and the keywords a class name could be)
+    names: dict[int, str] = {}
+    for oid, schema, name, singular in sorted(entries, key=lambda e: (e[1], e[2], e[3])):
+        qualifier = None if schema in search_path else schema
+        first = class_name_for(name, qualifier, singular=singular)
+        plain = camel(f"{qualifier}_{name}" if qualifier else name)  # nothing dropped: ``status_enum`` → StatusEnum
+        candidates = [first, class_name_for(name, qualifier, singular=False), plain, class_name_for(name, schema)]
+        names[oid] = unique_name(itertools.chain(candidates, (f"{first}{n}" for n in itertools.count(2))), taken)
+    return names
 
 
 # --- the analysis -----------------------------------------------------------------------------------------------------
@@ -270,6 +318,8 @@ class Analyzer:
         self.catalog = load_catalog(conn, self.types)
         self._system = SystemRelations(conn, self.catalog, lambda oid: self.types.get(oid) or _ANY)
         self._described: dict[str, _Described | _Refused] = {}
+        # Statements parsed ahead (``trace.parse_statements``, while this database was being made): each used once.
+        self.statements: dict[str, ast.Node] = {}
         self._functions: dict[tuple[tuple[str, ...], int], tuple[str | None, ...]] = {}
 
     def describe_all(self, queries: Sequence[Query]) -> None:
@@ -320,6 +370,9 @@ class Analyzer:
         return answer
 
     def _statement(self, query: Query, path: str) -> ast.Node:
+        parsed = self.statements.pop(query.sql, None)
+        if parsed is not None:
+            return parsed
         try:
             return parse_sql(query.sql)[0].stmt
         except ParseError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -57,12 +58,15 @@ class Query:
 
 @dataclass(frozen=True)
 class PyType:
-    """A Python annotation for a database type; ``enum`` names the StrEnum values are converted to."""
+    """A Python annotation for a database type; ``enum`` names the StrEnum values (or an array's elements) are
+    converted to; ``parse_array`` is set for an array psycopg has no loader for (it hands back the array's text):
+    the oid of the built-in array type whose loader parses that text."""
 
     annotation: str
     imports: tuple[str, ...] = ()
     enum: str | None = None
     json: bool = False  # parameters are wrapped in psycopg's Jsonb so dicts and lists can be sent
+    parse_array: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,21 +179,48 @@ class Method:
     fields: tuple[Field, ...] = ()
     table: Table | None = None
     warnings: tuple[str, ...] = ()
+    # Set by the emitter only where the query's own names would clash with another name of the module:
+    class_base: str = ""  # of its ``XRow``/``XParams`` classes (the query's name in CamelCase)
+    constant: str = ""  # of its SQL text (the method's name in capitals)
 
     @property
     def row_class(self) -> str | None:
         if self.returns == "table":
             return self.table.class_name  # type: ignore[union-attr]
         if self.returns == "row":
-            return _camel(self.query.name) + "Row"
+            return (self.class_base or camel(self.query.name)) + "Row"
         return None
 
     @property
     def params_class(self) -> str:
-        return _camel(self.query.name) + "Params"
+        return (self.class_base or camel(self.query.name)) + "Params"
+
+    @property
+    def sql_constant(self) -> str:
+        return self.constant or self.method.upper()
 
 
 # --- names ------------------------------------------------------------------------------------------------------------
+
+
+# What the generated module binds at its top level besides its classes and SQL constants (imports, helpers, the
+# querier): a class or constant named so would replace it. tests/dev/codegen checks the emitter binds no other.
+MODULE_NAMES = frozenset(
+    {
+        *("annotations", "dataclass", "TYPE_CHECKING", "Any", "cast", "StrEnum", "Iterable", "AsyncIterator"),
+        *("AsyncConnection", "AsyncRawCursor", "SQLAlchemyConnection", "Jsonb", "Loader", "Format", "adapters"),
+        *("Decimal", "date", "datetime", "time", "timedelta", "UUID", "Range", "Multirange"),
+        *("IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface", "IPv4Network", "IPv6Network"),
+        *("AsyncQuerier", "_ARRAYS", "_array", "_members"),
+    }
+)
+
+
+def unique_name(candidates: Iterable[str], taken: set[str]) -> str:
+    """The first candidate not in ``taken`` (which it joins): generated names never replace one another."""
+    name = next(c for c in candidates if c not in taken)
+    taken.add(name)
+    return name
 
 
 # Words of a CamelCase name, as sqlc reads acronyms: ``GetVampireIDs`` → Get, Vampire, IDs; ``HTTPServer`` → HTTP,
@@ -213,12 +244,13 @@ QUERIER_MEMBERS = frozenset({"_conn", "_pg", "_cursor"})
 def method_name(query: str) -> str:
     """The querier method of a query: snake_case, never a keyword (``In`` → ``in_``), a querier member or a dunder."""
     name = identifier(snake(query))
-    if name in QUERIER_MEMBERS or name.startswith("__") or name in ("self", "rows", "params"):
+    if name in QUERIER_MEMBERS or name in ("self", "rows", "params"):
         name += "_"
     return name
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
+    """``GetUser`` or ``get_user`` → ``GetUser``: the CamelCase of a query's (or any) name."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", snake(name)) if part)
 
 
@@ -252,6 +284,8 @@ def identifier(name: str) -> str:
         text = "_" + text
     if not text.isidentifier():  # word characters Python does not take at that place: keep the ASCII ones
         text = "_" + re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if text.startswith("__"):  # a class would mangle it, or it is one of the class's own (``__init__``, ``__slots__``)
+        return text.rstrip("_") + "___"
     return text + "_" if keyword.iskeyword(text) or text in RESERVED else text
 
 

@@ -106,13 +106,27 @@ def _line(text: str, offset: int) -> int:
 
 
 def _no_stray_annotation(text: str, start: int, stop: int, path: Path) -> None:
-    """An annotation that is followed by no statement (for example, the last one of the file) is a mistake."""
+    """An annotation that is followed by no statement (for example, the last one of the file) is a mistake; so is
+    one followed by text the splitter did not take for a statement (``SELEC 1;``): its syntax error is reported."""
     if "name:" not in text[start:stop]:  # the usual gap: white space and a semicolon
         return
-    for token in parser.scan(text[start:stop]):
-        if token.name in ("SQL_COMMENT", "C_COMMENT") and _ANNOTATION.match(
-            text[start + token.start : start + token.end + 1]
-        ):
+    tokens = parser.scan(text[start:stop])
+    for index, token in enumerate(tokens):
+        annotation = _ANNOTATION.match(text[start + token.start : start + token.end + 1])
+        if token.name in ("SQL_COMMENT", "C_COMMENT") and annotation:
+            after = tokens[index + 1 :]
+            words = [t for t in after if t.name not in ("SQL_COMMENT", "C_COMMENT", "ASCII_59")]
+            if words:
+                at = start + words[0].start
+                ends = [start + t.start for t in after if t.name == "ASCII_59" and start + t.start > at]
+                statement = text[at : ends[0] if ends else stop]
+                try:
+                    parser.parse_sql(statement)
+                except parser.ParseError as exc:
+                    message, line = parse_error_at(statement, exc)
+                    found = _NAME_AND_KIND.match(annotation.group("rest"))
+                    named = f"{found.group('name')}: " if found else ""
+                    raise CodegenError(named + message, path=path, line=_line(text, at) + line - 1) from None
             raise CodegenError(
                 "'-- name:' annotation with no statement after it", path=path, line=_line(text, start + token.start)
             )

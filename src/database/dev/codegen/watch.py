@@ -22,7 +22,7 @@ import psycopg
 import watchfiles
 
 from database.config import Project
-from database.dev.codegen.runner import Compiler
+from database.dev.codegen.runner import Compiler, collector_paused
 from database.dev.paths import relative
 from database.dev.project_watch import is_input, watched_folders
 from database.errors import DbtuiError, ServerError, first_line
@@ -81,8 +81,9 @@ def run_once(compiler: Compiler, reason: str, *, again: bool = True) -> Generato
     yield Started(reason)
     began = time.perf_counter()
     try:
-        output = compiler.compile()
-        written = compiler.write(output)
+        with collector_paused():
+            output = compiler.compile()
+            written = compiler.write(output)
     except (ServerError, psycopg.Error) as exc:
         failure = first_line(exc)
         if not isinstance(exc, ServerError) and not _connection_failure(exc):  # the server answered: an error
