@@ -8,6 +8,7 @@ the heartbeat keeps retrying; when it answers again every tab reloads. A file wa
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import shlex
@@ -16,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +141,8 @@ class DbtuiApp(App[int]):
         self.log_entries: list[LogEntry] = []
         self.crash_log: Path | None = None
         self.stop_watching = threading.Event()
+        self.probing = threading.Event()  # the first heartbeat's worker is running (see first_answer)
+        self.answered: Future[messages.HeartbeatOk | None] = Future()  # its answer (None: it failed)
 
     # -- layout ---------------------------------------------------------------------------------------------------
 
@@ -156,12 +160,8 @@ class DbtuiApp(App[int]):
 
     def on_load(self) -> None:
         """No garbage collection until the first frame: the start allocates a lot and frees little, and Python
-        would otherwise pause it several times (~60 ms, one full collection) to find nothing.
-
-        The database is asked at once (the first heartbeat reads the migration status too, on the same connection):
-        its answer is often there before the first frame, which then shows the status."""
+        would otherwise pause it several times (~60 ms, one full collection) to find nothing."""
         gc.disable()
-        self.heartbeat()
 
     def on_mount(self) -> None:
         self._show_health()
@@ -177,6 +177,8 @@ class DbtuiApp(App[int]):
         gc.freeze()
         gc.enable()
         self.query_one(MigrationsTab).first_frame_shown()
+        if not self.probing.is_set():  # the Migrations tab did not ask (its files could not be read)
+            self.heartbeat()
         self.set_timer(NAME_AFTER_SECONDS, self._name_database)
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
         if self.watch_files:
@@ -340,7 +342,41 @@ class DbtuiApp(App[int]):
                 record = server.dev_cluster(self.ctx.project).read_record()
             return messages.HeartbeatOk(url, held, applied, auto_started=bool(record and record.auto_started))
 
-        messages.deliver(self, probe, lambda ok: ok, messages.HeartbeatFailed)
+        def first(ok: messages.HeartbeatOk | None) -> None:
+            if not self.answered.done():
+                self.answered.set_result(ok)
+
+        def answer() -> messages.HeartbeatOk:
+            self.probing.set()
+            try:
+                ok = probe()
+            except BaseException:
+                first(None)
+                raise
+            first(ok)
+            return ok
+
+        messages.deliver(self, answer, lambda ok: ok, messages.HeartbeatFailed)
+
+    async def first_answer(self, timeout: float) -> messages.HeartbeatOk | None:
+        """Ask the database for the first time and wait up to ``timeout`` seconds for its answer, which brings the
+        migration status (None: no answer by then, or it failed; the heartbeat goes on either way). Asked by the
+        Migrations tab once its list is read from the files, before the first frame: the first frame then shows the
+        status, instead of the whole screen being drawn again for it a moment later.
+
+        The wait blocks the app (nothing is on the screen yet): the worker has the interpreter to itself. Run side by
+        side with the start instead, it took longer in all: the start reads thousands of files and the worker imports
+        psycopg, and each read handed the interpreter lock to the other thread and back (2,000 migrations: ~0.15 s
+        more CPU before the first frame)."""
+        self.heartbeat()
+        await asyncio.sleep(0)  # the worker's thread is started by its task
+        started = time.monotonic()
+        if not self.probing.wait(timeout):
+            return None
+        try:
+            return self.answered.result(max(0.0, timeout - (time.monotonic() - started)))
+        except TimeoutError:
+            return None
 
     def on_heartbeat_ok(self, message: messages.HeartbeatOk) -> None:
         self.locks = message.locks

@@ -27,6 +27,7 @@ class RecordingApp(DbtuiApp):
         super().__init__(Context(project_dir=project, database_url=url), clock=FrozenClock(), watch_files=False)
         self.classes_at_mount: set[str] = set()
         self.footer_keys_at_ready = 0
+        self.status_at_ready = False  # the first frame showed the status
         self.answers: list[tuple[bool, bool]] = []  # per heartbeat answer: it brought the status, the list had it
 
     def on_mount(self) -> None:
@@ -35,6 +36,7 @@ class RecordingApp(DbtuiApp):
 
     def on_ready(self) -> None:
         self.footer_keys_at_ready = len(self.query(FooterKey))
+        self.status_at_ready = self.query_one(MigrationsTab).report is not None
         super().on_ready()
 
     def on_heartbeat_ok(self, message: messages.HeartbeatOk) -> None:
@@ -43,13 +45,15 @@ class RecordingApp(DbtuiApp):
 
 
 async def test_the_first_answer_brings_the_status(tui_project: Path, empty_database: str) -> None:
-    """The heartbeat's first answer reads the migration status on its own connection and the list shows it at once
-    (no second connection, no second worker); later beats do not read it again."""
+    """The heartbeat's first answer reads the migration status on its own connection, and the list, filled once the
+    answer is in, shows it in the first frame (no second connection, no second worker, no second drawing); later
+    beats do not read it again."""
     apply_all(empty_database, tui_project / "migrations")
     app = RecordingApp(tui_project, empty_database)
     app.heartbeat_seconds = 0.2
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.answers) >= 3, what="three heartbeats")
+        assert app.status_at_ready
         assert app.answers[0] == (True, True)
         assert all(not brought for brought, _ in app.answers[1:])
         tab = app.query_one(MigrationsTab)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from database.dev.locks import LockInfo
     from database.dev.migration_status import AppliedRecord
     from database.dev.project_watch import ProjectChanges
+    from dbtui.messages import HeartbeatOk
 
 
 class Clock(Protocol):
@@ -32,6 +33,8 @@ class AppState(Protocol):
     locks: list[LockInfo]
 
     def when_database(self, what: str, run: Callable[[str], object]) -> None: ...
+
+    async def first_answer(self, timeout: float) -> HeartbeatOk | None: ...
 
 
 class TabContent(Widget):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # The backends (yoyo, psycopg) are imported inside the workers: the first frame does not wait for them.
 
 DETAIL_AFTER_SECONDS = 1.0  # the SQL pane waits this long for the status at most
+FIRST_ANSWER_WAIT = 0.15  # the first frame waits this long at most for the database's first answer
 
 
 def graph_rows(tree: MigrationTree) -> dict[str, str]:
@@ -110,6 +111,8 @@ class MigrationsTab(TabContent):
         self.status_tried = False  # the status arrived or failed, or the detail pane stopped waiting for it
         self.tree_asked = 0  # the number of the latest request to read the tree (see load_tree)
         self.status_asked = 0  # likewise for the status: one read before a migrate may finish after one after it
+        self.joined: dict[str, AppliedRecord] | None = None  # the first answer's status, listed before the first frame
+        self.asked_first = False  # the database was asked for the first time (see _first_answer)
         self.filter = ""
         self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
         self.running = False  # a plan or a run is under way
@@ -158,6 +161,8 @@ class MigrationsTab(TabContent):
     def database_ready(self, url: str, applied: dict[str, AppliedRecord] | None = None) -> None:
         """``applied`` came with the database's first answer: joined to the tree listed, without a second read."""
         self.url = url
+        if applied is not None and applied is self.joined:
+            return  # the first answer, listed with the tree already (see on_tree_loaded)
         if applied is None or self.migrations is None:
             self.load_status()
             return
@@ -187,14 +192,33 @@ class MigrationsTab(TabContent):
             messages.StatusFailed,
         )
 
-    def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
+    async def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
         if message.asked < self.tree_asked:
             return  # read before the files changed again: the later request's tree is on its way
         self.migrations = message.tree
         if self.report is not None and self.report.tree.ids != message.tree.ids:
             self.report = None
+        if not self.asked_first and await self._first_answer(message.tree):
+            self._show_rows()
+            return
         self._show_rows()
         self.load_status()
+
+    async def _first_answer(self, tree: MigrationTree) -> bool:
+        """The first tree read (on mount, before the first frame) asks the database for the first time, and waits
+        a moment for its answer (which brings the status): the list is then filled once, with the status (see
+        ``App.first_answer``)."""
+        self.asked_first = True
+        answer = await self.dbtui.first_answer(FIRST_ANSWER_WAIT)
+        if answer is None or answer.applied is None or self.migrations is not tree:
+            return False
+        from database.dev.migration_status import join_status
+
+        self.url, self.joined = answer.url, answer.applied
+        self.status_asked += 1
+        self.status_tried = True
+        self.report = join_status(tree, answer.applied)
+        return True
 
     def on_tree_failed(self, message: messages.TreeFailed) -> None:
         self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
