@@ -160,8 +160,11 @@ class DbtuiApp(App[int]):
 
     def on_load(self) -> None:
         """No garbage collection until the first frame: the start allocates a lot and frees little, and Python
-        would otherwise pause it several times (~60 ms, one full collection) to find nothing."""
+        would otherwise pause it several times (~60 ms, one full collection) to find nothing.
+
+        The database is asked at once (see ``first_answer``)."""
         gc.disable()
+        self.heartbeat()
 
     def on_mount(self) -> None:
         self._show_health()
@@ -177,8 +180,6 @@ class DbtuiApp(App[int]):
         gc.freeze()
         gc.enable()
         self.query_one(MigrationsTab).first_frame_shown()
-        if not self.probing.is_set():  # the Migrations tab did not ask (its files could not be read)
-            self.heartbeat()
         self.set_timer(NAME_AFTER_SECONDS, self._name_database)
         self.set_interval(self.heartbeat_seconds, self.heartbeat)
         if self.watch_files:
@@ -359,16 +360,16 @@ class DbtuiApp(App[int]):
         messages.deliver(self, answer, lambda ok: ok, messages.HeartbeatFailed)
 
     async def first_answer(self, timeout: float) -> messages.HeartbeatOk | None:
-        """Ask the database for the first time and wait up to ``timeout`` seconds for its answer, which brings the
-        migration status (None: no answer by then, or it failed; the heartbeat goes on either way). Asked by the
-        Migrations tab once its list is read from the files, before the first frame: the first frame then shows the
-        status, instead of the whole screen being drawn again for it a moment later.
+        """The database's first answer (asked on load), which brings the migration status: waited for up to
+        ``timeout`` seconds (None: no answer by then, or it failed; the heartbeat goes on either way). The Migrations
+        tab waits for it before reading its files: the first frame then shows the status, instead of the whole screen
+        being drawn again for it a moment later.
 
-        The wait blocks the app (nothing is on the screen yet): the worker has the interpreter to itself. Run side by
-        side with the start instead, it took longer in all: the start reads thousands of files and the worker imports
-        psycopg, and each read handed the interpreter lock to the other thread and back (2,000 migrations: ~0.15 s
-        more CPU before the first frame)."""
-        self.heartbeat()
+        The wait blocks the app (nothing is on the screen yet): the worker has the interpreter to itself. With the
+        files read side by side with it, the start took longer in all: each of thousands of reads handed the
+        interpreter lock to the worker importing psycopg and back (2,000 migrations: ~0.15 s more CPU before the
+        first frame)."""
+        self.heartbeat()  # nothing if it is on its way
         await asyncio.sleep(0)  # the worker's thread is started by its task
         started = time.monotonic()
         if not self.probing.wait(timeout):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from database.dev.migration_tree import MigrationTree
     from database.dev.project_watch import ProjectChanges
     from database.dev.run_plan import Plan
+    from dbtui.messages import HeartbeatOk
 
 # The backends (yoyo, psycopg) are imported inside the workers: the first frame does not wait for them.
 
@@ -112,7 +113,7 @@ class MigrationsTab(TabContent):
         self.tree_asked = 0  # the number of the latest request to read the tree (see load_tree)
         self.status_asked = 0  # likewise for the status: one read before a migrate may finish after one after it
         self.joined: dict[str, AppliedRecord] | None = None  # the first answer's status, listed before the first frame
-        self.asked_first = False  # the database was asked for the first time (see _first_answer)
+        self.first: HeartbeatOk | None = None  # the database's first answer, if it came before the list was read
         self.filter = ""
         self.shown: list[str] = []  # the ids listed, in order (all of them unless filtered)
         self.running = False  # a plan or a run is under way
@@ -136,8 +137,11 @@ class MigrationsTab(TabContent):
             yield Label("[b]Rollback[/b]")
             yield SqlView(id="migration-rollback")
 
-    def on_mount(self) -> None:
-        # Before the first frame: reading the files takes less than starting a thread.
+    async def on_mount(self) -> None:
+        """Before the first frame: the database's first answer, which brings the status, is waited for a moment
+        (``App.first_answer``); then the files are read (that takes less than starting a thread), and the list is
+        filled once, with the status."""
+        self.first = await self.dbtui.first_answer(FIRST_ANSWER_WAIT)
         messages.deliver(self, self._read_tree, messages.TreeLoaded, messages.TreeFailed)
 
     # -- loading --------------------------------------------------------------------------------------------------
@@ -192,33 +196,24 @@ class MigrationsTab(TabContent):
             messages.StatusFailed,
         )
 
-    async def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
+    def on_tree_loaded(self, message: messages.TreeLoaded) -> None:
         if message.asked < self.tree_asked:
             return  # read before the files changed again: the later request's tree is on its way
         self.migrations = message.tree
         if self.report is not None and self.report.tree.ids != message.tree.ids:
             self.report = None
-        if not self.asked_first and await self._first_answer(message.tree):
+        first, self.first = self.first, None
+        if first is not None and first.applied is not None:  # the database answered before the first frame
+            from database.dev.migration_status import join_status
+
+            self.url, self.joined = first.url, first.applied
+            self.status_asked += 1
+            self.status_tried = True
+            self.report = join_status(message.tree, first.applied)
             self._show_rows()
             return
         self._show_rows()
         self.load_status()
-
-    async def _first_answer(self, tree: MigrationTree) -> bool:
-        """The first tree read (on mount, before the first frame) asks the database for the first time, and waits
-        a moment for its answer (which brings the status): the list is then filled once, with the status (see
-        ``App.first_answer``)."""
-        self.asked_first = True
-        answer = await self.dbtui.first_answer(FIRST_ANSWER_WAIT)
-        if answer is None or answer.applied is None or self.migrations is not tree:
-            return False
-        from database.dev.migration_status import join_status
-
-        self.url, self.joined = answer.url, answer.applied
-        self.status_asked += 1
-        self.status_tried = True
-        self.report = join_status(tree, answer.applied)
-        return True
 
     def on_tree_failed(self, message: messages.TreeFailed) -> None:
         self.query_one("#migrations-summary", Label).update(Text(message.error, style="red"))
