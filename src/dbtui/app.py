@@ -369,8 +369,9 @@ class DbtuiApp(App[int]):
         files read side by side with it, the start took longer in all: each of thousands of reads handed the
         interpreter lock to the worker importing psycopg and back (2,000 migrations: ~0.15 s more CPU before the
         first frame)."""
-        self.heartbeat()  # nothing if it is on its way
-        await asyncio.sleep(0)  # the worker's thread is started by its task
+        if not self.probing.is_set():
+            self.heartbeat()  # (asked on load: nothing, unless that worker has not even started)
+            await asyncio.sleep(0)  # the worker's thread is started by its task
         started = time.monotonic()
         if not self.probing.wait(timeout):
             return None
