@@ -205,3 +205,13 @@ async def test_rollback_without_rollback_file_is_refused(tui_project: Path, empt
         assert not isinstance(app.screen, ConfirmScreen)
         assert app.is_running
     assert "0007_no_undo" in applied(empty_database, tui_project)
+
+
+async def test_the_summary_counts_in_the_singular_too(tui_project: Path, empty_database: str) -> None:
+    for path in (tui_project / "migrations").glob("*"):
+        if not path.name.startswith("0001_"):
+            path.unlink()
+    app = make_app(tui_project, empty_database)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert text_of(app, "#migrations-summary").startswith("1 migration in migrations/ · ")

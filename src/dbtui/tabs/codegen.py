@@ -226,7 +226,10 @@ class CodegenTab(TabContent):
             query.show(run.result.query, placeholder="")
             signatures.update("")
         else:
-            text = Text(f"{len(run.result.signatures)} functions · {self._summary(run.result)}", style="bold green")
+            count = len(run.result.signatures)
+            text = Text(
+                f"{count} function{'' if count == 1 else 's'} · {self._summary(run.result)}", style="bold green"
+            )
             for warning in run.result.warnings:
                 text.append(f"\n{warning}", style="yellow")
             result.update(text)

@@ -290,7 +290,8 @@ class MigrationsTab(TabContent):
 
     def _show_summary(self) -> None:
         assert self.migrations is not None
-        summary = f"{len(self.migrations)} migrations in {self.project.migrations.name}/"
+        count = len(self.migrations)
+        summary = f"{count} migration{'' if count == 1 else 's'} in {self.project.migrations.name}/"
         if self.filter:
             summary = f"{len(self.shown)} of {summary} match “{self.filter}”"
         if self.report is not None:
