@@ -3,11 +3,14 @@ process on a new empty database, in one run: ``dbtui migrate`` vs ``psql -f`` of
 floor: no bookkeeping, no per-migration transactions) — goal: ≤ 1.5x at the largest size — and vs yoyo's CLI
 (``yoyo apply --batch``), reported. Then reading the status of those migrations on a migrated clone: ``read_status``
 in process, and ``dbtui status --json`` vs ``yoyo list`` as commands — goal: ≤ 0.5x at the largest size. Peak
-memory of ``dbtui migrate`` is reported at each size."""
+memory of ``dbtui migrate`` is reported at each size. The apply commands take turns (medians of 3 rounds, the first
+of a round alternating): the shared server's own pace drifts during a run, and timing one tool's runs all before the
+other's let that drift decide the ratio (1.26x, 1.58x and 1.81x for the same code in three runs)."""
 
 from __future__ import annotations
 
 import secrets
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -41,7 +44,7 @@ YOYO_APPLY_MAX = 500  # yoyo apply takes ~10x our time; beyond this its curve is
 
 
 def _repeat(count: int) -> int:
-    return 3 if count <= 500 else 2
+    return 3
 
 
 def _fresh(server_url: str) -> str:
@@ -51,18 +54,25 @@ def _fresh(server_url: str) -> str:
     return testdb.with_database(server_url, name)
 
 
-def _timed_on_fresh(server_url: str, command: Callable[[str], list[str]], repeat: int) -> tuple[float, int]:
-    """Median seconds and the largest peak RSS of ``command(url)``, each run on a new empty database."""
-    samples, peak = [], 0
-    for _ in range(repeat):
-        url = _fresh(server_url)
-        try:
-            seconds, rss = measure_process(command(url))
-            samples.append(seconds)
-            peak = max(peak, rss)
-        finally:
-            testdb.drop_database(url)
-    return sorted(samples)[len(samples) // 2], peak
+def _timed_on_fresh(
+    server_url: str, commands: dict[str, Callable[[str], list[str]]], repeat: int
+) -> dict[str, tuple[float, int]]:
+    """Median seconds and the largest peak RSS of each ``command(url)``, each run on a new empty database. The
+    commands take turns, one run each per round and the first of a round alternating, so that a server slowing down
+    or speeding up during the run (checkpoints, other databases' work) weighs on them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    peaks = dict.fromkeys(commands, 0)
+    for turn in range(repeat):
+        names = list(commands) if turn % 2 == 0 else list(commands)[::-1]
+        for name in names:
+            url = _fresh(server_url)
+            try:
+                seconds, rss = measure_process(commands[name](url))
+                samples[name].append(seconds)
+                peaks[name] = max(peaks[name], rss)
+            finally:
+                testdb.drop_database(url)
+    return {name: (statistics.median(samples[name]), peaks[name]) for name in commands}
 
 
 def _project(root: Path, count: int) -> tuple[Path, Path]:
@@ -85,9 +95,8 @@ def run() -> list[dict[str, Any]]:
             project, tree = _project(Path(folder) / "p", count)
             files = [str(p) for p in sorted(tree.glob("*.sql")) if not p.name.endswith(".rollback.sql")]
             repeat = _repeat(count)
-            ours, rss = _timed_on_fresh(
-                server_url,
-                lambda url, project=project: [
+            commands: dict[str, Callable[[str], list[str]]] = {
+                "ours": lambda url, project=project: [
                     str(BIN / "dbtui"),
                     "--project",
                     str(project),
@@ -95,11 +104,7 @@ def run() -> list[dict[str, Any]]:
                     url,
                     "migrate",
                 ],
-                repeat,
-            )
-            floor, _ = _timed_on_fresh(
-                server_url,
-                lambda url, files=files: [
+                "floor": lambda url, files=files: [
                     psql,
                     "-X",
                     "-q",
@@ -109,25 +114,20 @@ def run() -> list[dict[str, Any]]:
                     url,
                     *(arg for f in files for arg in ("-f", f)),
                 ],
-                repeat,
-            )
-            yoyo = (
-                None
-                if count > YOYO_APPLY_MAX
-                else _timed_on_fresh(
-                    server_url,
-                    lambda url, tree=tree: [
-                        str(BIN / "yoyo"),
-                        "apply",
-                        "--batch",
-                        "--no-config-file",
-                        "--database",
-                        psycopg_dialect_url(url),
-                        str(tree),
-                    ],
-                    repeat,
-                )[0]
-            )
+            }
+            if count <= YOYO_APPLY_MAX:
+                commands["yoyo"] = lambda url, tree=tree: [
+                    str(BIN / "yoyo"),
+                    "apply",
+                    "--batch",
+                    "--no-config-file",
+                    "--database",
+                    psycopg_dialect_url(url),
+                    str(tree),
+                ]
+            timed = _timed_on_fresh(server_url, commands, repeat)
+            (ours, rss), (floor, _) = timed["ours"], timed["floor"]
+            yoyo = timed["yoyo"][0] if "yoyo" in timed else None
             url = testdb.create_database(migrations_dir=tree, url=server_url)  # the template is built untimed
             try:
                 status = median_seconds(lambda url=url, tree=tree: read_status(url, tree), repeat=5, warmup=1)
