@@ -85,6 +85,8 @@ def write_together(files: dict[Path, tuple[str | bytes, bool | bytes | None]]) -
     """``write_atomic`` for several files (path → text, bytecode): every temporary file is written before the first
     rename, so a folder that cannot be written or a full disk replaces none of them (schema.sql and orm.py stay a
     pair); a DbtuiError names the file."""
+    if not files:
+        return
     ready: list[tuple[str, Path]] = []
     path = next(iter(files))
     try:
