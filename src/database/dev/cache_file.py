@@ -39,3 +39,11 @@ def save_json(path: Path, data: Any) -> None:
     except OSError:
         with contextlib.suppress(OSError):  # (where the folder could not be made, there is no temporary either)
             temporary.unlink(missing_ok=True)
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` most recently written ``*.json`` files of ``folder``; the removed ones."""
+    files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
+    return files[keep:]

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from database import config
 from database.dev import pg, server
-from database.dev.cache_file import save_json
+from database.dev.cache_file import prune, save_json
 from database.dev.timing import mark
 from database.errors import ServerError
 
@@ -131,9 +131,7 @@ def dump_clone(clone: Clone) -> str:
     with contextlib.suppress(OSError, ServerError):  # not kept: the next run dumps again
         path = _kept_path(clone)
         save_json(path, {"key": path.stem, "schema": schema})
-        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in kept[KEPT_DUMPS:]:
-            old.unlink(missing_ok=True)
+        prune(path.parent, KEPT_DUMPS)
     return schema
 
 

@@ -286,12 +286,13 @@ def _records_dir() -> Path:
     return private_dir(home / "servers", what="dbtui's server records folder")
 
 
-KEPT_DUMPS = "template-dumps"  # in user_home(): the schema dumps kept with their templates (schema_dump.kept_dump)
+# In user_home(): the schema dumps kept with their templates (schema_dump.kept_dump).
+KEPT_DUMPS_FOLDER = "template-dumps"
 
 
 def kept_dumps_dir() -> Path:
     home = private_dir(user_home(), mode=base_mode(), what="dbtui's folder")
-    return private_dir(home / KEPT_DUMPS, what="dbtui's folder of template dumps")
+    return private_dir(home / KEPT_DUMPS_FOLDER, what="dbtui's folder of template dumps")
 
 
 # --- what we know about a server we started ------------------------------------------------------------------------
@@ -712,7 +713,7 @@ class Cluster:
         os.rename(staging, self.data_dir)
         # A new cluster numbers its databases from the start again: a template could get the oid and the name of one
         # whose dump is kept (the same migrations, so the same schema, unless they are not deterministic). Made anew.
-        shutil.rmtree(user_home() / KEPT_DUMPS, ignore_errors=True)
+        shutil.rmtree(user_home() / KEPT_DUMPS_FOLDER, ignore_errors=True)
 
     def _remove_stale_pid_file(self) -> None:
         """A ``postmaster.pid`` whose process is not our server is stale: remove it (postgres would refuse to start

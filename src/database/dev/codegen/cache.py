@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from database import config
 from database.config import Project
 from database.dev import server
+from database.dev.cache_file import prune
 from database.dev.codegen.files import write_atomic
 from database.dev.fingerprint import migrations_digest
 from database.errors import DbtuiError
@@ -145,9 +146,7 @@ def save(project: Project, entry: Entry, current: list[Query]) -> None:
     directory = folder(project)
     try:
         write_atomic(directory / f"{entry.key}.json", json.dumps(data, separators=(",", ":")))
-        files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in files[KEPT:]:
-            old.unlink(missing_ok=True)
+        prune(directory, KEPT)
     except (OSError, DbtuiError):
         pass  # a cache that cannot be written only makes the next run slower
 
@@ -197,9 +196,7 @@ def save_output(project: Project, key: str, output: dict[str, Any], pyc: bytes |
         if pyc is not None:
             write_atomic(directory / f"{key}.pyc", pyc)
         write_atomic(directory / f"{key}.json", json.dumps(output, separators=(",", ":")))
-        files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in files[OUTPUTS_KEPT:]:
-            old.unlink(missing_ok=True)
+        for old in prune(directory, OUTPUTS_KEPT):
             old.with_suffix(".pyc").unlink(missing_ok=True)
     except (OSError, DbtuiError):
         pass
