@@ -58,7 +58,7 @@ def test_two_projects_and_a_worktree_share_one_scratch_server(runtime, folder):
     assert len({testdb.server_url(p) for p in projects}) == 1
     urls = [testdb.create_database(project=p) for p in projects]
     try:
-        templates = [testdb.template_name(testdb._default_migrator(p.migrations)) for p in projects]
+        templates = [testdb.template_name(testdb._FolderMigrator(p.migrations)) for p in projects]
         assert templates[0] == templates[1] != templates[2]  # same migrations share a template, others do not
         with psycopg.connect(urls[2]) as conn:
             assert conn.execute("SELECT to_regclass('other_enum') IS NOT NULL").fetchone() == (True,)

@@ -134,10 +134,6 @@ class _FolderMigrator:
         apply_all(url, self.directory)
 
 
-def _default_migrator(directory: Path) -> Migrator:
-    return _FolderMigrator(directory)
-
-
 def template_name(migrator: Migrator) -> str:
     return TEMPLATE_PREFIX + migrator.digest()[:20]
 
@@ -151,7 +147,7 @@ def _coordinating(url: str) -> str:
 
 def ensure_template(admin_url: str, migrations: Path | Migrator) -> str:
     """Build the template for these migrations unless it exists; returns its name."""
-    migrator = _default_migrator(migrations) if isinstance(migrations, Path) else migrations
+    migrator = _FolderMigrator(migrations) if isinstance(migrations, Path) else migrations
 
     def ensure(conn: psycopg.Connection, url: str) -> str:
         name, built = _ensure_template(conn, url, migrator)
@@ -594,7 +590,7 @@ def _make(
     if migrator is None:
         project = project or (None if (migrations_dir and url) else _current_project())
         directory = migrations_dir or project.migrations  # type: ignore[union-attr]
-        migrator = _default_migrator(directory)
+        migrator = _FolderMigrator(directory)
         template = TEMPLATE_PREFIX + watched_digest(directory)[:20]  # what migrator.digest() gives, without a scan
     else:
         template = template_name(migrator)
